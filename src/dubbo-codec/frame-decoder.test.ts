@@ -1,0 +1,113 @@
+import { CodecError } from '../errors';
+import { Frame, FrameDecoder } from './frame-decoder';
+import { HEADER_LENGTH, encodeHeader } from './header';
+import { encodeHeartbeat, encodeResponse } from './response-codec';
+import { encodeRequest } from './request-codec';
+
+function sampleStream(): Buffer[] {
+  return [
+    encodeRequest({ requestId: 1n, path: 'org.demo.Greeter', method: 'hello', parameterTypes: 'Ljava/lang/String;', args: ['a'] }),
+    encodeHeartbeat(2n, true),
+    encodeResponse({ requestId: 1n, value: 'x'.repeat(70_000) }),
+    encodeResponse({ requestId: 3n, status: 80, errorMessage: 'boom' }),
+  ];
+}
+
+function collect(decoder: FrameDecoder, chunks: Buffer[]): Frame[] {
+  const frames: Frame[] = [];
+  for (const chunk of chunks) decoder.push(chunk, (frame) => frames.push(frame));
+  return frames;
+}
+
+function splitEvery(buf: Buffer, size: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < buf.length; i += size) out.push(buf.subarray(i, i + size));
+  return out;
+}
+
+describe('FrameDecoder', () => {
+  const frames = sampleStream();
+  const stream = Buffer.concat(frames);
+
+  it('yields every frame of a coalesced chunk, as views with their stream offsets', () => {
+    const got = collect(new FrameDecoder(), [stream]);
+    expect(got.map((f) => f.header.requestId)).toEqual([1n, 2n, 1n, 3n]);
+    let offset = 0;
+    got.forEach((frame, i) => {
+      expect(frame.offset).toBe(offset);
+      expect(frame.bytes.equals(frames[i])).toBe(true);
+      expect(frame.body.length).toBe(frame.header.bodyLength);
+      offset += frames[i].length;
+    });
+  });
+
+  it.each([1, 2, 3, 7, 15, 16, 17, 1000, 65536])('reassembles frames split into %i-byte chunks', (size) => {
+    const decoder = new FrameDecoder();
+    const got = collect(decoder, splitEvery(stream, size));
+    expect(got.map((f) => Buffer.from(f.bytes))).toEqual(frames);
+    expect(decoder.bufferedBytes).toBe(0);
+    expect(decoder.position).toBe(stream.length);
+  });
+
+  it('waits for the rest of a frame without emitting anything', () => {
+    const decoder = new FrameDecoder();
+    expect(collect(decoder, [stream.subarray(0, frames[0].length - 1)])).toEqual([]);
+    expect(decoder.bufferedBytes).toBe(frames[0].length - 1);
+    expect(collect(decoder, [stream.subarray(frames[0].length - 1, frames[0].length)])).toHaveLength(1);
+  });
+
+  it('rejects a wrong magic on its first byte, naming the offset', () => {
+    const decoder = new FrameDecoder();
+    const bad = Buffer.concat([frames[0], Buffer.from('GET / HTTP/1.1\r\n')]);
+    const got: Frame[] = [];
+    let error: unknown;
+    try {
+      decoder.push(bad, (f) => got.push(f));
+    } catch (err) {
+      error = err;
+    }
+    expect(got).toHaveLength(1);
+    expect(error).toBeInstanceOf(CodecError);
+    expect((error as CodecError).code).toBe('DUBBO_BAD_MAGIC');
+    expect((error as CodecError).where).toBe(frames[0].length);
+  });
+
+  it('rejects a wrong second magic byte arriving in a later chunk', () => {
+    const decoder = new FrameDecoder();
+    decoder.push(Buffer.from([0xda]), () => undefined);
+    expect(() => decoder.push(Buffer.from([0x00]), () => undefined)).toThrow(expect.objectContaining({ code: 'DUBBO_BAD_MAGIC', where: 0 }));
+  });
+
+  it('refuses an over-long body from the header alone, before buffering it', () => {
+    const decoder = new FrameDecoder({ maxBodyLength: 1024 });
+    const header = encodeHeader({ isRequest: true, twoWay: true, event: false, serializationId: 2, status: 0, requestId: 5n, bodyLength: 1025 });
+    expect(() => decoder.push(header, () => undefined)).toThrow(expect.objectContaining({ code: 'DUBBO_BODY_TOO_LARGE', value: 1025 }));
+    expect(decoder.bufferedBytes).toBe(0);
+  });
+
+  it('refuses a negative body length', () => {
+    const header = encodeHeader({ isRequest: false, twoWay: false, event: false, serializationId: 2, status: 20, requestId: 5n, bodyLength: -1 });
+    expect(() => new FrameDecoder().push(header, () => undefined)).toThrow(expect.objectContaining({ code: 'DUBBO_BODY_TOO_LARGE' }));
+  });
+
+  it('refuses an over-long body when the header itself arrives split', () => {
+    const decoder = new FrameDecoder({ maxBodyLength: 10 });
+    const header = encodeHeader({ isRequest: true, twoWay: true, event: false, serializationId: 2, status: 0, requestId: 5n, bodyLength: 11 });
+    decoder.push(header.subarray(0, 9), () => undefined);
+    expect(() => decoder.push(header.subarray(9), () => undefined)).toThrow(expect.objectContaining({ code: 'DUBBO_BODY_TOO_LARGE', where: 0 }));
+  });
+
+  it('stays failed after an error', () => {
+    const decoder = new FrameDecoder();
+    expect(() => decoder.push(Buffer.from('xx'), () => undefined)).toThrow(CodecError);
+    expect(() => decoder.push(frames[0], () => undefined)).toThrow(expect.objectContaining({ code: 'DUBBO_BAD_MAGIC' }));
+  });
+
+  it('accepts an empty body', () => {
+    const header = encodeHeader({ isRequest: false, twoWay: false, event: true, serializationId: 2, status: 20, requestId: 9n, bodyLength: 0 });
+    const got = collect(new FrameDecoder(), [header]);
+    expect(got).toHaveLength(1);
+    expect(got[0].body.length).toBe(0);
+    expect(got[0].bytes.length).toBe(HEADER_LENGTH);
+  });
+});

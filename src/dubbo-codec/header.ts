@@ -1,0 +1,85 @@
+// The 16-byte Dubbo 2 frame header: magic, flags, status, request id and body length.
+import { CodecError } from '../errors';
+
+export const MAGIC = 0xdabb;
+export const MAGIC_HIGH = 0xda;
+export const MAGIC_LOW = 0xbb;
+export const HEADER_LENGTH = 16;
+/** Dubbo's own default payload limit (`payload` parameter): 8 MiB. */
+export const DEFAULT_MAX_BODY_LENGTH = 8 * 1024 * 1024;
+
+export const FLAG_REQUEST = 0x80;
+export const FLAG_TWO_WAY = 0x40;
+export const FLAG_EVENT = 0x20;
+export const SERIALIZATION_MASK = 0x1f;
+
+export interface FrameHeader {
+  isRequest: boolean;
+  /** Requests only: the caller waits for a response. */
+  twoWay: boolean;
+  /** Heartbeats and other events. */
+  event: boolean;
+  serializationId: number;
+  /** Responses only; 0 in requests. */
+  status: number;
+  /** A signed 64-bit id, as Java writes it; responses echo the request's. */
+  requestId: bigint;
+  bodyLength: number;
+}
+
+/** Reads a header from 16 bytes at `offset`. `streamOffset` only labels errors. */
+export function decodeHeader(buf: Buffer, offset = 0, streamOffset = offset): FrameHeader {
+  if (buf.length - offset < HEADER_LENGTH) {
+    throw new CodecError('DUBBO_TRUNCATED', `a Dubbo header needs ${HEADER_LENGTH} bytes, got ${buf.length - offset}`, {
+      where: streamOffset,
+    });
+  }
+  if (buf[offset] !== MAGIC_HIGH || buf[offset + 1] !== MAGIC_LOW) {
+    const seen = buf.readUInt16BE(offset);
+    throw new CodecError('DUBBO_BAD_MAGIC', `expected Dubbo magic 0xdabb at byte ${streamOffset}, got 0x${seen.toString(16).padStart(4, '0')}`, {
+      value: seen,
+      where: streamOffset,
+    });
+  }
+  const flag = buf[offset + 2];
+  return {
+    isRequest: (flag & FLAG_REQUEST) !== 0,
+    twoWay: (flag & FLAG_TWO_WAY) !== 0,
+    event: (flag & FLAG_EVENT) !== 0,
+    serializationId: flag & SERIALIZATION_MASK,
+    status: buf[offset + 3],
+    requestId: buf.readBigInt64BE(offset + 4),
+    bodyLength: buf.readInt32BE(offset + 12),
+  };
+}
+
+export function flagByte(header: Pick<FrameHeader, 'isRequest' | 'twoWay' | 'event' | 'serializationId'>): number {
+  let flag = header.serializationId & SERIALIZATION_MASK;
+  if (header.isRequest) {
+    flag |= FLAG_REQUEST;
+    if (header.twoWay) flag |= FLAG_TWO_WAY;
+  }
+  if (header.event) flag |= FLAG_EVENT;
+  return flag;
+}
+
+/** Writes a header into `target` at `offset` (a new 16-byte buffer when none is given). */
+export function encodeHeader(header: FrameHeader, target: Buffer = Buffer.allocUnsafe(HEADER_LENGTH), offset = 0): Buffer {
+  target[offset] = MAGIC_HIGH;
+  target[offset + 1] = MAGIC_LOW;
+  target[offset + 2] = flagByte(header);
+  target[offset + 3] = header.isRequest ? 0 : header.status;
+  target.writeBigInt64BE(BigInt.asIntN(64, header.requestId), offset + 4);
+  target.writeInt32BE(header.bodyLength, offset + 12);
+  return target;
+}
+
+/** Rewrites the request id of an encoded frame in place: what a proxy does per forwarded frame. */
+export function writeRequestId(frame: Buffer, requestId: bigint): void {
+  frame.writeBigInt64BE(BigInt.asIntN(64, requestId), 4);
+}
+
+/** Reads the request id of an encoded frame without decoding the rest of the header. */
+export function readRequestId(frame: Buffer): bigint {
+  return frame.readBigInt64BE(4);
+}

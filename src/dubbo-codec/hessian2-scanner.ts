@@ -84,11 +84,18 @@ export class HessianScanner {
     else if (code !== 0x48) this.unexpected(code, 'a map');
     const map: Record<string, unknown> = {};
     while (this.peek() !== TERMINATOR) {
-      const key = this.isStringStart(this.buf[this.pos]) ? this.readString() : String(readOther(this));
-      map[key] = this.isStringStart(this.peek()) ? this.readString() : readOther(this);
+      const key = this.isStringStart(this.buf[this.pos]) ? this.readString() : String(this.readOtherValue(readOther));
+      map[key] = this.isStringStart(this.peek()) ? this.readString() : this.readOtherValue(readOther);
     }
     this.pos++;
     return map;
+  }
+
+  private readOtherValue(readOther: (scanner: HessianScanner) => unknown): unknown {
+    const at = this.pos;
+    const value = readOther(this);
+    if (this.pos <= at) throw new CodecError('HESSIAN_DECODE', `hessian2 map value at byte ${at} was not consumed`, { where: at });
+    return value;
   }
 
   isStringStart(code: number): boolean {

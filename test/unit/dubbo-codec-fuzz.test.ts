@@ -128,7 +128,9 @@ describe(`Dubbo codec fuzz (seed ${SEED}, replay with FUZZ_SEED=${SEED})`, () =>
         if (decoder.bufferedBytes > 0) outcomes.incomplete++;
       } catch (err) {
         if (!(err instanceof CodecError)) {
-          throw new Error(`case ${i} (seed ${SEED}) threw a non-codec error for input ${input.toString('hex')}: ${(err as Error)?.stack ?? String(err)}`);
+          throw new Error(`case ${i} (seed ${SEED}) threw a non-codec error for input ${input.toString('hex')}: ${(err as Error)?.stack ?? String(err)}`, {
+            cause: err,
+          });
         }
         outcomes.codecErrors++;
       }

@@ -20,7 +20,9 @@ export type ErrorCode =
   | 'ZK_SESSION_EXPIRED'
   | 'ZK_UNAVAILABLE'
   | 'EUREKA_BAD_PAYLOAD'
-  | 'EUREKA_UNAVAILABLE';
+  | 'EUREKA_UNAVAILABLE'
+  // catalog
+  | 'CATALOG_BAD_INSTANCE';
 
 export interface ErrorDetails {
   /** The offending value, kept short enough to log. */

@@ -1,0 +1,3 @@
+// The catalog's public surface.
+export * from './model';
+export * from './catalog';

@@ -1,0 +1,125 @@
+// The bridge's configuration file (YAML): one schema, validated at start, so a bad file fails with
+// the path of the bad key and what was expected. Inside, code trusts the typed result.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from '../errors';
+
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/, 'expected host:port');
+const port = z.number().int().min(0).max(65535);
+
+const meshInstance = z
+  .object({
+    host: z.string().min(1),
+    port: port.min(1),
+    weight: z.number().int().min(0).max(100_000).default(100),
+    version: z.string().default(''),
+    group: z.string().default(''),
+    labels: z.record(z.string(), z.string()).default({}),
+  })
+  .strict();
+
+const meshService = z
+  .object({
+    /** The Dubbo interface name, or the HTTP application name. */
+    name: z.string().min(1),
+    protocol: z.enum(['dubbo', 'http']),
+    instances: z.array(meshInstance).min(1),
+  })
+  .strict();
+
+export const bridgeConfigSchema = z
+  .object({
+    bridge: z
+      .object({
+        /** This bridge's identity in the ownership ledger: keep it stable across restarts. */
+        id: z.string().min(1).default(hostname()),
+      })
+      .strict()
+      .default({ id: hostname() }),
+    admin: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: port.default(15000),
+      })
+      .strict()
+      .default({ host: '127.0.0.1', port: 15000 }),
+    zookeeper: z
+      .object({
+        connect: z.string().min(1),
+        sessionTimeoutMs: z.number().int().min(1000).default(30_000),
+        export: z
+          .object({
+            /** Provider URLs written for mesh services point at the bridge's Dubbo listener or at the instance itself. */
+            target: z.enum(['bridge', 'instance']).default('instance'),
+            bridgeAddress: hostPort.optional(),
+          })
+          .strict()
+          .default({ target: 'instance' }),
+      })
+      .strict()
+      .optional(),
+    eureka: z
+      .object({
+        /** Serve a Eureka-compatible registry at /eureka/apps and /eureka/v2/apps on the admin port. */
+        embedded: z.boolean().default(true),
+        /** External Eureka servers to sync with, e.g. http://127.0.0.1:8761/eureka/ */
+        servers: z.array(z.string().url()).default([]),
+        fetchIntervalMs: z.number().int().min(100).default(30_000),
+      })
+      .strict()
+      .default({ embedded: true, servers: [], fetchIntervalMs: 30_000 }),
+    mesh: z
+      .object({
+        /** Services that live on the mesh side, to be made visible to the legacy registries. */
+        services: z.array(meshService).default([]),
+      })
+      .strict()
+      .default({ services: [] }),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
+      .default({ level: 'info' }),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    if (config.zookeeper?.export.target === 'bridge' && config.zookeeper.export.bridgeAddress === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['zookeeper', 'export', 'bridgeAddress'], message: 'required when zookeeper.export.target is "bridge"' });
+    }
+  });
+
+export type BridgeConfig = z.infer<typeof bridgeConfigSchema>;
+export type MeshServiceConfig = z.infer<typeof meshService>;
+
+/** Validates a parsed config object; throws a ConfigError naming every bad key. */
+export function validateBridgeConfig(raw: unknown, file = '<config>'): BridgeConfig {
+  const result = bridgeConfigSchema.safeParse(raw ?? {});
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const path = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
+    return `${path}: ${issue.message}`;
+  });
+  const first = result.error.issues[0];
+  throw new ConfigError(`invalid configuration in ${file}:\n  ${problems.join('\n  ')}`, {
+    where: first.path.join('.'),
+    value: problems,
+  });
+}
+
+/** Reads and validates a YAML (or JSON) config file. */
+export function loadBridgeConfig(file: string): BridgeConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`, { where: file, cause: err });
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid YAML: ${(err as Error).message}`, { where: file, cause: err });
+  }
+  return validateBridgeConfig(raw, file);
+}

@@ -94,6 +94,11 @@ describe('HessianScanner.readString', () => {
     expect(new HessianScanner(bytes).readString()).toBe('😀');
   });
 
+  it('refuses a four-byte sequence beyond U+10FFFF as a codec error (found by the fuzzer)', () => {
+    const bytes = Buffer.from([0x02, 0xf4, 0xbb, 0x80, 0x80]);
+    expect(() => new HessianScanner(bytes).readString()).toThrow(expect.objectContaining({ code: 'HESSIAN_DECODE' }));
+  });
+
   it('reads every int form', () => {
     for (const n of [0, -16, 47, -2048, 2047, -262144, 262143, 2 ** 31 - 1, -(2 ** 31)]) {
       expect(new HessianScanner(encodeValue(n)).readInt()).toBe(n);

@@ -9,6 +9,48 @@ export const MAX_NESTING = 256;
 
 const TERMINATOR = 0x5a; // 'Z'
 
+const INTERN_SLOTS = 4096; // a power of two
+const INTERN_MAX_LENGTH = 64;
+const internBytes: Array<Buffer | null> = new Array<Buffer | null>(INTERN_SLOTS).fill(null);
+const internStrings: string[] = new Array<string>(INTERN_SLOTS).fill('');
+
+/**
+ * Returns the string of an ASCII byte range, from a small direct-mapped cache when the same bytes
+ * were seen before (interface, method and attachment names repeat on every request), or null when
+ * the range is not ASCII. Making a string from a Buffer costs a native call; hashing and comparing
+ * a few dozen bytes in JavaScript costs a fraction of that.
+ */
+function internAscii(buf: Buffer, start: number, end: number): string | null {
+  let hash = 0x811c9dc5 ^ (end - start);
+  for (let i = start; i < end; i++) {
+    const b = buf[i];
+    if (b >= 0x80) return null;
+    hash = Math.imul(hash ^ b, 0x01000193);
+  }
+  const slot = hash & (INTERN_SLOTS - 1);
+  const cached = internBytes[slot];
+  if (cached !== null && cached.length === end - start) {
+    let same = true;
+    for (let i = 0; i < cached.length; i++) {
+      if (cached[i] !== buf[start + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return internStrings[slot];
+  }
+  const text = buf.toString('latin1', start, end);
+  // A copy: the cache must not keep a socket's chunk alive.
+  internBytes[slot] = Buffer.from(buf.subarray(start, end));
+  internStrings[slot] = text;
+  return text;
+}
+
+function isAscii(buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (buf[i] >= 0x80) return false;
+  return true;
+}
+
 export class HessianScanner {
   pos: number;
   /** Field counts of the class definitions seen so far; object instances refer to them by index. */
@@ -53,6 +95,49 @@ export class HessianScanner {
     }
     if (code === 0x4e) return ''; // null where a string is expected: Dubbo writes "" the same way for versions
     return this.unexpected(code, 'a string');
+  }
+
+  /** Skips a string value without making it. */
+  skipString(): void {
+    const code = this.peek();
+    if (code <= 0x1f) {
+      this.pos++;
+      this.skipChars(code);
+    } else if (this.isStringStart(code)) {
+      this.skipValue();
+    } else {
+      this.readString();
+    }
+  }
+
+  /**
+   * Consumes a string and tells whether it equals `ascii` (an ASCII string), without making a
+   * string for the common compact form.
+   */
+  consumeStringEquals(ascii: string): boolean {
+    const code = this.peek();
+    if (code <= 0x1f) {
+      const start = this.pos + 1;
+      this.pos = start;
+      if (code !== ascii.length || start + code > this.end) {
+        this.skipChars(code);
+        return false;
+      }
+      let same = true;
+      for (let i = 0; i < code; i++) {
+        if (this.buf[start + i] !== ascii.charCodeAt(i)) {
+          same = false;
+          break;
+        }
+      }
+      if (same) {
+        this.pos = start + code;
+        return true;
+      }
+      this.skipChars(code);
+      return false;
+    }
+    return this.readString() === ascii;
   }
 
   /** Reads an int value (any of hessian2's int forms). */
@@ -244,19 +329,16 @@ export class HessianScanner {
   private readChars(count: number): string {
     const start = this.pos;
     const buf = this.buf;
-    // Fast path: plain ASCII, one byte a character.
-    if (start + count <= this.end) {
-      let ascii = true;
-      for (let i = start; i < start + count; i++) {
-        if (buf[i] >= 0x80) {
-          ascii = false;
-          break;
-        }
-      }
-      if (ascii) {
+    // Fast path: a short plain-ASCII string, one byte a character, most likely seen before.
+    if (count <= INTERN_MAX_LENGTH && start + count <= this.end) {
+      const text = internAscii(buf, start, start + count);
+      if (text !== null) {
         this.pos = start + count;
-        return buf.toString('latin1', start, start + count);
+        return text;
       }
+    } else if (start + count <= this.end && isAscii(buf, start, start + count)) {
+      this.pos = start + count;
+      return buf.toString('latin1', start, start + count);
     }
     let text = '';
     for (let i = 0; i < count; i++) {
@@ -271,6 +353,12 @@ export class HessianScanner {
         // A four-byte sequence (written by non-Java encoders) is one code point: two code units.
         this.need(3, 'a string character');
         const cp = ((b & 0x07) << 18) | ((buf[this.pos] & 0x3f) << 12) | ((buf[this.pos + 1] & 0x3f) << 6) | (buf[this.pos + 2] & 0x3f);
+        if (cp > 0x10ffff) {
+          throw new CodecError('HESSIAN_DECODE', `invalid code point 0x${cp.toString(16)} in a hessian2 string at byte ${this.pos - 1}`, {
+            value: cp,
+            where: this.pos - 1,
+          });
+        }
         this.pos += 3;
         text += String.fromCodePoint(cp);
         i++;

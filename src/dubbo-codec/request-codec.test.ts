@@ -47,6 +47,28 @@ describe('request codec', () => {
     expect(view.argumentsOffset).toBeLessThan(view.attachmentsOffset);
   });
 
+  it('finds one attachment by comparing key bytes, and all of them on demand', () => {
+    const frame = onlyFrame(encodeRequest({ ...request, attachments: { timeout: '3000', 'x-user': 'u-42', n: 7, group: 'red' } }));
+    const view = readRoutingView(frame.body);
+    expect(view.group).toBe('red');
+    expect(view.attachment('x-user')).toBe('u-42');
+    expect(view.attachment('n')).toBe(7);
+    expect(view.attachment('missing')).toBeUndefined();
+    expect(view.attachments).toMatchObject({ timeout: '3000', 'x-user': 'u-42', n: 7, group: 'red' });
+  });
+
+  it('reads the group from a typed attachments map', () => {
+    const body = new HessianWriter()
+      .writeString('2.0.2')
+      .writeString('a.B')
+      .writeString('1.0')
+      .writeString('m')
+      .writeString('')
+      .write({ $class: 'java.util.HashMap', $: { group: 'g2' } })
+      .toBuffer();
+    expect(readRoutingView(body).group).toBe('g2');
+  });
+
   it('reads a body with no attachments map at all', () => {
     const body = new HessianWriter().writeString('2.0.2').writeString('a.B').writeString('').writeString('m').writeString('I').write(1).toBuffer();
     expect(readRoutingView(body).attachments).toEqual({});

@@ -11,23 +11,6 @@ export const DEFAULT_DUBBO_VERSION = '2.0.2';
 
 export type Attachments = Record<string, unknown>;
 
-/** What a proxy needs to route a request, read without touching the arguments. */
-export interface RoutingView {
-  dubboVersion: string;
-  /** The service path: the interface name, as registered. */
-  path: string;
-  version: string;
-  /** From the `group` attachment; '' when none. */
-  group: string;
-  method: string;
-  /** The parameter descriptor, e.g. `Ljava/lang/String;I`. */
-  parameterTypes: string;
-  attachments: Attachments;
-  /** Body offsets of the first argument byte and of the attachments map. */
-  argumentsOffset: number;
-  attachmentsOffset: number;
-}
-
 export interface DubboRequest {
   dubboVersion: string;
   path: string;
@@ -81,31 +64,96 @@ function readAttachmentValue(scanner: HessianScanner): unknown {
   return value;
 }
 
+const parameterCounts = new Map<string, number>();
+
+/** countParameters, remembered per descriptor: a service has few and sends them on every call. */
+function cachedParameterCount(descriptor: string): number {
+  let count = parameterCounts.get(descriptor);
+  if (count === undefined) {
+    count = countParameters(descriptor);
+    if (parameterCounts.size >= 10_000) parameterCounts.clear();
+    parameterCounts.set(descriptor, count);
+  }
+  return count;
+}
+
+/**
+ * What a proxy needs to route a request, read without decoding the arguments: service path,
+ * version, method and group are read at once; the other attachments only when asked for.
+ */
+export class RoutingView {
+  readonly dubboVersion: string;
+  /** The service path: the interface name, as registered. */
+  readonly path: string;
+  readonly version: string;
+  readonly method: string;
+  /** The parameter descriptor, e.g. `Ljava/lang/String;I`. */
+  readonly parameterTypes: string;
+  /** From the `group` attachment; '' when none. */
+  readonly group: string;
+  /** Body offsets of the first argument byte and of the attachments map. */
+  readonly argumentsOffset: number;
+  readonly attachmentsOffset: number;
+  private readonly body: Buffer;
+  private decodedAttachments: Attachments | undefined;
+
+  constructor(body: Buffer) {
+    const scanner = new HessianScanner(body);
+    this.body = body;
+    this.dubboVersion = scanner.readString();
+    this.path = scanner.readString();
+    this.version = scanner.readString();
+    this.method = scanner.readString();
+    this.parameterTypes = scanner.readString();
+    this.argumentsOffset = scanner.pos;
+    const count = cachedParameterCount(this.parameterTypes);
+    for (let i = 0; i < count; i++) scanner.skipValue();
+    this.attachmentsOffset = scanner.pos;
+    const group = this.scanAttachment(scanner, 'group');
+    this.group = typeof group === 'string' ? group : '';
+  }
+
+  /** Every attachment, decoded on first use. */
+  get attachments(): Attachments {
+    if (this.decodedAttachments === undefined) {
+      const scanner = new HessianScanner(this.body, this.attachmentsOffset);
+      this.decodedAttachments = scanner.atEnd ? {} : (scanner.readStringMap(readAttachmentValue) ?? {});
+    }
+    return this.decodedAttachments;
+  }
+
+  /** One attachment, found without decoding the others. */
+  attachment(name: string): unknown {
+    if (this.decodedAttachments !== undefined) return this.decodedAttachments[name];
+    return this.scanAttachment(new HessianScanner(this.body, this.attachmentsOffset), name);
+  }
+
+  /** Walks the attachments map comparing keys as bytes; returns the value of `name`, or undefined. */
+  private scanAttachment(scanner: HessianScanner, name: string): unknown {
+    if (scanner.atEnd) return undefined;
+    const code = scanner.peek();
+    if (code === 0x4e) return undefined;
+    if (code !== 0x48 && code !== 0x4d) {
+      throw new CodecError('DUBBO_BAD_BODY', `request attachments at byte ${scanner.pos} are not a map (code 0x${code.toString(16)})`, {
+        value: code,
+        where: scanner.pos,
+      });
+    }
+    // Let the map reader validate the whole map when a typed map or an odd key shows up.
+    if (code === 0x4d) return this.attachments[name];
+    scanner.pos++;
+    while (scanner.peek() !== 0x5a) {
+      const found = scanner.isStringStart(scanner.peek()) ? scanner.consumeStringEquals(name) : (scanner.skipValue(), false);
+      if (found) return scanner.isStringStart(scanner.peek()) ? scanner.readString() : readAttachmentValue(scanner);
+      scanner.skipValue();
+    }
+    return undefined;
+  }
+}
+
 /** Reads service, version, group, method and attachments without decoding a single argument. */
 export function readRoutingView(body: Buffer): RoutingView {
-  const scanner = new HessianScanner(body);
-  const dubboVersion = scanner.readString();
-  const path = scanner.readString();
-  const version = scanner.readString();
-  const method = scanner.readString();
-  const parameterTypes = scanner.readString();
-  const argumentsOffset = scanner.pos;
-  const count = countParameters(parameterTypes);
-  for (let i = 0; i < count; i++) scanner.skipValue();
-  const attachmentsOffset = scanner.pos;
-  const attachments = scanner.atEnd ? {} : (scanner.readStringMap(readAttachmentValue) ?? {});
-  const group = attachments.group;
-  return {
-    dubboVersion,
-    path,
-    version,
-    group: typeof group === 'string' ? group : '',
-    method,
-    parameterTypes,
-    attachments,
-    argumentsOffset,
-    attachmentsOffset,
-  };
+  return new RoutingView(body);
 }
 
 /** Decodes a hessian2 request body in full, arguments included. */
@@ -116,7 +164,7 @@ export function decodeRequestBody(body: Buffer): DubboRequest {
   const version = readOptionalString(reader);
   const method = reader.readString();
   const parameterTypes = reader.readString();
-  const count = countParameters(parameterTypes);
+  const count = cachedParameterCount(parameterTypes);
   const args = new Array<unknown>(count);
   for (let i = 0; i < count; i++) args[i] = reader.read();
   let attachments: Attachments = {};

@@ -1,6 +1,7 @@
 import { FrameDecoder, Frame } from './frame-decoder';
 import { HessianWriter } from './hessian2';
-import { countParameters, decodeRequestBody, encodeRequest, readRoutingView, reencodeRequest } from './request-codec';
+import { decodeRequestBody, encodeRequest, readRoutingView, reencodeRequest } from './request-codec';
+import { countParameters } from './parameter-types';
 
 function onlyFrame(bytes: Buffer): Frame {
   const frames: Frame[] = [];

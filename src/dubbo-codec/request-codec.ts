@@ -4,6 +4,7 @@ import { CodecError, preview } from '../errors';
 import { Frame } from './frame-decoder';
 import { FrameHeader, HEADER_LENGTH, encodeHeader, writeRequestId } from './header';
 import { HessianReader, HessianWriter } from './hessian2';
+import { countParameters } from './parameter-types';
 import { HessianScanner } from './hessian2-scanner';
 import { Serialization } from './status';
 
@@ -33,28 +34,6 @@ export interface RequestToEncode {
   attachments?: Attachments;
 }
 
-/** How many parameters a descriptor such as `Ljava/lang/String;[IJ` declares. */
-export function countParameters(descriptor: string): number {
-  let count = 0;
-  for (let i = 0; i < descriptor.length; i++) {
-    let c = descriptor.charCodeAt(i);
-    while (c === 0x5b /* [ */) c = descriptor.charCodeAt(++i);
-    if (c === 0x4c /* L */) {
-      const end = descriptor.indexOf(';', i);
-      if (end < 0) {
-        throw new CodecError('DUBBO_BAD_DESCRIPTOR', `unterminated class name in parameter descriptor ${preview(descriptor)} at ${i}`, {
-          value: descriptor,
-          where: i,
-        });
-      }
-      i = end;
-    } else if (Number.isNaN(c) || 'ZBCDFIJSV'.indexOf(descriptor[i]) < 0) {
-      throw new CodecError('DUBBO_BAD_DESCRIPTOR', `bad parameter descriptor ${preview(descriptor)} at ${i}`, { value: descriptor, where: i });
-    }
-    count++;
-  }
-  return count;
-}
 
 /** Values other than strings inside an attachments map fall back to the full decoder. */
 function readAttachmentValue(scanner: HessianScanner): unknown {

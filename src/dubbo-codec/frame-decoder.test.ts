@@ -110,4 +110,13 @@ describe('FrameDecoder', () => {
     expect(got[0].body.length).toBe(0);
     expect(got[0].bytes.length).toBe(HEADER_LENGTH);
   });
+
+  it('counts every byte pushed in its position, wherever the stream was cut', () => {
+    const bytes = Buffer.concat(sampleStream().slice(0, 2));
+    for (let cut = 0; cut <= bytes.length; cut++) {
+      const decoder = new FrameDecoder();
+      decoder.push(bytes.subarray(0, cut), () => undefined);
+      expect(decoder.position).toBe(cut);
+    }
+  });
 });

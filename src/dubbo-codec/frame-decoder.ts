@@ -28,7 +28,7 @@ export type FrameListener = (frame: Frame) => void;
  */
 export class FrameDecoder {
   readonly maxBodyLength: number;
-  /** Bytes of the stream consumed so far (the offset of the next byte pushed). */
+  /** Start of the frame being assembled, or the offset of the next byte when none is. */
   private streamOffset = 0;
   /** The frame being assembled across chunks, sized header + body once the header is known. */
   private partial: Buffer | null = null;
@@ -50,7 +50,8 @@ export class FrameDecoder {
 
   /** The offset in the stream of the next byte to be pushed. */
   get position(): number {
-    return this.streamOffset;
+    // While a frame is assembled, streamOffset stays at its start until it completes.
+    return this.partial !== null ? this.streamOffset + this.partialFilled : this.streamOffset;
   }
 
   /** Feeds a chunk; calls `onFrame` for each frame completed by it. Throws a CodecError on bad bytes. */

@@ -1,0 +1,50 @@
+// The `mesh-bridge` command: a thin layer over the library, one subcommand per file in commands/.
+import { Command, CommanderError } from 'commander';
+import { isMeshBridgeError } from '../errors';
+import { decodeCommand } from './commands/decode';
+
+/** The package version, from src/cli (under tsx) or dist/src/cli (built). */
+function packageVersion(): string {
+  for (const relative of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = require(relative) as { name?: string; version?: string };
+      if (pkg.name === 'mesh-bridge' && pkg.version) return pkg.version;
+    } catch {
+      // not at this depth
+    }
+  }
+  return 'unknown';
+}
+
+export function buildProgram(): Command {
+  const program = new Command('mesh-bridge')
+    .description('Migration bridge between Dubbo 2 / ZooKeeper, Spring Cloud / Eureka and a service mesh')
+    .version(packageVersion())
+    .showHelpAfterError();
+  program.addCommand(decodeCommand());
+  return program;
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    if (isMeshBridgeError(err)) {
+      process.stderr.write(`mesh-bridge: ${err.code}: ${err.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      process.stderr.write(`mesh-bridge: ${(err as Error).message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    throw err;
+  }
+}
+
+if (require.main === module) void main();

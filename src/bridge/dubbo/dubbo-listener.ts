@@ -1,0 +1,388 @@
+// The bridge's Dubbo listener: consumers keep long-lived sockets and multiplex requests on them by
+// request id. Each request is routed by its routing view (service, version, group, method; the
+// arguments are never decoded) to the legacy or mesh set of its service, then to one instance, and
+// sent over a pooled upstream connection with an id of that connection's. Responses go back with
+// the consumer's id restored. Failures are answered as Dubbo error responses that name the upstream.
+import { Server, Socket, createServer } from 'node:net';
+import type { Stack } from '../../catalog';
+import { DubboStatus, Frame, FrameDecoder, encodeHeartbeat, encodeResponse, readRequestId, readRoutingView } from '../../dubbo-codec';
+import { CodecError, MeshBridgeError } from '../../errors';
+import type { Logger } from '../../telemetry/logger';
+import { LogOnce } from '../../telemetry/logger';
+import { Registry, counter, gauge } from '../../telemetry/metrics';
+import { RouteChoice, ServiceRoutes } from '../route/service-routes';
+import { TrafficStats } from '../stats/traffic-stats';
+import { InFlight, UpstreamConnection, UpstreamFailure } from './upstream-connection';
+
+/** How one service's requests are handled, beyond weights. */
+export interface DubboServicePolicy {
+  /** Attachment whose value keeps a caller on one stack. */
+  stickyAttachment?: string;
+  /** Methods that may be sent again to another instance when their upstream fails. */
+  idempotentMethods: ReadonlySet<string>;
+  retries: number;
+  timeoutMs: number;
+}
+
+export interface DubboListenerOptions {
+  host: string;
+  port: number;
+  routes: ServiceRoutes;
+  stats: TrafficStats;
+  metrics: Registry;
+  logger: Logger;
+  policy(service: string): DubboServicePolicy;
+  connectTimeoutMs?: number;
+  heartbeatIdleMs?: number;
+  maxBodyLength?: number;
+  /** Upstream connections per provider instance. */
+  connectionsPerInstance?: number;
+}
+
+/** One consumer's socket. */
+class Downstream {
+  readonly decoder: FrameDecoder;
+  inFlight = 0;
+  closed = false;
+
+  constructor(
+    readonly socket: Socket,
+    maxBodyLength: number,
+  ) {
+    this.decoder = new FrameDecoder({ maxBodyLength });
+  }
+
+  /** Writes unless the consumer went away meanwhile. */
+  write(bytes: Buffer): void {
+    if (!this.closed) this.socket.write(bytes);
+  }
+}
+
+/** A consumer's request on its way through the bridge. */
+class ProxiedRequest implements InFlight {
+  deadline = 0;
+  attempts = 0;
+  upstream = '';
+  tried: Set<string> | undefined;
+
+  constructor(
+    readonly listener: DubboListener,
+    readonly downstream: Downstream,
+    readonly frame: Frame,
+    /** The consumer's request id, both halves, restored on the response. */
+    readonly idHigh: number,
+    readonly idLow: number,
+    readonly service: string,
+    readonly version: string,
+    readonly group: string,
+    readonly method: string,
+    readonly stickyKey: string | undefined,
+    readonly policy: DubboServicePolicy,
+    readonly stack: Stack,
+    readonly startedAt: number,
+  ) {}
+
+  deliver(response: Frame): void {
+    const bytes = response.bytes;
+    bytes.writeUInt32BE(this.idHigh, 4);
+    bytes.writeUInt32BE(this.idLow, 8);
+    this.downstream.write(bytes);
+    this.listener.finished(this, response.header.status !== DubboStatus.OK);
+  }
+
+  fail(reason: UpstreamFailure): void {
+    this.listener.upstreamFailed(this, reason);
+  }
+
+  get requestId(): bigint {
+    return (BigInt(this.idHigh) << 32n) | BigInt(this.idLow);
+  }
+}
+
+const SWEEP_MS = 50;
+
+export class DubboListener {
+  private server: Server | null = null;
+  private readonly downstreams = new Set<Downstream>();
+  private readonly pools = new Map<string, UpstreamConnection[]>();
+  private readonly pendingByAddress = new Map<string, number>();
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private readonly logOnce = new LogOnce();
+  private readonly connectTimeoutMs: number;
+  private readonly heartbeatIdleMs: number;
+  private readonly maxBodyLength: number;
+  private readonly connectionsPerInstance: number;
+  private readonly corked = new Set<UpstreamConnection>();
+  private draining = false;
+  private readonly metrics: {
+    connections: { inc(): void; dec(): void };
+    badFrames: { inc(): void };
+    failures: { inc(labels: { reason: string }): void };
+    retries: { inc(): void };
+    fallbacks: { inc(): void };
+    heartbeats: { inc(): void };
+  };
+
+  constructor(private readonly options: DubboListenerOptions) {
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 1000;
+    this.heartbeatIdleMs = options.heartbeatIdleMs ?? 60_000;
+    this.maxBodyLength = options.maxBodyLength ?? 8 * 1024 * 1024;
+    this.connectionsPerInstance = options.connectionsPerInstance ?? 1;
+    const m = options.metrics;
+    this.metrics = {
+      connections: gauge(m, 'mesh_bridge_dubbo_consumer_connections', 'Consumer connections open on the Dubbo listener'),
+      badFrames: counter(m, 'mesh_bridge_dubbo_bad_frames_total', 'Consumer connections closed for a malformed frame'),
+      failures: counter(m, 'mesh_bridge_dubbo_upstream_failures_total', 'Requests answered with an error by the bridge, by reason', ['reason']),
+      retries: counter(m, 'mesh_bridge_dubbo_retries_total', 'Idempotent requests sent again after their upstream failed'),
+      fallbacks: counter(m, 'mesh_bridge_route_fallbacks_total', 'Requests served by the other stack because the chosen one had no instance'),
+      heartbeats: counter(m, 'mesh_bridge_dubbo_heartbeats_total', 'Consumer heartbeats answered by the bridge'),
+    };
+  }
+
+  /** Requests in flight to one instance address, for the least-pending choice. */
+  readonly pendingOf = (address: string): number => this.pendingByAddress.get(address) ?? 0;
+
+  get address(): { host: string; port: number } {
+    const address = this.server?.address();
+    if (!address || typeof address === 'string') throw new Error('the Dubbo listener is not listening');
+    return { host: address.address, port: address.port };
+  }
+
+  async start(): Promise<void> {
+    const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port, this.options.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweepTimer.unref();
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, let requests in flight finish until `deadlineMs`, then close
+   * every connection. Requests still open at the deadline are answered with an error.
+   */
+  async stop(deadlineMs = 5000): Promise<void> {
+    this.draining = true;
+    const server = this.server;
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    const until = performance.now() + deadlineMs;
+    while (this.totalInFlight() > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
+    for (const pool of this.pools.values()) for (const connection of pool) connection.close({ kind: 'closed', message: 'the bridge is shutting down' });
+    // Failures answered above need a turn of the event loop to be written before the sockets close.
+    await new Promise((r) => setImmediate(r));
+    for (const downstream of this.downstreams) downstream.socket.end();
+    for (const downstream of this.downstreams) downstream.socket.destroy();
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    await closed;
+  }
+
+  private totalInFlight(): number {
+    let total = 0;
+    for (const downstream of this.downstreams) total += downstream.inFlight;
+    return total;
+  }
+
+  private accept(socket: Socket): void {
+    if (this.draining) {
+      socket.destroy();
+      return;
+    }
+    const downstream = new Downstream(socket, this.maxBodyLength);
+    this.downstreams.add(downstream);
+    this.metrics.connections.inc();
+    socket.on('data', (chunk) => this.onData(downstream, chunk));
+    socket.on('error', () => undefined); // 'close' follows and cleans up
+    socket.on('close', () => {
+      downstream.closed = true;
+      this.downstreams.delete(downstream);
+      this.metrics.connections.dec();
+    });
+  }
+
+  private onData(downstream: Downstream, chunk: Buffer): void {
+    try {
+      downstream.decoder.push(chunk, (frame) => this.onFrame(downstream, frame));
+    } catch (err) {
+      // Bad framing: this connection cannot be trusted any more. Close it; others are untouched.
+      this.metrics.badFrames.inc();
+      const remote = `${downstream.socket.remoteAddress}:${downstream.socket.remotePort}`;
+      const detail = err instanceof CodecError ? { code: err.code, where: err.where, value: err.value } : { message: String(err) };
+      this.options.logger.warn({ remote, ...detail }, `closing Dubbo consumer connection from ${remote}: ${(err as Error).message}`);
+      downstream.socket.destroy();
+    } finally {
+      for (const connection of this.corked) connection.uncork();
+      this.corked.clear();
+    }
+  }
+
+  private onFrame(downstream: Downstream, frame: Frame): void {
+    const { header } = frame;
+    if (!header.isRequest) return; // consumers send requests; a stray response is ignored
+    if (header.event) {
+      if (header.twoWay) {
+        this.metrics.heartbeats.inc();
+        downstream.write(encodeHeartbeat(readRequestId(frame.bytes), false, header.serializationId));
+      }
+      return;
+    }
+    const idHigh = frame.bytes.readUInt32BE(4);
+    const idLow = frame.bytes.readUInt32BE(8);
+    let view;
+    try {
+      view = readRoutingView(frame.body);
+    } catch (err) {
+      // The framing is sound, so only this request is bad: answer it, keep the connection.
+      this.metrics.failures.inc({ reason: 'bad-request' });
+      if (header.twoWay) {
+        const message = err instanceof MeshBridgeError ? `${err.code}: ${err.message}` : String(err);
+        this.answerError(downstream, readRequestId(frame.bytes), DubboStatus.BAD_REQUEST, `mesh-bridge could not read the request: ${message}`);
+      }
+      return;
+    }
+    const service = view.path;
+    const policy = this.options.policy(service);
+    let stickyKey: string | undefined;
+    if (policy.stickyAttachment !== undefined) {
+      const value = view.attachment(policy.stickyAttachment);
+      if (typeof value === 'string' || typeof value === 'number') stickyKey = String(value);
+    }
+    const now = performance.now();
+    const choice = this.options.routes.choose(service, view.version, view.group, view.method, stickyKey, Math.random);
+    if (choice === null) {
+      this.metrics.failures.inc({ reason: 'no-instance' });
+      if (header.twoWay) {
+        const what = `${service}${view.version ? ':' + view.version : ''}${view.group ? ' group ' + view.group : ''}`;
+        this.answerError(downstream, readRequestId(frame.bytes), DubboStatus.SERVICE_NOT_FOUND, `mesh-bridge: no legacy or mesh instance of ${what}`);
+      }
+      return;
+    }
+    if (choice.routedStack !== choice.stack) this.metrics.fallbacks.inc();
+    if (!header.twoWay) {
+      this.connectionTo(choice).sendOneWay(frame);
+      return;
+    }
+    const request = new ProxiedRequest(
+      this,
+      downstream,
+      frame,
+      idHigh,
+      idLow,
+      service,
+      view.version,
+      view.group,
+      view.method,
+      stickyKey,
+      policy,
+      choice.routedStack,
+      now,
+    );
+    downstream.inFlight++;
+    this.dispatch(request, choice);
+  }
+
+  private dispatch(request: ProxiedRequest, choice: RouteChoice): void {
+    const connection = this.connectionTo(choice);
+    request.attempts++;
+    request.upstream = `${choice.candidate.address} (${choice.routedStack})`;
+    request.deadline = performance.now() + request.policy.timeoutMs;
+    const address = choice.candidate.address;
+    this.pendingByAddress.set(address, (this.pendingByAddress.get(address) ?? 0) + 1);
+    if (!this.corked.has(connection)) {
+      connection.cork();
+      this.corked.add(connection);
+    }
+    connection.send(request.frame, request);
+  }
+
+  private connectionTo(choice: RouteChoice): UpstreamConnection {
+    const address = choice.candidate.address;
+    let pool = this.pools.get(address);
+    if (pool === undefined) this.pools.set(address, (pool = []));
+    let best: UpstreamConnection | undefined;
+    for (const connection of pool) if (connection.isOpen && (best === undefined || connection.inFlight < best.inFlight)) best = connection;
+    if (best !== undefined && (pool.length >= this.connectionsPerInstance || best.inFlight === 0)) return best;
+    const { host, port } = choice.candidate.instance;
+    const connection = new UpstreamConnection({
+      host,
+      port,
+      connectTimeoutMs: this.connectTimeoutMs,
+      heartbeatIdleMs: this.heartbeatIdleMs,
+      maxBodyLength: this.maxBodyLength,
+      onClose: (closed) => {
+        const current = this.pools.get(address);
+        if (!current) return;
+        const index = current.indexOf(closed);
+        if (index >= 0) current.splice(index, 1);
+        if (current.length === 0) this.pools.delete(address);
+      },
+    });
+    pool.push(connection);
+    return connection;
+  }
+
+  private releasePending(request: ProxiedRequest): void {
+    const address = request.upstream.slice(0, request.upstream.indexOf(' '));
+    const count = (this.pendingByAddress.get(address) ?? 1) - 1;
+    if (count <= 0) this.pendingByAddress.delete(address);
+    else this.pendingByAddress.set(address, count);
+  }
+
+  /** @internal Called by a request when its response was delivered. */
+  finished(request: ProxiedRequest, error: boolean): void {
+    this.releasePending(request);
+    request.downstream.inFlight--;
+    const now = performance.now();
+    this.options.stats.record(request.service, request.stack, Date.now(), (now - request.startedAt) * 1000, error);
+  }
+
+  /** @internal Called by a request whose upstream failed or timed out. */
+  upstreamFailed(request: ProxiedRequest, reason: UpstreamFailure): void {
+    this.releasePending(request);
+    const retryable = reason.kind !== 'timeout' && request.policy.idempotentMethods.has(request.method) && request.attempts <= request.policy.retries;
+    if (retryable && !request.downstream.closed && !this.draining) {
+      request.tried ??= new Set();
+      request.tried.add(request.upstream.slice(0, request.upstream.indexOf(' ')));
+      const choice = this.options.routes.choose(request.service, request.version, request.group, request.method, request.stickyKey, Math.random, request.tried);
+      if (choice !== null) {
+        this.metrics.retries.inc();
+        this.dispatch(request, choice);
+        for (const connection of this.corked) connection.uncork();
+        this.corked.clear();
+        return;
+      }
+    }
+    request.downstream.inFlight--;
+    this.metrics.failures.inc({ reason: reason.kind });
+    const status = reason.kind === 'timeout' ? DubboStatus.SERVER_TIMEOUT : DubboStatus.SERVICE_ERROR;
+    const what = reason.kind === 'timeout' ? `timed out after ${request.policy.timeoutMs} ms waiting for` : 'failed calling';
+    this.answerError(
+      request.downstream,
+      request.requestId,
+      status,
+      `mesh-bridge ${what} upstream ${request.upstream} for ${request.service}.${request.method}: ${reason.message}`,
+    );
+    this.options.stats.record(request.service, request.stack, Date.now(), (performance.now() - request.startedAt) * 1000, true);
+    if (this.logOnce.first(`${reason.kind}|${request.upstream}`)) {
+      this.options.logger.warn({ upstream: request.upstream, service: request.service, reason: reason.kind }, reason.message);
+    }
+  }
+
+  private answerError(downstream: Downstream, requestId: bigint, status: number, message: string): void {
+    downstream.write(encodeResponse({ requestId, status, errorMessage: message }));
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    for (const pool of this.pools.values()) {
+      for (const connection of pool) {
+        connection.expire(now);
+        connection.keepAlive(now);
+      }
+    }
+  }
+}

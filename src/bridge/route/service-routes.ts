@@ -1,0 +1,108 @@
+// Resolves a request to an instance: the service's instances from the catalog, filtered by version
+// and group, split into the legacy and mesh sets; the stack chosen by weight (and sticky key), then
+// the instance within the set. Route sets are cached per service/version/group and dropped when the
+// catalog changes that service, so a request costs a map lookup, not a catalog scan.
+import type { Catalog, Instance, Stack, Subscription } from '../../catalog';
+import { Candidate, pickInstance } from './instance-picker';
+import { StackWeights } from './stack-weights';
+
+/** Requests in flight per instance address, kept by the upstream pools. */
+export type PendingCounter = (address: string) => number;
+
+export class RouteCandidate implements Candidate {
+  readonly address: string;
+  constructor(
+    readonly instance: Instance,
+    private readonly pendingOf: PendingCounter,
+  ) {
+    this.address = `${instance.host}:${instance.port}`;
+  }
+  get weight(): number {
+    return this.instance.weight;
+  }
+  get pending(): number {
+    return this.pendingOf(this.address);
+  }
+}
+
+export interface RouteSet {
+  legacy: RouteCandidate[];
+  mesh: RouteCandidate[];
+}
+
+export interface RouteChoice {
+  /** The stack the weight chose; `routedStack` differs when that set was empty and we fell back. */
+  stack: Stack;
+  routedStack: Stack;
+  candidate: RouteCandidate;
+}
+
+/** A provider's version or group matches a request's when equal, when either is empty, or '*'. */
+function matches(wanted: string, offered: string): boolean {
+  return wanted === offered || wanted === '' || offered === '' || wanted === '*' || offered === '*';
+}
+
+export class ServiceRoutes {
+  private readonly cache = new Map<string, Map<string, RouteSet>>();
+  private readonly subscription: Subscription;
+
+  constructor(
+    private readonly catalog: Catalog,
+    readonly weights: StackWeights,
+    private readonly pendingOf: PendingCounter,
+    private readonly protocol: 'dubbo' | 'http',
+    /** Addresses never routed to: the bridge's own listeners, so it cannot call itself. */
+    private readonly selfAddresses: ReadonlySet<string> = new Set(),
+  ) {
+    this.subscription = catalog.subscribeAll((delta) => this.cache.delete(delta.service));
+  }
+
+  close(): void {
+    this.subscription.unsubscribe();
+  }
+
+  /** The legacy and mesh sets for a service at a version and group. */
+  routeSet(service: string, version: string, group: string): RouteSet {
+    let byKey = this.cache.get(service);
+    if (byKey === undefined) this.cache.set(service, (byKey = new Map()));
+    const key = `${version}|${group}`;
+    let set = byKey.get(key);
+    if (set === undefined) {
+      set = { legacy: [], mesh: [] };
+      for (const instance of this.catalog.instances(service)) {
+        if (instance.protocol !== this.protocol || instance.health !== 'up') continue;
+        if (!matches(version, instance.version) || !matches(group, instance.group)) continue;
+        const candidate = new RouteCandidate(instance, this.pendingOf);
+        if (this.selfAddresses.has(candidate.address)) continue;
+        set[instance.stack].push(candidate);
+      }
+      byKey.set(key, set);
+    }
+    return set;
+  }
+
+  /**
+   * Chooses a stack and an instance. When the chosen stack has no instance the other serves (a
+   * migration must not fail calls because one side is empty). `exclude` skips addresses already
+   * tried. Null when neither set has an instance.
+   */
+  choose(
+    service: string,
+    version: string,
+    group: string,
+    method: string | undefined,
+    stickyKey: string | undefined,
+    random: () => number,
+    exclude?: ReadonlySet<string>,
+  ): RouteChoice | null {
+    const set = this.routeSet(service, version, group);
+    const stack = this.weights.choose(service, method, stickyKey, random());
+    const other: Stack = stack === 'mesh' ? 'legacy' : 'mesh';
+    for (const routedStack of [stack, other]) {
+      const candidates = exclude && exclude.size > 0 ? set[routedStack].filter((c) => !exclude.has(c.address)) : set[routedStack];
+      const index = pickInstance(candidates, random());
+      if (index >= 0) return { stack, routedStack, candidate: candidates[index] };
+    }
+    return null;
+  }
+}

@@ -19,12 +19,165 @@ interface HessianEncoder {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const hessian: any = require('hessian.js');
 
-/** Reads consecutive hessian2 values from one buffer, sharing class and type references. */
+// ---- Fixes to hessian.js 2.11, checked against Caucho Hessian 4.0.38 ----------------------------
+// Each fix is a prototype method of a subclass made once here, so the hot path pays one extra
+// comparison at most and hessian.js itself stays untouched.
+
+interface LongBits {
+  high: number;
+  low: number;
+}
+// hessian.js's decoder internals the fixes touch.
+interface DecoderInternals {
+  byteBuffer: { get(index?: number): number; getLong(): LongBits; position(pos?: number): number; skip(n: number): void };
+  refMap: Record<number, unknown>;
+  refId: number;
+  classReaders?: ReadonlyMap<string, (fields: Record<string, unknown>) => unknown>;
+  readRefId(): number;
+}
+
+const BaseDecoder = hessian.DecoderV2;
+const baseReadObject = BaseDecoder.prototype.readObject;
+const baseReadRef = BaseDecoder.prototype.readRef;
+const baseReadLong = BaseDecoder.prototype.readLong;
+
+/** An int64 as a number when it is exact, else as a bigint. */
+function longValue(bits: LongBits): number | bigint {
+  // high * 2^32 is exact; the sum rounds only beyond 2^53, where isSafeInteger is false anyway.
+  const n = bits.high * 0x100000000 + (bits.low >>> 0);
+  return Number.isSafeInteger(n) ? n : (BigInt(bits.high) << 32n) | BigInt(bits.low >>> 0);
+}
+
+/** Looks up how to read the class of a decoded `{$class, $}` record, if specially. */
+function classReader(d: DecoderInternals, rec: unknown): ((fields: Record<string, unknown>) => unknown) | undefined {
+  if (typeof rec !== 'object' || rec === null) return undefined;
+  const className = (rec as { $class?: unknown }).$class;
+  if (typeof className !== 'string') return undefined;
+  return d.classReaders?.get(className) ?? DEFAULT_CLASS_READERS.get(className);
+}
+
+// FIX: hessian.js reads a BigDecimal (Dubbo writes it as class java.math.BigDecimal with one field
+// `value`) as the bare object {value: '12.5'}: the class is lost, so it cannot be told from any
+// other object and re-encodes as a HashMap. We keep it typed, in exactly the form javaBigDecimal()
+// writes, so decode -> encode is lossless.
+const DEFAULT_CLASS_READERS: ReadonlyMap<string, (fields: Record<string, unknown>) => unknown> = new Map([
+  ['java.math.BigDecimal', (fields: Record<string, unknown>) => ({ $class: 'java.math.BigDecimal', $: { value: fields.value } })],
+]);
+
+function readEnumName(fields: Record<string, unknown>): unknown {
+  return fields.name;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+class FixedDecoderV2 extends (BaseDecoder as { new (buf: Buffer): any }) {
+  // FIX: hessian.js returns a long beyond +-2^53 as a decimal *string* (utils.handleLong), so a
+  // Java long 9007199254740993 cannot be told from the String "9007199254740993". We return it
+  // as an exact bigint; longs within 2^53 stay numbers as before.
+  readLong(this: DecoderInternals): number | bigint {
+    const buf = this.byteBuffer;
+    if (buf.get(buf.position()) !== 0x4c) return baseReadLong.call(this);
+    buf.skip(1);
+    return longValue(buf.getLong());
+  }
+
+  // Classes read specially (BigDecimal, enums the caller named): see DEFAULT_CLASS_READERS.
+  readObject(this: DecoderInternals, withType: boolean): unknown {
+    const id = this.refId; // readObject registers its {$class, $} record as ref `id` first
+    const value = baseReadObject.call(this, withType);
+    const read = classReader(this, this.refMap[id]);
+    return read && !withType ? read((this.refMap[id] as { $: Record<string, unknown> }).$) : value;
+  }
+
+  // The same for a back-reference to such an object (Caucho writes a repeated enum as a ref).
+  readRef(this: DecoderInternals, withType: boolean): unknown {
+    const buf = this.byteBuffer;
+    const at = buf.position();
+    const rec = this.refMap[this.readRefId()];
+    const read = classReader(this, rec);
+    if (read && !withType) return read((rec as { $: Record<string, unknown> }).$);
+    buf.position(at);
+    return baseReadRef.call(this, withType);
+  }
+}
+
+const BaseEncoder = hessian.EncoderV2;
+const baseWrite = BaseEncoder.prototype.write;
+const baseWriteLong = BaseEncoder.prototype.writeLong;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+// FIX: hessian.js writes only java.util.HashMap, java.util.Map and fastjson's JSONObject as maps;
+// any other map class (LinkedHashMap, TreeMap, ...) is written as a plain *object* of that class
+// whose fields are the keys, which Java cannot read back as a map.
+const MAP_TYPES: Record<string, boolean> = {
+  'java.util.LinkedHashMap': true,
+  'java.util.TreeMap': true,
+  'java.util.Hashtable': true,
+  'java.util.SortedMap': true,
+  'java.util.concurrent.ConcurrentHashMap': true,
+  'java.util.concurrent.ConcurrentMap': true,
+};
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+class FixedEncoderV2 extends (BaseEncoder as { new (options: object): any }) {
+  write(value: unknown): this {
+    // FIX: hessian.js cannot write a bigint at all (it falls through to writeObject and throws).
+    // A bigint is a Java long.
+    if (typeof value === 'bigint') return this.writeLong(value);
+    if (typeof value === 'number' && !Number.isSafeInteger(value)) {
+      // FIX: hessian.js writes NaN as null (its write() treats NaN like undefined), though NaN
+      // is a valid Java double.
+      // FIX: hessian.js writes every integral number beyond int32 as a long, including ones far
+      // past 2^63: -1e300 went out as Long.MIN_VALUE. An integral number beyond 2^53 is not an
+      // exact long anyway (use a bigint for that), so it is a double.
+      if (Number.isNaN(value) || Number.isInteger(value)) return this.writeDouble(value);
+    }
+    return baseWrite.call(this, value);
+  }
+
+  // FIX: for an explicit long ({$class: 'long', $: 2n ** 60n}) hessian.js takes a number, a
+  // decimal string or a Long, never a bigint; and it writes a non-integral or out-of-range number
+  // as garbage. Both go through an exact decimal string, and anything else is refused.
+  writeLong(value: unknown): this {
+    if (typeof value === 'number' && !Number.isSafeInteger(value)) {
+      if (!Number.isInteger(value)) throw new TypeError(`${value} is not an integer, so not a Java long`);
+      value = BigInt(value);
+    }
+    if (typeof value === 'bigint') {
+      if (value < INT64_MIN || value > INT64_MAX) throw new TypeError(`${value} does not fit in a Java long`);
+      return baseWriteLong.call(this, value.toString());
+    }
+    return baseWriteLong.call(this, value);
+  }
+}
+
+export interface HessianReaderOptions {
+  /**
+   * Java enum classes to read as their constant's name ('RED'). Hessian writes an enum as an
+   * object with one field `name`, which cannot be told from a class with one field `name`, so
+   * without this an enum reads as {name: 'RED'}.
+   */
+  enums?: Iterable<string>;
+}
+
+/**
+ * Reads consecutive hessian2 values from one buffer, sharing class and type references.
+ *
+ * Java types as read: int, and long within +-2^53, and double -> number; long beyond 2^53 ->
+ * bigint; Date -> Date; byte[] -> Buffer; String -> string; List and arrays -> array; Map -> plain
+ * object; BigDecimal -> {$class: 'java.math.BigDecimal', $: {value}}; enum -> {name} (or the
+ * name, see options); other objects -> plain objects of their fields; exceptions -> Error.
+ */
 export class HessianReader {
   private readonly decoder: HessianDecoder;
 
-  constructor(buf: Buffer, offset = 0) {
-    this.decoder = new hessian.DecoderV2(buf) as HessianDecoder;
+  constructor(buf: Buffer, offset = 0, options: HessianReaderOptions = {}) {
+    this.decoder = new FixedDecoderV2(buf) as unknown as HessianDecoder;
+    if (options.enums) {
+      const readers = new Map(DEFAULT_CLASS_READERS);
+      for (const name of options.enums) readers.set(name, readEnumName);
+      (this.decoder as unknown as DecoderInternals).classReaders = readers;
+    }
     if (offset !== 0) this.decoder.position(offset);
   }
 
@@ -63,7 +216,7 @@ export class HessianReader {
 
 /** Writes consecutive hessian2 values into one buffer, sharing class and type references. */
 export class HessianWriter {
-  private readonly encoder: HessianEncoder = new hessian.EncoderV2({ size: 1024 });
+  private readonly encoder = new FixedEncoderV2({ size: 1024, mapTypes: MAP_TYPES }) as unknown as HessianEncoder;
 
   write(value: unknown): this {
     try {
@@ -87,8 +240,8 @@ export class HessianWriter {
   }
 }
 
-export function decodeValue(buf: Buffer): unknown {
-  return new HessianReader(buf).read();
+export function decodeValue(buf: Buffer, options?: HessianReaderOptions): unknown {
+  return new HessianReader(buf, 0, options).read();
 }
 
 export function encodeValue(value: unknown): Buffer {

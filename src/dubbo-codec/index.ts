@@ -7,5 +7,6 @@ export * from './response-codec';
 export * from './describe-frame';
 export { HessianReader, HessianWriter, decodeValue, encodeValue } from './hessian2';
 export { HessianScanner } from './hessian2-scanner';
+export * from './java-value';
 export * from './parameter-types';
 export * from './dubbo-url';

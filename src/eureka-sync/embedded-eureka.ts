@@ -1,0 +1,190 @@
+// The embedded Eureka server's glue between its registry and the rest of mesh-bridge: what
+// clients register is published to the catalog (as source `eureka`, minus what the bridges
+// registered themselves), and what other catalog sources know is served to Eureka clients.
+// The HTTP routes live in eureka-server.ts; this class owns the clock, the timer and the metrics.
+import { Catalog, Instance, OwnershipLedger, ServiceDelta, Subscription } from '../catalog';
+import { MeshBridgeError } from '../errors';
+import { Logger, LogOnce, silentLogger } from '../telemetry/logger';
+import { counter, gauge, Registry } from '../telemetry/metrics';
+import { catalogToEureka, eurekaToCatalog, EurekaActionType, EurekaInstance, EurekaStatus } from './eureka-instance';
+import { ApplicationsView, ApplicationView, EurekaRegistry, EurekaRegistryOptions, InstanceView, RenewResult } from './eureka-registry';
+import { EvictionTimer } from './eviction-timer';
+
+export interface EmbeddedEurekaOptions extends EurekaRegistryOptions {
+  catalog: Catalog;
+  metrics: Registry;
+  logger?: Logger;
+  /** Registrations recorded here (key `APP/instanceId`) are the bridges' own: served, never published. */
+  ledger?: OwnershipLedger;
+  /** The catalog source registrations are published as. */
+  source?: string;
+  /** Names this server in the published instances' origin. */
+  registryName?: string;
+  /** Which instances of other catalog sources to serve; default: all. */
+  serveFromCatalog?: (instance: Instance) => boolean;
+  /** How often expired leases are evicted. Eureka: 60 s. */
+  evictionIntervalMs?: number;
+  now?: () => number;
+}
+
+export class EmbeddedEureka {
+  readonly registry: EurekaRegistry;
+  private readonly catalog: Catalog;
+  private readonly logger: Logger;
+  private readonly ledger: OwnershipLedger | undefined;
+  private readonly source: string;
+  private readonly registryName: string;
+  private readonly serveFromCatalog: (instance: Instance) => boolean;
+  /** The clock every lease time is read from (injectable for tests). */
+  readonly now: () => number;
+  private readonly timer: EvictionTimer;
+  private readonly logOnce = new LogOnce();
+  private subscription: Subscription | undefined;
+
+  private readonly registeredGauge;
+  private readonly selfPreservationGauge;
+  private readonly badPayloads;
+  private readonly evictions;
+  private readonly renewals;
+
+  constructor(options: EmbeddedEurekaOptions) {
+    this.registry = new EurekaRegistry(options);
+    this.catalog = options.catalog;
+    this.logger = options.logger ?? silentLogger();
+    this.ledger = options.ledger;
+    this.source = options.source ?? 'eureka';
+    this.registryName = options.registryName ?? 'embedded';
+    this.serveFromCatalog = options.serveFromCatalog ?? (() => true);
+    this.now = options.now ?? Date.now;
+    this.timer = new EvictionTimer(() => this.evict(), options.evictionIntervalMs ?? 60_000);
+    const metrics = options.metrics;
+    this.registeredGauge = gauge(metrics, 'mesh_bridge_eureka_registered_instances', 'Instances holding a lease in the embedded Eureka server');
+    this.selfPreservationGauge = gauge(metrics, 'mesh_bridge_eureka_self_preservation', '1 while the embedded Eureka server is in self-preservation (not evicting)');
+    this.badPayloads = counter(metrics, 'mesh_bridge_eureka_bad_payload_total', 'Requests to the embedded Eureka server refused as malformed', ['field']);
+    this.evictions = counter(metrics, 'mesh_bridge_eureka_evictions_total', 'Leases the embedded Eureka server evicted after they expired');
+    this.renewals = counter(metrics, 'mesh_bridge_eureka_renewals_total', 'Heartbeats the embedded Eureka server received', ['result']);
+    this.registeredGauge.set(0);
+    this.selfPreservationGauge.set(0);
+  }
+
+  /** Starts serving the catalog's other sources and evicting expired leases. */
+  start(): void {
+    if (this.subscription !== undefined) return;
+    this.subscription = this.catalog.subscribeAll((delta) => this.onCatalogDelta(delta));
+    const now = this.now();
+    for (const service of this.catalog.serviceNames()) {
+      for (const instance of this.catalog.instances(service)) this.serveExternal(instance, now);
+    }
+    this.timer.start();
+  }
+
+  /** Stops the timer and the catalog subscription; leases and published instances stay. */
+  stop(): void {
+    this.timer.stop();
+    this.subscription?.unsubscribe();
+    this.subscription = undefined;
+  }
+
+  register(instance: EurekaInstance): EurekaActionType {
+    const action = this.registry.register(instance, this.now());
+    this.publish(instance.app);
+    return action;
+  }
+
+  renew(app: string, id: string, lastDirtyTimestamp?: number): RenewResult {
+    const result = this.registry.renew(app, id, this.now(), lastDirtyTimestamp);
+    this.renewals.inc({ result });
+    return result;
+  }
+
+  cancel(app: string, id: string): boolean {
+    const done = this.registry.cancel(app, id, this.now());
+    if (done) this.publish(app);
+    return done;
+  }
+
+  setStatusOverride(app: string, id: string, status: EurekaStatus, lastDirtyTimestamp?: number): boolean {
+    const done = this.registry.setStatusOverride(app, id, status, this.now(), lastDirtyTimestamp);
+    if (done) this.publish(app);
+    return done;
+  }
+
+  removeStatusOverride(app: string, id: string, status: EurekaStatus | undefined, lastDirtyTimestamp?: number): boolean {
+    const done = this.registry.removeStatusOverride(app, id, status, this.now(), lastDirtyTimestamp);
+    if (done) this.publish(app);
+    return done;
+  }
+
+  /** One eviction run (the timer calls this); returns the evicted instances. */
+  evict(): EurekaInstance[] {
+    const evicted = this.registry.evict(this.now());
+    this.selfPreservationGauge.set(this.registry.selfPreservationActive ? 1 : 0);
+    if (evicted.length > 0) {
+      this.evictions.inc(evicted.length);
+      this.logger.info({ evicted: evicted.map((i) => `${i.app}/${i.instanceId}`) }, 'evicted expired Eureka leases');
+      for (const app of new Set(evicted.map((i) => i.app))) this.publish(app);
+    }
+    return evicted;
+  }
+
+  /** Serves a fixed set of instances for a source not in the catalog (or to replace what the catalog says). */
+  setExternalApps(source: string, instances: readonly Instance[]): void {
+    const now = this.now();
+    this.registry.replaceExternal(
+      source,
+      instances.filter((i) => this.serveFromCatalog(i)).map((i) => catalogToEureka(i, now)),
+      now,
+    );
+  }
+
+  fullView(): ApplicationsView {
+    return this.registry.fullView();
+  }
+
+  deltaView(): ApplicationsView {
+    return this.registry.deltaView(this.now());
+  }
+
+  application(app: string): ApplicationView | undefined {
+    return this.registry.application(app);
+  }
+
+  instance(app: string, id: string): InstanceView | undefined {
+    return this.registry.instance(app, id);
+  }
+
+  /** Counts and logs (once per field and app) a refused request. */
+  refused(err: MeshBridgeError, app: string): void {
+    const field = typeof err.where === 'string' ? err.where : 'body';
+    this.badPayloads.inc({ field });
+    if (this.logOnce.first(`${app}|${field}`)) {
+      this.logger.warn({ code: err.code, app, field, value: err.value }, err.message);
+    }
+  }
+
+  /** Makes the catalog's `eureka` instances of an app what clients registered, minus the bridges' own. */
+  private publish(app: string): void {
+    const name = app.toUpperCase();
+    const origin = { source: this.source, registry: this.registryName };
+    const instances = this.registry
+      .registeredInstances(name)
+      .filter((i) => this.ledger?.isOwned('eureka', `${i.app}/${i.instanceId}`) !== true)
+      .map((i) => eurekaToCatalog(i, origin));
+    this.catalog.replaceSource(this.source, name, instances);
+    this.registeredGauge.set(this.registry.leaseCount);
+  }
+
+  private onCatalogDelta(delta: ServiceDelta): void {
+    const now = this.now();
+    for (const instance of delta.removed) {
+      if (instance.origin.source !== this.source) this.registry.removeExternal(instance.origin.source, instance.service.toUpperCase(), instance.id, now);
+    }
+    for (const instance of [...delta.added, ...delta.updated]) this.serveExternal(instance, now);
+  }
+
+  private serveExternal(instance: Instance, now: number): void {
+    if (instance.origin.source === this.source) return;
+    if (this.serveFromCatalog(instance)) this.registry.upsertExternal(instance.origin.source, catalogToEureka(instance, now), now);
+    else this.registry.removeExternal(instance.origin.source, instance.service.toUpperCase(), instance.id, now);
+  }
+}

@@ -1,0 +1,504 @@
+// The bridge's HTTP listener for Spring Cloud callers. A caller names the service by its Eureka app
+// name (the Host header's first label, or the first path segment); the request head is parsed with
+// Node's parser, rewritten with X-Forwarded-* and sent to an instance of the legacy or mesh set over
+// a keep-alive pool; bodies stream through in both directions and are never buffered whole. Errors
+// the bridge makes are JSON: 400 for a malformed request, 502/503/504 naming the cause.
+import { Server, Socket, createServer } from 'node:net';
+import type { Stack } from '../../catalog';
+import type { Logger } from '../../telemetry/logger';
+import { LogOnce } from '../../telemetry/logger';
+import { Registry, counter, gauge } from '../../telemetry/metrics';
+import { ServiceRoutes } from '../route/service-routes';
+import { TrafficStats } from '../stats/traffic-stats';
+import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE, METHODS } from './http-parser';
+import { HttpUpstream, UpstreamSink } from './http-upstream';
+
+export type HttpRouteBy = 'host' | 'path';
+
+export interface HttpServicePolicy {
+  /** Header whose value keeps a caller on one stack. */
+  stickyHeader?: string;
+  /** Time allowed for the response head to arrive. */
+  timeoutMs: number;
+}
+
+export interface HttpListenerOptions {
+  host: string;
+  port: number;
+  routes: ServiceRoutes;
+  stats: TrafficStats;
+  metrics: Registry;
+  logger: Logger;
+  /** `host`: the Host header's first label is the app name. `path`: the first path segment is, and is removed. */
+  routeBy: HttpRouteBy;
+  policy(service: string): HttpServicePolicy;
+  connectTimeoutMs?: number;
+  /** Idle keep-alive connections kept per upstream address. */
+  maxIdlePerUpstream?: number;
+}
+
+// Headers that describe one hop, never forwarded (RFC 9110 section 7.6.1).
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization']);
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
+
+function jsonResponse(status: number, code: string, message: string, extra: Record<string, unknown> = {}, close = false): Buffer {
+  const body = JSON.stringify({ error: { code, message, ...extra } });
+  return Buffer.from(
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+      `${close ? 'connection: close\r\n' : ''}x-mesh-bridge-error: ${code}\r\n\r\n${body}`,
+    'latin1',
+  );
+}
+
+/** One request and its response, in the order the caller sent them. */
+class Exchange implements UpstreamSink {
+  upstream: HttpUpstream | null = null;
+  service = '';
+  stack: Stack = 'legacy';
+  upstreamLabel = '';
+  chunkedRequest = false;
+  requestDone = false;
+  responseStarted = false;
+  done = false;
+  /** The caller asked to close after this response, or the upstream will close. */
+  closeAfter = false;
+  deadline = 0;
+  status = 0;
+  /** Response bytes held while an earlier exchange on the same connection is still answering. */
+  private held: Buffer[] | null = null;
+
+  constructor(
+    readonly downstream: Downstream,
+    readonly startedAt: number,
+    readonly skipResponseBody: boolean,
+  ) {}
+
+  get isHead(): boolean {
+    return this.downstream.queue[0] === this;
+  }
+
+  /** Sends response bytes now if this exchange is at the head of the connection, else holds them. */
+  emit(bytes: Buffer): void {
+    if (this.isHead) this.downstream.socket.write(bytes);
+    else (this.held ??= []).push(bytes);
+  }
+
+  flushHeld(): void {
+    if (this.held === null) return;
+    for (const bytes of this.held) this.downstream.socket.write(bytes);
+    this.held = null;
+  }
+
+  onResponseHead(statusCode: number, keepAlive: boolean): void {
+    if (statusCode >= 200) {
+      this.responseStarted = true;
+      this.status = statusCode;
+      if (!keepAlive) this.closeAfter = true;
+    }
+  }
+
+  onResponseBytes(bytes: Buffer): void {
+    this.responseStarted = true;
+    this.emit(bytes);
+  }
+
+  onResponseEnd(): void {
+    this.downstream.listener.exchangeEnded(this, this.status >= 500);
+  }
+
+  onUpstreamError(message: string, kind: 'connect' | 'reset' | 'bad-response'): void {
+    this.downstream.listener.upstreamFailed(this, message, kind);
+  }
+}
+
+/** One caller connection. */
+class Downstream {
+  readonly parser: HttpParser;
+  readonly queue: Exchange[] = [];
+  /** The exchange whose request is being read. */
+  current: Exchange | null = null;
+  closed = false;
+  /** Header fields delivered in pieces when a head spans several reads. */
+  partialHeaders: string[] = [];
+  partialUrl = '';
+
+  constructor(
+    readonly listener: HttpListener,
+    readonly socket: Socket,
+  ) {
+    this.parser = new HTTPParser();
+    this.parser.initialize(HTTPParser.REQUEST, {}, MAX_HEADER_SIZE);
+  }
+}
+
+const SWEEP_MS = 50;
+
+export class HttpListener {
+  private server: Server | null = null;
+  private readonly downstreams = new Set<Downstream>();
+  private readonly idle = new Map<string, HttpUpstream[]>();
+  private readonly pending = new Map<string, number>();
+  private readonly inFlight = new Set<Exchange>();
+  private readonly serviceByName = new Map<string, string>();
+  private readonly logOnce = new LogOnce();
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private draining = false;
+  private readonly maxIdlePerUpstream: number;
+  private readonly metrics: {
+    connections: { inc(): void; dec(): void };
+    badRequests: { inc(): void };
+    failures: { inc(labels: { reason: string }): void };
+  };
+
+  constructor(private readonly options: HttpListenerOptions) {
+    this.maxIdlePerUpstream = options.maxIdlePerUpstream ?? 64;
+    const m = options.metrics;
+    this.metrics = {
+      connections: gauge(m, 'mesh_bridge_http_client_connections', 'Caller connections open on the HTTP listener'),
+      badRequests: counter(m, 'mesh_bridge_http_bad_requests_total', 'Malformed HTTP requests answered 400'),
+      failures: counter(m, 'mesh_bridge_http_upstream_failures_total', 'HTTP requests answered with an error by the bridge, by reason', ['reason']),
+    };
+  }
+
+  /** Requests in flight to one instance address, for the least-pending choice. */
+  readonly pendingOf = (address: string): number => this.pending.get(address) ?? 0;
+
+  get address(): { host: string; port: number } {
+    const address = this.server?.address();
+    if (!address || typeof address === 'string') throw new Error('the HTTP listener is not listening');
+    return { host: address.address, port: address.port };
+  }
+
+  async start(): Promise<void> {
+    const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port, this.options.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweepTimer.unref();
+  }
+
+  /** Stops accepting, lets exchanges in flight finish until the deadline, then closes everything. */
+  async stop(deadlineMs = 5000): Promise<void> {
+    this.draining = true;
+    const server = this.server;
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    // Idle callers are closed now; busy ones after their last response.
+    for (const downstream of this.downstreams) if (downstream.queue.length === 0) downstream.socket.end();
+    const until = performance.now() + deadlineMs;
+    while (this.inFlight.size > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
+    for (const downstream of this.downstreams) downstream.socket.destroy();
+    for (const pool of this.idle.values()) for (const upstream of pool) upstream.destroy();
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    await closed;
+  }
+
+  private accept(socket: Socket): void {
+    if (this.draining) {
+      socket.destroy();
+      return;
+    }
+    const downstream = new Downstream(this, socket);
+    const parser = downstream.parser;
+    parser[HTTPParser.kOnHeaders] = (headers: string[], url: string) => {
+      downstream.partialHeaders.push(...headers);
+      downstream.partialUrl += url;
+    };
+    parser[HTTPParser.kOnHeadersComplete] = (
+      major: number,
+      minor: number,
+      headers: string[] | undefined,
+      method: number,
+      url: string | undefined,
+      _status: unknown,
+      _message: unknown,
+      upgrade: boolean,
+      keepAlive: boolean,
+    ) => {
+      const fields = headers ?? downstream.partialHeaders;
+      const target = url ?? downstream.partialUrl;
+      downstream.partialHeaders = [];
+      downstream.partialUrl = '';
+      this.onRequestHead(downstream, major, minor, fields, METHODS[method], target, upgrade, keepAlive);
+      return 0;
+    };
+    parser[HTTPParser.kOnBody] = (body: Buffer) => this.onRequestBody(downstream, body);
+    parser[HTTPParser.kOnMessageComplete] = () => this.onRequestEnd(downstream);
+    this.downstreams.add(downstream);
+    this.metrics.connections.inc();
+    socket.on('data', (chunk) => this.onData(downstream, chunk));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      downstream.closed = true;
+      downstream.parser.close();
+      this.downstreams.delete(downstream);
+      this.metrics.connections.dec();
+      // Exchanges of a caller that went away: their upstreams cannot be reused mid-response.
+      for (const exchange of downstream.queue) {
+        if (!exchange.done && exchange.upstream) {
+          exchange.upstream.destroy();
+          this.release(exchange);
+        }
+      }
+    });
+  }
+
+  private onData(downstream: Downstream, chunk: Buffer): void {
+    const result = downstream.parser.execute(chunk);
+    // Not `instanceof Error`: the parser's errors come from Node's realm, not always the caller's (jest).
+    if (typeof result !== 'number') {
+      const err = result as HttpParseError;
+      this.metrics.badRequests.inc();
+      const remote = `${downstream.socket.remoteAddress}:${downstream.socket.remotePort}`;
+      if (this.logOnce.first(`bad-request|${remote}`)) {
+        this.options.logger.warn({ remote, code: err.code }, `malformed HTTP request from ${remote}: ${err.reason ?? err.message}`);
+      }
+      const answer = jsonResponse(400, 'HTTP_BAD_REQUEST', `malformed HTTP request: ${err.reason ?? err.message}`, { parserCode: err.code }, true);
+      if (downstream.queue.length === 0) downstream.socket.end(answer);
+      else downstream.socket.destroy();
+    }
+  }
+
+  /** The service a request names; '' when it names none. */
+  private serviceOf(fields: string[], target: string): { service: string; path: string } {
+    if (this.options.routeBy === 'path') {
+      const end = target.indexOf('/', 1);
+      const query = target.indexOf('?');
+      const stop = end < 0 ? (query < 0 ? target.length : query) : query >= 0 && query < end ? query : end;
+      const name = target.slice(1, stop);
+      const rest = target.slice(stop);
+      return { service: this.knownService(name), path: rest === '' || rest[0] === '?' ? '/' + rest : rest };
+    }
+    for (let i = 0; i < fields.length; i += 2) {
+      if (fields[i].length === 4 && fields[i].toLowerCase() === 'host') {
+        const host = fields[i + 1];
+        const dot = host.indexOf('.');
+        const colon = host.indexOf(':');
+        const end = dot >= 0 ? dot : colon >= 0 ? colon : host.length;
+        return { service: this.knownService(host.slice(0, end)), path: target };
+      }
+    }
+    return { service: '', path: target };
+  }
+
+  /** Maps a name from a request to the catalog's spelling (Eureka keeps app names upper case). */
+  private knownService(name: string): string {
+    if (name === '') return '';
+    const known = this.serviceByName.get(name);
+    if (known !== undefined) return known;
+    const upper = name.toUpperCase();
+    const routes = this.options.routes;
+    const set = routes.routeSet(name, '', '');
+    const resolved = set.legacy.length + set.mesh.length > 0 ? name : upper;
+    if (resolved === upper && upper !== name) {
+      const upperSet = routes.routeSet(upper, '', '');
+      if (upperSet.legacy.length + upperSet.mesh.length === 0) return name; // unknown: not cached, it may appear later
+    }
+    if (this.serviceByName.size > 10_000) this.serviceByName.clear();
+    this.serviceByName.set(name, resolved);
+    return resolved;
+  }
+
+  private onRequestHead(
+    downstream: Downstream,
+    major: number,
+    minor: number,
+    fields: string[],
+    method: string,
+    target: string,
+    upgrade: boolean,
+    keepAlive: boolean,
+  ): void {
+    const exchange = new Exchange(downstream, performance.now(), method === 'HEAD');
+    downstream.queue.push(exchange);
+    downstream.current = exchange;
+    if (!keepAlive || this.draining) exchange.closeAfter = true;
+    if (upgrade) {
+      this.answer(exchange, 501, 'HTTP_UPGRADE_UNSUPPORTED', 'protocol upgrades (WebSocket) are not proxied by the bridge yet');
+      exchange.closeAfter = true;
+      return;
+    }
+    const { service, path } = this.serviceOf(fields, target);
+    if (service === '') {
+      this.answer(exchange, 400, 'HTTP_NO_SERVICE', `the request names no service: use ${this.options.routeBy === 'host' ? 'a Host header whose first label is the app name' : 'a path starting /<app name>/'}`);
+      return;
+    }
+    const policy = this.options.policy(service);
+    let sticky: string | undefined;
+    const forwarded = this.forwardedValues(downstream, fields);
+    let head = `${method} ${path} HTTP/1.1\r\n`;
+    for (let i = 0; i < fields.length; i += 2) {
+      const name = fields[i].toLowerCase();
+      if (HOP_BY_HOP.has(name)) {
+        if (name === 'transfer-encoding' && fields[i + 1].toLowerCase().includes('chunked')) exchange.chunkedRequest = true;
+        continue;
+      }
+      if (name === 'x-forwarded-for' || name === 'x-forwarded-proto' || name === 'x-forwarded-host') continue;
+      if (policy.stickyHeader !== undefined && name === policy.stickyHeader) sticky = fields[i + 1];
+      head += `${fields[i]}: ${fields[i + 1]}\r\n`;
+    }
+    head += forwarded;
+    if (exchange.chunkedRequest) head += 'transfer-encoding: chunked\r\n';
+    head += 'connection: keep-alive\r\n\r\n';
+    void major;
+    void minor;
+
+    const choice = this.options.routes.choose(service, '', '', undefined, sticky, Math.random);
+    exchange.service = service;
+    if (choice === null) {
+      this.metrics.failures.inc({ reason: 'no-instance' });
+      this.answer(exchange, 503, 'HTTP_NO_INSTANCE', `no legacy or mesh instance of ${service}`, { service });
+      return;
+    }
+    exchange.stack = choice.routedStack;
+    const address = choice.candidate.address;
+    exchange.upstreamLabel = `${address} (${choice.routedStack})`;
+    exchange.deadline = exchange.startedAt + policy.timeoutMs;
+    const upstream = this.upstreamFor(address, choice.candidate.instance.host, choice.candidate.instance.port);
+    exchange.upstream = upstream;
+    upstream.attach(exchange);
+    this.pending.set(address, (this.pending.get(address) ?? 0) + 1);
+    this.inFlight.add(exchange);
+    upstream.write(head);
+  }
+
+  private forwardedValues(downstream: Downstream, fields: string[]): string {
+    let forwardedFor = '';
+    let proto = '';
+    let host = '';
+    let originalHost = '';
+    for (let i = 0; i < fields.length; i += 2) {
+      const name = fields[i].toLowerCase();
+      if (name === 'x-forwarded-for') forwardedFor = forwardedFor ? `${forwardedFor}, ${fields[i + 1]}` : fields[i + 1];
+      else if (name === 'x-forwarded-proto') proto = fields[i + 1];
+      else if (name === 'x-forwarded-host') host = fields[i + 1];
+      else if (name === 'host') originalHost = fields[i + 1];
+    }
+    const client = downstream.socket.remoteAddress ?? '';
+    return (
+      `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ${client}` : client}\r\n` +
+      `x-forwarded-proto: ${proto || 'http'}\r\n` +
+      (host || originalHost ? `x-forwarded-host: ${host || originalHost}\r\n` : '')
+    );
+  }
+
+  private onRequestBody(downstream: Downstream, body: Buffer): void {
+    const exchange = downstream.current;
+    const upstream = exchange?.upstream;
+    if (!exchange || !upstream || exchange.done) return; // answered already: the body is dropped
+    if (exchange.chunkedRequest) {
+      upstream.write(`${body.length.toString(16)}\r\n`);
+      upstream.write(body);
+      upstream.write('\r\n');
+    } else upstream.write(body);
+  }
+
+  private onRequestEnd(downstream: Downstream): void {
+    const exchange = downstream.current;
+    if (!exchange) return;
+    exchange.requestDone = true;
+    if (exchange.chunkedRequest && exchange.upstream && !exchange.done) exchange.upstream.write('0\r\n\r\n');
+    downstream.current = null;
+  }
+
+  private upstreamFor(address: string, host: string, port: number): HttpUpstream {
+    const pool = this.idle.get(address);
+    while (pool && pool.length > 0) {
+      const upstream = pool.pop() as HttpUpstream;
+      if (!upstream.closed && upstream.reusable) return upstream;
+    }
+    return new HttpUpstream(address, host, port, (closed) => {
+      const idle = this.idle.get(address);
+      const index = idle ? idle.indexOf(closed) : -1;
+      if (idle && index >= 0) idle.splice(index, 1);
+    });
+  }
+
+  private release(exchange: Exchange): void {
+    if (!this.inFlight.delete(exchange)) return;
+    const address = exchange.upstream?.address;
+    if (address === undefined) return;
+    const count = (this.pending.get(address) ?? 1) - 1;
+    if (count <= 0) this.pending.delete(address);
+    else this.pending.set(address, count);
+  }
+
+  /** Answers an exchange from the bridge itself. */
+  private answer(exchange: Exchange, status: number, code: string, message: string, extra: Record<string, unknown> = {}): void {
+    exchange.status = status;
+    exchange.emit(jsonResponse(status, code, message, extra, exchange.closeAfter));
+    this.complete(exchange);
+  }
+
+  /** @internal The upstream's response ended. */
+  exchangeEnded(exchange: Exchange, error: boolean): void {
+    const upstream = exchange.upstream;
+    this.release(exchange);
+    if (upstream) {
+      // The request body may still be arriving (an early answer): the connection is not reusable then.
+      if (exchange.requestDone && upstream.reusable && !upstream.closed && !this.draining) {
+        let pool = this.idle.get(upstream.address);
+        if (!pool) this.idle.set(upstream.address, (pool = []));
+        if (pool.length < this.maxIdlePerUpstream) pool.push(upstream);
+        else upstream.destroy();
+      } else upstream.destroy();
+    }
+    this.options.stats.record(exchange.service, exchange.stack, Date.now(), (performance.now() - exchange.startedAt) * 1000, error);
+    this.complete(exchange);
+  }
+
+  /** @internal The upstream failed before its response completed. */
+  upstreamFailed(exchange: Exchange, message: string, kind: 'connect' | 'reset' | 'bad-response' | 'timeout'): void {
+    if (exchange.done) return;
+    this.release(exchange);
+    exchange.upstream?.destroy();
+    this.metrics.failures.inc({ reason: kind });
+    this.options.stats.record(exchange.service, exchange.stack, Date.now(), (performance.now() - exchange.startedAt) * 1000, true);
+    if (this.logOnce.first(`${kind}|${exchange.upstreamLabel}`)) this.options.logger.warn({ upstream: exchange.upstreamLabel, reason: kind }, message);
+    if (exchange.responseStarted) {
+      // Part of the response went out: the caller must see the connection break, not a spliced answer.
+      exchange.downstream.socket.destroy();
+      exchange.done = true;
+      return;
+    }
+    const timeout = kind === 'timeout';
+    this.answer(
+      exchange,
+      timeout ? 504 : 502,
+      timeout ? 'HTTP_UPSTREAM_TIMEOUT' : 'HTTP_UPSTREAM_FAILED',
+      `mesh-bridge ${timeout ? 'timed out waiting for' : 'failed calling'} upstream ${exchange.upstreamLabel} for ${exchange.service}: ${message}`,
+      { service: exchange.service, upstream: exchange.upstreamLabel },
+    );
+  }
+
+  /** Marks an exchange answered and moves the connection's queue on. */
+  private complete(exchange: Exchange): void {
+    exchange.done = true;
+    const downstream = exchange.downstream;
+    while (downstream.queue.length > 0 && downstream.queue[0].done) {
+      const finished = downstream.queue.shift() as Exchange;
+      if (finished.closeAfter) {
+        downstream.socket.end();
+        return;
+      }
+      const next = downstream.queue[0];
+      next?.flushHeld();
+    }
+    if (this.draining && downstream.queue.length === 0) downstream.socket.end();
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    for (const exchange of this.inFlight) {
+      if (!exchange.responseStarted && exchange.deadline <= now) {
+        this.upstreamFailed(exchange, `no response within ${Math.round(exchange.deadline - exchange.startedAt)} ms`, 'timeout');
+      }
+    }
+  }
+}

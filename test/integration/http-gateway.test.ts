@@ -1,0 +1,225 @@
+// The bridge's HTTP listener between real HTTP clients (undici, node:http, raw sockets) and real
+// HTTP servers, one registered as legacy and one as mesh.
+import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { connect } from 'node:net';
+import { request as undiciRequest, Agent } from 'undici';
+import { Catalog, Instance, instanceDefaults } from '../../src/catalog';
+import { HttpListener, HttpServicePolicy } from '../../src/bridge/http/http-listener';
+import { ServiceRoutes } from '../../src/bridge/route/service-routes';
+import { StackWeights } from '../../src/bridge/route/stack-weights';
+import { TrafficStats } from '../../src/bridge/stats/traffic-stats';
+import { silentLogger } from '../../src/telemetry/logger';
+import { Registry, metricValue } from '../../src/telemetry/metrics';
+
+const APP = 'GREETING-SERVICE';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+async function startServer(handler: Handler): Promise<{ server: Server; port: number }> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: (server.address() as { port: number }).port };
+}
+
+function instance(port: number, stack: 'legacy' | 'mesh'): Instance {
+  return { ...instanceDefaults(), id: `127.0.0.1:${port}`, service: APP, protocol: 'http', host: '127.0.0.1', port, stack, origin: { source: 'static' } };
+}
+
+/** An upstream that says which stack it is and echoes what it received. */
+function echo(stack: string): Handler {
+  return (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (req.url?.startsWith('/slow')) {
+        setTimeout(() => res.end('late'), 1500);
+        return;
+      }
+      const body = Buffer.concat(chunks).toString();
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ stack, method: req.method, url: req.url, headers: req.headers, body }));
+    });
+  };
+}
+
+describe('HTTP gateway with real clients and servers', () => {
+  const catalog = new Catalog();
+  const weights = new StackWeights();
+  const metrics = new Registry();
+  const policies = new Map<string, HttpServicePolicy>();
+  const defaultPolicy: HttpServicePolicy = { timeoutMs: 3000 };
+  let legacy: { server: Server; port: number };
+  let mesh: { server: Server; port: number };
+  let byHost: HttpListener;
+  let byPath: HttpListener;
+  let routes: ServiceRoutes;
+  const agent = new Agent({ connections: 8 });
+
+  function listener(routeBy: 'host' | 'path'): HttpListener {
+    const l: HttpListener = new HttpListener({
+      host: '127.0.0.1',
+      port: 0,
+      routes,
+      stats: new TrafficStats(metrics, 'http'),
+      metrics,
+      logger: silentLogger(),
+      routeBy,
+      policy: (service) => policies.get(service) ?? defaultPolicy,
+    });
+    return l;
+  }
+
+  async function get(path: string, headers: Record<string, string> = {}, l = byHost) {
+    const response = await undiciRequest(`http://127.0.0.1:${l.address.port}${path}`, { headers: { host: 'greeting-service', ...headers }, dispatcher: agent });
+    const text = await response.body.text();
+    return { status: response.statusCode, headers: response.headers, text, json: () => JSON.parse(text) };
+  }
+
+  beforeAll(async () => {
+    legacy = await startServer(echo('legacy'));
+    mesh = await startServer(echo('mesh'));
+    catalog.replaceSource('static', APP, [instance(legacy.port, 'legacy'), instance(mesh.port, 'mesh')]);
+    const pending = new Map<string, number>();
+    routes = new ServiceRoutes(catalog, weights, (a) => pending.get(a) ?? 0, 'http');
+    byHost = listener('host');
+    byPath = listener('path');
+    await byHost.start();
+    await byPath.start();
+  });
+
+  afterAll(async () => {
+    await agent.close();
+    await byHost?.stop(500);
+    await byPath?.stop(500);
+    routes?.close();
+    legacy?.server.closeAllConnections();
+    mesh?.server.closeAllConnections();
+    await Promise.all([legacy, mesh].map((s) => new Promise((r) => s?.server.close(r))));
+  });
+
+  beforeEach(() => {
+    weights.clear(APP);
+    policies.clear();
+  });
+
+  it('routes by the Host header to the app, with X-Forwarded-* added', async () => {
+    const r = await get('/hello?x=1', { 'x-forwarded-for': '10.9.9.9' });
+    expect(r.status).toBe(200);
+    const seen = r.json();
+    expect(seen).toMatchObject({ stack: 'legacy', method: 'GET', url: '/hello?x=1' });
+    expect(seen.headers['x-forwarded-for']).toBe('10.9.9.9, 127.0.0.1');
+    expect(seen.headers['x-forwarded-proto']).toBe('http');
+    expect(seen.headers['x-forwarded-host']).toBe('greeting-service');
+  });
+
+  it('routes by the first path segment, which it removes', async () => {
+    const r = await get('/greeting-service/hello/there?q=2', { host: 'anything' }, byPath);
+    expect(r.json()).toMatchObject({ url: '/hello/there?q=2' });
+    expect((await get('/greeting-service?q=3', { host: 'anything' }, byPath)).json()).toMatchObject({ url: '/?q=3' });
+  });
+
+  it('sends the configured share to the mesh', async () => {
+    weights.set({ service: APP, mesh: 30 });
+    const stacks = await Promise.all(Array.from({ length: 1000 }, () => get('/s').then((r) => r.json().stack as string)));
+    const share = stacks.filter((s) => s === 'mesh').length / 1000;
+    expect(share).toBeGreaterThan(0.25);
+    expect(share).toBeLessThan(0.35);
+    weights.set({ service: APP, mesh: 100 });
+    expect((await get('/s')).json().stack).toBe('mesh');
+  });
+
+  it('keeps a sticky caller on one stack', async () => {
+    policies.set(APP, { ...defaultPolicy, stickyHeader: 'x-user' });
+    weights.set({ service: APP, mesh: 50 });
+    const seen = new Map<string, Set<string>>();
+    for (let round = 0; round < 5; round++) {
+      for (let u = 0; u < 30; u++) {
+        const stack = (await get('/s', { 'x-user': `u${u}` })).json().stack as string;
+        if (!seen.has(`u${u}`)) seen.set(`u${u}`, new Set());
+        seen.get(`u${u}`)!.add(stack);
+      }
+    }
+    for (const stacks of seen.values()) expect(stacks.size).toBe(1);
+  });
+
+  it('streams request and response bodies, chunked or sized', async () => {
+    const big = 'x'.repeat(3 * 1024 * 1024);
+    const sized = await undiciRequest(`http://127.0.0.1:${byHost.address.port}/upload`, {
+      method: 'POST',
+      headers: { host: 'greeting-service', 'content-type': 'text/plain' },
+      body: big,
+      dispatcher: agent,
+    });
+    expect(JSON.parse(await sized.body.text()).body.length).toBe(big.length);
+    // A chunked body from a generator, and a 404 from upstream passed through as it is.
+    async function* parts() {
+      for (let i = 0; i < 5; i++) yield Buffer.from(`part${i};`);
+    }
+    const chunked = await undiciRequest(`http://127.0.0.1:${byHost.address.port}/upload`, {
+      method: 'PUT',
+      headers: { host: 'greeting-service' },
+      body: parts(),
+      dispatcher: agent,
+    });
+    const seen = JSON.parse(await chunked.body.text());
+    expect(seen.body).toBe('part0;part1;part2;part3;part4;');
+    expect(seen.headers['transfer-encoding']).toBe('chunked');
+  });
+
+  it('answers HEAD without waiting for a body', async () => {
+    const r = await undiciRequest(`http://127.0.0.1:${byHost.address.port}/h`, { method: 'HEAD', headers: { host: 'greeting-service' }, dispatcher: agent });
+    expect(r.statusCode).toBe(200);
+    await r.body.text();
+    expect((await get('/after-head')).status).toBe(200);
+  });
+
+  it('answers 503 naming the service when it has no instance, and 400 when none is named', async () => {
+    const r = await get('/x', { host: 'no-such-app' });
+    expect(r.status).toBe(503);
+    expect(r.json().error).toMatchObject({ code: 'HTTP_NO_INSTANCE', service: 'no-such-app' });
+    const none = await get('/', { host: '' }, byHost);
+    expect(none.status).toBe(400);
+  });
+
+  it('answers 504 when the upstream is too slow, and 502 naming an upstream that is down', async () => {
+    policies.set(APP, { timeoutMs: 300 });
+    const slow = await get('/slow');
+    expect(slow.status).toBe(504);
+    expect(slow.json().error.upstream).toContain(String(legacy.port));
+    const down = await startServer(echo('down'));
+    await new Promise((r) => down.server.close(r));
+    catalog.replaceSource('static', APP, [instance(down.port, 'legacy')]);
+    try {
+      const r = await get('/x');
+      expect(r.status).toBe(502);
+      expect(r.json().error).toMatchObject({ code: 'HTTP_UPSTREAM_FAILED' });
+      expect(r.json().error.message).toContain(`127.0.0.1:${down.port}`);
+    } finally {
+      catalog.replaceSource('static', APP, [instance(legacy.port, 'legacy'), instance(mesh.port, 'mesh')]);
+    }
+  });
+
+  it('answers a malformed request 400 and closes only that connection', async () => {
+    const socket = connect({ host: '127.0.0.1', port: byHost.address.port });
+    let answer = '';
+    socket.on('data', (c) => (answer += c.toString()));
+    await new Promise((r) => socket.once('connect', r));
+    socket.write('GARBAGE\r\n\r\n');
+    await new Promise((r) => socket.once('close', r));
+    expect(answer).toMatch(/^HTTP\/1.1 400 /);
+    expect(answer).toContain('HTTP_BAD_REQUEST');
+    expect(await metricValue(metrics, 'mesh_bridge_http_bad_requests_total')).toBeGreaterThanOrEqual(1);
+    expect((await get('/fine')).status).toBe(200);
+  });
+
+  it('answers pipelined requests in order', async () => {
+    const socket = connect({ host: '127.0.0.1', port: byHost.address.port });
+    let answer = '';
+    socket.on('data', (c) => (answer += c.toString()));
+    await new Promise((r) => socket.once('connect', r));
+    socket.write('GET /first HTTP/1.1\r\nHost: greeting-service\r\n\r\nGET /second HTTP/1.1\r\nHost: greeting-service\r\nConnection: close\r\n\r\n');
+    await new Promise((r) => socket.once('close', r));
+    expect(answer.indexOf('/first')).toBeGreaterThan(0);
+    expect(answer.indexOf('/second')).toBeGreaterThan(answer.indexOf('/first'));
+  });
+});

@@ -23,7 +23,6 @@ interface HttpParserClass {
   kOnExecute: number;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const common = require('_http_common') as { HTTPParser: HttpParserClass; methods: string[] };
 
 export const HTTPParser = common.HTTPParser;

@@ -29,6 +29,25 @@ const meshService = z
   })
   .strict();
 
+const weight = z.number().min(0).max(100);
+
+const route = z
+  .object({
+    /** Dubbo interface or Eureka app name. */
+    service: z.string().min(1),
+    /** Percentage of requests sent to the mesh stack; the rest go to the legacy stack. */
+    mesh: weight.default(0),
+    /** Per-method weights (Dubbo), overriding `mesh` for those methods. */
+    methods: z.record(z.string(), weight).default({}),
+    /** Keep a caller on one stack by the value of a Dubbo attachment or an HTTP header. */
+    sticky: z.object({ attachment: z.string().min(1).optional(), header: z.string().min(1).optional() }).strict().default({}),
+    /** Methods safe to send again to another instance when their upstream fails mid-request. */
+    idempotent: z.array(z.string()).default([]),
+    retries: z.number().int().min(0).max(5).default(1),
+    timeoutMs: z.number().int().min(1).optional(),
+  })
+  .strict();
+
 export const bridgeConfigSchema = z
   .object({
     bridge: z
@@ -77,6 +96,36 @@ export const bridgeConfigSchema = z
       })
       .strict()
       .default({ services: [] }),
+    dubbo: z
+      .object({
+        /** The bridge's Dubbo listener, facing legacy consumers. */
+        enabled: z.boolean().default(true),
+        host: z.string().default('127.0.0.1'),
+        port: port.default(20880),
+        /** Default time an upstream has to answer, per request. */
+        timeoutMs: z.number().int().min(1).default(3000),
+        connectTimeoutMs: z.number().int().min(1).default(1000),
+        /** Heartbeat idle upstream connections after this long. */
+        heartbeatIdleMs: z.number().int().min(100).default(60_000),
+        connectionsPerInstance: z.number().int().min(1).max(64).default(1),
+        maxBodyBytes: z.number().int().min(1024).default(8 * 1024 * 1024),
+      })
+      .strict()
+      .default({ enabled: true, host: '127.0.0.1', port: 20880, timeoutMs: 3000, connectTimeoutMs: 1000, heartbeatIdleMs: 60_000, connectionsPerInstance: 1, maxBodyBytes: 8 * 1024 * 1024 }),
+    http: z
+      .object({
+        /** The bridge's HTTP listener, facing Spring Cloud callers. */
+        enabled: z.boolean().default(true),
+        host: z.string().default('127.0.0.1'),
+        port: port.default(18080),
+        /** `host`: the Host header's first label names the app; `path`: the first path segment does (and is removed). */
+        routeBy: z.enum(['host', 'path']).default('host'),
+        timeoutMs: z.number().int().min(1).default(30_000),
+      })
+      .strict()
+      .default({ enabled: true, host: '127.0.0.1', port: 18080, routeBy: 'host', timeoutMs: 30_000 }),
+    /** Per service: the share sent to the mesh stack and how requests are treated. */
+    routes: z.array(route).default([]),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()
@@ -91,6 +140,7 @@ export const bridgeConfigSchema = z
 
 export type BridgeConfig = z.infer<typeof bridgeConfigSchema>;
 export type MeshServiceConfig = z.infer<typeof meshService>;
+export type RouteConfig = z.infer<typeof route>;
 
 /** Validates a parsed config object; throws a ConfigError naming every bad key. */
 export function validateBridgeConfig(raw: unknown, file = '<config>'): BridgeConfig {

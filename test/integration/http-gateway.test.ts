@@ -2,6 +2,7 @@
 // HTTP servers, one registered as legacy and one as mesh.
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
+import { Readable } from 'node:stream';
 import { request as undiciRequest, Agent } from 'undici';
 import { Catalog, Instance, instanceDefaults } from '../../src/catalog';
 import { HttpListener, HttpServicePolicy } from '../../src/bridge/http/http-listener';
@@ -158,7 +159,7 @@ describe('HTTP gateway with real clients and servers', () => {
     const chunked = await undiciRequest(`http://127.0.0.1:${byHost.address.port}/upload`, {
       method: 'PUT',
       headers: { host: 'greeting-service' },
-      body: parts(),
+      body: Readable.from(parts()),
       dispatcher: agent,
     });
     const seen = JSON.parse(await chunked.body.text());

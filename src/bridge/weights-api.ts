@@ -17,7 +17,8 @@ export interface WeightsApiOptions {
 export function createWeightsRouter(options: WeightsApiOptions): Router {
   const { weights } = options;
   const router = express.Router();
-  router.use(express.json({ limit: '16kb' }));
+  // Parsed here only: the router sits at the root beside the Eureka routes, which read their own bodies.
+  const json = express.json({ limit: '16kb' });
 
   router.get('/weights', (_req, res) => {
     res.json({ revision: weights.revision, weights: weights.list() });
@@ -29,7 +30,7 @@ export function createWeightsRouter(options: WeightsApiOptions): Router {
   });
 
   // PUT {"mesh": 30} sets the service's weight; {"mesh": 100, "method": "pay"} one method's.
-  router.put('/weights/:service', (req: Request<{ service: string }>, res) => {
+  router.put('/weights/:service', json, (req: Request<{ service: string }>, res) => {
     const parsed = weightBody.safeParse(req.body);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];

@@ -1,0 +1,265 @@
+// The bridge's Dubbo listener between real peers: consumers (our raw multiplexing client, and
+// apache-dubbo-js through ZooKeeper) -> bridge -> sofa-rpc-node providers, one set legacy, one mesh.
+import { Catalog, Instance, instanceDefaults } from '../../src/catalog';
+import { DubboListener, DubboServicePolicy } from '../../src/bridge/dubbo/dubbo-listener';
+import { ServiceRoutes } from '../../src/bridge/route/service-routes';
+import { StackWeights } from '../../src/bridge/route/stack-weights';
+import { TrafficStats } from '../../src/bridge/stats/traffic-stats';
+import { silentLogger } from '../../src/telemetry/logger';
+import { Registry, metricValue } from '../../src/telemetry/metrics';
+import { RawDubboClient } from '../support/dubbo-client';
+import { SofaProvider, java, registerProvider, startDubboJsConsumer, startSofaProvider } from '../support/dubbo-peers';
+import { ZookeeperServer } from '../support/zookeeper';
+
+const IFACE = 'com.example.demo.GreetingService';
+const VERSION = '1.0.0';
+
+function instance(provider: SofaProvider, stack: 'legacy' | 'mesh', weight = 100): Instance {
+  return {
+    ...instanceDefaults(),
+    id: provider.address,
+    service: IFACE,
+    protocol: 'dubbo',
+    host: '127.0.0.1',
+    port: provider.port,
+    stack,
+    weight,
+    version: VERSION,
+    origin: { source: 'static' },
+  };
+}
+
+function greeter(stack: string, delays: { ms: number } = { ms: 0 }): Record<string, (...args: unknown[]) => unknown> {
+  const answer = async (name: unknown): Promise<string> => {
+    if (delays.ms > 0) await new Promise((r) => setTimeout(r, delays.ms));
+    return `${stack}:${String(name)}`;
+  };
+  return { sayHello: answer, sayBye: answer, slow: async () => new Promise((r) => setTimeout(() => r('late'), 1500)) };
+}
+
+describe('Dubbo gateway with real providers', () => {
+  const catalog = new Catalog();
+  const weights = new StackWeights();
+  const metrics = new Registry();
+  const policies = new Map<string, DubboServicePolicy>();
+  let legacy: SofaProvider;
+  let legacy2: SofaProvider | null = null;
+  let mesh: SofaProvider;
+  let listener: DubboListener;
+  let routes: ServiceRoutes;
+  let client: RawDubboClient;
+  const defaultPolicy: DubboServicePolicy = { idempotentMethods: new Set(), retries: 0, timeoutMs: 3000 };
+
+  const hello = (name: string, method = 'sayHello', attachments?: Record<string, string>) =>
+    client.call({ path: IFACE, version: VERSION, method, parameterTypes: 'Ljava/lang/String;', args: [name], attachments });
+
+  async function meshShare(calls: number, method = 'sayHello'): Promise<number> {
+    let onMesh = 0;
+    for (let i = 0; i < calls; i += 50) {
+      const batch = await Promise.all(Array.from({ length: 50 }, (_, j) => hello(`n${i + j}`, method)));
+      for (const response of batch) {
+        expect(response.status).toBe(20);
+        if (String(response.value).startsWith('mesh:')) onMesh++;
+      }
+    }
+    return onMesh / calls;
+  }
+
+  beforeAll(async () => {
+    legacy = await startSofaProvider({ interface: IFACE, version: VERSION, methods: greeter('legacy'), register: false });
+    mesh = await startSofaProvider({ interface: IFACE, version: VERSION, methods: greeter('mesh'), register: false });
+    catalog.replaceSource('static', IFACE, [instance(legacy, 'legacy'), instance(mesh, 'mesh')]);
+    listener = new DubboListener({
+      host: '127.0.0.1',
+      port: 0,
+      routes: new ServiceRoutes(catalog, weights, (address) => listener.pendingOf(address), 'dubbo'),
+      stats: new TrafficStats(metrics, 'dubbo'),
+      metrics,
+      logger: silentLogger(),
+      policy: (service) => policies.get(service) ?? defaultPolicy,
+    });
+    routes = (listener as unknown as { options: { routes: ServiceRoutes } }).options.routes;
+    await listener.start();
+    client = await RawDubboClient.connect(listener.address.port);
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await listener?.stop(1000);
+    routes?.close();
+    await Promise.all([legacy?.stop(), mesh?.stop(), legacy2?.stop()]);
+  });
+
+  beforeEach(() => {
+    weights.clear(IFACE);
+    policies.clear();
+  });
+
+  it('sends weights 0, 30 and 100 of 1,000 calls each to the mesh within tolerance', async () => {
+    expect(await meshShare(1000)).toBe(0);
+    weights.set({ service: IFACE, mesh: 30 });
+    const share = await meshShare(1000);
+    expect(share).toBeGreaterThan(0.25);
+    expect(share).toBeLessThan(0.35);
+    weights.set({ service: IFACE, mesh: 100 });
+    expect(await meshShare(1000)).toBe(1);
+  });
+
+  it('honours a per-method weight over the service weight', async () => {
+    weights.set({ service: IFACE, mesh: 0 });
+    weights.set({ service: IFACE, method: 'sayBye', mesh: 100 });
+    expect(await meshShare(200, 'sayBye')).toBe(1);
+    expect(await meshShare(200, 'sayHello')).toBe(0);
+  });
+
+  it('keeps a sticky caller on one stack', async () => {
+    policies.set(IFACE, { ...defaultPolicy, stickyAttachment: 'userId' });
+    weights.set({ service: IFACE, mesh: 50 });
+    const stacks = new Map<string, Set<string>>();
+    for (let round = 0; round < 10; round++) {
+      const users = Array.from({ length: 40 }, (_, i) => `user-${i}`);
+      const answers = await Promise.all(users.map((u) => hello('x', 'sayHello', { userId: u })));
+      answers.forEach((a, i) => {
+        const stack = String(a.value).split(':')[0];
+        if (!stacks.has(users[i])) stacks.set(users[i], new Set());
+        stacks.get(users[i])!.add(stack);
+      });
+    }
+    for (const seen of stacks.values()) expect(seen.size).toBe(1);
+    const onMesh = [...stacks.values()].filter((s) => s.has('mesh')).length;
+    expect(onMesh).toBeGreaterThan(5);
+    expect(onMesh).toBeLessThan(35);
+  });
+
+  it('moves the weight under load without failing a call', async () => {
+    const results: number[] = [];
+    let stop = false;
+    const workers = Array.from({ length: 16 }, async () => {
+      while (!stop) results.push((await hello('load')).status);
+    });
+    for (const w of [0, 10, 25, 50, 75, 100, 50, 0]) {
+      weights.set({ service: IFACE, mesh: w });
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    stop = true;
+    await Promise.all(workers);
+    expect(results.length).toBeGreaterThan(200);
+    expect(results.filter((s) => s !== 20)).toEqual([]);
+  });
+
+  it('answers heartbeats itself', async () => {
+    const before = await metricValue(metrics, 'mesh_bridge_dubbo_heartbeats_total');
+    const reply = await client.heartbeat();
+    expect(reply).toMatchObject({ status: 20, kind: 'event' });
+    expect(await metricValue(metrics, 'mesh_bridge_dubbo_heartbeats_total')).toBe(before + 1);
+  });
+
+  it('answers a service with no instance as SERVICE_NOT_FOUND, naming it', async () => {
+    const reply = await client.call({ path: 'com.example.Missing', method: 'x' });
+    expect(reply.status).toBe(60);
+    expect(reply.errorMessage).toContain('com.example.Missing');
+  });
+
+  it('answers an upstream timeout as SERVER_TIMEOUT naming the upstream, never a hang', async () => {
+    policies.set(IFACE, { ...defaultPolicy, timeoutMs: 300 });
+    const started = Date.now();
+    const reply = await client.call({ path: IFACE, version: VERSION, method: 'slow' });
+    expect(Date.now() - started).toBeLessThan(1200);
+    expect(reply.status).toBe(31);
+    expect(reply.errorMessage).toContain(legacy.address);
+  });
+
+  it('closes only the connection that sent garbage', async () => {
+    const bad = await RawDubboClient.connect(listener.address.port);
+    const closed = new Promise((r) => bad.socket.once('close', r));
+    bad.write(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    await closed;
+    expect(await metricValue(metrics, 'mesh_bridge_dubbo_bad_frames_total')).toBeGreaterThanOrEqual(1);
+    expect((await hello('still here')).status).toBe(20);
+  });
+
+  it('fails only the calls in flight on an upstream that dies, and retries idempotent ones elsewhere', async () => {
+    // Two equally slow legacy instances, so each always has calls in flight.
+    legacy2 = await startSofaProvider({ interface: IFACE, version: VERSION, methods: greeter('legacy2', { ms: 20 }), register: false });
+    const legacy3 = await startSofaProvider({ interface: IFACE, version: VERSION, methods: greeter('legacy3', { ms: 20 }), register: false });
+    catalog.replaceSource('static', IFACE, [instance(legacy3, 'legacy'), instance(legacy2, 'legacy'), instance(mesh, 'mesh')]);
+    /** 16 callers in a loop until stopped; every call's status is kept. */
+    const load = (method: string) => {
+      const statuses: number[] = [];
+      const errors: string[] = [];
+      let running = true;
+      const workers = Array.from({ length: 16 }, async () => {
+        while (running) {
+          const reply = await hello('k', method);
+          statuses.push(reply.status);
+          if (reply.status !== 20) errors.push(reply.errorMessage ?? '');
+        }
+      });
+      return { statuses, errors, stop: () => ((running = false), Promise.all(workers)) };
+    };
+    // Not idempotent: the calls in flight on the killed upstream fail, the rest succeed.
+    const first = load('sayHello');
+    await new Promise((r) => setTimeout(r, 200));
+    await legacy2.stop();
+    catalog.replaceSource('static', IFACE, [instance(legacy3, 'legacy'), instance(mesh, 'mesh')]);
+    await new Promise((r) => setTimeout(r, 200));
+    await first.stop();
+    const failed = first.statuses.filter((s) => s !== 20);
+    // Some calls were in flight on it (about half of 16), and no more than that failed.
+    expect(failed.length).toBeGreaterThan(0);
+    expect(failed.length).toBeLessThanOrEqual(16);
+    for (const message of first.errors) expect(message).toContain(legacy2.address);
+    expect(first.statuses.length - failed.length).toBeGreaterThan(100);
+
+    // Idempotent: nothing fails.
+    legacy2 = await startSofaProvider({ interface: IFACE, version: VERSION, methods: greeter('legacy2', { ms: 20 }), register: false });
+    catalog.replaceSource('static', IFACE, [instance(legacy3, 'legacy'), instance(legacy2, 'legacy'), instance(mesh, 'mesh')]);
+    policies.set(IFACE, { ...defaultPolicy, idempotentMethods: new Set(['sayHello']), retries: 1 });
+    const second = load('sayHello');
+    await new Promise((r) => setTimeout(r, 200));
+    await legacy2.stop();
+    await new Promise((r) => setTimeout(r, 200));
+    await second.stop();
+    expect(second.statuses.filter((s) => s !== 20)).toEqual([]);
+    expect(await metricValue(metrics, 'mesh_bridge_dubbo_retries_total')).toBeGreaterThan(0);
+    await legacy3.stop();
+    catalog.replaceSource('static', IFACE, [instance(legacy, 'legacy'), instance(mesh, 'mesh')]);
+  });
+
+  describe('with apache-dubbo-js finding the bridge through ZooKeeper', () => {
+    let zk: ZookeeperServer;
+    beforeAll(async () => {
+      zk = await ZookeeperServer.start();
+    });
+    afterAll(async () => {
+      await zk?.destroy();
+    });
+
+    it('calls through the bridge to both stacks as the weight moves', async () => {
+      const registration = await registerProvider(zk.connectString, {
+        interface: IFACE,
+        version: VERSION,
+        port: listener.address.port,
+        methods: ['sayHello', 'sayBye'],
+        application: 'mesh-bridge',
+      });
+      const consumer = await startDubboJsConsumer({ zk: zk.connectString, interface: IFACE, version: VERSION, methods: ['sayHello'] });
+      try {
+        for (const [w, prefix] of [
+          [0, 'legacy:'],
+          [100, 'mesh:'],
+        ] as const) {
+          weights.set({ service: IFACE, mesh: w });
+          for (let i = 0; i < 20; i++) {
+            const { err, res } = await consumer.call('sayHello', [java.String('dubbo-js')]);
+            expect(err).toBeFalsy();
+            expect(String(res)).toBe(`${prefix}dubbo-js`);
+          }
+        }
+      } finally {
+        await consumer.stop();
+        await registration.unregister();
+      }
+    });
+  });
+});

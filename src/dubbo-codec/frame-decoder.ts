@@ -22,6 +22,41 @@ export interface FrameDecoderOptions {
 export type FrameListener = (frame: Frame) => void;
 
 /**
+ * The frames FrameDecoder hands out. `bytes` and `body` are views made on first use: a view costs
+ * ~40 ns, as much as reading the header, and most consumers need only one of them (a proxy
+ * forwarding untouched frames reads `bytes`; a decoder reads `body`).
+ */
+class DecodedFrame implements Frame {
+  private bytesView: Buffer | undefined;
+  private bodyView: Buffer | undefined;
+
+  constructor(
+    public header: FrameHeader,
+    public offset: number,
+    /** Holds the frame in [start, end), header included. */
+    private readonly source: Buffer,
+    private readonly start: number,
+    private readonly end: number,
+  ) {}
+
+  get bytes(): Buffer {
+    return (this.bytesView ??= this.source.subarray(this.start, this.end));
+  }
+
+  set bytes(value: Buffer) {
+    this.bytesView = value;
+  }
+
+  get body(): Buffer {
+    return (this.bodyView ??= this.source.subarray(this.start + HEADER_LENGTH, this.end));
+  }
+
+  set body(value: Buffer) {
+    this.bodyView = value;
+  }
+}
+
+/**
  * Cuts a byte stream into frames. Complete frames inside one chunk are handed out as views of
  * that chunk (no copy); a frame that spans chunks is assembled into one buffer of its exact size.
  * After the first error the decoder stays failed: a stream with a bad frame cannot be resynchronised.
@@ -79,11 +114,10 @@ export class FrameDecoder {
       const header = this.readHeader(chunk, pos);
       const frameLength = HEADER_LENGTH + header.bodyLength;
       if (available >= frameLength) {
-        const bytes = chunk.subarray(pos, pos + frameLength);
         const frameOffset = this.streamOffset;
         this.streamOffset += frameLength;
+        onFrame(new DecodedFrame(header, frameOffset, chunk, pos, pos + frameLength));
         pos += frameLength;
-        onFrame({ header, bytes, body: bytes.subarray(HEADER_LENGTH), offset: frameOffset });
         continue;
       }
       this.startPartial(header, chunk.subarray(pos, end));
@@ -129,7 +163,7 @@ export class FrameDecoder {
     this.partial = null;
     this.partialHeader = null;
     this.partialFilled = 0;
-    onFrame({ header, bytes: partial, body: partial.subarray(HEADER_LENGTH), offset: frameOffset });
+    onFrame(new DecodedFrame(header, frameOffset, partial, 0, partial.length));
     return pos + take;
   }
 

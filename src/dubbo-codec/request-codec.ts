@@ -3,7 +3,7 @@
 import { CodecError, preview } from '../errors';
 import { Frame } from './frame-decoder';
 import { FrameHeader, HEADER_LENGTH, encodeHeader, writeRequestId } from './header';
-import { HessianReader, HessianWriter } from './hessian2';
+import { HessianReader, writeWithRoom } from './hessian2';
 import { countParameters } from './parameter-types';
 import { HessianScanner } from './hessian2-scanner';
 import { Serialization } from './status';
@@ -176,23 +176,25 @@ function readOptionalString(reader: HessianReader): string {
  */
 export function encodeRequest(request: RequestToEncode): Buffer {
   const version = request.version ?? '';
-  const writer = new HessianWriter()
-    .writeString(request.dubboVersion ?? DEFAULT_DUBBO_VERSION)
-    .writeString(request.path)
-    .writeString(version)
-    .writeString(request.method)
-    .writeString(request.parameterTypes);
   const args = request.args ?? [];
-  const expected = countParameters(request.parameterTypes);
+  const expected = cachedParameterCount(request.parameterTypes);
   if (args.length !== expected) {
     throw new CodecError('HESSIAN_ENCODE', `descriptor ${preview(request.parameterTypes)} declares ${expected} parameters, got ${args.length} arguments`, {
       value: args.length,
     });
   }
-  for (const arg of args) writer.write(arg);
-  writer.write({ path: request.path, interface: request.path, version, ...request.attachments });
-  const body = writer.toBuffer();
-  return frameOf(
+  // The body is written after HEADER_LENGTH bytes of room, then the header into them: one copy.
+  const frame = writeWithRoom(HEADER_LENGTH, (writer) => {
+    writer
+      .writeString(request.dubboVersion ?? DEFAULT_DUBBO_VERSION)
+      .writeString(request.path)
+      .writeString(version)
+      .writeString(request.method)
+      .writeString(request.parameterTypes);
+    for (const arg of args) writer.write(arg);
+    writer.write({ path: request.path, interface: request.path, version, ...request.attachments });
+  });
+  encodeHeader(
     {
       isRequest: true,
       twoWay: request.twoWay ?? true,
@@ -200,10 +202,11 @@ export function encodeRequest(request: RequestToEncode): Buffer {
       serializationId: Serialization.HESSIAN2,
       status: 0,
       requestId: request.requestId,
-      bodyLength: body.length,
+      bodyLength: frame.length - HEADER_LENGTH,
     },
-    body,
+    frame,
   );
+  return frame;
 }
 
 export interface Reencoding {
@@ -245,12 +248,13 @@ export function encodeAttachments(attachments: Attachments): Buffer {
       });
     }
   }
-  return new HessianWriter().write(attachments).toBuffer();
+  return writeWithRoom(0, (writer) => writer.write(attachments));
 }
 
 export function frameOf(header: FrameHeader, body: Buffer): Buffer {
   const out = Buffer.allocUnsafe(HEADER_LENGTH + body.length);
-  encodeHeader({ ...header, bodyLength: body.length }, out);
+  encodeHeader(header, out);
+  out.writeInt32BE(body.length, 12); // the length of `body`, whatever header.bodyLength says
   body.copy(out, HEADER_LENGTH);
   return out;
 }

@@ -2,8 +2,8 @@
 // (including the status-80 string bodies that JavaScript providers send for business exceptions),
 // and heartbeat and other event frames in both directions.
 import { CodecError, preview } from '../errors';
-import { FrameHeader } from './header';
-import { HessianReader, HessianWriter } from './hessian2';
+import { FrameHeader, HEADER_LENGTH, encodeHeader } from './header';
+import { HessianReader, writeWithRoom } from './hessian2';
 import { Attachments, frameOf } from './request-codec';
 import { DubboStatus, Serialization } from './status';
 
@@ -92,10 +92,12 @@ export interface ResponseToEncode {
 export function encodeResponse(response: ResponseToEncode): Buffer {
   const status = response.status ?? DubboStatus.OK;
   const kind = response.kind ?? inferKind(response, status);
-  const writer = new HessianWriter();
-  if (kind === 'error' || status !== DubboStatus.OK) {
-    writer.writeString(response.errorMessage ?? '');
-  } else {
+  // The body is written after HEADER_LENGTH bytes of room, then the header into them: one copy.
+  const frame = writeWithRoom(HEADER_LENGTH, (writer) => {
+    if (kind === 'error' || status !== DubboStatus.OK) {
+      writer.writeString(response.errorMessage ?? '');
+      return;
+    }
     const withAttachments = response.attachments !== undefined;
     if (kind === 'value') {
       writer.write(withAttachments ? ResponseType.VALUE_WITH_ATTACHMENTS : ResponseType.VALUE).write(response.value);
@@ -105,8 +107,11 @@ export function encodeResponse(response: ResponseToEncode): Buffer {
       writer.write(withAttachments ? ResponseType.EXCEPTION_WITH_ATTACHMENTS : ResponseType.EXCEPTION).write(javaThrowable(response.exception));
     }
     if (withAttachments) writer.write(response.attachments);
-  }
-  return frameOf(responseHeader(response.requestId, status, false), writer.toBuffer());
+  });
+  const header = responseHeader(response.requestId, status, false);
+  header.bodyLength = frame.length - HEADER_LENGTH;
+  encodeHeader(header, frame);
+  return frame;
 }
 
 function inferKind(response: ResponseToEncode, status: number): Exclude<ResponseKind, 'event'> {

@@ -147,6 +147,23 @@ describe('Dubbo gateway with real providers', () => {
     expect(results.filter((s) => s !== 20)).toEqual([]);
   });
 
+  it('routes by group only to instances of that group', async () => {
+    const blue = { ...instance(legacy, 'legacy'), group: 'blue' };
+    const green = { ...instance(mesh, 'legacy'), group: 'green' };
+    catalog.replaceSource('static', IFACE, [blue, green]);
+    try {
+      for (let i = 0; i < 20; i++) {
+        expect((await hello('g', 'sayHello', { group: 'green' })).value).toBe('mesh:g');
+        expect((await hello('b', 'sayHello', { group: 'blue' })).value).toBe('legacy:b');
+      }
+      const none = await hello('r', 'sayHello', { group: 'red' });
+      expect(none.status).toBe(60);
+      expect(none.errorMessage).toContain('group red');
+    } finally {
+      catalog.replaceSource('static', IFACE, [instance(legacy, 'legacy'), instance(mesh, 'mesh')]);
+    }
+  });
+
   it('answers heartbeats itself', async () => {
     const before = await metricValue(metrics, 'mesh_bridge_dubbo_heartbeats_total');
     const reply = await client.heartbeat();

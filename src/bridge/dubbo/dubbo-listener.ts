@@ -252,11 +252,13 @@ export class DubboListener {
       if (typeof value === 'string' || typeof value === 'number') stickyKey = String(value);
     }
     const now = performance.now();
-    const choice = this.options.routes.choose(service, view.version, view.group, view.method, stickyKey, Math.random);
+    const routes = this.options.routes;
+    const group = routes.needsGroup(service) ? view.group : '';
+    const choice = routes.choose(service, view.version, group, view.method, stickyKey, Math.random);
     if (choice === null) {
       this.metrics.failures.inc({ reason: 'no-instance' });
       if (header.twoWay) {
-        const what = `${service}${view.version ? ':' + view.version : ''}${view.group ? ' group ' + view.group : ''}`;
+        const what = `${service}${view.version ? ':' + view.version : ''}${group ? ' group ' + group : ''}`;
         this.answerError(downstream, readRequestId(frame.bytes), DubboStatus.SERVICE_NOT_FOUND, `mesh-bridge: no legacy or mesh instance of ${what}`);
       }
       return;
@@ -274,7 +276,7 @@ export class DubboListener {
       idLow,
       service,
       view.version,
-      view.group,
+      group,
       view.method,
       stickyKey,
       policy,

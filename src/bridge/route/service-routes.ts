@@ -44,6 +44,7 @@ function matches(wanted: string, offered: string): boolean {
 
 export class ServiceRoutes {
   private readonly cache = new Map<string, Map<string, RouteSet>>();
+  private readonly grouped = new Map<string, boolean>();
   private readonly subscription: Subscription;
 
   constructor(
@@ -54,11 +55,28 @@ export class ServiceRoutes {
     /** Addresses never routed to: the bridge's own listeners, so it cannot call itself. */
     private readonly selfAddresses: ReadonlySet<string> = new Set(),
   ) {
-    this.subscription = catalog.subscribeAll((delta) => this.cache.delete(delta.service));
+    this.subscription = catalog.subscribeAll((delta) => {
+      this.cache.delete(delta.service);
+      this.grouped.delete(delta.service);
+    });
   }
 
   close(): void {
     this.subscription.unsubscribe();
+  }
+
+  /**
+   * True when some instance of the service belongs to a group. Only then does a request's group
+   * change where it may go, so only then must the proxy read it: finding the group attachment means
+   * skipping every argument, the costliest part of a routing view.
+   */
+  needsGroup(service: string): boolean {
+    let grouped = this.grouped.get(service);
+    if (grouped === undefined) {
+      grouped = this.catalog.instances(service).some((i) => i.group !== '' && i.protocol === this.protocol);
+      this.grouped.set(service, grouped);
+    }
+    return grouped;
   }
 
   /** The legacy and mesh sets for a service at a version and group. */

@@ -62,7 +62,9 @@ class Downstream {
 class ProxiedRequest implements InFlight {
   deadline = 0;
   attempts = 0;
-  upstream = '';
+  /** The instance it was sent to, and the stack; the label for messages is built only when needed. */
+  address = '';
+  routedStack: Stack = 'legacy';
   tried: Set<string> | undefined;
 
   constructor(
@@ -107,12 +109,20 @@ export class DubboListener {
   private readonly pools = new Map<string, UpstreamConnection[]>();
   private readonly pendingByAddress = new Map<string, number>();
   private sweepTimer: NodeJS.Timeout | null = null;
+  /** Wall clock for the traffic windows, refreshed by the sweep: one Date.now() per 50 ms, not per request. */
+  private clockMs = Date.now();
   private readonly logOnce = new LogOnce();
   private readonly connectTimeoutMs: number;
   private readonly heartbeatIdleMs: number;
   private readonly maxBodyLength: number;
   private readonly connectionsPerInstance: number;
   private readonly corked = new Set<UpstreamConnection>();
+  private uncorkScheduled = false;
+  private readonly uncorkAll = (): void => {
+    this.uncorkScheduled = false;
+    for (const connection of this.corked) connection.uncork();
+    this.corked.clear();
+  };
   private draining = false;
   private readonly metrics: {
     connections: { inc(): void; dec(): void };
@@ -214,9 +224,6 @@ export class DubboListener {
       const detail = err instanceof CodecError ? { code: err.code, where: err.where, value: err.value } : { message: String(err) };
       this.options.logger.warn({ remote, ...detail }, `closing Dubbo consumer connection from ${remote}: ${(err as Error).message}`);
       downstream.socket.destroy();
-    } finally {
-      for (const connection of this.corked) connection.uncork();
-      this.corked.clear();
     }
   }
 
@@ -290,13 +297,20 @@ export class DubboListener {
   private dispatch(request: ProxiedRequest, choice: RouteChoice): void {
     const connection = this.connectionTo(choice);
     request.attempts++;
-    request.upstream = `${choice.candidate.address} (${choice.routedStack})`;
+    request.address = choice.candidate.address;
+    request.routedStack = choice.routedStack;
     request.deadline = performance.now() + request.policy.timeoutMs;
     const address = choice.candidate.address;
     this.pendingByAddress.set(address, (this.pendingByAddress.get(address) ?? 0) + 1);
     if (!this.corked.has(connection)) {
+      // Requests from many consumers read in one event-loop turn leave in one write per upstream:
+      // uncorking after each consumer's chunk cost a write system call per request.
       connection.cork();
       this.corked.add(connection);
+      if (!this.uncorkScheduled) {
+        this.uncorkScheduled = true;
+        setImmediate(this.uncorkAll);
+      }
     }
     connection.send(request.frame, request);
   }
@@ -328,7 +342,7 @@ export class DubboListener {
   }
 
   private releasePending(request: ProxiedRequest): void {
-    const address = request.upstream.slice(0, request.upstream.indexOf(' '));
+    const address = request.address;
     const count = (this.pendingByAddress.get(address) ?? 1) - 1;
     if (count <= 0) this.pendingByAddress.delete(address);
     else this.pendingByAddress.set(address, count);
@@ -339,7 +353,7 @@ export class DubboListener {
     this.releasePending(request);
     request.downstream.inFlight--;
     const now = performance.now();
-    this.options.stats.record(request.service, request.stack, Date.now(), (now - request.startedAt) * 1000, error);
+    this.options.stats.record(request.service, request.stack, this.clockMs, (now - request.startedAt) * 1000, error);
   }
 
   /** @internal Called by a request whose upstream failed or timed out. */
@@ -348,29 +362,28 @@ export class DubboListener {
     const retryable = reason.kind !== 'timeout' && request.policy.idempotentMethods.has(request.method) && request.attempts <= request.policy.retries;
     if (retryable && !request.downstream.closed && !this.draining) {
       request.tried ??= new Set();
-      request.tried.add(request.upstream.slice(0, request.upstream.indexOf(' ')));
+      request.tried.add(request.address);
       const choice = this.options.routes.choose(request.service, request.version, request.group, request.method, request.stickyKey, Math.random, request.tried);
       if (choice !== null) {
         this.metrics.retries.inc();
         this.dispatch(request, choice);
-        for (const connection of this.corked) connection.uncork();
-        this.corked.clear();
         return;
       }
     }
     request.downstream.inFlight--;
     this.metrics.failures.inc({ reason: reason.kind });
+    const upstream = `${request.address} (${request.routedStack})`;
     const status = reason.kind === 'timeout' ? DubboStatus.SERVER_TIMEOUT : DubboStatus.SERVICE_ERROR;
     const what = reason.kind === 'timeout' ? `timed out after ${request.policy.timeoutMs} ms waiting for` : 'failed calling';
     this.answerError(
       request.downstream,
       request.requestId,
       status,
-      `mesh-bridge ${what} upstream ${request.upstream} for ${request.service}.${request.method}: ${reason.message}`,
+      `mesh-bridge ${what} upstream ${upstream} for ${request.service}.${request.method}: ${reason.message}`,
     );
-    this.options.stats.record(request.service, request.stack, Date.now(), (performance.now() - request.startedAt) * 1000, true);
-    if (this.logOnce.first(`${reason.kind}|${request.upstream}`)) {
-      this.options.logger.warn({ upstream: request.upstream, service: request.service, reason: reason.kind }, reason.message);
+    this.options.stats.record(request.service, request.stack, this.clockMs, (performance.now() - request.startedAt) * 1000, true);
+    if (this.logOnce.first(`${reason.kind}|${upstream}`)) {
+      this.options.logger.warn({ upstream, service: request.service, reason: reason.kind }, reason.message);
     }
   }
 
@@ -380,6 +393,7 @@ export class DubboListener {
 
   private sweep(): void {
     const now = performance.now();
+    this.clockMs = Date.now();
     for (const pool of this.pools.values()) {
       for (const connection of pool) {
         connection.expire(now);

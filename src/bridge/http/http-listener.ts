@@ -56,7 +56,12 @@ class Exchange implements UpstreamSink {
   upstream: HttpUpstream | null = null;
   service = '';
   stack: Stack = 'legacy';
-  upstreamLabel = '';
+  address = '';
+
+  /** `host:port (stack)` for messages; built only when one is needed. */
+  get upstreamLabel(): string {
+    return `${this.address} (${this.stack})`;
+  }
   chunkedRequest = false;
   requestDone = false;
   responseStarted = false;
@@ -143,6 +148,8 @@ export class HttpListener {
   private readonly serviceByName = new Map<string, string>();
   private readonly logOnce = new LogOnce();
   private sweepTimer: NodeJS.Timeout | null = null;
+  /** Wall clock for the traffic windows, refreshed by the sweep: one Date.now() per 50 ms, not per request. */
+  private clockMs = Date.now();
   private draining = false;
   private readonly maxIdlePerUpstream: number;
   private readonly metrics: {
@@ -266,7 +273,7 @@ export class HttpListener {
   }
 
   /** The service a request names; '' when it names none. */
-  private serviceOf(fields: string[], target: string): { service: string; path: string } {
+  private serviceOf(host: string, target: string): { service: string; path: string } {
     if (this.options.routeBy === 'path') {
       const end = target.indexOf('/', 1);
       const query = target.indexOf('?');
@@ -275,16 +282,10 @@ export class HttpListener {
       const rest = target.slice(stop);
       return { service: this.knownService(name), path: rest === '' || rest[0] === '?' ? '/' + rest : rest };
     }
-    for (let i = 0; i < fields.length; i += 2) {
-      if (fields[i].length === 4 && fields[i].toLowerCase() === 'host') {
-        const host = fields[i + 1];
-        const dot = host.indexOf('.');
-        const colon = host.indexOf(':');
-        const end = dot >= 0 ? dot : colon >= 0 ? colon : host.length;
-        return { service: this.knownService(host.slice(0, end)), path: target };
-      }
-    }
-    return { service: '', path: target };
+    const dot = host.indexOf('.');
+    const colon = host.indexOf(':');
+    const end = dot >= 0 ? dot : colon >= 0 ? colon : host.length;
+    return { service: this.knownService(host.slice(0, end)), path: target };
   }
 
   /** Maps a name from a request to the catalog's spelling (Eureka keeps app names upper case). */
@@ -324,26 +325,45 @@ export class HttpListener {
       exchange.closeAfter = true;
       return;
     }
-    const { service, path } = this.serviceOf(fields, target);
+    // One pass over the fields: each name is lower-cased once, and the head to send is built as we go.
+    let host = '';
+    let forwardedFor = '';
+    let forwardedProto = '';
+    let forwardedHost = '';
+    let headers = '';
+    for (let i = 0; i < fields.length; i += 2) {
+      const name = fields[i];
+      const value = fields[i + 1];
+      const lower = name.toLowerCase();
+      if (lower === 'host') host = value;
+      else if (lower.startsWith('x-forwarded-')) {
+        if (lower === 'x-forwarded-for') forwardedFor = forwardedFor ? `${forwardedFor}, ${value}` : value;
+        else if (lower === 'x-forwarded-proto') forwardedProto = value;
+        else if (lower === 'x-forwarded-host') forwardedHost = value;
+        else headers += `${name}: ${value}\r\n`;
+        continue;
+      } else if (HOP_BY_HOP.has(lower)) {
+        if (lower === 'transfer-encoding' && value.toLowerCase().includes('chunked')) exchange.chunkedRequest = true;
+        continue;
+      }
+      headers += `${name}: ${value}\r\n`;
+    }
+    const { service, path } = this.serviceOf(host, target);
     if (service === '') {
       this.answer(exchange, 400, 'HTTP_NO_SERVICE', `the request names no service: use ${this.options.routeBy === 'host' ? 'a Host header whose first label is the app name' : 'a path starting /<app name>/'}`);
       return;
     }
     const policy = this.options.policy(service);
     let sticky: string | undefined;
-    const forwarded = this.forwardedValues(downstream, fields);
-    let head = `${method} ${path} HTTP/1.1\r\n`;
-    for (let i = 0; i < fields.length; i += 2) {
-      const name = fields[i].toLowerCase();
-      if (HOP_BY_HOP.has(name)) {
-        if (name === 'transfer-encoding' && fields[i + 1].toLowerCase().includes('chunked')) exchange.chunkedRequest = true;
-        continue;
-      }
-      if (name === 'x-forwarded-for' || name === 'x-forwarded-proto' || name === 'x-forwarded-host') continue;
-      if (policy.stickyHeader !== undefined && name === policy.stickyHeader) sticky = fields[i + 1];
-      head += `${fields[i]}: ${fields[i + 1]}\r\n`;
+    if (policy.stickyHeader !== undefined) {
+      for (let i = 0; i < fields.length; i += 2) if (fields[i].toLowerCase() === policy.stickyHeader) sticky = fields[i + 1];
     }
-    head += forwarded;
+    const client = downstream.socket.remoteAddress ?? '';
+    let head =
+      `${method} ${path} HTTP/1.1\r\n${headers}` +
+      `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ${client}` : client}\r\n` +
+      `x-forwarded-proto: ${forwardedProto || 'http'}\r\n`;
+    if (forwardedHost || host) head += `x-forwarded-host: ${forwardedHost || host}\r\n`;
     if (exchange.chunkedRequest) head += 'transfer-encoding: chunked\r\n';
     head += 'connection: keep-alive\r\n\r\n';
     void major;
@@ -358,7 +378,7 @@ export class HttpListener {
     }
     exchange.stack = choice.routedStack;
     const address = choice.candidate.address;
-    exchange.upstreamLabel = `${address} (${choice.routedStack})`;
+    exchange.address = address;
     exchange.deadline = exchange.startedAt + policy.timeoutMs;
     const upstream = this.upstreamFor(address, choice.candidate.instance.host, choice.candidate.instance.port);
     exchange.upstream = upstream;
@@ -366,26 +386,6 @@ export class HttpListener {
     this.pending.set(address, (this.pending.get(address) ?? 0) + 1);
     this.inFlight.add(exchange);
     upstream.write(head);
-  }
-
-  private forwardedValues(downstream: Downstream, fields: string[]): string {
-    let forwardedFor = '';
-    let proto = '';
-    let host = '';
-    let originalHost = '';
-    for (let i = 0; i < fields.length; i += 2) {
-      const name = fields[i].toLowerCase();
-      if (name === 'x-forwarded-for') forwardedFor = forwardedFor ? `${forwardedFor}, ${fields[i + 1]}` : fields[i + 1];
-      else if (name === 'x-forwarded-proto') proto = fields[i + 1];
-      else if (name === 'x-forwarded-host') host = fields[i + 1];
-      else if (name === 'host') originalHost = fields[i + 1];
-    }
-    const client = downstream.socket.remoteAddress ?? '';
-    return (
-      `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ${client}` : client}\r\n` +
-      `x-forwarded-proto: ${proto || 'http'}\r\n` +
-      (host || originalHost ? `x-forwarded-host: ${host || originalHost}\r\n` : '')
-    );
   }
 
   private onRequestBody(downstream: Downstream, body: Buffer): void {
@@ -449,7 +449,7 @@ export class HttpListener {
         else upstream.destroy();
       } else upstream.destroy();
     }
-    this.options.stats.record(exchange.service, exchange.stack, Date.now(), (performance.now() - exchange.startedAt) * 1000, error);
+    this.options.stats.record(exchange.service, exchange.stack, this.clockMs, (performance.now() - exchange.startedAt) * 1000, error);
     this.complete(exchange);
   }
 
@@ -459,7 +459,7 @@ export class HttpListener {
     this.release(exchange);
     exchange.upstream?.destroy();
     this.metrics.failures.inc({ reason: kind });
-    this.options.stats.record(exchange.service, exchange.stack, Date.now(), (performance.now() - exchange.startedAt) * 1000, true);
+    this.options.stats.record(exchange.service, exchange.stack, this.clockMs, (performance.now() - exchange.startedAt) * 1000, true);
     if (this.logOnce.first(`${kind}|${exchange.upstreamLabel}`)) this.options.logger.warn({ upstream: exchange.upstreamLabel, reason: kind }, message);
     if (exchange.responseStarted) {
       // Part of the response went out: the caller must see the connection break, not a spliced answer.
@@ -495,6 +495,7 @@ export class HttpListener {
 
   private sweep(): void {
     const now = performance.now();
+    this.clockMs = Date.now();
     for (const exchange of this.inFlight) {
       if (!exchange.responseStarted && exchange.deadline <= now) {
         this.upstreamFailed(exchange, `no response within ${Math.round(exchange.deadline - exchange.startedAt)} ms`, 'timeout');

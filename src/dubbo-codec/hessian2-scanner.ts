@@ -9,39 +9,66 @@ export const MAX_NESTING = 256;
 
 const TERMINATOR = 0x5a; // 'Z'
 
+// ---- The short-string cache, shared with hessian2.ts's decoder ---------------------------------
+
+/** Strings up to this many bytes go through the cache; longer ones are made directly. */
+export const INTERN_MAX_LENGTH = 64;
 const INTERN_SLOTS = 4096; // a power of two
-const INTERN_MAX_LENGTH = 64;
-const internBytes: Array<Buffer | null> = new Array<Buffer | null>(INTERN_SLOTS).fill(null);
+/** The bytes of each slot's string, slot i at [i * INTERN_MAX_LENGTH, + internLengths[i]). */
+const internBytes = new Uint8Array(INTERN_SLOTS * INTERN_MAX_LENGTH);
+/** The byte length of each slot's string; -1 for an empty slot. */
+const internLengths = new Int32Array(INTERN_SLOTS).fill(-1);
 const internStrings: string[] = new Array<string>(INTERN_SLOTS).fill('');
 
 /**
- * Returns the string of an ASCII byte range, from a small direct-mapped cache when the same bytes
- * were seen before (interface, method and attachment names repeat on every request), or null when
- * the range is not ASCII. Making a string from a Buffer costs a native call; hashing and comparing
- * a few dozen bytes in JavaScript costs a fraction of that.
+ * Returns the string of a byte range of at most INTERN_MAX_LENGTH bytes when it is all ASCII, from
+ * a small direct-mapped cache when the same bytes were seen before (interface, method and
+ * attachment names repeat on every request), or null when the range is not ASCII. Making a string
+ * from a Buffer costs a native call; comparing a few dozen bytes in JavaScript costs a fraction.
+ *
+ * The slot is chosen by a hash of the length and at most eight sampled bytes, not all of them: the
+ * bytes are compared in full anyway, and a cached string is ASCII, so a hit also proves the range
+ * is; a hash collision costs a miss, never a wrong string. Shared by HessianScanner and hessian2.ts,
+ * so a name seen by either is one entry.
  */
-function internAscii(buf: Buffer, start: number, end: number): string | null {
-  let hash = 0x811c9dc5 ^ (end - start);
-  for (let i = start; i < end; i++) {
-    const b = buf[i];
-    if (b >= 0x80) return null;
-    hash = Math.imul(hash ^ b, 0x01000193);
+export function internAscii(buf: Buffer, start: number, end: number): string | null {
+  const length = end - start;
+  let hash = length;
+  if (length > 0) {
+    if (length <= 8) {
+      for (let i = start; i < end; i++) hash = Math.imul(hash ^ buf[i], 0x01000193);
+    } else {
+      const step = length >> 2;
+      hash = Math.imul(hash ^ buf[start], 0x01000193);
+      hash = Math.imul(hash ^ buf[start + 1], 0x01000193);
+      hash = Math.imul(hash ^ buf[start + step], 0x01000193);
+      hash = Math.imul(hash ^ buf[start + 2 * step], 0x01000193);
+      hash = Math.imul(hash ^ buf[start + 3 * step], 0x01000193);
+      hash = Math.imul(hash ^ buf[end - 3], 0x01000193);
+      hash = Math.imul(hash ^ buf[end - 2], 0x01000193);
+      hash = Math.imul(hash ^ buf[end - 1], 0x01000193);
+    }
+    hash ^= hash >>> 15;
   }
   const slot = hash & (INTERN_SLOTS - 1);
-  const cached = internBytes[slot];
-  if (cached !== null && cached.length === end - start) {
-    let same = true;
-    for (let i = 0; i < cached.length; i++) {
-      if (cached[i] !== buf[start + i]) {
-        same = false;
-        break;
-      }
+  const base = slot * INTERN_MAX_LENGTH;
+  if (internLengths[slot] === length) {
+    let i = 0;
+    while (i < length && internBytes[base + i] === buf[start + i]) i++;
+    if (i === length) return internStrings[slot];
+  }
+  // A miss: check the range is ASCII while copying it into the slot (a copy: the cache must not
+  // keep a socket's chunk alive).
+  for (let i = 0; i < length; i++) {
+    const b = buf[start + i];
+    if (b >= 0x80) {
+      internLengths[slot] = -1; // the slot's bytes are half overwritten
+      return null;
     }
-    if (same) return internStrings[slot];
+    internBytes[base + i] = b;
   }
   const text = buf.toString('latin1', start, end);
-  // A copy: the cache must not keep a socket's chunk alive.
-  internBytes[slot] = Buffer.from(buf.subarray(start, end));
+  internLengths[slot] = length;
   internStrings[slot] = text;
   return text;
 }
@@ -53,19 +80,27 @@ function isAscii(buf: Buffer, start: number, end: number): boolean {
 
 export class HessianScanner {
   pos: number;
-  /** Field counts of the class definitions seen so far; object instances refer to them by index. */
-  private classFieldCounts: number[] = [];
+  /** Field counts of the class definitions seen so far (made on the first); objects refer to them by index. */
+  private classFieldCounts: number[] | null;
 
   constructor(
     readonly buf: Buffer,
     pos = 0,
     readonly end = buf.length,
+    /** Class definitions already seen earlier in the same body (copied, not shared). */
+    classFieldCounts: readonly number[] | null = null,
   ) {
     this.pos = pos;
+    this.classFieldCounts = classFieldCounts === null || classFieldCounts.length === 0 ? null : classFieldCounts.slice();
   }
 
   get atEnd(): boolean {
     return this.pos >= this.end;
+  }
+
+  /** The field counts of the class definitions read so far, or null when none were. */
+  get classes(): readonly number[] | null {
+    return this.classFieldCounts;
   }
 
   peek(): number {
@@ -75,39 +110,43 @@ export class HessianScanner {
 
   /** Reads a string value (any of hessian2's string forms, chunked or not). */
   readString(): string {
-    const code = this.byte('a string');
+    const pos = this.pos;
+    if (pos >= this.end) this.truncated('a string');
+    const code = this.buf[pos];
+    this.pos = pos + 1;
     if (code <= 0x1f) return this.readChars(code);
     if (code >= 0x30 && code <= 0x33) return this.readChars(((code - 0x30) << 8) | this.byte('a string length'));
-    if (code === 0x53 || code === 0x52) {
-      let text = '';
-      let final = code === 0x53;
-      for (;;) {
-        text += this.readChars(this.uint16());
-        if (final) return text;
-        const next = this.byte('a string chunk');
-        if (next === 0x53) final = true;
-        else if (next !== 0x52) {
-          if (next <= 0x1f) return text + this.readChars(next);
-          if (next >= 0x30 && next <= 0x33) return text + this.readChars(((next - 0x30) << 8) | this.byte('a string length'));
-          this.unexpected(next, 'a string chunk');
-        }
-      }
-    }
+    if (code === 0x53 || code === 0x52) return this.readChunkedString(code);
     if (code === 0x4e) return ''; // null where a string is expected: Dubbo writes "" the same way for versions
     return this.unexpected(code, 'a string');
   }
 
-  /** Skips a string value without making it. */
-  skipString(): void {
-    const code = this.peek();
-    if (code <= 0x1f) {
-      this.pos++;
-      this.skipChars(code);
-    } else if (this.isStringStart(code)) {
-      this.skipValue();
-    } else {
-      this.readString();
+  private readChunkedString(code: number): string {
+    let text = '';
+    let final = code === 0x53;
+    for (;;) {
+      text += this.readChars(this.uint16());
+      if (final) return text;
+      const next = this.byte('a string chunk');
+      if (next === 0x53) final = true;
+      else if (next !== 0x52) {
+        if (next <= 0x1f) return text + this.readChars(next);
+        if (next >= 0x30 && next <= 0x33) return text + this.readChars(((next - 0x30) << 8) | this.byte('a string length'));
+        this.unexpected(next, 'a string chunk');
+      }
     }
+  }
+
+  /** Skips a string value without making it (hessian null counts as a string, as in readString). */
+  skipString(): void {
+    const pos = this.pos;
+    if (pos >= this.end) this.truncated('a string');
+    const code = this.buf[pos];
+    this.pos = pos + 1;
+    if (code <= 0x1f) this.skipChars(code);
+    else if (code >= 0x30 && code <= 0x33) this.skipChars(((code - 0x30) << 8) | this.byte('a string length'));
+    else if (code === 0x53 || code === 0x52) this.skipChunkedString(code);
+    else if (code !== 0x4e) this.unexpected(code, 'a string');
   }
 
   /**
@@ -115,29 +154,23 @@ export class HessianScanner {
    * string for the common compact form.
    */
   consumeStringEquals(ascii: string): boolean {
-    const code = this.peek();
-    if (code <= 0x1f) {
-      const start = this.pos + 1;
-      this.pos = start;
-      if (code !== ascii.length || start + code > this.end) {
-        this.skipChars(code);
-        return false;
-      }
-      let same = true;
-      for (let i = 0; i < code; i++) {
-        if (this.buf[start + i] !== ascii.charCodeAt(i)) {
-          same = false;
-          break;
-        }
-      }
-      if (same) {
+    const buf = this.buf;
+    const at = this.pos;
+    if (at >= this.end) this.truncated('a string');
+    const code = buf[at];
+    if (code > 0x1f) return this.readString() === ascii;
+    const start = at + 1;
+    this.pos = start;
+    if (code === ascii.length && start + code <= this.end) {
+      let i = 0;
+      while (i < code && buf[start + i] === ascii.charCodeAt(i)) i++;
+      if (i === code) {
         this.pos = start + code;
         return true;
       }
-      this.skipChars(code);
-      return false;
     }
-    return this.readString() === ascii;
+    this.skipChars(code);
+    return false;
   }
 
   /** Reads an int value (any of hessian2's int forms). */
@@ -193,7 +226,10 @@ export class HessianScanner {
       throw new CodecError('HESSIAN_DECODE', `hessian2 values nested deeper than ${MAX_NESTING} at byte ${this.pos}`, { where: this.pos });
     }
     const at = this.pos;
-    const code = this.byte('a value');
+    if (at >= this.end) this.truncated('a value');
+    const code = this.buf[at];
+    this.pos = at + 1;
+    // Fixed-size values first, in code order: most fields of a DTO are one of these.
     if (code <= 0x1f) return this.skipChars(code);
     if (code <= 0x2f) return this.skipBytes(code - 0x20);
     if (code <= 0x33) return this.skipChars(((code - 0x30) << 8) | this.byte('a string length'));
@@ -204,18 +240,20 @@ export class HessianScanner {
       if (code <= 0xcf || code >= 0xf0) return this.skipBytes(1);
       return this.skipBytes(2); // 0xd0-0xd7 int, three bytes in all
     }
-    if (code >= 0x60 && code <= 0x6f) return this.skipObjectFields(code - 0x60, at, depth);
-    if (code >= 0x70 && code <= 0x77) {
-      this.skipType();
-      return this.skipValues(code - 0x70, depth);
+    if (code >= 0x60) {
+      if (code <= 0x6f) return this.skipObjectFields(code - 0x60, at, depth);
+      if (code <= 0x77) {
+        this.skipType();
+        return this.skipValues(code - 0x70, depth);
+      }
+      return this.skipValues(code - 0x78, depth);
     }
-    if (code >= 0x78 && code <= 0x7f) return this.skipValues(code - 0x78, depth);
     switch (code) {
       case 0x41: // 'A' binary chunk, more follow
       case 0x42: // 'B' final binary chunk
         return this.skipBinaryChunks(code);
       case 0x43: // 'C' class definition, then the value that uses it
-        this.readClassDefinition();
+        this.skipClassDefinition();
         return this.skipValue(depth);
       case 0x44: // 'D' double
       case 0x4a: // 'J' date in milliseconds
@@ -244,9 +282,7 @@ export class HessianScanner {
         return;
       case 0x52: // 'R' string chunk, more follow
       case 0x53: // 'S' final string chunk
-        this.pos = at;
-        this.readString();
-        return;
+        return this.skipChunkedString(code);
       case 0x55: // 'U' variable-length typed list
         this.skipType();
         return this.skipUntilTerminator(depth);
@@ -262,7 +298,6 @@ export class HessianScanner {
       case 0x5e: // double as short
         return this.skipBytes(2);
       default:
-        this.pos = at;
         return this.unexpected(code, 'a value');
     }
   }
@@ -270,19 +305,22 @@ export class HessianScanner {
   /** A type is a string (remembered by the decoder) or an int reference to an earlier one. */
   private skipType(): void {
     const code = this.peek();
-    if (this.isStringStart(code)) this.readString();
+    if (this.isStringStart(code)) this.skipString();
     else this.readInt();
   }
 
-  private readClassDefinition(): void {
-    this.readString();
+  /** A class definition: its name and field names are skipped, only the field count is kept. */
+  private skipClassDefinition(): void {
+    this.skipString();
     const fields = this.readLength();
-    for (let i = 0; i < fields; i++) this.readString();
-    this.classFieldCounts.push(fields);
+    for (let i = 0; i < fields; i++) this.skipString();
+    if (this.classFieldCounts === null) this.classFieldCounts = [fields];
+    else this.classFieldCounts.push(fields);
   }
 
   private skipObjectFields(classIndex: number, at: number, depth: number): void {
-    const fields = this.classFieldCounts[classIndex];
+    const classes = this.classFieldCounts;
+    const fields = classes === null ? undefined : classes[classIndex];
     if (fields === undefined) {
       this.pos = at;
       throw new CodecError('HESSIAN_DECODE', `hessian2 object at byte ${at} refers to undefined class #${classIndex}`, {
@@ -300,6 +338,22 @@ export class HessianScanner {
   private skipUntilTerminator(depth: number): void {
     while (this.peek() !== TERMINATOR) this.skipValue(depth + 1);
     this.pos++;
+  }
+
+  /** Skips the chunks of a string after its first code ('R' or 'S'), as readChunkedString reads them. */
+  private skipChunkedString(code: number): void {
+    let final = code === 0x53;
+    for (;;) {
+      this.skipChars(this.uint16());
+      if (final) return;
+      const next = this.byte('a string chunk');
+      if (next === 0x53) final = true;
+      else if (next !== 0x52) {
+        if (next <= 0x1f) return this.skipChars(next);
+        if (next >= 0x30 && next <= 0x33) return this.skipChars(((next - 0x30) << 8) | this.byte('a string length'));
+        this.unexpected(next, 'a string chunk');
+      }
+    }
   }
 
   private skipBinaryChunks(code: number): void {
@@ -329,17 +383,25 @@ export class HessianScanner {
   private readChars(count: number): string {
     const start = this.pos;
     const buf = this.buf;
-    // Fast path: a short plain-ASCII string, one byte a character, most likely seen before.
-    if (count <= INTERN_MAX_LENGTH && start + count <= this.end) {
-      const text = internAscii(buf, start, start + count);
-      if (text !== null) {
-        this.pos = start + count;
-        return text;
+    const end = start + count;
+    // Fast path: a plain-ASCII string, one byte a character; a short one most likely seen before.
+    if (end <= this.end) {
+      if (count <= INTERN_MAX_LENGTH) {
+        const text = internAscii(buf, start, end);
+        if (text !== null) {
+          this.pos = end;
+          return text;
+        }
+      } else if (isAscii(buf, start, end)) {
+        this.pos = end;
+        return buf.toString('latin1', start, end);
       }
-    } else if (start + count <= this.end && isAscii(buf, start, start + count)) {
-      this.pos = start + count;
-      return buf.toString('latin1', start, start + count);
     }
+    return this.readCharsSlowly(count);
+  }
+
+  private readCharsSlowly(count: number): string {
+    const buf = this.buf;
     let text = '';
     for (let i = 0; i < count; i++) {
       const b = this.byte('a string character');
@@ -372,37 +434,50 @@ export class HessianScanner {
     return text;
   }
 
+  /** Skips `count` characters (UTF-16 code units, as readChars counts them). */
   private skipChars(count: number): void {
     const buf = this.buf;
-    for (let i = 0; i < count; i++) {
-      if (this.pos >= this.end) this.truncated('a string');
-      const b = buf[this.pos];
-      if (b < 0x80) this.pos += 1;
-      else if ((b & 0xe0) === 0xc0) this.pos += 2;
-      else if ((b & 0xf0) === 0xe0) this.pos += 3;
+    const end = this.end;
+    let pos = this.pos;
+    // Fast path: as many ASCII bytes as characters.
+    const asciiEnd = pos + count <= end ? pos + count : end;
+    while (pos < asciiEnd && buf[pos] < 0x80) pos++;
+    let i = count - (pos - this.pos);
+    while (i > 0) {
+      if (pos >= end) {
+        this.pos = pos;
+        this.truncated('a string');
+      }
+      const b = buf[pos];
+      if (b < 0x80) pos += 1;
+      else if ((b & 0xe0) === 0xc0) pos += 2;
+      else if ((b & 0xf0) === 0xe0) pos += 3;
       else if ((b & 0xf8) === 0xf0) {
-        this.pos += 4;
-        i++;
+        pos += 4;
+        i--;
       } else {
-        throw new CodecError('HESSIAN_DECODE', `bad UTF-8 lead byte 0x${b.toString(16)} in a hessian2 string at byte ${this.pos}`, {
+        this.pos = pos;
+        throw new CodecError('HESSIAN_DECODE', `bad UTF-8 lead byte 0x${b.toString(16)} in a hessian2 string at byte ${pos}`, {
           value: b,
-          where: this.pos,
+          where: pos,
         });
       }
+      i--;
     }
-    if (this.pos > this.end) this.truncated('a string');
+    this.pos = pos;
+    if (pos > end) this.truncated('a string');
   }
 
   private skipBytes(count: number): void {
-    this.need(count, 'a value');
+    if (this.pos + count > this.end) this.truncated('a value');
     this.pos += count;
   }
 
   private uint16(): number {
-    this.need(2, 'a length');
-    const value = (this.buf[this.pos] << 8) | this.buf[this.pos + 1];
-    this.pos += 2;
-    return value;
+    const pos = this.pos;
+    if (pos + 2 > this.end) this.truncated('a length');
+    this.pos = pos + 2;
+    return (this.buf[pos] << 8) | this.buf[pos + 1];
   }
 
   private byte(what: string): number {

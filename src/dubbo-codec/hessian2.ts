@@ -2,6 +2,10 @@
 // mesh-bridge that reads or writes a hessian2 value goes through here, so fixes to hessian.js
 // (types it reads wrongly or slowly) live in one place.
 import { CodecError, preview } from '../errors';
+// The short-string cache shared with HessianScanner: service, method and attachment names and most
+// attachment values repeat on every request, and comparing a few dozen bytes costs less than the
+// native call that makes a string from a Buffer.
+import { INTERN_MAX_LENGTH, internAscii } from './hessian2-scanner';
 
 // hessian.js ships no types; this is the part of its API we use.
 interface HessianDecoder {
@@ -62,42 +66,6 @@ const BYTE_CODE_METHODS: Readonly<Record<number, string | undefined>> = new Base
 function isAscii(bytes: Buffer, start: number, end: number): boolean {
   for (let i = start; i < end; i++) if (bytes[i] > 0x7f) return false;
   return true;
-}
-
-// The same direct-mapped string cache as HessianScanner's (hessian2-scanner.ts), kept separate so
-// the two paths do not evict each other: service, method and attachment names and most attachment
-// values repeat on every request, and hashing a few dozen bytes costs less than the native call
-// that makes a string from a Buffer.
-const INTERN_SLOTS = 4096; // a power of two
-const INTERN_MAX_LENGTH = 64;
-const internBytes: Array<Buffer | null> = new Array<Buffer | null>(INTERN_SLOTS).fill(null);
-const internStrings: string[] = new Array<string>(INTERN_SLOTS).fill('');
-
-/** The string of an ASCII byte range of at most INTERN_MAX_LENGTH bytes, or null when not ASCII. */
-function internAscii(bytes: Buffer, start: number, end: number): string | null {
-  let hash = 0x811c9dc5 ^ (end - start);
-  for (let i = start; i < end; i++) {
-    const b = bytes[i];
-    if (b > 0x7f) return null;
-    hash = Math.imul(hash ^ b, 0x01000193);
-  }
-  const slot = hash & (INTERN_SLOTS - 1);
-  const cached = internBytes[slot];
-  if (cached !== null && cached.length === end - start) {
-    let same = true;
-    for (let i = 0; i < cached.length; i++) {
-      if (cached[i] !== bytes[start + i]) {
-        same = false;
-        break;
-      }
-    }
-    if (same) return internStrings[slot];
-  }
-  const text = bytes.toString('latin1', start, end);
-  // A copy: the cache must not keep a socket's chunk alive.
-  internBytes[slot] = Buffer.from(bytes.subarray(start, end));
-  internStrings[slot] = text;
-  return text;
 }
 
 /** An int64 as a number when it is exact, else as a bigint. */

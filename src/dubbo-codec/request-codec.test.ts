@@ -2,6 +2,8 @@ import { FrameDecoder, Frame } from './frame-decoder';
 import { HessianWriter } from './hessian2';
 import { decodeRequestBody, encodeRequest, readRoutingView, reencodeRequest } from './request-codec';
 import { countParameters } from './parameter-types';
+import { CodecError } from '../errors';
+import { HessianScanner } from './hessian2-scanner';
 
 function onlyFrame(bytes: Buffer): Frame {
   const frames: Frame[] = [];
@@ -102,5 +104,94 @@ describe('request codec', () => {
 
   it('refuses arguments that do not match the descriptor', () => {
     expect(() => encodeRequest({ ...request, args: [1] })).toThrow(expect.objectContaining({ code: 'HESSIAN_ENCODE' }));
+  });
+
+  describe('routing view laziness', () => {
+    /** A body whose head is sound and whose only argument is cut short by a stray code. */
+    function bodyWithBadArgument(path = 'a.Broken'): Buffer {
+      const head = new HessianWriter().writeString('2.0.2').writeString(path).writeString('1.0').writeString('m').writeString('I').toBuffer();
+      return Buffer.concat([head, Buffer.from([0x60 /* an object of a class never defined */]), new HessianWriter().write({ group: 'g' }).toBuffer()]);
+    }
+
+    it('reads path, version, method and descriptor without touching the arguments', () => {
+      const view = readRoutingView(bodyWithBadArgument());
+      expect([view.dubboVersion, view.path, view.version, view.method, view.parameterTypes]).toEqual(['2.0.2', 'a.Broken', '1.0', 'm', 'I']);
+      expect(view.argumentsOffset).toBeGreaterThan(0);
+    });
+
+    it('reports a bad argument as a typed codec error on the first access past the arguments, every time', () => {
+      const view = readRoutingView(bodyWithBadArgument());
+      expect(() => view.group).toThrow(expect.objectContaining({ code: 'HESSIAN_DECODE', where: view.argumentsOffset }));
+      expect(() => view.attachmentsOffset).toThrow(CodecError);
+      expect(() => view.attachment('group')).toThrow(CodecError);
+      expect(() => view.attachments).toThrow(CodecError);
+      expect(() => view.group).toThrow(CodecError);
+    });
+
+    it('still refuses a broken head or descriptor at once', () => {
+      expect(() => readRoutingView(Buffer.from([0x05, 0x32]))).toThrow(expect.objectContaining({ code: 'DUBBO_TRUNCATED' }));
+      const badDescriptor = new HessianWriter().writeString('2.0.2').writeString('a.B').writeString('').writeString('m').writeString('Q').toBuffer();
+      expect(() => readRoutingView(badDescriptor)).toThrow(expect.objectContaining({ code: 'DUBBO_BAD_DESCRIPTOR' }));
+    });
+
+    it('skips the arguments once and agrees with the full decode on every lazy field', () => {
+      const frame = onlyFrame(encodeRequest(request));
+      const view = readRoutingView(frame.body);
+      const offset = view.attachmentsOffset;
+      expect(view.attachmentsOffset).toBe(offset);
+      expect(view.group).toBe('blue');
+      expect(view.attachment('timeout')).toBe('3000');
+      expect(view.attachments).toEqual(decodeRequestBody(frame.body).attachments);
+      // reencodeRequest reads the offset from a fresh view too
+      const out = onlyFrame(reencodeRequest(frame, { attachments: { group: 'green' } }));
+      expect(out.body.subarray(0, offset).equals(frame.body.subarray(0, offset))).toBe(true);
+      expect(readRoutingView(out.body).group).toBe('green');
+    });
+
+    it('reads a group after an attachment key that is not a string', () => {
+      const body = new HessianWriter().writeString('2.0.2').writeString('a.B').writeString('').writeString('m').writeString('').toBuffer();
+      // H 1:'x' 'group':'g' Z
+      const map = Buffer.concat([Buffer.from([0x48, 0x91]), new HessianWriter().writeString('x').writeString('group').writeString('g').toBuffer(), Buffer.from([0x5a])]);
+      expect(readRoutingView(Buffer.concat([body, map])).group).toBe('g');
+    });
+
+    it('reads attachment objects whose class the arguments defined', () => {
+      const frame = onlyFrame(encodeRequest({ ...request, attachments: { group: 'blue' } }));
+      const view = readRoutingView(frame.body);
+      // Replace the attachments with a map holding an object of the arguments' class (#0, org.demo.User).
+      const map = Buffer.concat([Buffer.from([0x48]), new HessianWriter().writeString('u').toBuffer(), Buffer.from([0x60, 0x03, 0x62, 0x6f, 0x62, 0x9f, 0x78]), new HessianWriter().writeString('group').writeString('g2').toBuffer(), Buffer.from([0x5a])]);
+      const body = Buffer.concat([frame.body.subarray(0, view.attachmentsOffset), map]);
+      expect(readRoutingView(body).group).toBe('g2');
+    });
+  });
+
+  describe('routing view head cache', () => {
+    it('gives each request its own head, whatever was read before', () => {
+      const seen = new Map<string, string>();
+      for (let round = 0; round < 3; round++) {
+        for (const method of ['getA', 'getB', 'setA', 'getAA', 'gétA']) {
+          for (const path of ['org.demo.A', 'org.demo.B', 'org.démo.B']) {
+            for (const version of ['', '1.0', '2.0']) {
+              const frame = onlyFrame(encodeRequest({ requestId: 1n, path, version, method, parameterTypes: 'I', args: [round], attachments: { group: method } }));
+              const view = readRoutingView(frame.body);
+              expect([view.path, view.version, view.method, view.parameterTypes, view.group]).toEqual([path, version, method, 'I', method]);
+              const scanner = new HessianScanner(frame.body);
+              for (let i = 0; i < 5; i++) scanner.readString();
+              expect(view.argumentsOffset).toBe(scanner.pos);
+              seen.set(`${path}|${version}|${method}`, view.method);
+            }
+          }
+        }
+      }
+      expect(seen.size).toBe(45);
+    });
+
+    it('reads a null version and a long path, which the cache passes by', () => {
+      const longPath = `org.demo.${'x'.repeat(300)}`;
+      for (let i = 0; i < 2; i++) {
+        const body = new HessianWriter().writeString('2.0.2').writeString(longPath).write(null).writeString('m').writeString('').toBuffer();
+        expect(readRoutingView(body)).toMatchObject({ path: longPath, version: '', method: 'm', parameterTypes: '' });
+      }
+    });
   });
 });

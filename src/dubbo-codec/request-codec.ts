@@ -56,9 +56,93 @@ function cachedParameterCount(descriptor: string): number {
   return count;
 }
 
+/** The leading part of a request body that routing reads eagerly, as RoutingView holds it. */
+interface RoutingHead {
+  readonly dubboVersion: string;
+  readonly path: string;
+  readonly version: string;
+  readonly method: string;
+  readonly parameterTypes: string;
+  readonly argumentCount: number;
+}
+
+// A direct-mapped cache of whole heads (the bytes of the five leading strings, up to the first
+// argument) by their bytes: a consumer sends the same few heads over and over, and comparing one
+// run of ~90 bytes costs about half of reading five strings through the string cache. Only heads
+// read successfully are stored, and only when all five strings are in the compact forms; a hit
+// compares every byte, so it yields exactly what reading the bytes would.
+const HEAD_SLOTS = 512; // a power of two
+const HEAD_MAX_LENGTH = 256;
+const headBytes = new Uint8Array(HEAD_SLOTS * HEAD_MAX_LENGTH);
+const headLengths = new Int32Array(HEAD_SLOTS).fill(-1);
+const heads: Array<RoutingHead | null> = new Array<RoutingHead | null>(HEAD_SLOTS).fill(null);
+
 /**
- * What a proxy needs to route a request, read without decoding the arguments: service path,
- * version, method and group are read at once; the other attachments only when asked for.
+ * Where the five leading strings of `body` would end if each is in a compact form (at most 1023
+ * characters, one byte a character), with a hash of their lengths and some of their bytes; -1 when
+ * they are not in compact forms, run past the body or past HEAD_MAX_LENGTH. Result: end * HEAD_SLOTS + slot.
+ */
+function headKey(body: Buffer): number {
+  const end = body.length;
+  let pos = 0;
+  let hash = 0x811c9dc5;
+  for (let n = 0; n < 5; n++) {
+    if (pos + 1 >= end) return -1;
+    const code = body[pos];
+    let start: number;
+    let length: number;
+    if (code <= 0x1f) {
+      start = pos + 1;
+      length = code;
+    } else if (code >= 0x30 && code <= 0x33) {
+      start = pos + 2;
+      length = ((code - 0x30) << 8) | body[pos + 1];
+    } else {
+      return -1;
+    }
+    pos = start + length;
+    if (pos > end || pos > HEAD_MAX_LENGTH) return -1;
+    hash = Math.imul(hash ^ length, 0x01000193);
+    if (length > 0) {
+      hash = Math.imul(hash ^ body[start], 0x01000193);
+      hash = Math.imul(hash ^ body[start + (length >> 1)], 0x01000193);
+      hash = Math.imul(hash ^ body[pos - 2], 0x01000193);
+      hash = Math.imul(hash ^ body[pos - 1], 0x01000193);
+    }
+  }
+  hash ^= hash >>> 13;
+  return pos * HEAD_SLOTS + (hash & (HEAD_SLOTS - 1));
+}
+
+/** The cached head for `body`, or null. */
+function cachedHead(body: Buffer, key: number): RoutingHead | null {
+  const slot = key & (HEAD_SLOTS - 1);
+  const length = (key - slot) / HEAD_SLOTS;
+  if (headLengths[slot] !== length) return null;
+  const base = slot * HEAD_MAX_LENGTH;
+  let i = 0;
+  while (i < length && headBytes[base + i] === body[i]) i++;
+  return i === length ? heads[slot] : null;
+}
+
+function rememberHead(body: Buffer, key: number, head: RoutingHead, argumentsOffset: number): void {
+  const slot = key & (HEAD_SLOTS - 1);
+  // A head with non-ASCII characters is longer than headKey assumed: not cached.
+  if (argumentsOffset !== (key - slot) / HEAD_SLOTS) return;
+  headBytes.set(body.subarray(0, argumentsOffset), slot * HEAD_MAX_LENGTH);
+  headLengths[slot] = argumentsOffset;
+  heads[slot] = head;
+}
+
+/**
+ * What a proxy needs to route a request, read without decoding the arguments.
+ *
+ * Read at once (and validated, so a request too broken to route fails in readRoutingView): Dubbo
+ * version, service path, version, method and parameter descriptor. Everything past the arguments
+ * is read on first access and then kept: `group`, `attachmentsOffset`, `attachment(name)` and
+ * `attachments` need the arguments skipped (done once, by walking their structure), so a proxy that
+ * routes on path, version and method alone never pays for it. A malformed argument or attachments
+ * map is therefore reported (as a CodecError) by the first of those accesses, not by readRoutingView.
  */
 export class RoutingView {
   readonly dubboVersion: string;
@@ -68,34 +152,64 @@ export class RoutingView {
   readonly method: string;
   /** The parameter descriptor, e.g. `Ljava/lang/String;I`. */
   readonly parameterTypes: string;
-  /** From the `group` attachment; '' when none. */
-  readonly group: string;
-  /** Body offsets of the first argument byte and of the attachments map. */
+  /** Body offset of the first argument byte. */
   readonly argumentsOffset: number;
-  readonly attachmentsOffset: number;
   private readonly body: Buffer;
-  private decodedAttachments: Attachments | undefined;
+  /** How many arguments the descriptor declares. */
+  private readonly argumentCount: number;
+  /** Body offset of the attachments map; -1 until the arguments were skipped. */
+  private attachmentsAt = -1;
+  /** Class definitions made by the arguments, which attachment values may refer to. */
+  private argumentClasses: readonly number[] | null = null;
+  private groupValue: string | undefined = undefined;
+  private decodedAttachments: Attachments | undefined = undefined;
 
   constructor(body: Buffer) {
-    const scanner = new HessianScanner(body);
     this.body = body;
-    this.dubboVersion = scanner.readString();
-    this.path = scanner.readString();
-    this.version = scanner.readString();
-    this.method = scanner.readString();
-    this.parameterTypes = scanner.readString();
-    this.argumentsOffset = scanner.pos;
-    const count = cachedParameterCount(this.parameterTypes);
-    for (let i = 0; i < count; i++) scanner.skipValue();
-    this.attachmentsOffset = scanner.pos;
-    const group = this.scanAttachment(scanner, 'group');
-    this.group = typeof group === 'string' ? group : '';
+    const key = headKey(body);
+    let head = key < 0 ? null : cachedHead(body, key);
+    let argumentsOffset: number;
+    if (head !== null) {
+      argumentsOffset = (key - (key & (HEAD_SLOTS - 1))) / HEAD_SLOTS;
+    } else {
+      const scanner = new HessianScanner(body);
+      const dubboVersion = scanner.readString();
+      const path = scanner.readString();
+      const version = scanner.readString();
+      const method = scanner.readString();
+      const parameterTypes = scanner.readString();
+      argumentsOffset = scanner.pos;
+      head = { dubboVersion, path, version, method, parameterTypes, argumentCount: cachedParameterCount(parameterTypes) };
+      if (key >= 0) rememberHead(body, key, head, argumentsOffset);
+    }
+    this.dubboVersion = head.dubboVersion;
+    this.path = head.path;
+    this.version = head.version;
+    this.method = head.method;
+    this.parameterTypes = head.parameterTypes;
+    this.argumentCount = head.argumentCount;
+    this.argumentsOffset = argumentsOffset;
+  }
+
+  /** Body offset of the attachments map (the body's length when it has none): skips the arguments on first use. */
+  get attachmentsOffset(): number {
+    if (this.attachmentsAt < 0) this.skipArguments();
+    return this.attachmentsAt;
+  }
+
+  /** From the `group` attachment; '' when none. Skips the arguments and scans the attachments on first use. */
+  get group(): string {
+    if (this.groupValue === undefined) {
+      const group = this.attachment('group');
+      this.groupValue = typeof group === 'string' ? group : '';
+    }
+    return this.groupValue;
   }
 
   /** Every attachment, decoded on first use. */
   get attachments(): Attachments {
     if (this.decodedAttachments === undefined) {
-      const scanner = new HessianScanner(this.body, this.attachmentsOffset);
+      const scanner = this.attachmentsScanner();
       this.decodedAttachments = scanner.atEnd ? {} : (scanner.readStringMap(readAttachmentValue) ?? {});
     }
     return this.decodedAttachments;
@@ -104,7 +218,19 @@ export class RoutingView {
   /** One attachment, found without decoding the others. */
   attachment(name: string): unknown {
     if (this.decodedAttachments !== undefined) return this.decodedAttachments[name];
-    return this.scanAttachment(new HessianScanner(this.body, this.attachmentsOffset), name);
+    return this.scanAttachment(this.attachmentsScanner(), name);
+  }
+
+  private skipArguments(): void {
+    const scanner = new HessianScanner(this.body, this.argumentsOffset);
+    for (let i = 0; i < this.argumentCount; i++) scanner.skipValue();
+    this.argumentClasses = scanner.classes;
+    this.attachmentsAt = scanner.pos;
+  }
+
+  private attachmentsScanner(): HessianScanner {
+    if (this.attachmentsAt < 0) this.skipArguments();
+    return new HessianScanner(this.body, this.attachmentsAt, this.body.length, this.argumentClasses);
   }
 
   /** Walks the attachments map comparing keys as bytes; returns the value of `name`, or undefined. */
@@ -118,19 +244,19 @@ export class RoutingView {
         where: scanner.pos,
       });
     }
-    // Let the map reader validate the whole map when a typed map or an odd key shows up.
+    // Let the map reader validate the whole map when a typed map shows up.
     if (code === 0x4d) return this.attachments[name];
     scanner.pos++;
     while (scanner.peek() !== 0x5a) {
-      const found = scanner.isStringStart(scanner.peek()) ? scanner.consumeStringEquals(name) : (scanner.skipValue(), false);
-      if (found) return scanner.isStringStart(scanner.peek()) ? scanner.readString() : readAttachmentValue(scanner);
+      if (!scanner.isStringStart(scanner.peek())) scanner.skipValue(); // a key that is not a string
+      else if (scanner.consumeStringEquals(name)) return scanner.isStringStart(scanner.peek()) ? scanner.readString() : readAttachmentValue(scanner);
       scanner.skipValue();
     }
     return undefined;
   }
 }
 
-/** Reads service, version, group, method and attachments without decoding a single argument. */
+/** Reads service path, version, method and descriptor at once; group and attachments lazily (see RoutingView). */
 export function readRoutingView(body: Buffer): RoutingView {
   return new RoutingView(body);
 }

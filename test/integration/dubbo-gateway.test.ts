@@ -1,6 +1,7 @@
 // The bridge's Dubbo listener between real peers: consumers (our raw multiplexing client, and
 // apache-dubbo-js through ZooKeeper) -> bridge -> sofa-rpc-node providers, one set legacy, one mesh.
 import { Catalog, Instance, instanceDefaults } from '../../src/catalog';
+import { encodeRequest, readRoutingView } from '../../src/dubbo-codec';
 import { DubboListener, DubboServicePolicy } from '../../src/bridge/dubbo/dubbo-listener';
 import { ServiceRoutes } from '../../src/bridge/route/service-routes';
 import { StackWeights } from '../../src/bridge/route/stack-weights';
@@ -159,6 +160,15 @@ describe('Dubbo gateway with real providers', () => {
       const none = await hello('r', 'sayHello', { group: 'red' });
       expect(none.status).toBe(60);
       expect(none.errorMessage).toContain('group red');
+      // Finding the group means reading past the arguments: bad arguments are this request's
+      // fault, answered BAD_REQUEST, and the connection goes on.
+      const frame = encodeRequest({ requestId: 9_000_001n, path: IFACE, version: VERSION, method: 'sayHello', parameterTypes: 'Ljava/lang/String;', args: ['x'], attachments: { group: 'blue' } });
+      const view = readRoutingView(frame.subarray(16));
+      frame[16 + view.argumentsOffset] = 0x4f; // an object instance referring to a class never defined
+      const bad = await client.sendFrame(frame);
+      expect(bad.status).toBe(40);
+      expect(bad.errorMessage).toContain('could not read the request');
+      expect((await hello('b', 'sayHello', { group: 'blue' })).value).toBe('legacy:b');
     } finally {
       catalog.replaceSource('static', IFACE, [instance(legacy, 'legacy'), instance(mesh, 'mesh')]);
     }

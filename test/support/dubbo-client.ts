@@ -1,7 +1,7 @@
 // A Dubbo consumer made of our own codec: one socket, requests multiplexed by id, as real consumers
 // do. For tests and benchmarks that need many calls, exact control of frames, or garbage bytes.
 import { Socket, connect } from 'node:net';
-import { DubboResponse, Frame, FrameDecoder, RequestToEncode, decodeResponseBody, encodeHeartbeat, encodeRequest } from '../../src/dubbo-codec';
+import { DubboResponse, Frame, FrameDecoder, RequestToEncode, decodeResponseBody, encodeHeartbeat, encodeRequest, readRequestId } from '../../src/dubbo-codec';
 
 export interface RawCall {
   path: string;
@@ -63,6 +63,11 @@ export class RawDubboClient {
   heartbeat(): Promise<DubboResponse> {
     const requestId = this.nextId++;
     return this.send(requestId, encodeHeartbeat(requestId, true));
+  }
+
+  /** Sends a whole frame built by the caller (its request id is used as it is) and awaits the answer. */
+  sendFrame(frame: Buffer): Promise<DubboResponse> {
+    return this.send(readRequestId(frame), frame);
   }
 
   /** Writes raw bytes, e.g. garbage. */

@@ -239,9 +239,21 @@ export class DubboListener {
     }
     const idHigh = frame.bytes.readUInt32BE(4);
     const idLow = frame.bytes.readUInt32BE(8);
+    // Everything read from the body happens in here: group and sticky attachments are read lazily
+    // (past the arguments), and a malformed body is this request's fault, not the connection's.
     let view;
+    let service: string;
+    let stickyKey: string | undefined;
+    let group = '';
     try {
       view = readRoutingView(frame.body);
+      service = view.path;
+      const policy = this.options.policy(service);
+      if (policy.stickyAttachment !== undefined) {
+        const value = view.attachment(policy.stickyAttachment);
+        if (typeof value === 'string' || typeof value === 'number') stickyKey = String(value);
+      }
+      if (this.options.routes.needsGroup(service)) group = view.group;
     } catch (err) {
       // The framing is sound, so only this request is bad: answer it, keep the connection.
       this.metrics.failures.inc({ reason: 'bad-request' });
@@ -251,17 +263,9 @@ export class DubboListener {
       }
       return;
     }
-    const service = view.path;
     const policy = this.options.policy(service);
-    let stickyKey: string | undefined;
-    if (policy.stickyAttachment !== undefined) {
-      const value = view.attachment(policy.stickyAttachment);
-      if (typeof value === 'string' || typeof value === 'number') stickyKey = String(value);
-    }
     const now = performance.now();
-    const routes = this.options.routes;
-    const group = routes.needsGroup(service) ? view.group : '';
-    const choice = routes.choose(service, view.version, group, view.method, stickyKey, Math.random);
+    const choice = this.options.routes.choose(service, view.version, group, view.method, stickyKey, Math.random);
     if (choice === null) {
       this.metrics.failures.inc({ reason: 'no-instance' });
       if (header.twoWay) {

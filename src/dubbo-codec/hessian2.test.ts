@@ -1,5 +1,5 @@
 import { CodecError } from '../errors';
-import { HessianWriter, decodeValue, encodeValue, writeWithRoom } from './hessian2';
+import { HessianReader, HessianWriter, decodeValue, encodeValue, writeWithRoom } from './hessian2';
 
 describe('hessian2 shared writer', () => {
   it('starts every message empty, also after a write that threw', () => {
@@ -51,5 +51,13 @@ describe('hessian2 string reading', () => {
   it('reports an unknown byte code as a codec error', () => {
     expect(() => decodeValue(Buffer.from([0x40]))).toThrow(CodecError);
     expect(() => decodeValue(Buffer.alloc(0))).toThrow(CodecError);
+  });
+});
+
+describe('hessian2 reader at the end of a body', () => {
+  it('says the body ended where a value was expected', () => {
+    const reader = new HessianReader(Buffer.from([0x90]));
+    expect(reader.read()).toBe(0);
+    expect(() => reader.read()).toThrow(expect.objectContaining({ code: 'HESSIAN_DECODE', where: 1, message: expect.stringContaining('the body ends at byte 1') }));
   });
 });

@@ -267,9 +267,11 @@ export interface HessianReaderOptions {
  */
 export class HessianReader {
   private readonly decoder: HessianDecoder;
+  private readonly length: number;
 
   constructor(buf: Buffer, offset = 0, options: HessianReaderOptions = {}) {
     this.decoder = new newDecoder(buf);
+    this.length = buf.length;
     if (options.enums) {
       const readers = new Map(DEFAULT_CLASS_READERS);
       for (const name of options.enums) readers.set(name, readEnumName);
@@ -292,7 +294,9 @@ export class HessianReader {
     try {
       return this.decoder.read(false);
     } catch (err) {
-      throw new CodecError('HESSIAN_DECODE', `cannot decode hessian2 value at byte ${at}: ${(err as Error).message}`, {
+      // hessian.js reports reading past the end as a TypeError on undefined: say what happened.
+      const why = at >= this.length ? `the body ends at byte ${this.length}, where a value was expected` : (err as Error).message;
+      throw new CodecError('HESSIAN_DECODE', `cannot decode hessian2 value at byte ${at}: ${why}`, {
         where: at,
         cause: err,
       });

@@ -1,0 +1,294 @@
+// The reading half of zookeeper-sync: mirrors Dubbo's interface-level tree (`/dubbo/<iface>/{providers,
+// consumers,configurators,routers}`) and Dubbo 3's application-level tree (`/services/<app>/<id>`)
+// through watches, and feeds the providers to the catalog under the `zookeeper` source.
+import { Catalog, Instance, OwnershipLedger } from '../catalog';
+import type { Logger } from '../telemetry/logger';
+import { AppInstanceRead, readAppInstance } from './app-instance';
+import { BadEntry, Parsed } from './bad-entry';
+import { ConsumerRead, ProviderRead, RuleRead, providerInstances, readConsumer, readProvider, readRule } from './provider-instance';
+import { DUBBO_CATEGORIES, DubboCategory, ZkLayout, appPath, categoryPath, isValidNodeName, joinPath } from './zk-paths';
+import { Watch, ZkSession } from './zk-session';
+
+export const ZOOKEEPER_SOURCE = 'zookeeper';
+
+export interface ReaderOptions {
+  session: ZkSession;
+  catalog: Catalog;
+  ledger: OwnershipLedger;
+  layout: ZkLayout;
+  logger: Logger;
+  /** Called once per bad entry as it appears (not again while it stays). */
+  onBadEntry: (bad: BadEntry, path: string) => void;
+  /** Called when an interface's consumers, configurators or routers change. */
+  onCategoryChange?: (iface: string, category: Exclude<DubboCategory, 'providers'>) => void;
+  /** Read Dubbo 3 application-level instances too (default true). */
+  applicationLevel?: boolean;
+}
+
+/** What the registry says about one interface, beyond its providers. */
+export interface InterfaceView {
+  interface: string;
+  /** Provider URLs as decoded from their znode names, the bridges' own left out. */
+  providers: string[];
+  consumers: ConsumerRead[];
+  configurators: RuleRead[];
+  routers: RuleRead[];
+}
+
+interface InterfaceState {
+  watches: Watch[];
+  /** Parse results by znode name: a change re-parses only new names. */
+  providerCache: Map<string, Parsed<ProviderRead>>;
+  instances: Instance[];
+  providerUrls: string[];
+  consumers: Map<string, Parsed<ConsumerRead>>;
+  configurators: Map<string, Parsed<RuleRead>>;
+  routers: Map<string, Parsed<RuleRead>>;
+}
+
+interface AppState {
+  watch: Watch;
+  instanceWatches: Map<string, Watch>;
+  instances: Map<string, Instance>;
+}
+
+export class ZookeeperReader {
+  private readonly session: ZkSession;
+  private readonly catalog: Catalog;
+  private readonly ledger: OwnershipLedger;
+  private readonly layout: ZkLayout;
+  private readonly options: ReaderOptions;
+  private readonly interfaces = new Map<string, InterfaceState>();
+  private readonly apps = new Map<string, AppState>();
+  private rootWatches: Watch[] = [];
+  private started = false;
+
+  constructor(options: ReaderOptions) {
+    this.options = options;
+    this.session = options.session;
+    this.catalog = options.catalog;
+    this.ledger = options.ledger;
+    this.layout = options.layout;
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.rootWatches.push(this.session.watchChildren(this.layout.dubboRoot, (names) => this.onInterfaces(names ?? [])));
+    if (this.options.applicationLevel !== false) {
+      this.rootWatches.push(this.session.watchChildren(this.layout.servicesRoot, (names) => this.onApps(names ?? [])));
+    }
+  }
+
+  /** Stops watching. The catalog keeps what was read (the sync decides whether to drop it). */
+  stop(): void {
+    this.started = false;
+    for (const watch of this.rootWatches) watch.close();
+    this.rootWatches = [];
+    for (const state of this.interfaces.values()) for (const watch of state.watches) watch.close();
+    for (const state of this.apps.values()) {
+      state.watch.close();
+      for (const watch of state.instanceWatches.values()) watch.close();
+    }
+    this.interfaces.clear();
+    this.apps.clear();
+  }
+
+  interfaceNames(): string[] {
+    return [...this.interfaces.keys()];
+  }
+
+  applicationNames(): string[] {
+    return [...this.apps.keys()];
+  }
+
+  view(iface: string): InterfaceView | null {
+    const state = this.interfaces.get(iface);
+    if (state === undefined) return null;
+    return {
+      interface: iface,
+      providers: [...state.providerUrls],
+      consumers: goodValues(state.consumers),
+      configurators: goodValues(state.configurators),
+      routers: goodValues(state.routers),
+    };
+  }
+
+  /** Who calls what, from the consumers' registrations: the estate's dependency graph. */
+  dependencies(): Array<{ application: string; interface: string }> {
+    const edges = new Map<string, { application: string; interface: string }>();
+    for (const [iface, state] of this.interfaces) {
+      for (const consumer of goodValues(state.consumers)) {
+        const application = consumer.application;
+        edges.set(`${application}\n${iface}`, { application, interface: iface });
+      }
+    }
+    return [...edges.values()];
+  }
+
+  /** Instances read (not counting the bridges' own). */
+  get instanceCount(): number {
+    let count = 0;
+    for (const state of this.interfaces.values()) count += state.instances.length;
+    for (const state of this.apps.values()) count += state.instances.size;
+    return count;
+  }
+
+  // ---- interface level ----
+
+  private onInterfaces(names: string[]): void {
+    const present = new Set(names.filter(isValidNodeName));
+    for (const iface of present) {
+      if (this.interfaces.has(iface)) continue;
+      const state: InterfaceState = {
+        watches: [],
+        providerCache: new Map(),
+        instances: [],
+        providerUrls: [],
+        consumers: new Map(),
+        configurators: new Map(),
+        routers: new Map(),
+      };
+      this.interfaces.set(iface, state);
+      for (const category of DUBBO_CATEGORIES) {
+        state.watches.push(this.session.watchChildren(categoryPath(this.layout, iface, category), (children) => this.onCategory(iface, category, children ?? [])));
+      }
+    }
+    for (const [iface, state] of this.interfaces) {
+      if (present.has(iface)) continue;
+      for (const watch of state.watches) watch.close();
+      this.interfaces.delete(iface);
+      this.publish(iface);
+    }
+  }
+
+  private onCategory(iface: string, category: DubboCategory, names: string[]): void {
+    const state = this.interfaces.get(iface);
+    if (state === undefined) return;
+    const dir = categoryPath(this.layout, iface, category);
+    switch (category) {
+      case 'providers':
+        this.onProviders(iface, state, dir, names);
+        return;
+      case 'consumers':
+        state.consumers = this.parseAll(dir, names, state.consumers, (name) => readConsumer(iface, name));
+        break;
+      case 'configurators':
+        state.configurators = this.parseAll(dir, names, state.configurators, readRule);
+        break;
+      case 'routers':
+        state.routers = this.parseAll(dir, names, state.routers, readRule);
+        break;
+    }
+    this.options.onCategoryChange?.(iface, category);
+  }
+
+  private onProviders(iface: string, state: InterfaceState, dir: string, names: string[]): void {
+    const next = new Map<string, Parsed<ProviderRead>>();
+    const reads: ProviderRead[] = [];
+    const urls: string[] = [];
+    for (const name of names) {
+      // Ownership is asked each time, never cached: the ledger may learn of a write after its node.
+      if (this.ledger.isOwned('zookeeper', joinPath(dir, name))) continue;
+      let parsed = state.providerCache.get(name);
+      if (parsed === undefined) {
+        parsed = readProvider(iface, name);
+        if (!parsed.ok) this.options.onBadEntry(parsed.bad, joinPath(dir, name));
+      }
+      next.set(name, parsed);
+      if (!parsed.ok || parsed.value.bridgeTag !== undefined) continue;
+      urls.push(parsed.value.url);
+      reads.push(parsed.value);
+    }
+    state.providerCache = next;
+    state.providerUrls = urls;
+    state.instances = providerInstances(reads);
+    this.publish(iface);
+  }
+
+  private parseAll<T>(dir: string, names: string[], previous: Map<string, Parsed<T>>, parse: (name: string) => Parsed<T>): Map<string, Parsed<T>> {
+    const next = new Map<string, Parsed<T>>();
+    for (const name of names) {
+      let parsed = previous.get(name);
+      if (parsed === undefined) {
+        parsed = parse(name);
+        if (!parsed.ok) this.options.onBadEntry(parsed.bad, joinPath(dir, name));
+      }
+      next.set(name, parsed);
+    }
+    return next;
+  }
+
+  // ---- application level (Dubbo 3) ----
+
+  private onApps(names: string[]): void {
+    const present = new Set(names.filter(isValidNodeName));
+    for (const app of present) {
+      if (this.apps.has(app)) continue;
+      // Answers arrive asynchronously, after the state is in place.
+      const watch = this.session.watchChildren(appPath(this.layout, app), (ids) => this.onAppInstances(app, ids ?? []));
+      this.apps.set(app, { watch, instanceWatches: new Map(), instances: new Map() });
+    }
+    for (const [app, state] of this.apps) {
+      if (present.has(app)) continue;
+      state.watch.close();
+      for (const watch of state.instanceWatches.values()) watch.close();
+      this.apps.delete(app);
+      this.publish(app);
+    }
+  }
+
+  private onAppInstances(app: string, ids: string[]): void {
+    const state = this.apps.get(app);
+    if (state === undefined) return;
+    const present = new Set(ids);
+    let changed = false;
+    for (const id of present) {
+      if (state.instanceWatches.has(id)) continue;
+      const path = joinPath(appPath(this.layout, app), id);
+      state.instanceWatches.set(id, this.session.watchData(path, (data) => this.onAppInstance(app, id, path, data)));
+    }
+    for (const [id, watch] of state.instanceWatches) {
+      if (present.has(id)) continue;
+      watch.close();
+      state.instanceWatches.delete(id);
+      changed = state.instances.delete(id) || changed;
+    }
+    if (changed) this.publish(app);
+  }
+
+  private onAppInstance(app: string, id: string, path: string, data: Buffer | null): void {
+    const state = this.apps.get(app);
+    if (state === undefined) return;
+    let read: AppInstanceRead | null = null;
+    if (data !== null && !this.ledger.isOwned('zookeeper', path)) {
+      const parsed = readAppInstance(app, id, data);
+      if (!parsed.ok) this.options.onBadEntry(parsed.bad, path);
+      else if (parsed.value.bridgeTag === undefined) read = parsed.value;
+    }
+    const had = state.instances.delete(id);
+    if (read !== null) state.instances.set(id, read.instance);
+    if (had || read !== null) this.publish(app);
+  }
+
+  // ---- catalog ----
+
+  /** Hands the catalog everything ZooKeeper says about one service, both levels merged. */
+  private publish(service: string): void {
+    const fromInterface = this.interfaces.get(service)?.instances ?? [];
+    const fromApp = this.apps.get(service)?.instances;
+    const instances = fromApp === undefined || fromApp.size === 0 ? fromInterface : [...fromInterface, ...fromApp.values()];
+    try {
+      this.catalog.replaceSource(ZOOKEEPER_SOURCE, service, instances);
+    } catch (err) {
+      // Never out of a watcher: a catalog refusal is logged and the next change retries.
+      this.options.logger.error({ err, service }, 'catalog refused instances read from zookeeper');
+    }
+  }
+}
+
+function goodValues<T>(map: Map<string, Parsed<T>>): T[] {
+  const values: T[] = [];
+  for (const parsed of map.values()) if (parsed.ok) values.push(parsed.value);
+  return values;
+}

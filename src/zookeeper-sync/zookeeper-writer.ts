@@ -1,0 +1,355 @@
+// The writing half of zookeeper-sync: follows the catalog and keeps ZooKeeper holding, as ephemeral
+// znodes of our session, exactly what the export plan says: creates, rewrites and deletes, each
+// recorded in the ownership ledger before it is made and released after it is undone.
+import { Catalog, OwnershipLedger, Subscription } from '../catalog';
+import type { Logger } from '../telemetry/logger';
+import { LogOnce } from '../telemetry/logger';
+import { BRIDGE_TAG } from './bad-entry';
+import { ExportOptions, PlannedNode, planService } from './export-plan';
+import { zkCode, zookeeper } from './zk-client';
+import { ZkLayout } from './zk-paths';
+import { ConnectedInfo, ZkSession, isConnectionError } from './zk-session';
+
+export type WriteOp = 'create' | 'update' | 'delete' | 'replace' | 'cleanup';
+
+export interface WriterOptions {
+  session: ZkSession;
+  catalog: Catalog;
+  ledger: OwnershipLedger;
+  owner: string;
+  layout: ZkLayout;
+  export: ExportOptions;
+  logger: Logger;
+  onWrite?: (op: WriteOp) => void;
+  onWriteError?: (op: WriteOp) => void;
+  /** A node someone else wrote sits where ours would go; it is left alone. */
+  onConflict?: (path: string) => void;
+  now?: () => number;
+  /** Pause before retrying writes that failed for a reason other than the connection. Default 2 s. */
+  retryDelayMs?: number;
+}
+
+/** Enough to list the entries of every owner (the ZooKeeper ledger has it; a memory ledger need not). */
+interface ListableLedger extends OwnershipLedger {
+  entries(registry: 'zookeeper'): Array<{ key: string; owner: string }>;
+}
+
+function isListable(ledger: OwnershipLedger): ledger is ListableLedger {
+  return typeof (ledger as Partial<ListableLedger>).entries === 'function';
+}
+
+function sameData(a: Buffer | null, b: Buffer | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.equals(b);
+}
+
+/** How many writes go out at once: ZooKeeper pipelines them, but a burst of 100,000 need not all be in memory. */
+const BATCH = 256;
+
+export class ZookeeperWriter {
+  private readonly session: ZkSession;
+  private readonly catalog: Catalog;
+  private readonly ledger: OwnershipLedger;
+  private readonly options: WriterOptions;
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  /** The plan, per service and as a whole. */
+  private readonly planned = new Map<string, Map<string, PlannedNode>>();
+  private readonly desired = new Map<string, PlannedNode>();
+  private readonly stamps = new Map<string, Map<string, number>>();
+  /** What this session holds: path -> data as written. */
+  private readonly written = new Map<string, Buffer | null>();
+  /** Paths where a node we did not write sits; retried only when the plan for them changes. */
+  private readonly conflicts = new Set<string>();
+  private readonly logOnce = new LogOnce();
+  private subscription: Subscription | null = null;
+  private active = false;
+  private cleanupNeeded = true;
+  private running: Promise<void> | null = null;
+  private dirty = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private readonly onConnected = (info: ConnectedInfo): void => {
+    if (info.newSession) {
+      // The old session's ephemerals went with it; what the ledger says we wrote is checked again.
+      this.written.clear();
+      this.cleanupNeeded = true;
+    }
+    this.schedule();
+  };
+
+  constructor(options: WriterOptions) {
+    this.options = options;
+    this.session = options.session;
+    this.catalog = options.catalog;
+    this.ledger = options.ledger;
+    this.logger = options.logger;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Starts following the catalog. Nothing is written until setActive(true). */
+  start(): void {
+    if (this.subscription !== null) return;
+    this.stopped = false;
+    this.subscription = this.catalog.subscribeAll((delta) => this.replan(delta.service));
+    for (const service of this.catalog.serviceNames()) this.replan(service);
+    this.session.on('connected', this.onConnected);
+    // A first pass even with nothing to write: it removes what an earlier process of ours left.
+    this.schedule();
+  }
+
+  /** Whether this bridge writes (it leads the writer election). Inactive, it removes what it wrote. */
+  setActive(active: boolean): void {
+    if (this.active === active) return;
+    this.active = active;
+    this.cleanupNeeded = true;
+    this.schedule();
+  }
+
+  get isActive(): boolean {
+    return this.active;
+  }
+
+  /** Nodes this session holds. */
+  get writtenCount(): number {
+    return this.written.size;
+  }
+
+  get plannedCount(): number {
+    return this.desired.size;
+  }
+
+  writtenPaths(): string[] {
+    return [...this.written.keys()];
+  }
+
+  /** Resolves when the last scheduled pass is done. */
+  async idle(): Promise<void> {
+    while (this.running !== null) await this.running;
+  }
+
+  /** True when ZooKeeper holds exactly the plan (or nothing, when inactive). */
+  get inSync(): boolean {
+    const target = this.active ? this.desired : new Map<string, PlannedNode>();
+    if (target.size !== this.written.size + this.countConflicts(target)) return false;
+    for (const [path, node] of target) {
+      if (this.conflicts.has(path)) continue;
+      const written = this.written.get(path);
+      if (written === undefined || !sameData(written, node.data)) return false;
+    }
+    return true;
+  }
+
+  /** Removes everything written (deleting the nodes and releasing the ledger), then stops following the catalog. */
+  async stop(): Promise<void> {
+    this.subscription?.unsubscribe();
+    this.subscription = null;
+    this.session.off('connected', this.onConnected);
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.active = false;
+    this.schedule();
+    await this.idle();
+    this.stopped = true;
+  }
+
+  private countConflicts(target: Map<string, PlannedNode>): number {
+    let count = 0;
+    for (const path of this.conflicts) if (target.has(path)) count++;
+    return count;
+  }
+
+  private replan(service: string): void {
+    const plan = planService(
+      service,
+      this.catalog.instances(service),
+      { owner: this.options.owner, layout: this.options.layout, export: this.options.export, now: this.now() },
+      this.stamps.get(service) ?? new Map(),
+    );
+    if (plan.stamps.size > 0) this.stamps.set(service, plan.stamps);
+    else this.stamps.delete(service);
+    const before = this.planned.get(service);
+    const after = new Map(plan.nodes.map((node) => [node.path, node]));
+    if (before !== undefined && before.size === after.size && [...after].every(([path, node]) => before.has(path) && sameData((before.get(path) as PlannedNode).data, node.data))) return;
+    for (const path of before?.keys() ?? []) {
+      this.desired.delete(path);
+      this.conflicts.delete(path);
+    }
+    for (const [path, node] of after) this.desired.set(path, node);
+    if (after.size > 0) this.planned.set(service, after);
+    else this.planned.delete(service);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    if (this.running !== null) {
+      this.dirty = true;
+      return;
+    }
+    this.running = this.runPasses().finally(() => {
+      this.running = null;
+    });
+  }
+
+  private async runPasses(): Promise<void> {
+    do {
+      this.dirty = false;
+      try {
+        await this.pass();
+      } catch (err) {
+        this.logger.error({ err }, 'zookeeper writer pass failed');
+      }
+    } while (this.dirty && this.session.connected);
+  }
+
+  /** One reconciliation: make-before-break (creates, then rewrites, then deletes). */
+  private async pass(): Promise<void> {
+    if (!this.session.connected) return; // redone on the next `connected`
+    const target = this.active ? this.desired : new Map<string, PlannedNode>();
+    const creates: PlannedNode[] = [];
+    const updates: PlannedNode[] = [];
+    for (const [path, node] of target) {
+      const written = this.written.get(path);
+      if (written === undefined) {
+        if (!this.conflicts.has(path)) creates.push(node);
+      } else if (!sameData(written, node.data)) updates.push(node);
+    }
+    let failures = 0;
+    failures += await this.inBatches(creates, (node) => this.create(node));
+    failures += await this.inBatches(updates, (node) => this.update(node));
+    if (this.cleanupNeeded && this.session.connected) {
+      this.cleanupNeeded = false;
+      failures += await this.cleanup(target);
+    }
+    const deletes = [...this.written.keys()].filter((path) => !target.has(path));
+    failures += await this.inBatches(deletes, (path) => this.remove(path, 'delete'));
+    if (failures > 0) this.retryLater();
+  }
+
+  private async inBatches<T>(items: T[], run: (item: T) => Promise<boolean>): Promise<number> {
+    let failures = 0;
+    for (let i = 0; i < items.length && this.session.connected; i += BATCH) {
+      const results = await Promise.all(items.slice(i, i + BATCH).map(run));
+      failures += results.filter((ok) => !ok).length;
+    }
+    return failures;
+  }
+
+  private retryLater(): void {
+    if (this.retryTimer !== null || this.stopped) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.schedule();
+    }, this.options.retryDelayMs ?? 2000);
+    this.retryTimer.unref();
+  }
+
+  private failed(op: WriteOp, path: string, err: unknown): boolean {
+    // Not a failure of ours: the next connection redoes the pass. Still retried (without counting
+    // an error), since a request sent on a socket that just died can fail after the session is
+    // connected again, and then no connection event comes to redo it.
+    if (isConnectionError(err)) return false;
+    this.options.onWriteError?.(op);
+    if (this.logOnce.first(`${op}|${path}`)) this.logger.error({ err, path, op }, 'zookeeper write failed; retrying');
+    return false;
+  }
+
+  private async create(node: PlannedNode): Promise<boolean> {
+    const { path, data } = node;
+    const wasOwned = this.ledger.isOwned('zookeeper', path);
+    try {
+      await this.ledger.record('zookeeper', path);
+      try {
+        await this.session.createWithParents(path, data, 'ephemeral');
+      } catch (err) {
+        if (zkCode(err) !== zookeeper.Exception.NODE_EXISTS) throw err;
+        const existing = await this.session.getData(path);
+        if (existing !== null && this.session.ownsEphemeral(existing.stat)) {
+          if (!sameData(existing.data, data) && data !== null) await this.session.setData(path, data);
+        } else if (existing === null || wasOwned || this.carriesOurTag(path, existing.data)) {
+          // Left by an earlier process or session of a bridge: it would vanish with that session,
+          // so it is replaced by one of ours.
+          if (existing !== null) await this.session.remove(path, existing.stat.version);
+          await this.session.createWithParents(path, data, 'ephemeral');
+          this.options.onWrite?.('replace');
+        } else {
+          if (!wasOwned) await this.ledger.release('zookeeper', path);
+          this.conflicts.add(path);
+          this.options.onConflict?.(path);
+          if (this.logOnce.first(`conflict|${path}`)) this.logger.warn({ path }, 'a node the bridges did not write is where ours would go; left alone');
+          return true;
+        }
+      }
+      this.written.set(path, data);
+      this.options.onWrite?.('create');
+      return true;
+    } catch (err) {
+      return this.failed('create', path, err);
+    }
+  }
+
+  private async update(node: PlannedNode): Promise<boolean> {
+    try {
+      if (node.data !== null) await this.session.setData(node.path, node.data);
+      this.written.set(node.path, node.data);
+      this.options.onWrite?.('update');
+      return true;
+    } catch (err) {
+      if (zkCode(err) === zookeeper.Exception.NO_NODE) {
+        this.written.delete(node.path); // gone under us: created again on the next pass
+        this.dirty = true;
+        return true;
+      }
+      return this.failed('update', node.path, err);
+    }
+  }
+
+  private async remove(path: string, op: WriteOp): Promise<boolean> {
+    try {
+      await this.session.remove(path);
+      await this.ledger.release('zookeeper', path);
+      this.written.delete(path);
+      this.options.onWrite?.(op);
+      return true;
+    } catch (err) {
+      return this.failed(op, path, err);
+    }
+  }
+
+  /**
+   * Removes what the ledger says this owner wrote that the plan no longer holds: nodes of an
+   * earlier process (they would live until its session timed out) or of an expired session. The
+   * writing bridge also forgets ledger entries of bridges that went away whose nodes are gone.
+   */
+  private async cleanup(target: Map<string, PlannedNode>): Promise<number> {
+    const leftovers = this.ledger
+      .ownedBy(this.options.owner, 'zookeeper')
+      .map((entry) => entry.key)
+      .filter((path) => path.startsWith('/') && !target.has(path) && !this.written.has(path));
+    let failures = await this.inBatches(leftovers, (path) => this.remove(path, 'cleanup'));
+    if (this.active && isListable(this.ledger)) {
+      const others = this.ledger.entries('zookeeper').filter((entry) => entry.owner !== this.options.owner && entry.key.startsWith('/'));
+      failures += await this.inBatches(others, async (entry) => {
+        try {
+          if ((await this.session.exists(entry.key)) === null) await this.ledger.release('zookeeper', entry.key);
+          return true;
+        } catch (err) {
+          return this.failed('cleanup', entry.key, err);
+        }
+      });
+    }
+    return failures;
+  }
+
+  /** Whether an existing node is one a bridge wrote: provider paths carry the tag in their name, app nodes in their JSON. */
+  private carriesOurTag(path: string, data: Buffer): boolean {
+    if (path.includes(encodeURIComponent(`${BRIDGE_TAG}=`))) return true;
+    try {
+      const json = JSON.parse(data.toString('utf8')) as { payload?: { metadata?: Record<string, unknown> } };
+      return typeof json.payload?.metadata?.[BRIDGE_TAG] === 'string';
+    } catch {
+      return false;
+    }
+  }
+}

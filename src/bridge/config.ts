@@ -133,8 +133,14 @@ export const bridgeConfigSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    // Provider URLs written with target "bridge" carry the Dubbo listener's address unless told otherwise;
+    // a wildcard listen address is no address a consumer can dial.
     if (config.zookeeper?.export.target === 'bridge' && config.zookeeper.export.bridgeAddress === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['zookeeper', 'export', 'bridgeAddress'], message: 'required when zookeeper.export.target is "bridge"' });
+      if (!config.dubbo.enabled) {
+        ctx.addIssue({ code: 'custom', path: ['zookeeper', 'export', 'bridgeAddress'], message: 'required when zookeeper.export.target is "bridge" and the Dubbo listener is disabled' });
+      } else if (['0.0.0.0', '::', '[::]'].includes(config.dubbo.host)) {
+        ctx.addIssue({ code: 'custom', path: ['zookeeper', 'export', 'bridgeAddress'], message: `required when dubbo.host is ${config.dubbo.host}: the address consumers should dial, host:port` });
+      }
     }
   });
 

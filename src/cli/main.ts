@@ -1,6 +1,7 @@
 // The `mesh-bridge` command: a thin layer over the library, one subcommand per file in commands/.
 import { Command, CommanderError } from 'commander';
 import { isMeshBridgeError } from '../errors';
+import { bridgeCommand } from './commands/bridge';
 import { decodeCommand } from './commands/decode';
 
 /** The package version, from src/cli (under tsx) or dist/src/cli (built). */
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     .description('Migration bridge between Dubbo 2 / ZooKeeper, Spring Cloud / Eureka and a service mesh')
     .version(packageVersion())
     .showHelpAfterError();
+  program.addCommand(bridgeCommand());
   program.addCommand(decodeCommand());
   return program;
 }

@@ -19,8 +19,11 @@ describe('bridge config', () => {
     expect.assertions(3);
   });
 
-  it('requires a bridge address when provider URLs point at the bridge', () => {
-    expect(() => validateBridgeConfig({ zookeeper: { connect: 'zk:2181', export: { target: 'bridge' } } })).toThrow(/zookeeper\.export\.bridgeAddress: required/);
+  it('requires a bridge address when provider URLs point at the bridge and its listener address is no dialable one', () => {
+    const atBridge = { connect: 'zk:2181', export: { target: 'bridge' } };
+    expect(() => validateBridgeConfig({ zookeeper: atBridge })).not.toThrow();
+    expect(() => validateBridgeConfig({ zookeeper: atBridge, dubbo: { host: '0.0.0.0' } })).toThrow(/zookeeper\.export\.bridgeAddress: required when dubbo\.host is 0\.0\.0\.0/);
+    expect(() => validateBridgeConfig({ zookeeper: atBridge, dubbo: { enabled: false } })).toThrow(/zookeeper\.export\.bridgeAddress: required/);
   });
 
   it('reads mesh services with instance defaults', () => {

@@ -3,7 +3,7 @@
 import { Server } from 'node:http';
 import express from 'express';
 import { Catalog, MemoryOwnershipLedger, OwnershipLedger } from '../catalog';
-import { EmbeddedEureka, createEurekaRouter } from '../eureka-sync';
+import { EmbeddedEureka, EurekaRemoteSync, createEurekaRouter } from '../eureka-sync';
 import type { Logger } from '../telemetry/logger';
 import { Registry } from '../telemetry/metrics';
 import { ZookeeperSync } from '../zookeeper-sync/zookeeper-sync';
@@ -29,6 +29,7 @@ export class Bridge {
   readonly metrics: Registry;
   readonly zookeeper: ZookeeperSync | null = null;
   readonly eureka: EmbeddedEureka | null = null;
+  readonly eurekaRemote: EurekaRemoteSync | null = null;
   readonly dubbo: DubboListener | null = null;
   readonly http: HttpListener | null = null;
   private readonly ledger: OwnershipLedger;
@@ -69,6 +70,17 @@ export class Bridge {
     }
     if (config.eureka.embedded) {
       this.eureka = new EmbeddedEureka({ catalog: this.catalog, metrics, logger: logger.child({ part: 'eureka' }), ledger: this.ledger });
+    }
+    if (config.eureka.servers.length > 0) {
+      this.eurekaRemote = new EurekaRemoteSync({
+        serviceUrls: config.eureka.servers,
+        fetchIntervalMs: config.eureka.fetchIntervalMs,
+        catalog: this.catalog,
+        ledger: this.ledger,
+        owner,
+        metrics,
+        logger: logger.child({ part: 'eureka-remote' }),
+      });
     }
     const self = new Set<string>();
     if (config.dubbo.enabled) {
@@ -145,6 +157,7 @@ export class Bridge {
         status: () => ({
           bridge: this.config.bridge.id,
           zookeeper: this.zookeeper?.status() ?? null,
+          eurekaRemote: this.eurekaRemote?.status() ?? null,
           dubbo: this.dubbo ? `${this.config.dubbo.host}:${this.dubbo.address.port}` : null,
           http: this.http ? `${this.config.http.host}:${this.http.address.port}` : null,
         }),
@@ -170,6 +183,8 @@ export class Bridge {
     await this.dubbo?.start();
     await this.http?.start();
     await this.zookeeper?.start();
+    // Never rejects: an unreachable Eureka starts stale and is retried in the background.
+    await this.eurekaRemote?.start();
     const adminPort = (this.adminServer.address() as { port: number }).port;
     const addresses: BridgeAddresses = { admin: `${host}:${adminPort}` };
     if (this.dubbo) addresses.dubbo = `${this.config.dubbo.host}:${this.dubbo.address.port}`;
@@ -181,6 +196,7 @@ export class Bridge {
   async stop(deadlineMs = 5000): Promise<void> {
     await Promise.all([this.dubbo?.stop(deadlineMs), this.http?.stop(deadlineMs)]);
     await this.zookeeper?.stop();
+    await this.eurekaRemote?.stop();
     this.eureka?.stop();
     for (const routes of this.serviceRoutes) routes.close();
     const admin = this.adminServer;

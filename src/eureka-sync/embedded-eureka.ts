@@ -16,7 +16,7 @@ export interface EmbeddedEurekaOptions extends EurekaRegistryOptions {
   logger?: Logger;
   /** Registrations recorded here (key `APP/instanceId`) are the bridges' own: served, never published. */
   ledger?: OwnershipLedger;
-  /** The catalog source registrations are published as. */
+  /** The catalog source registrations are published as; default `eureka-embedded`. */
   source?: string;
   /** Names this server in the published instances' origin. */
   registryName?: string;
@@ -52,7 +52,8 @@ export class EmbeddedEureka {
     this.catalog = options.catalog;
     this.logger = options.logger ?? silentLogger();
     this.ledger = options.ledger;
-    this.source = options.source ?? 'eureka';
+    // Not 'eureka': that is the source of registries read from external Eureka servers.
+    this.source = options.source ?? 'eureka-embedded';
     this.registryName = options.registryName ?? 'embedded';
     this.serveFromCatalog = options.serveFromCatalog ?? (() => true);
     this.now = options.now ?? Date.now;

@@ -242,4 +242,14 @@ describe('catalog mapping', () => {
       metadata: { application: 'demo', weight: '200', version: '1.0.0', 'mesh-bridge.source': 'zookeeper', 'mesh-bridge.protocol': 'dubbo' },
     });
   });
+
+  it('reads back the protocol and stack another bridge served, so a mesh instance stays mesh', () => {
+    const served = catalogToEureka(
+      { id: 'm1', service: 'ORDERS', protocol: 'http', host: '10.0.0.9', port: 8080, stack: 'mesh', weight: 100, version: '', group: '', health: 'up', labels: {}, origin: { source: 'mesh' } },
+      NOW,
+    );
+    expect(eurekaToCatalog(served, { source: 'eureka' })).toMatchObject({ stack: 'mesh', protocol: 'http', port: 8080 });
+    const dubbo = catalogToEureka({ ...eurekaToCatalog(served, { source: 'eureka' }), protocol: 'dubbo', stack: 'legacy' }, NOW);
+    expect(eurekaToCatalog(dubbo, { source: 'eureka' })).toMatchObject({ stack: 'legacy', protocol: 'dubbo' });
+  });
 });

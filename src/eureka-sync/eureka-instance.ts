@@ -325,10 +325,11 @@ export function eurekaToCatalog(instance: EurekaInstance, origin: Instance['orig
     ...defaults,
     id: instance.instanceId,
     service: instance.app,
-    protocol: 'http',
+    // An instance another bridge served from its catalog keeps its protocol and stack.
+    protocol: instance.metadata['mesh-bridge.protocol'] === 'dubbo' ? 'dubbo' : 'http',
     host: instance.ipAddr || instance.hostName,
     port,
-    stack: 'legacy',
+    stack: instance.metadata['mesh-bridge.stack'] === 'mesh' ? 'mesh' : 'legacy',
     weight,
     version: instance.metadata.version ?? defaults.version,
     group: instance.metadata.group ?? defaults.group,

@@ -5,3 +5,10 @@ export { createEurekaRouter, createEurekaAppsRouter, EUREKA_APPS_PATHS } from '.
 export { EurekaRegistry, appsHashcode } from './eureka-registry';
 export type { EurekaRegistryOptions, ApplicationsView, ApplicationView, InstanceView } from './eureka-registry';
 export * from './eureka-instance';
+// The client of external Eureka servers.
+export { EurekaRemoteSync } from './eureka-remote';
+export type { EurekaRemoteSyncOptions, EurekaRemoteSyncStatus } from './eureka-remote';
+export { EUREKA_OWNER_TAG, EUREKA_SOURCES, defaultExportFilter, eurekaLedgerKey } from './eureka-remote-writer';
+export type { EurekaRemoteWriterStatus } from './eureka-remote-writer';
+export { applyDelta, hashcodesMatch, parseApplications, parseApplicationsJson, snapshotFromFull, snapshotHashcode } from './eureka-remote-delta';
+export type { RemoteSnapshot, RemoteEntry, RemoteApplications, RemoteBadInstance } from './eureka-remote-delta';

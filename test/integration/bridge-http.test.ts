@@ -85,6 +85,32 @@ describe('bridge process: HTTP through the embedded Eureka, weights moved by the
     expect(((await r.body.json()) as { error: { code: string } }).error.code).toBe('WEIGHT_INVALID');
   });
 
+  it('feeds a second bridge that reads this one as an external Eureka server', async () => {
+    const second = new Bridge(
+      validateBridgeConfig({
+        bridge: { id: 'bridge-reader' },
+        admin: { port: 0 },
+        dubbo: { enabled: false },
+        http: { port: 0 },
+        eureka: { embedded: false, servers: [`${admin}/eureka/`], fetchIntervalMs: 200 },
+        log: { level: 'silent' },
+      }),
+      silentLogger(),
+    );
+    const addresses = await second.start();
+    try {
+      await waitFor('the Eureka registration in the second catalog', async () => {
+        const r = await request(`http://${addresses.admin}/catalog/ORDERS`);
+        const body = (await r.body.json()) as { instances?: Array<{ port: number; origin: { source: string } }> };
+        return body.instances?.some((i) => i.port === legacy.port && i.origin.source === 'eureka') ?? false;
+      });
+      const r = await request(`http://${addresses.http}/x`, { headers: { host: 'orders' } });
+      expect(((await r.body.json()) as { stack: string }).stack).toBe('legacy');
+    } finally {
+      await second.stop(500);
+    }
+  });
+
   it('drops the legacy instance when its client deregisters, and serves the mesh alone', async () => {
     await request(`${admin}/weights/ORDERS`, { method: 'DELETE' }).then((r) => r.body.text());
     await eureka.stop();

@@ -149,7 +149,7 @@ describe('embedded Eureka with eureka-js-client', () => {
       // The registration reaches the catalog as source eureka, with metadata mapped.
       const [published] = catalog.instances('ORDERS-JS');
       expect(published).toMatchObject({ id: 'orders-js-1', host: '127.0.0.1', port: 3001, protocol: 'http', version: '2.0.0', labels: { zone: 'a' } });
-      expect(published?.origin.source).toBe('eureka');
+      expect(published?.origin.source).toBe('eureka-embedded');
       // The client sees the mesh instance the catalog holds, and itself.
       const inventory = client.getInstancesByAppId('INVENTORY') as Array<{ ipAddr: string; port: { $: number } }>;
       expect(inventory.map((i) => [i.ipAddr, i.port.$])).toEqual([['10.2.0.1', 8081]]);

@@ -185,7 +185,9 @@ export class DubboListener {
     for (const pool of this.pools.values()) for (const connection of pool) connection.close({ kind: 'closed', message: 'the bridge is shutting down' });
     // Failures answered above need a turn of the event loop to be written before the sockets close.
     await new Promise((r) => setImmediate(r));
-    for (const downstream of this.downstreams) downstream.socket.end();
+    // end() lets the error answers above drain; what has not closed shortly after is destroyed.
+    const closing = [...this.downstreams].map((d) => new Promise<void>((resolve) => (d.closed ? resolve() : (d.socket.once('close', () => resolve()), d.socket.end()))));
+    await Promise.race([Promise.all(closing), new Promise((r) => setTimeout(r, 500))]);
     for (const downstream of this.downstreams) downstream.socket.destroy();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     await closed;

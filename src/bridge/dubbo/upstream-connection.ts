@@ -123,6 +123,9 @@ export class UpstreamConnection {
   close(reason: UpstreamFailure = { kind: 'closed', message: `${this.address}: closed by the bridge` }): void {
     this.closeReason ??= reason;
     this.socket.destroy();
+    // Fail what is in flight now, not when the socket's 'close' event comes a turn or two later:
+    // a shutdown answers those requests before it closes the consumers' connections.
+    this.onClose();
   }
 
   /** Closes once nothing is in flight (graceful shutdown). */

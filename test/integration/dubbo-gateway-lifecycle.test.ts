@@ -1,7 +1,7 @@
 // The Dubbo listener's connection upkeep and shutdown, against a provider made of our codec (so
 // the test sees every frame the bridge sends upstream): heartbeats on idle upstream connections,
 // and a graceful stop that finishes the requests in flight and refuses new connections.
-import { Server, createServer, connect } from 'node:net';
+import { Server, Socket, createServer, connect } from 'node:net';
 import { Catalog, instanceDefaults } from '../../src/catalog';
 import { DubboListener } from '../../src/bridge/dubbo/dubbo-listener';
 import { ServiceRoutes } from '../../src/bridge/route/service-routes';
@@ -15,9 +15,12 @@ import { RawDubboClient } from '../support/dubbo-client';
 const IFACE = 'com.example.demo.SlowService';
 
 /** Answers every request after `delayMs` with the method name; counts heartbeats it receives. */
-async function codecProvider(delayMs: number): Promise<{ server: Server; port: number; heartbeats: () => number }> {
+async function codecProvider(delayMs: number): Promise<{ server: Server; port: number; heartbeats: () => number; close: () => void }> {
   let heartbeats = 0;
+  const timers = new Set<NodeJS.Timeout>();
+  const sockets = new Set<Socket>();
   const server = createServer((socket) => {
+    sockets.add(socket);
     const decoder = new FrameDecoder();
     socket.on('error', () => undefined);
     socket.on('data', (chunk) =>
@@ -27,12 +30,21 @@ async function codecProvider(delayMs: number): Promise<{ server: Server; port: n
           socket.write(encodeHeartbeat(frame.header.requestId, false));
           return;
         }
-        setTimeout(() => socket.write(encodeResponse({ requestId: frame.header.requestId, value: 'done' })), delayMs);
+        const timer = setTimeout(() => {
+          timers.delete(timer);
+          socket.write(encodeResponse({ requestId: frame.header.requestId, value: 'done' }));
+        }, delayMs);
+        timers.add(timer);
       }),
     );
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { server, port: (server.address() as { port: number }).port, heartbeats: () => heartbeats };
+  const close = (): void => {
+    for (const timer of timers) clearTimeout(timer);
+    for (const socket of sockets) socket.destroy();
+    server.close();
+  };
+  return { server, port: (server.address() as { port: number }).port, heartbeats: () => heartbeats, close };
 }
 
 function bridgeTo(port: number, heartbeatIdleMs: number): { listener: DubboListener; routes: ServiceRoutes } {
@@ -71,7 +83,7 @@ describe('Dubbo listener upkeep and shutdown', () => {
       client.close();
       await listener.stop(100);
       routes.close();
-      provider.server.close();
+      provider.close();
     }
   });
 
@@ -100,7 +112,7 @@ describe('Dubbo listener upkeep and shutdown', () => {
     } finally {
       client.close();
       routes.close();
-      provider.server.close();
+      provider.close();
     }
   });
 
@@ -121,7 +133,7 @@ describe('Dubbo listener upkeep and shutdown', () => {
     } finally {
       client.close();
       routes.close();
-      provider.server.close();
+      provider.close();
     }
   });
 });

@@ -516,6 +516,21 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     this.currentState = 'disconnected';
     this.logger.warn({ sessionId: this.lastSessionId }, 'zookeeper connection lost; reconnecting');
     this.emit('disconnected');
+    this.armWatchdog(client);
+  }
+
+  /**
+   * node-zookeeper-client reconnects by itself, but a client has been seen never to come back
+   * after a server restart. Past twice the session timeout the session is gone anyway (the server
+   * expires it), so a client still not connected then is replaced by a new one.
+   */
+  private armWatchdog(client: ZkClient): void {
+    const timer = setTimeout(() => {
+      if (client !== this.client || this.currentState === 'connected' || this.currentState === 'closed') return;
+      this.logger.warn({ sessionId: this.lastSessionId }, 'zookeeper client did not reconnect within twice the session timeout; replacing it');
+      this.onExpired(client);
+    }, 2 * this.options.sessionTimeoutMs);
+    timer.unref();
   }
 
   private onExpired(client: ZkClient): void {

@@ -224,3 +224,38 @@ describe('HTTP gateway with real clients and servers', () => {
     expect(answer.indexOf('/second')).toBeGreaterThan(answer.indexOf('/first'));
   });
 });
+
+describe('HTTP listener shutdown', () => {
+  it('finishes requests in flight, then refuses new connections', async () => {
+    const catalog = new Catalog();
+    const metrics = new Registry();
+    const slow = await startServer((_req, res) => setTimeout(() => res.end('finished'), 300));
+    catalog.replaceSource('static', APP, [instance(slow.port, 'legacy')]);
+    const routes = new ServiceRoutes(catalog, new StackWeights(), () => 0, 'http');
+    const listener = new HttpListener({
+      host: '127.0.0.1',
+      port: 0,
+      routes,
+      stats: new TrafficStats(metrics, 'http'),
+      metrics,
+      logger: silentLogger(),
+      routeBy: 'host',
+      policy: () => ({ timeoutMs: 3000 }),
+    });
+    await listener.start();
+    const port = listener.address.port;
+    try {
+      const inFlight = Promise.all(
+        Array.from({ length: 3 }, () => undiciRequest(`http://127.0.0.1:${port}/s`, { headers: { host: 'greeting-service' } }).then((r) => r.body.text())),
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      await listener.stop(2000);
+      expect(await inFlight).toEqual(['finished', 'finished', 'finished']);
+      await expect(undiciRequest(`http://127.0.0.1:${port}/s`, { headers: { host: 'greeting-service' } })).rejects.toThrow();
+    } finally {
+      routes.close();
+      slow.server.closeAllConnections();
+      slow.server.close();
+    }
+  });
+});

@@ -200,6 +200,9 @@ export class HttpListener {
     for (const downstream of this.downstreams) if (downstream.queue.length === 0) downstream.socket.end();
     const until = performance.now() + deadlineMs;
     while (this.inFlight.size > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
+    // end() lets the last responses drain; what has not closed shortly after is destroyed.
+    const closing = [...this.downstreams].map((d) => new Promise<void>((resolve) => (d.closed ? resolve() : (d.socket.once('close', () => resolve()), d.socket.end()))));
+    await Promise.race([Promise.all(closing), new Promise((r) => setTimeout(r, 500))]);
     for (const downstream of this.downstreams) downstream.socket.destroy();
     for (const pool of this.idle.values()) for (const upstream of pool) upstream.destroy();
     if (this.sweepTimer) clearInterval(this.sweepTimer);

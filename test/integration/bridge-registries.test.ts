@@ -88,6 +88,26 @@ describe.each(['instance', 'bridge'] as const)('bridge with ZooKeeper and embedd
     await waitFor('its removal from ZooKeeper after deregistration', async () => (await children(zk.connectString, '/services/BILLING')).length === 0);
   });
 
+  it('reads a Spring Cloud Zookeeper (Curator) app instance under /services into the catalog, and its removal', async () => {
+    const client = await connectZookeeper(zk.connectString);
+    const node = '/services/inventory-web/7f3c';
+    const json = JSON.stringify({ name: 'inventory-web', id: '7f3c', address: '127.0.0.1', port: 18777, sslPort: null, payload: { '@class': 'org.springframework.cloud.zookeeper.discovery.ZookeeperInstance', metadata: { zone: 'z1' } } });
+    try {
+      await new Promise<void>((resolve, reject) => client.mkdirp('/services/inventory-web', (err) => (err ? reject(err) : resolve())));
+      await new Promise<void>((resolve, reject) => client.create(node, Buffer.from(json), 0 /* persistent */, (err) => (err ? reject(err) : resolve())));
+      const catalogHas = async (): Promise<boolean> => {
+        const res = await fetch(`http://127.0.0.1:${adminPort}/catalog/inventory-web`);
+        const body = (await res.json()) as { instances?: Array<{ port: number; protocol: string; labels: Record<string, string> }> };
+        return body.instances?.some((i) => i.port === 18777 && i.protocol === 'http' && i.labels.zone === 'z1') ?? false;
+      };
+      await waitFor('the Curator instance in the catalog', catalogHas);
+      await new Promise<void>((resolve, reject) => client.remove(node, -1, (err) => (err ? reject(err) : resolve())));
+      await waitFor('its removal from the catalog', async () => !(await catalogHas()));
+    } finally {
+      await closeZookeeper(client);
+    }
+  });
+
   it("serves a Dubbo provider registered in ZooKeeper in Eureka clients' fetches", async () => {
     const registration = await registerProvider(zk.connectString, { interface: LEGACY, version: VERSION, port: 20999, methods: ['price'], application: 'pricing' });
     const client = await startEurekaClient({ port: adminPort, app: 'WATCHER', instanceId: 'watcher-1', instancePort: 9191 });

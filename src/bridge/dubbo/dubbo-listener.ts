@@ -11,6 +11,7 @@ import type { Logger } from '../../telemetry/logger';
 import { LogOnce } from '../../telemetry/logger';
 import { Registry, counter, gauge } from '../../telemetry/metrics';
 import { RouteChoice, ServiceRoutes } from '../route/service-routes';
+import { closeSockets, listen, listeningAddress, waitWhileBusy } from '../socket-lifecycle';
 import { TrafficStats } from '../stats/traffic-stats';
 import { InFlight, UpstreamConnection, UpstreamFailure } from './upstream-connection';
 
@@ -153,21 +154,13 @@ export class DubboListener {
   readonly pendingOf = (address: string): number => this.pendingByAddress.get(address) ?? 0;
 
   get address(): { host: string; port: number } {
-    const address = this.server?.address();
-    if (!address || typeof address === 'string') throw new Error('the Dubbo listener is not listening');
-    return { host: address.address, port: address.port };
+    return listeningAddress(this.server, 'Dubbo');
   }
 
   async start(): Promise<void> {
     const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.port, this.options.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(server, this.options.port, this.options.host);
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweepTimer.unref();
   }
@@ -180,15 +173,11 @@ export class DubboListener {
     this.draining = true;
     const server = this.server;
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    const until = performance.now() + deadlineMs;
-    while (this.totalInFlight() > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
+    await waitWhileBusy(() => this.totalInFlight() > 0, deadlineMs);
     for (const pool of this.pools.values()) for (const connection of pool) connection.close({ kind: 'closed', message: 'the bridge is shutting down' });
     // Failures answered above need a turn of the event loop to be written before the sockets close.
     await new Promise((r) => setImmediate(r));
-    // end() lets the error answers above drain; what has not closed shortly after is destroyed.
-    const closing = [...this.downstreams].map((d) => new Promise<void>((resolve) => (d.closed ? resolve() : (d.socket.once('close', () => resolve()), d.socket.end()))));
-    await Promise.race([Promise.all(closing), new Promise((r) => setTimeout(r, 500))]);
-    for (const downstream of this.downstreams) downstream.socket.destroy();
+    await closeSockets(this.downstreams);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     await closed;
   }

@@ -9,6 +9,7 @@ import type { Logger } from '../../telemetry/logger';
 import { LogOnce } from '../../telemetry/logger';
 import { Registry, counter, gauge } from '../../telemetry/metrics';
 import { ServiceRoutes } from '../route/service-routes';
+import { closeSockets, listen, listeningAddress, waitWhileBusy } from '../socket-lifecycle';
 import { TrafficStats } from '../stats/traffic-stats';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE, METHODS } from './http-parser';
 import { HttpUpstream, UpstreamSink } from './http-upstream';
@@ -172,21 +173,13 @@ export class HttpListener {
   readonly pendingOf = (address: string): number => this.pending.get(address) ?? 0;
 
   get address(): { host: string; port: number } {
-    const address = this.server?.address();
-    if (!address || typeof address === 'string') throw new Error('the HTTP listener is not listening');
-    return { host: address.address, port: address.port };
+    return listeningAddress(this.server, 'HTTP');
   }
 
   async start(): Promise<void> {
     const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.port, this.options.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(server, this.options.port, this.options.host);
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweepTimer.unref();
   }
@@ -198,12 +191,8 @@ export class HttpListener {
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     // Idle callers are closed now; busy ones after their last response.
     for (const downstream of this.downstreams) if (downstream.queue.length === 0) downstream.socket.end();
-    const until = performance.now() + deadlineMs;
-    while (this.inFlight.size > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
-    // end() lets the last responses drain; what has not closed shortly after is destroyed.
-    const closing = [...this.downstreams].map((d) => new Promise<void>((resolve) => (d.closed ? resolve() : (d.socket.once('close', () => resolve()), d.socket.end()))));
-    await Promise.race([Promise.all(closing), new Promise((r) => setTimeout(r, 500))]);
-    for (const downstream of this.downstreams) downstream.socket.destroy();
+    await waitWhileBusy(() => this.inFlight.size > 0, deadlineMs);
+    await closeSockets(this.downstreams);
     for (const pool of this.idle.values()) for (const upstream of pool) upstream.destroy();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     await closed;

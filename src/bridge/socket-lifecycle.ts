@@ -1,0 +1,42 @@
+// What the Dubbo and HTTP listeners share at their edges: listening on a TCP server, reading its
+// address, waiting for in-flight work with a deadline, and closing caller sockets so their last
+// bytes drain before anything is destroyed.
+import { Server, Socket } from 'node:net';
+
+export async function listen(server: Server, port: number, host: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** The address a server listens on; throws naming the listener when it does not. */
+export function listeningAddress(server: Server | null, what: string): { host: string; port: number } {
+  const address = server?.address();
+  if (!address || typeof address === 'string') throw new Error(`the ${what} listener is not listening`);
+  return { host: address.address, port: address.port };
+}
+
+/** Polls until `busy()` is false or `deadlineMs` has passed. */
+export async function waitWhileBusy(busy: () => boolean, deadlineMs: number): Promise<void> {
+  const until = performance.now() + deadlineMs;
+  while (busy() && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
+}
+
+/** end()s every socket so what was written drains; destroys those not closed after `graceMs`. */
+export async function closeSockets(sockets: Iterable<{ socket: Socket; closed: boolean }>, graceMs = 500): Promise<void> {
+  const all = [...sockets];
+  const closing = all.map(
+    (d) =>
+      new Promise<void>((resolve) => {
+        if (d.closed) return resolve();
+        d.socket.once('close', () => resolve());
+        d.socket.end();
+      }),
+  );
+  await Promise.race([Promise.all(closing), new Promise((r) => setTimeout(r, graceMs))]);
+  for (const d of all) d.socket.destroy();
+}

@@ -3,7 +3,8 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { Readable } from 'node:stream';
-import { request as undiciRequest, Agent } from 'undici';
+import { request as undiciRequest, Agent, WebSocket as UndiciWebSocket } from 'undici';
+import { WebSocketServer } from 'ws';
 import { Catalog, Instance, instanceDefaults } from '../../src/catalog';
 import { HttpListener, HttpServicePolicy } from '../../src/bridge/http/http-listener';
 import { ServiceRoutes } from '../../src/bridge/route/service-routes';
@@ -256,6 +257,57 @@ describe('HTTP listener shutdown', () => {
       routes.close();
       slow.server.closeAllConnections();
       slow.server.close();
+    }
+  });
+});
+
+describe('HTTP listener protocol upgrades', () => {
+  it('tunnels a WebSocket between undici and a ws server, both ways, and closes both sides', async () => {
+    const catalog = new Catalog();
+    const metrics = new Registry();
+    const http = createServer((_req, res) => res.end('plain'));
+    const wss = new WebSocketServer({ server: http });
+    const serverClosed = new Promise<void>((resolve) => {
+      wss.on('connection', (socket, req) => {
+        socket.send(`hello ${req.headers['x-forwarded-for']}`);
+        socket.on('message', (data) => socket.send(`echo ${String(data)}`));
+        socket.on('close', () => resolve());
+      });
+    });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    const port = (http.address() as { port: number }).port;
+    catalog.replaceSource('static', APP, [instance(port, 'mesh')]);
+    const routes = new ServiceRoutes(catalog, new StackWeights(), () => 0, 'http');
+    const listener = new HttpListener({ host: '127.0.0.1', port: 0, routes, stats: new TrafficStats(metrics, 'http'), metrics, logger: silentLogger(), routeBy: 'path', policy: () => ({ timeoutMs: 3000 }) });
+    await listener.start();
+    try {
+      const ws = new UndiciWebSocket(`ws://127.0.0.1:${listener.address.port}/greeting-service/chat`);
+      const received: string[] = [];
+      const got = (n: number) =>
+        new Promise<void>((resolve) => {
+          const check = () => (received.length >= n ? resolve() : setTimeout(check, 10));
+          check();
+        });
+      ws.addEventListener('message', (event) => received.push(String(event.data)));
+      await new Promise((resolve, reject) => {
+        ws.addEventListener('open', resolve);
+        ws.addEventListener('error', reject);
+      });
+      ws.send('one');
+      ws.send('x'.repeat(100_000));
+      await got(3);
+      expect(received[0]).toBe('hello 127.0.0.1');
+      expect(received[1]).toBe('echo one');
+      expect(received[2]).toBe(`echo ${'x'.repeat(100_000)}`);
+      expect(await metricValue(metrics, 'mesh_bridge_http_upgrades_total')).toBe(1);
+      ws.close();
+      await serverClosed;
+    } finally {
+      await listener.stop(500);
+      routes.close();
+      wss.close();
+      http.closeAllConnections();
+      http.close();
     }
   });
 });

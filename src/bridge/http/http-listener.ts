@@ -71,6 +71,8 @@ class Exchange implements UpstreamSink {
   closeAfter = false;
   deadline = 0;
   status = 0;
+  /** After a 101: the exchange left the queue and its connection carries the upgraded protocol. */
+  tunnelled = false;
   /** Response bytes held while an earlier exchange on the same connection is still answering. */
   private held: Buffer[] | null = null;
 
@@ -86,7 +88,7 @@ class Exchange implements UpstreamSink {
 
   /** Sends response bytes now if this exchange is at the head of the connection, else holds them. */
   emit(bytes: Buffer): void {
-    if (this.isHead) this.downstream.socket.write(bytes);
+    if (this.tunnelled || this.isHead) this.downstream.socket.write(bytes);
     else (this.held ??= []).push(bytes);
   }
 
@@ -114,7 +116,16 @@ class Exchange implements UpstreamSink {
   }
 
   onUpstreamError(message: string, kind: 'connect' | 'reset' | 'bad-response'): void {
+    if (this.downstream.tunnel === this.upstream && this.done) {
+      // The tunnel's far end went away: so does the caller's side.
+      this.downstream.socket.end();
+      return;
+    }
     this.downstream.listener.upstreamFailed(this, message, kind);
+  }
+
+  onTunnelOpen(): void {
+    if (!this.done) this.downstream.listener.tunnelOpened(this);
   }
 }
 
@@ -128,6 +139,8 @@ class Downstream {
   /** Header fields delivered in pieces when a head spans several reads. */
   partialHeaders: string[] = [];
   partialUrl = '';
+  /** Set by an upgrade request: the caller's bytes after its head go to this upstream unparsed. */
+  tunnel: HttpUpstream | null = null;
 
   constructor(
     readonly listener: HttpListener,
@@ -157,6 +170,7 @@ export class HttpListener {
     connections: { inc(): void; dec(): void };
     badRequests: { inc(): void };
     failures: { inc(labels: { reason: string }): void };
+    tunnels: { inc(): void };
   };
 
   constructor(private readonly options: HttpListenerOptions) {
@@ -166,6 +180,7 @@ export class HttpListener {
       connections: gauge(m, 'mesh_bridge_http_client_connections', 'Caller connections open on the HTTP listener'),
       badRequests: counter(m, 'mesh_bridge_http_bad_requests_total', 'Malformed HTTP requests answered 400'),
       failures: counter(m, 'mesh_bridge_http_upstream_failures_total', 'HTTP requests answered with an error by the bridge, by reason', ['reason']),
+      tunnels: counter(m, 'mesh_bridge_http_upgrades_total', 'Protocol upgrades (WebSocket) the bridge tunnels to an upstream'),
     };
   }
 
@@ -238,6 +253,7 @@ export class HttpListener {
       downstream.parser.close();
       this.downstreams.delete(downstream);
       this.metrics.connections.dec();
+      downstream.tunnel?.destroy();
       // Exchanges of a caller that went away: their upstreams cannot be reused mid-response.
       for (const exchange of downstream.queue) {
         if (!exchange.done && exchange.upstream) {
@@ -249,7 +265,18 @@ export class HttpListener {
   }
 
   private onData(downstream: Downstream, chunk: Buffer): void {
+    if (downstream.tunnel !== null) {
+      downstream.tunnel.write(chunk);
+      return;
+    }
     const result = downstream.parser.execute(chunk);
+    // The parser's callbacks may have set it: an upgrade request's head was just read.
+    const tunnel = downstream.tunnel as HttpUpstream | null;
+    if (typeof result === 'number' && tunnel !== null) {
+      // What follows the head is the new protocol's.
+      if (result < chunk.length) tunnel.write(chunk.subarray(result));
+      return;
+    }
     // Not `instanceof Error`: the parser's errors come from Node's realm, not always the caller's (jest).
     if (typeof result !== 'number') {
       const err = result as HttpParseError;
@@ -312,11 +339,8 @@ export class HttpListener {
     downstream.queue.push(exchange);
     downstream.current = exchange;
     if (!keepAlive || this.draining) exchange.closeAfter = true;
-    if (upgrade) {
-      this.answer(exchange, 501, 'HTTP_UPGRADE_UNSUPPORTED', 'protocol upgrades (WebSocket) are not proxied by the bridge yet');
-      exchange.closeAfter = true;
-      return;
-    }
+    // A protocol upgrade (WebSocket) gets a connection of its own, piped both ways after the 101.
+    if (upgrade) exchange.closeAfter = true;
     // One pass over the fields: each name is lower-cased once, and the head to send is built as we go.
     let host = '';
     let forwardedFor = '';
@@ -336,7 +360,7 @@ export class HttpListener {
         continue;
       } else if (HOP_BY_HOP.has(lower)) {
         if (lower === 'transfer-encoding' && value.toLowerCase().includes('chunked')) exchange.chunkedRequest = true;
-        continue;
+        if (!(upgrade && lower === 'upgrade')) continue;
       }
       headers += `${name}: ${value}\r\n`;
     }
@@ -357,7 +381,7 @@ export class HttpListener {
       `x-forwarded-proto: ${forwardedProto || 'http'}\r\n`;
     if (forwardedHost || host) head += `x-forwarded-host: ${forwardedHost || host}\r\n`;
     if (exchange.chunkedRequest) head += 'transfer-encoding: chunked\r\n';
-    head += 'connection: keep-alive\r\n\r\n';
+    head += upgrade ? 'connection: upgrade\r\n\r\n' : 'connection: keep-alive\r\n\r\n';
     void major;
     void minor;
 
@@ -372,7 +396,9 @@ export class HttpListener {
     const address = choice.candidate.address;
     exchange.address = address;
     exchange.deadline = exchange.startedAt + policy.timeoutMs;
-    const upstream = this.upstreamFor(address, choice.candidate.instance.host, choice.candidate.instance.port);
+    const { host: upstreamHost, port: upstreamPort } = choice.candidate.instance;
+    const upstream = upgrade ? this.dedicatedUpstream(address, upstreamHost, upstreamPort) : this.upstreamFor(address, upstreamHost, upstreamPort);
+    if (upgrade) downstream.tunnel = upstream;
     exchange.upstream = upstream;
     upstream.attach(exchange);
     this.pending.set(address, (this.pending.get(address) ?? 0) + 1);
@@ -405,11 +431,28 @@ export class HttpListener {
       const upstream = pool.pop() as HttpUpstream;
       if (!upstream.closed && upstream.reusable) return upstream;
     }
+    return this.dedicatedUpstream(address, host, port);
+  }
+
+  /** A new connection, never taken from the pool (an upgrade's, or when none is idle). */
+  private dedicatedUpstream(address: string, host: string, port: number): HttpUpstream {
     return new HttpUpstream(address, host, port, (closed) => {
       const idle = this.idle.get(address);
       const index = idle ? idle.indexOf(closed) : -1;
       if (idle && index >= 0) idle.splice(index, 1);
     });
+  }
+
+  /** @internal The upstream answered 101: the exchange is over, the connection is a tunnel now. */
+  tunnelOpened(exchange: Exchange): void {
+    this.release(exchange);
+    this.metrics.tunnels.inc();
+    this.options.stats.record(exchange.service, exchange.stack, this.clockMs, (performance.now() - exchange.startedAt) * 1000, false);
+    exchange.done = true;
+    exchange.tunnelled = true;
+    const queue = exchange.downstream.queue;
+    const at = queue.indexOf(exchange);
+    if (at >= 0) queue.splice(at, 1);
   }
 
   private release(exchange: Exchange): void {

@@ -16,6 +16,8 @@ export interface UpstreamSink {
   onUpstreamError(message: string, kind: 'connect' | 'reset' | 'bad-response'): void;
   /** True for a response that has no body whatever its headers say (a HEAD request's). */
   readonly skipResponseBody: boolean;
+  /** The upstream accepted a protocol upgrade (101): from now on bytes pass through unparsed. */
+  onTunnelOpen(): void;
 }
 
 export class HttpUpstream {
@@ -30,6 +32,8 @@ export class HttpUpstream {
   private sawHead = false;
   private complete = false;
   private finalStatus = false;
+  /** After a 101 the connection carries another protocol: bytes are passed on, never parsed. */
+  private tunnel = false;
 
   constructor(
     readonly address: string,
@@ -86,6 +90,10 @@ export class HttpUpstream {
   ): number => {
     const status = statusCode ?? 0;
     this.sawHead = true;
+    if (status === 101) {
+      this.tunnel = true;
+      this.reusable = false;
+    }
     this.finalStatus = status >= 200 || status === 101;
     if (this.finalStatus && !shouldKeepAlive) this.reusable = false;
     this.sink?.onResponseHead(status, shouldKeepAlive);
@@ -99,6 +107,10 @@ export class HttpUpstream {
 
   private onData(chunk: Buffer): void {
     const sink = this.sink;
+    if (this.tunnel && sink !== null) {
+      sink.onResponseBytes(chunk);
+      return;
+    }
     if (sink === null) {
       // Bytes with no request outstanding: the connection is out of step; drop it.
       this.destroy();
@@ -113,8 +125,10 @@ export class HttpUpstream {
       sink.onUpstreamError(`${this.address} sent a malformed response (${err.code ?? err.message})`, 'bad-response');
       return;
     }
+    // Passed on whole: with a 101 the bytes after the head are already the new protocol's.
     sink.onResponseBytes(chunk);
-    if (this.complete) this.finish(sink);
+    if (this.tunnel) sink.onTunnelOpen();
+    else if (this.complete) this.finish(sink);
   }
 
   private onEnd(): void {

@@ -1,4 +1,4 @@
-// Proxy benchmark: the bridge's Dubbo and HTTP listeners side by side with baselines, one run.
+// Proxy benchmark: the bridge's Dubbo and HTTP listeners side by side with baselines.
 //
 //   Dubbo  direct to a fast provider (bench/support/dubbo-provider.ts)
 //          through the bridge's DubboListener (bench/support/bridge.ts --mode=dubbo)
@@ -16,8 +16,16 @@
 // and 32 connections and what each proxy adds to direct; proxy CPU ms per 1,000 requests (in the
 // 32-connection run); RSS. The last line is name=value pairs for scripts.
 //
+// Rounds: this machine is noisy, so every child is started once and the load is run in R
+// interleaved rounds, each round measuring every system once (1 and 32 connections) in the same
+// order. Per system the table shows the median over rounds (throughput, p50, p99, CPU, calls);
+// what compares two systems (the ratios, the added latencies) is computed within each round, where
+// both ran moments apart, and the median of those per-round figures is reported, with its min..max
+// over rounds next to it in the table. The last line carries the medians.
+//
 // Usage: npm run bench:proxy
-//   BENCH_DURATION_MS (5000)  BENCH_WARMUP_MS (1500)  BENCH_CONNECTIONS (32)  BENCH_DUBBO_DEPTH (1)
+//   BENCH_ROUNDS (3)  BENCH_DURATION_MS (3000)  BENCH_WARMUP_MS (1000)  BENCH_CONNECTIONS (32)
+//   BENCH_DUBBO_DEPTH (1)
 //   BENCH_PROFILE=1           run the bridge children under --cpu-prof and summarise the profiles
 //   BENCH_ONLY=dubbo|http     one half only
 //   BENCH_BRIDGE_PATCH=no-stats  also measure patched bridges, an extra row in each
@@ -30,8 +38,9 @@ import { nginxAvailable, startNginx } from './support/nginx';
 import { Child, ProcSample, killAllNow, nodeScriptArgs, runProcess, sampleProc, startNodeChild, stopChild } from './support/processes';
 import { runWrk, wrkAvailable } from './support/wrk';
 
-const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 5000);
-const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 1500);
+const ROUNDS = Math.max(1, Math.floor(Number(process.env.BENCH_ROUNDS ?? 3)));
+const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000);
+const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 1000);
 const HIGH = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const DEPTH = Number(process.env.BENCH_DUBBO_DEPTH ?? 1);
 const PROFILE = process.env.BENCH_PROFILE === '1';
@@ -53,10 +62,27 @@ interface Run {
   syscalls: number;
 }
 
-interface SystemResult {
+type RunOnce = (port: number, connections: number, proxy: Child | null) => Promise<Run>;
+
+/** One system under load: where to send it, the process to sample (null for direct), how to load it. */
+interface System {
   name: string;
+  port: number;
+  proxy: Child | null;
+  runOnce: RunOnce;
+}
+
+/** One round of one system: the 1-connection and the HIGH-connection run (null: not measured). */
+interface RoundRuns {
   low: Run | null;
   high: Run | null;
+}
+
+interface SystemResult {
+  name: string;
+  /** Index = round; shorter than ROUNDS when the system failed and was dropped from later rounds. */
+  rounds: RoundRuns[];
+  /** Largest VmRSS seen after a round's runs; NaN without a proxy process. */
   rssMb: number;
   error?: string;
 }
@@ -101,47 +127,134 @@ async function httpRun(port: number, connections: number, proxy: Child | null): 
   return { ...result, ...delta(before, after) };
 }
 
-async function measure(name: string, port: number, proxy: Child | null, runOnce: (port: number, connections: number, proxy: Child | null) => Promise<Run>): Promise<SystemResult> {
-  const result: SystemResult = { name, low: null, high: null, rssMb: NaN };
+/** One round of one system; a failure is recorded and the system is left out of later rounds. */
+async function measureRound(system: System, result: SystemResult, round: number): Promise<void> {
+  if (result.error) return;
+  const runs: RoundRuns = { low: null, high: null };
+  result.rounds[round] = runs;
+  const tag = `  round ${round + 1}/${ROUNDS} ${system.name}`;
   try {
-    log(`  ${name}: 1 connection`);
-    result.low = await runOnce(port, 1, proxy);
-    log(`  ${name}: ${HIGH} connections`);
-    result.high = await runOnce(port, HIGH, proxy);
-    if (proxy) result.rssMb = sampleProc(proxy.pid).rssMb;
+    log(`${tag}: 1 connection`);
+    runs.low = await system.runOnce(system.port, 1, system.proxy);
+    log(`${tag}: ${HIGH} connections`);
+    runs.high = await system.runOnce(system.port, HIGH, system.proxy);
+    if (system.proxy) {
+      const rss = sampleProc(system.proxy.pid).rssMb;
+      result.rssMb = Number.isFinite(result.rssMb) ? Math.max(result.rssMb, rss) : rss;
+    }
   } catch (err) {
-    result.error = (err as Error).message;
-    log(`  ${name} failed: ${result.error}`);
+    result.error = `round ${round + 1}: ${(err as Error).message}`;
+    log(`${tag} failed (left out of later rounds): ${result.error}`);
   }
-  return result;
 }
+
+// ---- figures over rounds ------------------------------------------------------------------------
+
+/** Median of the finite values; NaN when there are none. */
+function median(values: number[]): number {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const mid = v.length >> 1;
+  return v.length % 2 === 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+/** Median, minimum and maximum of the finite values, and the values in round order. */
+interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  values: number[];
+}
+
+function spread(values: number[]): Spread {
+  const finite = values.filter(Number.isFinite);
+  return {
+    median: median(finite),
+    min: finite.length > 0 ? Math.min(...finite) : NaN,
+    max: finite.length > 0 ? Math.max(...finite) : NaN,
+    values,
+  };
+}
+
+type Level = 'low' | 'high';
+
+/** A per-round figure of one system, over the rounds it was measured in. */
+function perRound(r: SystemResult | undefined, level: Level, f: (run: Run) => number): number[] {
+  return (r?.rounds ?? []).map((round) => (round[level] ? f(round[level]) : NaN));
+}
+
+/** A per-round figure comparing two systems (both measured in that round), over rounds. */
+function paired(a: SystemResult | undefined, b: SystemResult | undefined, level: Level, f: (a: Run, b: Run) => number): Spread {
+  const values: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const x = a?.rounds[i]?.[level];
+    const y = b?.rounds[i]?.[level];
+    values.push(x && y ? f(x, y) : NaN);
+  }
+  return spread(values);
+}
+
+const rpsRatio = (a: Run, b: Run): number => a.rps / b.rps;
+const p50Add = (a: Run, b: Run): number => a.p50us - b.p50us;
+const p99Add = (a: Run, b: Run): number => a.p99us - b.p99us;
+const cpuPerK = (run: Run): number => run.cpuMs / (run.requests / 1000);
+const callsPerReq = (run: Run): number => run.syscalls / run.requests;
 
 // ---- output -------------------------------------------------------------------------------------
 
 const fmt = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 const fmtAdd = (n: number): string => (Number.isFinite(n) ? `${n >= 0 ? '+' : ''}${n.toFixed(0)}` : '-');
+const fmtRange = (s: Spread, f: (n: number) => string): string => (Number.isFinite(s.min) ? `${f(s.min)}..${f(s.max)}` : '-');
 
 function table(title: string, results: SystemResult[]): string {
   const direct = results[0];
-  const header = ['system', `rps@${HIGH}`, 'rps@1', 'p50@1', 'p99@1', '+p50@1', '+p99@1', `p50@${HIGH}`, `p99@${HIGH}`, `+p50@${HIGH}`, `+p99@${HIGH}`, 'cpu ms/1k', 'rw calls/req', 'rss MB', 'errors'];
+  const bridge = results.find((r) => r.name === 'bridge');
+  const header = [
+    'system',
+    `rps@${HIGH}`,
+    'min..max',
+    'rps@1',
+    'p50@1',
+    'p99@1',
+    '+p50@1',
+    'min..max',
+    '+p99@1',
+    `p50@${HIGH}`,
+    `p99@${HIGH}`,
+    `+p50@${HIGH}`,
+    `+p99@${HIGH}`,
+    `bridge/row@${HIGH}`,
+    'min..max',
+    'cpu ms/1k',
+    'rw calls/req',
+    'rss MB',
+    'errors',
+  ];
   const rows = results.map((r) => {
-    const add = (run: Run | null, base: Run | null, key: 'p50us' | 'p99us'): number => (run && base && r !== direct ? run[key] - base[key] : NaN);
-    const cpuPerK = r.high && Number.isFinite(r.high.cpuMs) ? r.high.cpuMs / (r.high.requests / 1000) : NaN;
-    const errors = (r.low?.errors ?? 0) + (r.high?.errors ?? 0);
+    const med = (level: Level, f: (run: Run) => number): number => median(perRound(r, level, f));
+    const add = (level: Level, f: (a: Run, b: Run) => number): Spread => (r === direct ? spread([]) : paired(r, direct, level, f));
+    const rpsHigh = spread(perRound(r, 'high', (run) => run.rps));
+    const addP50Low = add('low', p50Add);
+    const vsBridge = bridge && r !== bridge ? paired(bridge, r, 'high', rpsRatio) : spread([]);
+    const errors = r.rounds.reduce((sum, round) => sum + (round.low?.errors ?? 0) + (round.high?.errors ?? 0), 0);
     return [
       r.name + (r.error ? ' (FAILED)' : ''),
-      fmt(r.high?.rps ?? NaN),
-      fmt(r.low?.rps ?? NaN),
-      fmt(r.low?.p50us ?? NaN),
-      fmt(r.low?.p99us ?? NaN),
-      fmtAdd(add(r.low, direct.low, 'p50us')),
-      fmtAdd(add(r.low, direct.low, 'p99us')),
-      fmt(r.high?.p50us ?? NaN),
-      fmt(r.high?.p99us ?? NaN),
-      fmtAdd(add(r.high, direct.high, 'p50us')),
-      fmtAdd(add(r.high, direct.high, 'p99us')),
-      fmt(cpuPerK, 1),
-      fmt(r.high ? r.high.syscalls / r.high.requests : NaN, 2),
+      fmt(rpsHigh.median),
+      fmtRange(rpsHigh, (n) => fmt(n)),
+      fmt(med('low', (run) => run.rps)),
+      fmt(med('low', (run) => run.p50us)),
+      fmt(med('low', (run) => run.p99us)),
+      fmtAdd(addP50Low.median),
+      fmtRange(addP50Low, fmtAdd),
+      fmtAdd(add('low', p99Add).median),
+      fmt(med('high', (run) => run.p50us)),
+      fmt(med('high', (run) => run.p99us)),
+      fmtAdd(add('high', p50Add).median),
+      fmtAdd(add('high', p99Add).median),
+      fmt(vsBridge.median, 2),
+      fmtRange(vsBridge, (n) => fmt(n, 2)),
+      fmt(med('high', cpuPerK), 1),
+      fmt(med('high', callsPerReq), 2),
       fmt(r.rssMb, 1),
       String(errors),
     ];
@@ -153,56 +266,66 @@ function table(title: string, results: SystemResult[]): string {
 
 // ---- the run ------------------------------------------------------------------------------------
 
-async function dubboHalf(): Promise<SystemResult[]> {
-  log('Dubbo: starting provider, bridge and TCP pipe');
+interface Half {
+  systems: System[];
+  children: Child[];
+  cleanup(): void;
+  note: string;
+}
+
+async function startDubbo(): Promise<Half> {
+  log('Dubbo: starting provider, bridge and TCP pipe' + (PATCH ? ` and bridge+${PATCH}` : ''));
   const provider = await start(startNodeChild('dubbo provider', 'dubbo-provider.ts'));
   const bridge = await start(startNodeChild('bridge (dubbo)', 'bridge.ts', ['--mode=dubbo', `--upstream=${provider.port}`], profileFlags('dubbo')));
   const pipe = await start(startNodeChild('tcp pipe', 'tcp-pipe.ts', [`--upstream=${provider.port}`]));
-  const results = [
-    await measure('direct', provider.port, null, dubboRun),
-    await measure('bridge', bridge.port, bridge, dubboRun),
-    await measure('node tcp pipe', pipe.port, pipe, dubboRun),
+  const systems: System[] = [
+    { name: 'direct', port: provider.port, proxy: null, runOnce: dubboRun },
+    { name: 'bridge', port: bridge.port, proxy: bridge, runOnce: dubboRun },
+    { name: 'node tcp pipe', port: pipe.port, proxy: pipe, runOnce: dubboRun },
   ];
-  const patched = PATCH
-    ? await start(startNodeChild(`bridge (dubbo, ${PATCH})`, 'bridge.ts', ['--mode=dubbo', `--upstream=${provider.port}`, `--patch=${PATCH}`], profileFlags('dubbo-patched')))
-    : null;
-  if (patched) results.push(await measure(`bridge+${PATCH}`, patched.port, patched, dubboRun));
-  for (const child of [bridge, pipe, ...(patched ? [patched] : []), provider]) await stopChild(child);
-  return results;
+  const children = [bridge, pipe];
+  if (PATCH) {
+    const patched = await start(
+      startNodeChild(`bridge (dubbo, ${PATCH})`, 'bridge.ts', ['--mode=dubbo', `--upstream=${provider.port}`, `--patch=${PATCH}`], profileFlags('dubbo-patched')),
+    );
+    systems.push({ name: `bridge+${PATCH}`, port: patched.port, proxy: patched, runOnce: dubboRun });
+    children.push(patched);
+  }
+  children.push(provider);
+  return { systems, children, cleanup: () => undefined, note: '' };
 }
 
-async function httpHalf(): Promise<{ results: SystemResult[]; nginxNote: string }> {
-  log('HTTP: starting upstream, bridge, http-proxy' + (nginxAvailable() ? ' and nginx' : ''));
+async function startHttp(): Promise<Half> {
+  log('HTTP: starting upstream, bridge, http-proxy' + (nginxAvailable() ? ' and nginx' : '') + (PATCH ? ` and bridge+${PATCH}` : ''));
   const upstream = await start(startNodeChild('http upstream', 'http-upstream.ts'));
   const bridge = await start(startNodeChild('bridge (http)', 'bridge.ts', ['--mode=http', `--upstream=${upstream.port}`], profileFlags('http')));
   const proxy = await start(startNodeChild('http-proxy', 'http-proxy.ts', [`--upstream=${upstream.port}`]));
-  let nginx: { child: Child; cleanup(): void } | null = null;
-  let nginxNote = '';
+  const systems: System[] = [
+    { name: 'direct', port: upstream.port, proxy: null, runOnce: httpRun },
+    { name: 'bridge', port: bridge.port, proxy: bridge, runOnce: httpRun },
+    { name: 'http-proxy', port: proxy.port, proxy, runOnce: httpRun },
+  ];
+  const children = [bridge, proxy];
+  let cleanup = (): void => undefined;
+  let note = '';
   if (nginxAvailable()) {
     try {
-      nginx = await startNginx(upstream.port);
+      const nginx = await startNginx(upstream.port);
       started.push(nginx.child);
+      systems.push({ name: 'nginx', port: nginx.child.port, proxy: nginx.child, runOnce: httpRun });
+      children.push(nginx.child);
+      cleanup = nginx.cleanup;
     } catch (err) {
-      nginxNote = `nginx did not start, skipped: ${(err as Error).message}`;
+      note = `nginx did not start, skipped: ${(err as Error).message}`;
     }
-  } else nginxNote = 'nginx is not installed (/usr/sbin/nginx), skipped';
-  try {
-    const results = [
-      await measure('direct', upstream.port, null, httpRun),
-      await measure('bridge', bridge.port, bridge, httpRun),
-      await measure('http-proxy', proxy.port, proxy, httpRun),
-    ];
-    if (nginx) results.push(await measure('nginx', nginx.child.port, nginx.child, httpRun));
-    if (PATCH) {
-      const patched = await start(startNodeChild(`bridge (http, ${PATCH})`, 'bridge.ts', ['--mode=http', `--upstream=${upstream.port}`, `--patch=${PATCH}`]));
-      results.push(await measure(`bridge+${PATCH}`, patched.port, patched, httpRun));
-      await stopChild(patched);
-    }
-    return { results, nginxNote };
-  } finally {
-    for (const child of [bridge, proxy, ...(nginx ? [nginx.child] : []), upstream]) await stopChild(child);
-    nginx?.cleanup();
+  } else note = 'nginx is not installed (/usr/sbin/nginx), skipped';
+  if (PATCH) {
+    const patched = await start(startNodeChild(`bridge (http, ${PATCH})`, 'bridge.ts', ['--mode=http', `--upstream=${upstream.port}`, `--patch=${PATCH}`]));
+    systems.push({ name: `bridge+${PATCH}`, port: patched.port, proxy: patched, runOnce: httpRun });
+    children.push(patched);
   }
+  children.push(upstream);
+  return { systems, children, cleanup, note };
 }
 
 function profileReport(): string {
@@ -222,23 +345,53 @@ function profileReport(): string {
   return parts.join('\n\n');
 }
 
-function ratio(a: Run | null | undefined, b: Run | null | undefined): number {
-  return a && b ? a.rps / b.rps : NaN;
-}
-
 async function main(): Promise<void> {
   const began = performance.now();
-  log(`proxy bench: ${DURATION_MS} ms per measurement after ${WARMUP_MS} ms warmup, 1 and ${HIGH} connections, Dubbo depth ${DEPTH}${PROFILE ? ', bridge under --cpu-prof' : ''}`);
-  const dubbo = ONLY === 'http' ? [] : await dubboHalf();
-  let http: SystemResult[] = [];
-  let nginxNote = '';
-  if (ONLY !== 'dubbo') {
-    if (wrkAvailable()) ({ results: http, nginxNote } = await httpHalf());
-    else nginxNote = 'wrk is not installed (/usr/bin/wrk): HTTP half skipped';
+  log(
+    `proxy bench: ${ROUNDS} rounds of ${DURATION_MS} ms per measurement after ${WARMUP_MS} ms warmup, 1 and ${HIGH} connections, Dubbo depth ${DEPTH}${PROFILE ? ', bridge under --cpu-prof' : ''}`,
+  );
+  const halves: Half[] = [];
+  let dubboHalf: Half | null = null;
+  let httpHalf: Half | null = null;
+  let wrkNote = '';
+  let dubbo: SystemResult[];
+  let http: SystemResult[];
+  try {
+    if (ONLY !== 'http') halves.push((dubboHalf = await startDubbo()));
+    if (ONLY !== 'dubbo') {
+      if (wrkAvailable()) halves.push((httpHalf = await startHttp()));
+      else wrkNote = 'wrk is not installed (/usr/bin/wrk): HTTP half skipped';
+    }
+    const resultsOf = (half: Half | null): SystemResult[] => (half ? half.systems.map((s) => ({ name: s.name, rounds: [], rssMb: NaN })) : []);
+    dubbo = resultsOf(dubboHalf);
+    http = resultsOf(httpHalf);
+    // Every round runs every system once, in the same order; the children stay up in between.
+    for (let round = 0; round < ROUNDS; round++) {
+      const roundBegan = performance.now();
+      if (dubboHalf) {
+        log(`round ${round + 1}/${ROUNDS}: Dubbo`);
+        for (let i = 0; i < dubboHalf.systems.length; i++) await measureRound(dubboHalf.systems[i], dubbo[i], round);
+      }
+      if (httpHalf) {
+        log(`round ${round + 1}/${ROUNDS}: HTTP`);
+        for (let i = 0; i < httpHalf.systems.length; i++) await measureRound(httpHalf.systems[i], http[i], round);
+      }
+      log(`round ${round + 1}/${ROUNDS} took ${((performance.now() - roundBegan) / 1000).toFixed(0)} s`);
+    }
+  } finally {
+    for (const half of halves) {
+      for (const child of half.children) await stopChild(child);
+      half.cleanup();
+    }
   }
+  const notes = [...halves.map((h) => h.note), wrkNote].filter((n) => n !== '');
 
   const out: string[] = [];
-  out.push(`mesh-bridge proxy bench (node ${process.version}, ${DURATION_MS / 1000} s per measurement; latencies in µs; + = added vs direct; cpu ms/1k and rw calls/req: proxy process, at ${HIGH} connections)`);
+  out.push(
+    `mesh-bridge proxy bench (node ${process.version}, ${ROUNDS} interleaved rounds of ${DURATION_MS / 1000} s per measurement after ${WARMUP_MS / 1000} s warmup; ` +
+      `per system the median over rounds; + = added vs direct and bridge/row = bridge rps / this row's rps, both computed per round: median, min..max over rounds; ` +
+      `latencies in µs; cpu ms/1k and rw calls/req: proxy process, at ${HIGH} connections)`,
+  );
   if (dubbo.length > 0) out.push('', table(`Dubbo (dubbo-load: N connections x ${DEPTH} in flight each)`, dubbo));
   if (http.length > 0) out.push('', table('HTTP (wrk -t1 --latency, Host: app)', http));
   out.push(
@@ -246,35 +399,41 @@ async function main(): Promise<void> {
     'rw calls/req: read- and write-family system calls (/proc/<pid>/io syscr + syscw) per request; recv/send',
     "are not counted there, so nginx's (recv + writev) reads about half of what it makes.",
   );
-  if (nginxNote) out.push(`note: ${nginxNote}`);
+  for (const note of notes) out.push(`note: ${note}`);
   for (const r of [...dubbo, ...http]) if (r.error) out.push(`error: ${r.name}: ${r.error}`);
   if (PROFILE) out.push('', 'note: the bridge ran under --cpu-prof: its numbers are lower than without', '', profileReport());
 
   const by = (results: SystemResult[], name: string): SystemResult | undefined => results.find((r) => r.name === name);
-  const dubboVsPipe = ratio(by(dubbo, 'bridge')?.high, by(dubbo, 'node tcp pipe')?.high);
-  const httpVsHttpProxy = ratio(by(http, 'bridge')?.high, by(http, 'http-proxy')?.high);
-  const httpVsNginx = ratio(by(http, 'bridge')?.high, by(http, 'nginx')?.high);
-  const p50Add = (results: SystemResult[]): number => {
-    const bridge = by(results, 'bridge')?.low;
-    const direct = by(results, 'direct')?.low;
-    return bridge && direct ? bridge.p50us - direct.p50us : NaN;
-  };
-  const dubboP50Add = p50Add(dubbo);
-  const httpP50Add = p50Add(http);
+  const figures: [string, Spread, number][] = [
+    ['dubbo_vs_pipe', paired(by(dubbo, 'bridge'), by(dubbo, 'node tcp pipe'), 'high', rpsRatio), 2],
+    ['http_vs_httpproxy', paired(by(http, 'bridge'), by(http, 'http-proxy'), 'high', rpsRatio), 2],
+    ['http_vs_nginx', paired(by(http, 'bridge'), by(http, 'nginx'), 'high', rpsRatio), 2],
+    ['dubbo_p50_add_us', paired(by(dubbo, 'bridge'), by(dubbo, 'direct'), 'low', p50Add), 0],
+    ['http_p50_add_us', paired(by(http, 'bridge'), by(http, 'direct'), 'low', p50Add), 0],
+  ];
+  const [dubboVsPipe, httpVsHttpProxy, httpVsNginx, dubboP50Add, httpP50Add] = figures.map(([, s]) => s.median);
   const rssMb = Math.max(by(dubbo, 'bridge')?.rssMb ?? NaN, by(http, 'bridge')?.rssMb ?? NaN);
+
+  out.push('', `per-round figures (median, min..max, each round in order):`);
+  const nameWidth = Math.max(...figures.map(([name]) => name.length));
+  for (const [name, s, digits] of figures) {
+    out.push(`  ${name.padEnd(nameWidth)}  ${fmt(s.median, digits).padStart(6)}  ${fmtRange(s, (n) => fmt(n, digits)).padStart(13)}  [${s.values.map((v) => fmt(v, digits)).join(' ')}]`);
+  }
 
   const missed: string[] = [];
   const check = (kind: 'bar' | 'aim', label: string, ok: boolean, value: number, target: string): void => {
+    const s = figures.find(([name]) => name === label)?.[1];
+    const range = s && Number.isFinite(s.min) ? `; rounds ${s.min.toFixed(2)}..${s.max.toFixed(2)}` : '';
     if (!Number.isFinite(value)) missed.push(`${kind} ${label}: not measured`);
-    else if (!ok) missed.push(`${kind} ${label} ${target}: missed (${value.toFixed(2)})`);
+    else if (!ok) missed.push(`${kind} ${label} ${target}: missed (median ${value.toFixed(2)}${range})`);
   };
   check('bar', 'dubbo_vs_pipe', dubboVsPipe >= BARS.dubboVsPipe, dubboVsPipe, `>= ${BARS.dubboVsPipe}`);
   check('bar', 'http_vs_httpproxy', httpVsHttpProxy >= BARS.httpVsHttpProxy, httpVsHttpProxy, `>= ${BARS.httpVsHttpProxy}`);
   check('aim', 'http_vs_nginx', httpVsNginx >= AIMS.httpVsNginx, httpVsNginx, `>= ${AIMS.httpVsNginx}`);
   check('aim', 'dubbo_p50_add_us', dubboP50Add < AIMS.dubboP50AddUs, dubboP50Add, `< ${AIMS.dubboP50AddUs}`);
   check('aim', 'http_p50_add_us', httpP50Add < AIMS.httpP50AddUs, httpP50Add, `< ${AIMS.httpP50AddUs}`);
-  out.push('', missed.length === 0 ? 'all bars and aims met' : `missed:\n${missed.map((m) => `  ${m}`).join('\n')}`);
-  out.push(`(run took ${((performance.now() - began) / 1000).toFixed(0)} s; rss_mb is the larger of the two bridge processes)`);
+  out.push('', missed.length === 0 ? 'all bars and aims met (medians over rounds)' : `missed (medians over rounds):\n${missed.map((m) => `  ${m}`).join('\n')}`);
+  out.push(`(run took ${((performance.now() - began) / 1000).toFixed(0)} s; rss_mb is the larger of the two bridge processes, after their runs)`);
   const pairs = {
     dubbo_vs_pipe: fmt(dubboVsPipe, 2),
     http_vs_httpproxy: fmt(httpVsHttpProxy, 2),

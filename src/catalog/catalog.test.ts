@@ -81,6 +81,27 @@ describe('Catalog', () => {
     expect(catalog.instanceCount).toBe(3);
   });
 
+  it('tells subscribers of a source going stale as updates of that source\'s instances only, once', () => {
+    const catalog = new Catalog();
+    const before = [provider('10.0.0.1:20880'), provider('10.0.0.2:20880')];
+    catalog.replaceSource('zookeeper', 'org.demo.Greeter', before);
+    catalog.upsert(provider('10.0.0.9:20880', { origin: { source: 'mesh' } }));
+    const seen: ServiceDelta[] = [];
+    catalog.subscribe('org.demo.Greeter', (d) => seen.push(d));
+    seen.length = 0;
+    const deltas = catalog.setSourceStale('zookeeper', true);
+    expect(deltas).toEqual(seen);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({ added: [], removed: [] });
+    expect(seen[0].updated.map((i) => [i.id, i.stale])).toEqual([
+      ['10.0.0.1:20880', true],
+      ['10.0.0.2:20880', true],
+    ]);
+    expect(before.every((i) => i.stale === undefined)).toBe(true);
+    expect(catalog.setSourceStale('zookeeper', true)).toEqual([]);
+    expect(catalog.setSourceStale('mesh', false)).toEqual([]);
+  });
+
   it('removes everything of one source across services', () => {
     const catalog = new Catalog();
     catalog.replaceSource('zookeeper', 'a', [provider('1.1.1.1:1', { service: 'a' })]);

@@ -14,11 +14,20 @@ interface ServiceEntry {
   /** Keyed by `source|id`: two registries may report the same address without clobbering. */
   instances: Map<string, Instance>;
   revision: number;
-  listeners: Set<DeltaListener>;
+  /** Null until the service's first subscriber: most services have none. */
+  listeners: Set<DeltaListener> | null;
 }
 
 function keyOf(source: string, id: string): string {
   return `${source}|${id}`;
+}
+
+/**
+ * keyOf as a flat string, for keys the catalog keeps: a concatenation is a rope, and hashing it
+ * would add a flat copy next to the rope instead of replacing it.
+ */
+function storedKeyOf(source: string, id: string): string {
+  return JSON.parse(JSON.stringify(keyOf(source, id))) as string;
 }
 
 export class Catalog {
@@ -114,11 +123,17 @@ export class Catalog {
    */
   setSourceStale(source: string, stale: boolean): ServiceDelta[] {
     const deltas: ServiceDelta[] = [];
-    for (const service of [...(this.servicesBySource.get(source)?.keys() ?? [])]) {
-      const next = this.instances(service)
-        .filter((i) => i.origin.source === source)
-        .map((i) => ((i.stale ?? false) === stale ? i : { ...i, stale }));
-      const delta = this.replaceSource(source, service, next);
+    const services = this.servicesBySource.get(source);
+    if (services === undefined) return deltas;
+    for (const service of [...services.keys()]) {
+      const entry = this.entries.get(service);
+      if (entry === undefined) continue;
+      // Only the flag changes: the delta is the source's instances whose flag flips, as `updated`.
+      const updated: Instance[] = [];
+      for (const instance of entry.instances.values()) {
+        if (instance.origin.source === source && (instance.stale ?? false) !== stale) updated.push({ ...instance, stale });
+      }
+      const delta = this.apply(source, entry, service, [], updated, []);
       if (delta !== null) deltas.push(delta);
     }
     return deltas;
@@ -141,11 +156,11 @@ export class Catalog {
    */
   subscribe(service: string, listener: DeltaListener): Subscription {
     const entry = this.entry(service);
-    entry.listeners.add(listener);
+    (entry.listeners ??= new Set()).add(listener);
     if (entry.instances.size > 0) {
       listener({ service, revision: entry.revision, added: [...entry.instances.values()], updated: [], removed: [] });
     }
-    return { unsubscribe: () => entry.listeners.delete(listener) };
+    return { unsubscribe: () => entry.listeners?.delete(listener) ?? false };
   }
 
   /** Follows every service: for registry writers and the admin API. No initial snapshot. */
@@ -157,7 +172,7 @@ export class Catalog {
   private entry(service: string): ServiceEntry {
     let entry = this.entries.get(service);
     if (entry === undefined) {
-      entry = { instances: new Map(), revision: 0, listeners: new Set() };
+      entry = { instances: new Map(), revision: 0, listeners: null };
       this.entries.set(service, entry);
     }
     return entry;
@@ -166,13 +181,13 @@ export class Catalog {
   private apply(source: string, entry: ServiceEntry, service: string, added: Instance[], updated: Instance[], removed: Instance[]): ServiceDelta | null {
     if (added.length === 0 && updated.length === 0 && removed.length === 0) return null;
     for (const instance of removed) entry.instances.delete(keyOf(instance.origin.source, instance.id));
-    for (const instance of added) entry.instances.set(keyOf(source, instance.id), instance);
+    for (const instance of added) entry.instances.set(storedKeyOf(source, instance.id), instance);
     for (const instance of updated) entry.instances.set(keyOf(source, instance.id), instance);
     this.countSource(source, service, added.length - removed.length);
     this.currentRevision++;
     entry.revision = this.currentRevision;
     const delta: ServiceDelta = { service, revision: this.currentRevision, added, updated, removed };
-    for (const listener of entry.listeners) listener(delta);
+    if (entry.listeners !== null) for (const listener of entry.listeners) listener(delta);
     for (const listener of this.allListeners) listener(delta);
     return delta;
   }

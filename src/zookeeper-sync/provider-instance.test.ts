@@ -1,6 +1,6 @@
 // Unit tests for provider, consumer and rule entries read from znode names, and provider names written.
-import { parseZnodeName, urlMethods } from '../dubbo-codec/dubbo-url';
-import { ProviderRead, choosePreferred, formatProviderNodeName, providerInstances, readConsumer, readProvider, readRule, splitMethods } from './provider-instance';
+import { formatDubboUrl, parseZnodeName, urlMethods } from '../dubbo-codec/dubbo-url';
+import { ProviderRead, choosePreferred, formatProviderNodeName, nameKey, providerInstances, providerUrl, readConsumer, readProvider, readRule, splitMethods } from './provider-instance';
 
 const IFACE = 'com.example.GreetingService';
 // As Java Dubbo 2.7 writes it: the URL encoded once, so `,` is `%2C`.
@@ -129,5 +129,35 @@ describe('formatProviderNodeName', () => {
   it('splits method lists', () => {
     expect(splitMethods(undefined)).toEqual([]);
     expect(splitMethods(' a, b,,c ')).toEqual(['a', 'b', 'c']);
+  });
+});
+
+describe('providerUrl and nameKey', () => {
+  it('gives back the decoded URL of any provider, rebuilt or kept', () => {
+    const names = [
+      JAVA_NAME,
+      JAVA_NAME.replace('sayHello%2CsayBye', 'sayHello%252CsayBye'),
+      name('[::1]:20880', 'x=1&note=a%2526b'),
+      name('10.0.0.1:1', 'mesh-bridge=b1&timestamp=1700000000123&pid=4242'),
+      encodeURIComponent(`rest://10.0.0.1:8080/ctx/${IFACE}?interface=${IFACE}&side=provider`),
+      encodeURIComponent(`dubbo://user:pw@10.0.0.1:20880/${IFACE}?interface=${IFACE}`),
+      encodeURIComponent(`dubbo://10.0.0.1:20880/${IFACE}?b=2&1=one&interface=${IFACE}&__proto__=x`),
+    ];
+    for (const n of names) expect(providerUrl(provider(n))).toBe(formatDubboUrl(parseZnodeName(n)));
+  });
+
+  it('keeps no slice of the decoded URL in labels', () => {
+    const read = provider(JAVA_NAME);
+    expect(read.url).toBeUndefined();
+    expect(read.instance.labels.timestamp).toBe('1700000000000');
+    expect(provider(JAVA_NAME).instance.labels.methods).toBe(read.instance.labels.methods);
+  });
+
+  it('hashes names apart', () => {
+    const keys = new Set<number>();
+    for (let i = 0; i < 10_000; i++) keys.add(nameKey(name(`10.0.${i >> 8}.${i & 255}:20880`, `timestamp=${1700000000000 + i}`)));
+    expect(keys.size).toBe(10_000);
+    expect(nameKey(JAVA_NAME)).toBe(nameKey(`${JAVA_NAME}`));
+    expect(Number.isSafeInteger(nameKey(JAVA_NAME))).toBe(true);
   });
 });

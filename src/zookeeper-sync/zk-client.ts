@@ -53,16 +53,16 @@ export interface ZkClientOptions {
 
 /**
  * Internals of the client's connection manager, used deliberately and only here: the watch table
- * (cleared on disconnect, see zk-session.ts) and the socket (destroyed to close a client that is
- * not connected, which close() alone cannot do).
+ * (replaced, and cleared on disconnect, see zk-session.ts), the socket (destroyed to close a client
+ * that is not connected, which close() alone cannot do) and the socket data handler (fed whole
+ * frames, see splitFrames).
  */
 export interface ZkConnectionManagerInternals {
   socket?: Socket;
-  watcherManager: {
-    dataWatchers: Record<string, unknown>;
-    childWatchers: Record<string, unknown>;
-    existenceWatchers: Record<string, unknown>;
-  };
+  /** Replaced by a LightWatcherManager when the client is made (ZkSession.newClient). */
+  watcherManager: object;
+  /** Bound to each new socket's `data` event when it connects. */
+  onSocketData(data: Buffer): void;
 }
 
 export interface ZkClient {
@@ -95,6 +95,13 @@ export interface ZkModule {
     SASL_AUTHENTICATED: ZkState;
     EXPIRED: ZkState;
   };
+  Event: {
+    NODE_CREATED: number;
+    NODE_DELETED: number;
+    NODE_DATA_CHANGED: number;
+    NODE_CHILDREN_CHANGED: number;
+    create(watcherEvent: { type: number; state: number; path: string }): ZkEvent;
+  };
   Exception: {
     OK: number;
     CONNECTION_LOSS: number;
@@ -117,4 +124,157 @@ export function isZkException(err: unknown): err is ZkException {
 /** ZooKeeper error code of an error, or undefined when it is not a ZooKeeper error. */
 export function zkCode(err: unknown): number | undefined {
   return isZkException(err) ? err.getCode() : undefined;
+}
+
+type WatchTable = Map<string, ZkWatcher | ZkWatcher[]>;
+
+/**
+ * A drop-in for node-zookeeper-client's WatcherManager (same methods, same one-shot semantics) that
+ * keeps one function (or a short array) per path instead of an EventEmitter per path: with tens of
+ * thousands of watched paths the emitters cost several hundred bytes each.
+ */
+export class LightWatcherManager {
+  private readonly data: WatchTable = new Map();
+  private readonly child: WatchTable = new Map();
+  private readonly existence: WatchTable = new Map();
+
+  /** Forgets every watcher (the server forgot them with the connection). */
+  clear(): void {
+    this.data.clear();
+    this.child.clear();
+    this.existence.clear();
+  }
+
+  registerDataWatcher(path: string, watcher: ZkWatcher): void {
+    register(this.data, path, watcher);
+  }
+
+  registerChildWatcher(path: string, watcher: ZkWatcher): void {
+    register(this.child, path, watcher);
+  }
+
+  registerExistenceWatcher(path: string, watcher: ZkWatcher): void {
+    register(this.existence, path, watcher);
+  }
+
+  getDataWatcherPaths(): string[] {
+    return [...this.data.keys()];
+  }
+
+  getChildWatcherPaths(): string[] {
+    return [...this.child.keys()];
+  }
+
+  getExistenceWatcherPaths(): string[] {
+    return [...this.existence.keys()];
+  }
+
+  isEmpty(): boolean {
+    return this.data.size === 0 && this.child.size === 0 && this.existence.size === 0;
+  }
+
+  /** A notification from the server: every watcher of that kind on that path fires, once. */
+  emit(watcherEvent: { type: number; state: number; path: string }): void {
+    const { Event } = zookeeper;
+    const fired: Array<ZkWatcher | ZkWatcher[]> = [];
+    const take = (table: WatchTable): void => {
+      const watchers = table.get(watcherEvent.path);
+      if (watchers === undefined) return;
+      table.delete(watcherEvent.path);
+      fired.push(watchers);
+    };
+    switch (watcherEvent.type) {
+      case Event.NODE_DATA_CHANGED:
+      case Event.NODE_CREATED:
+        take(this.data);
+        take(this.existence);
+        break;
+      case Event.NODE_CHILDREN_CHANGED:
+        take(this.child);
+        break;
+      case Event.NODE_DELETED:
+        take(this.data);
+        take(this.child);
+        break;
+      default:
+        throw new Error(`Unknown event type: ${watcherEvent.type}`);
+    }
+    if (fired.length === 0) return;
+    const event = Event.create(watcherEvent);
+    for (const watchers of fired) {
+      if (typeof watchers === 'function') watchers(event);
+      else for (const watcher of watchers) watcher(event);
+    }
+  }
+}
+
+function register(table: WatchTable, path: string, watcher: ZkWatcher): void {
+  const current = table.get(path);
+  if (current === undefined) table.set(path, watcher);
+  else if (typeof current === 'function') {
+    if (current !== watcher) table.set(path, [current, watcher]);
+  } else if (!current.includes(watcher)) current.push(watcher);
+}
+
+/**
+ * Makes the client's socket handler see one whole response frame at a time. Given a chunk holding
+ * many frames, node-zookeeper-client handles the first and then copies the whole remainder
+ * (Buffer.concat) before the next: quadratic in the frames per chunk, and during an initial sync
+ * of tens of thousands of reads that copying is most of the client's CPU and a heap of
+ * short-lived large buffers. Frames are cut out here without copying (unless one spans chunks).
+ */
+export function splitFrames(manager: ZkConnectionManagerInternals): void {
+  const handle = manager.onSocketData;
+  let socket: Socket | undefined;
+  let chunks: Buffer[] = [];
+  let buffered = 0;
+  manager.onSocketData = (data: Buffer): void => {
+    if (manager.socket !== socket) {
+      // A new connection: whatever was left of the old one's stream is gone with it.
+      socket = manager.socket;
+      chunks = [];
+      buffered = 0;
+    }
+    if (data.length === 0) return;
+    chunks.push(data);
+    buffered += data.length;
+    while (buffered >= 4) {
+      const first = chunks[0];
+      const size = first.length >= 4 ? first.readInt32BE(0) : Buffer.concat(chunks, 4).readInt32BE(0);
+      if (size < 0) {
+        // Not a frame length: let the client deal with the stream as it is.
+        const rest = Buffer.concat(chunks, buffered);
+        chunks = [];
+        buffered = 0;
+        handle.call(manager, rest);
+        return;
+      }
+      const length = size + 4;
+      if (buffered < length) return;
+      let frame: Buffer;
+      if (first.length >= length) {
+        frame = first.subarray(0, length);
+        if (first.length === length) chunks.shift();
+        else chunks[0] = first.subarray(length);
+      } else {
+        const parts: Buffer[] = [];
+        let needed = length;
+        while (needed > 0) {
+          const chunk = chunks[0];
+          if (chunk.length <= needed) {
+            parts.push(chunk);
+            chunks.shift();
+            needed -= chunk.length;
+          } else {
+            parts.push(chunk.subarray(0, needed));
+            chunks[0] = chunk.subarray(needed);
+            needed = 0;
+          }
+        }
+        frame = Buffer.concat(parts, length);
+      }
+      buffered -= length;
+      handle.call(manager, frame);
+    }
+  };
 }

@@ -3,7 +3,7 @@
 import { EventEmitter } from 'node:events';
 import { MeshBridgeError } from '../errors';
 import type { Logger } from '../telemetry/logger';
-import { ZkClient, ZkEvent, ZkException, ZkStat, ZkState, zkCode, zookeeper } from './zk-client';
+import { LightWatcherManager, ZkClient, splitFrames, ZkEvent, ZkException, ZkStat, ZkState, zkCode, zookeeper } from './zk-client';
 
 export type SessionState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'closed';
 
@@ -29,7 +29,11 @@ export interface ZkSessionOptions {
   logger: Logger;
   /** Longest random pause between rounds of connection attempts (node-zookeeper-client's spinDelay). */
   spinDelayMs?: number;
+  /** Most watch reads in flight at once (default 100); more wait their turn. */
+  maxReadsInFlight?: number;
 }
+
+const DEFAULT_MAX_READS_IN_FLIGHT = 100;
 
 export type ChildrenListener = (children: string[] | null) => void;
 export type DataListener = (data: Buffer | null, stat: ZkStat | null) => void;
@@ -48,6 +52,14 @@ export function isConnectionError(err: unknown): boolean {
   return code === Exception.CONNECTION_LOSS || code === Exception.SESSION_EXPIRED || (err instanceof MeshBridgeError && (err.code === 'ZK_UNAVAILABLE' || err.code === 'ZK_SESSION_EXPIRED'));
 }
 
+/**
+ * A path built by concatenation is a rope, and every read of it would flatten it into yet another
+ * copy: a watch keeps one flat copy instead.
+ */
+function flatString(text: string): string {
+  return JSON.parse(JSON.stringify(text)) as string;
+}
+
 export function hexSessionId(id: Buffer): string {
   return id.toString('hex');
 }
@@ -57,8 +69,14 @@ abstract class ArmedWatch implements Watch {
   private inFlight = false;
   private again = false;
   private epoch = -1;
-  /** One function per watch, so the client's watch table never holds duplicates for a path. */
-  protected readonly onEvent = (_event: ZkEvent): void => this.arm();
+  /** The read slot this watch holds (see ZkSession.requestRead): whether, and under which connection. */
+  private slotHeld = false;
+  private slotEpoch = 0;
+  /**
+   * One function per watch, so the client's watch table never holds duplicates for a path. Bound,
+   * not an arrow in a field: tens of thousands of watches, and a bound function is the smallest.
+   */
+  protected readonly onEvent: (event: ZkEvent) => void = this.fire.bind(this);
 
   constructor(
     protected readonly session: ZkSession,
@@ -68,6 +86,10 @@ abstract class ArmedWatch implements Watch {
   close(): void {
     this.closed = true;
     this.session.forgetWatch(this);
+  }
+
+  private fire(_event: ZkEvent): void {
+    this.arm();
   }
 
   /** Starts over on a new connection: earlier requests' answers are ignored. */
@@ -80,8 +102,7 @@ abstract class ArmedWatch implements Watch {
 
   arm(): void {
     if (this.closed) return;
-    const client = this.session.currentClient();
-    if (client === null) return;
+    if (this.session.currentClient() === null) return;
     if (this.inFlight) {
       // Coalesce bursts: one read in flight per watch, one more after it if anything fired meanwhile.
       this.again = true;
@@ -89,9 +110,25 @@ abstract class ArmedWatch implements Watch {
     }
     this.inFlight = true;
     this.again = false;
-    const epoch = this.epoch;
+    // The read starts when the session has a slot free (startRead), in the order asked.
+    this.session.requestRead(this, this.epoch);
+  }
+
+  /**
+   * @internal Called by the session with a read slot held: reads, and gives the slot back once
+   * answered. False when there is nothing to read (closed, or superseded): the slot stays free.
+   */
+  startRead(watchEpoch: number, slotEpoch: number): boolean {
+    const client = this.session.currentClient();
+    if (watchEpoch !== this.epoch || this.closed || client === null) {
+      if (watchEpoch === this.epoch) this.inFlight = false;
+      return false;
+    }
+    this.slotHeld = true;
+    this.slotEpoch = slotEpoch;
     this.read(client, (outcome) => {
-      if (epoch !== this.epoch || this.closed) return;
+      this.releaseSlot();
+      if (watchEpoch !== this.epoch || this.closed) return;
       this.inFlight = false;
       if (outcome === 'retry') {
         this.arm();
@@ -104,6 +141,14 @@ abstract class ArmedWatch implements Watch {
       if (this.again) this.arm();
       else this.session.watchSettled(this);
     });
+    return true;
+  }
+
+  /** Gives the read slot back (once): the answer came, or none worth waiting for will. */
+  protected releaseSlot(): void {
+    if (!this.slotHeld) return;
+    this.slotHeld = false;
+    this.session.readDone(this.slotEpoch);
   }
 
   /** Reads the node and re-sets the watch; `done('delivered')` after the listener ran. */
@@ -111,6 +156,8 @@ abstract class ArmedWatch implements Watch {
 
   protected handleError(err: ZkException, done: (outcome: 'delivered' | 'retry' | 'failed') => void): void {
     if (isConnectionError(err)) {
+      // No answer worth waiting for: the slot goes to the next read now.
+      this.releaseSlot();
       // Normally re-armed when the connection (or a new session) is back. But a request can fail
       // with a connection error while the session already counts as connected again (it was sent
       // on the socket that just died): then no new connection event comes, so retry shortly.
@@ -192,7 +239,10 @@ class DataWatch extends ArmedWatch {
  * 1 MiB of paths (a few thousand interfaces) the server rejects that packet ("Len error ...
  * jute.maxbuffer") and drops the connection, forever. So the client's watch table is cleared on
  * disconnect and every Watch is re-armed by reading again once connected, which also catches up
- * with whatever changed meanwhile.
+ * with whatever changed meanwhile. That table is a LightWatcherManager (zk-client.ts), not the
+ * client's own (an EventEmitter per path), and the client's socket handler gets whole frames
+ * (splitFrames). Watch reads are capped in flight (maxReadsInFlight), so an initial sync of tens of
+ * thousands of watches never holds all their requests and answers at once.
  */
 export class ZkSession extends EventEmitter<SessionEvents> {
   private client: ZkClient | null = null;
@@ -205,6 +255,16 @@ export class ZkSession extends EventEmitter<SessionEvents> {
   private settledWaiters: Array<() => void> = [];
   /** Operations in flight on the current client: failed explicitly when that client is dropped. */
   private readonly pendingOps = new Set<(err: Error) => void>();
+  /**
+   * Watch reads in flight are capped: answering tens of thousands of getChildren at once would
+   * hold every request, answer and parse result at the same time, and V8 keeps its heap sized to
+   * that peak long after. Reads past the cap wait in order.
+   */
+  private readsInFlight = 0;
+  /** The connection the in-flight count belongs to: answers from an older one do not count. */
+  private readSlotEpoch = 0;
+  private readQueue: Array<{ watch: ArmedWatch; epoch: number }> = [];
+  private readQueueHead = 0;
   /** Persistent parents known to exist in this session. */
   private readonly knownPaths = new Set<string>();
   private readonly logger: Logger;
@@ -387,12 +447,12 @@ export class ZkSession extends EventEmitter<SessionEvents> {
 
   /** Follows a node's children (null while the node does not exist), across reconnects and sessions. */
   watchChildren(path: string, listener: ChildrenListener): Watch {
-    return this.addWatch(new ChildrenWatch(this, path, listener));
+    return this.addWatch(new ChildrenWatch(this, flatString(path), listener));
   }
 
   /** Follows a node's data (null while the node does not exist), across reconnects and sessions. */
   watchData(path: string, listener: DataListener): Watch {
-    return this.addWatch(new DataWatch(this, path, listener));
+    return this.addWatch(new DataWatch(this, flatString(path), listener));
   }
 
   /** @internal */
@@ -407,6 +467,46 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     } catch (err) {
       this.logger.error({ err, path }, 'zookeeper watch listener failed');
     }
+  }
+
+  /** @internal A watch wants to read (under its own epoch `watchEpoch`): now if a slot is free, else in turn. */
+  requestRead(watch: ArmedWatch, watchEpoch: number): void {
+    if (this.readsInFlight < this.maxReadsInFlight) {
+      this.readsInFlight++;
+      if (!watch.startRead(watchEpoch, this.readSlotEpoch)) this.readsInFlight--;
+      return;
+    }
+    this.readQueue.push({ watch, epoch: watchEpoch });
+  }
+
+  /** @internal A read taken under `slotEpoch` was answered (or abandoned): its slot goes to the next waiting. */
+  readDone(slotEpoch: number): void {
+    if (slotEpoch !== this.readSlotEpoch) return;
+    this.readsInFlight--;
+    while (this.readsInFlight < this.maxReadsInFlight && this.readQueueHead < this.readQueue.length) {
+      const next = this.readQueue[this.readQueueHead++];
+      if (this.readQueueHead === this.readQueue.length) {
+        this.readQueue = [];
+        this.readQueueHead = 0;
+      } else if (this.readQueueHead >= 4096 && this.readQueueHead * 2 >= this.readQueue.length) {
+        this.readQueue = this.readQueue.slice(this.readQueueHead);
+        this.readQueueHead = 0;
+      }
+      this.readsInFlight++;
+      if (!next.watch.startRead(next.epoch, this.readSlotEpoch)) this.readsInFlight--;
+    }
+  }
+
+  private get maxReadsInFlight(): number {
+    return this.options.maxReadsInFlight ?? DEFAULT_MAX_READS_IN_FLIGHT;
+  }
+
+  /** Forgets every read slot and waiting read: a new connection re-arms every watch anyway. */
+  private resetReads(): void {
+    this.readSlotEpoch++;
+    this.readsInFlight = 0;
+    this.readQueue = [];
+    this.readQueueHead = 0;
   }
 
   /** @internal */
@@ -476,6 +576,8 @@ export class ZkSession extends EventEmitter<SessionEvents> {
       spinDelay: this.options.spinDelayMs ?? 1000,
       retries: 0,
     });
+    client.connectionManager.watcherManager = new LightWatcherManager();
+    splitFrames(client.connectionManager);
     this.client = client;
     this.currentState = 'connecting';
     client.on('state', (state) => this.onClientState(client, state));
@@ -501,6 +603,7 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     this.epoch++;
     this.logger.info({ sessionId, newSession, epoch: this.epoch }, 'zookeeper connected');
     for (const watch of this.watches) this.unsettled.add(watch);
+    this.resetReads();
     this.emit('connected', { sessionId, newSession, epoch: this.epoch });
     for (const watch of [...this.watches]) watch.rearm(this.epoch);
     this.checkSettled();
@@ -508,10 +611,7 @@ export class ZkSession extends EventEmitter<SessionEvents> {
 
   private onDisconnected(client: ZkClient): void {
     // The server forgets this connection's watches; forget them here too (see the class comment).
-    const table = client.connectionManager.watcherManager;
-    table.dataWatchers = {};
-    table.childWatchers = {};
-    table.existenceWatchers = {};
+    (client.connectionManager.watcherManager as LightWatcherManager).clear();
     if (this.currentState !== 'connected') return;
     this.currentState = 'disconnected';
     this.logger.warn({ sessionId: this.lastSessionId }, 'zookeeper connection lost; reconnecting');

@@ -5,7 +5,7 @@ import { Catalog, Instance, OwnershipLedger } from '../catalog';
 import type { Logger } from '../telemetry/logger';
 import { AppInstanceRead, readAppInstance } from './app-instance';
 import { BadEntry, Parsed } from './bad-entry';
-import { ConsumerRead, ProviderRead, RuleRead, providerInstances, readConsumer, readProvider, readRule } from './provider-instance';
+import { ConsumerRead, KeptProvider, ProviderRead, RuleRead, keepProvider, nameKey, providerInstances, providerRead, providerUrl, readConsumer, readProvider, readRule } from './provider-instance';
 import { DUBBO_CATEGORIES, DubboCategory, ZkLayout, appPath, categoryPath, isValidNodeName, joinPath } from './zk-paths';
 import { Watch, ZkSession } from './zk-session';
 
@@ -37,13 +37,18 @@ export interface InterfaceView {
 
 interface InterfaceState {
   watches: Watch[];
-  /** Parse results by znode name: a change re-parses only new names. */
-  providerCache: Map<string, Parsed<ProviderRead>>;
+  /**
+   * The providers listed last, in listing order: a hash of each znode name (nameKey: the names
+   * themselves would cost more than what is read from them) and what was read from it, so a change
+   * re-parses only new names. Arrays, not a Map: a few hundred bytes less per interface.
+   */
+  providerKeys: number[];
+  providerReads: Array<KeptProvider | BadEntry>;
   instances: Instance[];
-  providerUrls: string[];
-  consumers: Map<string, Parsed<ConsumerRead>>;
-  configurators: Map<string, Parsed<RuleRead>>;
-  routers: Map<string, Parsed<RuleRead>>;
+  /** Null while the category has no entries (most interfaces have none): no empty Map each. */
+  consumers: Map<string, Parsed<ConsumerRead>> | null;
+  configurators: Map<string, Parsed<RuleRead>> | null;
+  routers: Map<string, Parsed<RuleRead>> | null;
 }
 
 interface AppState {
@@ -107,7 +112,7 @@ export class ZookeeperReader {
     if (state === undefined) return null;
     return {
       interface: iface,
-      providers: [...state.providerUrls],
+      providers: providerUrls(state.providerReads),
       consumers: goodValues(state.consumers),
       configurators: goodValues(state.configurators),
       routers: goodValues(state.routers),
@@ -142,12 +147,12 @@ export class ZookeeperReader {
       if (this.interfaces.has(iface)) continue;
       const state: InterfaceState = {
         watches: [],
-        providerCache: new Map(),
+        providerKeys: [],
+        providerReads: [],
         instances: [],
-        providerUrls: [],
-        consumers: new Map(),
-        configurators: new Map(),
-        routers: new Map(),
+        consumers: null,
+        configurators: null,
+        routers: null,
       };
       this.interfaces.set(iface, state);
       for (const category of DUBBO_CATEGORIES) {
@@ -184,32 +189,42 @@ export class ZookeeperReader {
   }
 
   private onProviders(iface: string, state: InterfaceState, dir: string, names: string[]): void {
-    const next = new Map<string, Parsed<ProviderRead>>();
+    let previous: Map<number, KeptProvider | BadEntry> | null = null;
+    if (state.providerKeys.length > 0) {
+      previous = new Map();
+      for (let i = 0; i < state.providerKeys.length; i++) previous.set(state.providerKeys[i], state.providerReads[i]);
+    }
+    const keys: number[] = [];
+    const kept: Array<KeptProvider | BadEntry> = [];
     const reads: ProviderRead[] = [];
-    const urls: string[] = [];
     for (const name of names) {
       // Ownership is asked each time, never cached: the ledger may learn of a write after its node.
       if (this.ledger.isOwned('zookeeper', joinPath(dir, name))) continue;
-      let parsed = state.providerCache.get(name);
-      if (parsed === undefined) {
-        parsed = readProvider(iface, name);
+      const key = nameKey(name);
+      let entry = previous?.get(key);
+      if (entry === undefined) {
+        const parsed = readProvider(iface, name);
         if (!parsed.ok) this.options.onBadEntry(parsed.bad, joinPath(dir, name));
+        entry = parsed.ok ? keepProvider(parsed.value) : parsed.bad;
       }
-      next.set(name, parsed);
-      if (!parsed.ok || parsed.value.bridgeTag !== undefined) continue;
-      urls.push(parsed.value.url);
-      reads.push(parsed.value);
+      keys.push(key);
+      kept.push(entry);
+      if (isBadEntry(entry)) continue;
+      const read = providerRead(entry);
+      if (read.bridgeTag === undefined) reads.push(read);
     }
-    state.providerCache = next;
-    state.providerUrls = urls;
+    // Copies sized to fit: arrays grown by push keep spare room.
+    state.providerKeys = keys.slice();
+    state.providerReads = kept.slice();
     state.instances = providerInstances(reads);
     this.publish(iface);
   }
 
-  private parseAll<T>(dir: string, names: string[], previous: Map<string, Parsed<T>>, parse: (name: string) => Parsed<T>): Map<string, Parsed<T>> {
+  private parseAll<T>(dir: string, names: string[], previous: Map<string, Parsed<T>> | null, parse: (name: string) => Parsed<T>): Map<string, Parsed<T>> | null {
+    if (names.length === 0) return null;
     const next = new Map<string, Parsed<T>>();
     for (const name of names) {
-      let parsed = previous.get(name);
+      let parsed = previous?.get(name);
       if (parsed === undefined) {
         parsed = parse(name);
         if (!parsed.ok) this.options.onBadEntry(parsed.bad, joinPath(dir, name));
@@ -287,8 +302,23 @@ export class ZookeeperReader {
   }
 }
 
-function goodValues<T>(map: Map<string, Parsed<T>>): T[] {
+function goodValues<T>(map: Map<string, Parsed<T>> | null): T[] {
   const values: T[] = [];
-  for (const parsed of map.values()) if (parsed.ok) values.push(parsed.value);
+  if (map !== null) for (const parsed of map.values()) if (parsed.ok) values.push(parsed.value);
   return values;
+}
+
+/** Provider URLs as decoded from their znode names, in listing order, the bridges' own left out. */
+function providerUrls(kept: ReadonlyArray<KeptProvider | BadEntry>): string[] {
+  const urls: string[] = [];
+  for (const entry of kept) {
+    if (isBadEntry(entry)) continue;
+    const read = providerRead(entry);
+    if (read.bridgeTag === undefined) urls.push(providerUrl(read));
+  }
+  return urls;
+}
+
+function isBadEntry(entry: KeptProvider | BadEntry): entry is BadEntry {
+  return 'reason' in entry;
 }

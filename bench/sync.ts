@@ -17,7 +17,7 @@
 // (populate time reported, not part of any bar). The last line is name=value pairs for scripts.
 //
 // Usage: npm run bench:sync
-//   BENCH_INTERFACES (10000)  BENCH_PROVIDERS_PER_INTERFACE (10)  BENCH_CHANGES (200)
+//   BENCH_INTERFACES (10000)  BENCH_PROVIDERS_PER_INTERFACE (10)  BENCH_CHANGES (1000)
 //   BENCH_EUREKA_APPS (100) x BENCH_EUREKA_PER_APP (100)  BENCH_HEARTBEAT_SECONDS (5)  BENCH_HEARTBEAT_CONNECTIONS (64)
 //   BENCH_PROFILE=1   run the syncing children under --cpu-prof and summarise their profiles
 //   BENCH_ONLY=zk|eureka  one half only
@@ -35,7 +35,8 @@ import { wrkAvailable } from './support/wrk';
 
 const INTERFACES = Number(process.env.BENCH_INTERFACES ?? 10_000);
 const PER_INTERFACE = Number(process.env.BENCH_PROVIDERS_PER_INTERFACE ?? 10);
-const CHANGES = Number(process.env.BENCH_CHANGES ?? 200);
+// 1,000: with 200 the p99 is the second-slowest sample and swings with one scheduling hiccup.
+const CHANGES = Number(process.env.BENCH_CHANGES ?? 1000);
 const EUREKA: EurekaEstate = { apps: Number(process.env.BENCH_EUREKA_APPS ?? 100), instancesPerApp: Number(process.env.BENCH_EUREKA_PER_APP ?? 100) };
 const HEARTBEAT_SECONDS = Number(process.env.BENCH_HEARTBEAT_SECONDS ?? 5);
 const HEARTBEAT_CONNECTIONS = Number(process.env.BENCH_HEARTBEAT_CONNECTIONS ?? 64);

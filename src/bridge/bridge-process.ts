@@ -13,7 +13,9 @@ import { DubboListener, DubboServicePolicy } from './dubbo/dubbo-listener';
 import { HttpListener, HttpServicePolicy } from './http/http-listener';
 import { loadMeshServices } from './mesh-services';
 import { ServiceRoutes } from './route/service-routes';
+import { SharedWeights } from './route/shared-weights';
 import { StackWeights } from './route/stack-weights';
+import { WeightControl } from './route/weight-control';
 import { TrafficStats } from './stats/traffic-stats';
 import { createWeightsRouter } from './weights-api';
 
@@ -26,6 +28,8 @@ export interface BridgeAddresses {
 export class Bridge {
   readonly catalog = new Catalog();
   readonly weights = new StackWeights();
+  readonly weightControl: WeightControl;
+  private readonly sharedWeights: SharedWeights | null = null;
   readonly metrics: Registry;
   readonly zookeeper: ZookeeperSync | null = null;
   readonly eureka: EmbeddedEureka | null = null;
@@ -47,11 +51,11 @@ export class Bridge {
     this.metrics = metrics;
     this.dubboStats = new TrafficStats(metrics, 'dubbo');
     this.httpStats = new TrafficStats(metrics, 'http');
-    for (const route of config.routes) {
-      this.routesByService.set(route.service, route);
-      this.weights.set({ service: route.service, mesh: route.mesh });
-      for (const [method, mesh] of Object.entries(route.methods)) this.weights.set({ service: route.service, method, mesh });
-    }
+    for (const route of config.routes) this.routesByService.set(route.service, route);
+    this.weightControl = new WeightControl(
+      this.weights,
+      config.routes.map((r) => ({ service: r.service, mesh: r.mesh, methods: r.methods })),
+    );
     const owner = config.bridge.id;
     if (config.zookeeper) {
       const bridgeAddress = config.zookeeper.export.bridgeAddress ?? `${config.dubbo.host}:${config.dubbo.port}`;
@@ -65,6 +69,9 @@ export class Bridge {
         export: { target: config.zookeeper.export.target, bridgeAddress },
       });
       this.ledger = this.zookeeper.ledger;
+      if (config.zookeeper.sharedWeights) {
+        this.sharedWeights = new SharedWeights({ session: this.zookeeper.session, control: this.weightControl, metrics, logger: logger.child({ part: 'weights' }) });
+      }
     } else {
       this.ledger = new MemoryOwnershipLedger(owner);
     }
@@ -165,7 +172,8 @@ export class Bridge {
     );
     app.use(
       createWeightsRouter({
-        weights: this.weights,
+        control: this.weightControl,
+        shared: this.sharedWeights !== null,
         stats: { dubbo: this.dubboStats, http: this.httpStats },
         onChange: (change) => this.logger.info(change, `weight of ${change.service}${change.method ? '.' + change.method : ''} set to ${change.mesh ?? 'default'}`),
       }),
@@ -182,6 +190,7 @@ export class Bridge {
     });
     await this.dubbo?.start();
     await this.http?.start();
+    this.sharedWeights?.start();
     await this.zookeeper?.start();
     // Never rejects: an unreachable Eureka starts stale and is retried in the background.
     await this.eurekaRemote?.start();
@@ -195,6 +204,7 @@ export class Bridge {
   /** Graceful: listeners stop accepting and finish what is in flight, then registries close. */
   async stop(deadlineMs = 5000): Promise<void> {
     await Promise.all([this.dubbo?.stop(deadlineMs), this.http?.stop(deadlineMs)]);
+    this.sharedWeights?.stop();
     await this.zookeeper?.stop();
     await this.eurekaRemote?.stop();
     this.eureka?.stop();

@@ -68,6 +68,8 @@ export const bridgeConfigSchema = z
       .object({
         connect: z.string().min(1),
         sessionTimeoutMs: z.number().int().min(1000).default(30_000),
+        /** Keep runtime weight changes in ZooKeeper, so every bridge replica applies them (and keeps them across restarts). */
+        sharedWeights: z.boolean().default(true),
         export: z
           .object({
             /** Provider URLs written for mesh services point at the bridge's Dubbo listener or at the instance itself. */

@@ -1,36 +1,51 @@
 // The admin API's traffic knob and gauges: legacy/mesh weights per service and method, changed at
 // runtime without dropping a request, and per service and stack the traffic over a sliding window
 // (requests, errors, latency percentiles) that the cutover planner gates on.
-import express, { Request, Router } from 'express';
+import express, { Request, Response, Router } from 'express';
 import { z } from 'zod';
-import { StackWeights } from './route/stack-weights';
+import { isMeshBridgeError } from '../errors';
+import { WeightControl } from './route/weight-control';
 import { TrafficStats } from './stats/traffic-stats';
 
 const weightBody = z.object({ mesh: z.number().min(0).max(100), method: z.string().min(1).optional() }).strict();
 
 export interface WeightsApiOptions {
-  weights: StackWeights;
+  control: WeightControl;
+  /** Whether changes are shared with every bridge through ZooKeeper, for the answers. */
+  shared: boolean;
   stats: { dubbo?: TrafficStats; http?: TrafficStats };
   onChange?: (change: { service: string; method?: string; mesh: number | null }) => void;
 }
 
 export function createWeightsRouter(options: WeightsApiOptions): Router {
-  const { weights } = options;
+  const { control } = options;
+  const { weights } = control;
   const router = express.Router();
+
+  /** A change the store refused (ZooKeeper unreachable): 503, and nothing changed anywhere. */
+  const refused = (res: Response, err: unknown): void => {
+    if (!isMeshBridgeError(err)) throw err;
+    res.status(503).json({ error: { code: err.code, message: err.message } });
+  };
   // Parsed here only: the router sits at the root beside the Eureka routes, which read their own bodies.
   const json = express.json({ limit: '16kb' });
 
   router.get('/weights', (_req, res) => {
-    res.json({ revision: weights.revision, weights: weights.list() });
+    res.json({ revision: weights.revision, shared: options.shared, weights: weights.list() });
   });
 
   router.get('/weights/:service', (req: Request<{ service: string }>, res) => {
     const service = req.params.service;
-    res.json({ service, mesh: weights.meshWeight(service), methods: weights.list().filter((w) => w.service === service && w.method) });
+    res.json({
+      service,
+      mesh: weights.meshWeight(service),
+      methods: weights.list().filter((w) => w.service === service && w.method),
+      override: control.overrideOf(service),
+    });
   });
 
   // PUT {"mesh": 30} sets the service's weight; {"mesh": 100, "method": "pay"} one method's.
-  router.put('/weights/:service', json, (req: Request<{ service: string }>, res) => {
+  router.put('/weights/:service', json, async (req: Request<{ service: string }>, res) => {
     const parsed = weightBody.safeParse(req.body);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -38,17 +53,27 @@ export function createWeightsRouter(options: WeightsApiOptions): Router {
       return;
     }
     const { mesh, method } = parsed.data;
-    weights.set({ service: req.params.service, method, mesh });
+    try {
+      await control.set(req.params.service, method, mesh);
+    } catch (err) {
+      refused(res, err);
+      return;
+    }
     options.onChange?.({ service: req.params.service, method, mesh });
-    res.json({ service: req.params.service, method, mesh, revision: weights.revision });
+    res.json({ service: req.params.service, method, mesh, shared: options.shared, revision: weights.revision });
   });
 
-  // DELETE /weights/:service[?method=m]: back to the configured default (or the service's weight).
-  router.delete('/weights/:service', (req: Request<{ service: string }>, res) => {
+  // DELETE /weights/:service[?method=m]: back to the configured weight (the service's, for a method).
+  router.delete('/weights/:service', async (req: Request<{ service: string }>, res) => {
     const method = typeof req.query.method === 'string' ? req.query.method : undefined;
-    weights.clear(req.params.service, method);
+    try {
+      await control.clear(req.params.service, method);
+    } catch (err) {
+      refused(res, err);
+      return;
+    }
     options.onChange?.({ service: req.params.service, method, mesh: null });
-    res.json({ service: req.params.service, method, mesh: weights.meshWeight(req.params.service, method), revision: weights.revision });
+    res.json({ service: req.params.service, method, mesh: weights.meshWeight(req.params.service, method), shared: options.shared, revision: weights.revision });
   });
 
   router.get('/traffic', (req, res) => {

@@ -167,6 +167,8 @@ export class Bridge {
           eurekaRemote: this.eurekaRemote?.status() ?? null,
           dubbo: this.dubbo ? `${this.config.dubbo.host}:${this.dubbo.address.port}` : null,
           http: this.http ? `${this.config.http.host}:${this.http.address.port}` : null,
+          // Instances left out of routing after repeated connection failures, with when they return.
+          ejected: this.serviceRoutes.flatMap((routes) => routes.outliers.ejected(Date.now())),
         }),
       }),
     );

@@ -203,6 +203,25 @@ describe('Dubbo gateway with real providers', () => {
     }
   });
 
+  it('leaves out an instance whose connections keep failing, instead of failing one call in two', async () => {
+    // A provider that died while still registered: its port refuses connections.
+    const dead = await startSofaProvider({ interface: IFACE, version: VERSION, methods: greeter('dead'), register: false });
+    await dead.stop();
+    catalog.replaceSource('static', IFACE, [instance(legacy, 'legacy'), instance(dead, 'legacy'), instance(mesh, 'mesh')]);
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 200; i++) statuses.push((await hello(`e${i}`)).status);
+      const failed = statuses.filter((s) => s !== 20).length;
+      // Three consecutive connection failures eject it; without that about 100 of 200 would fail.
+      expect(failed).toBeGreaterThanOrEqual(3);
+      expect(failed).toBeLessThanOrEqual(6);
+      expect(statuses.slice(-150).every((s) => s === 20)).toBe(true);
+      expect(await metricValue(metrics, 'mesh_bridge_outlier_ejections_total', { protocol: 'dubbo' })).toBeGreaterThanOrEqual(1);
+    } finally {
+      catalog.replaceSource('static', IFACE, [instance(legacy, 'legacy'), instance(mesh, 'mesh')]);
+    }
+  });
+
   it('answers heartbeats itself', async () => {
     const before = await metricValue(metrics, 'mesh_bridge_dubbo_heartbeats_total');
     const reply = await client.heartbeat();

@@ -201,6 +201,23 @@ describe('HTTP gateway with real clients and servers', () => {
     }
   });
 
+  it('leaves out an instance whose connections keep failing', async () => {
+    const down = await startServer(echo('down'));
+    await new Promise((r) => down.server.close(r));
+    catalog.replaceSource('static', APP, [instance(legacy.port, 'legacy'), instance(down.port, 'legacy')]);
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 100; i++) statuses.push((await get('/o')).status);
+      const failed = statuses.filter((s) => s !== 200).length;
+      expect(failed).toBeGreaterThanOrEqual(3);
+      expect(failed).toBeLessThanOrEqual(6);
+      expect(statuses.slice(-60).every((s) => s === 200)).toBe(true);
+      expect(await metricValue(metrics, 'mesh_bridge_outlier_ejections_total', { protocol: 'http' })).toBeGreaterThanOrEqual(1);
+    } finally {
+      catalog.replaceSource('static', APP, [instance(legacy.port, 'legacy'), instance(mesh.port, 'mesh')]);
+    }
+  });
+
   it('answers a malformed request 400 and closes only that connection', async () => {
     const socket = connect({ host: '127.0.0.1', port: byHost.address.port });
     let answer = '';

@@ -132,6 +132,7 @@ export class DubboListener {
     retries: { inc(): void };
     fallbacks: { inc(): void };
     heartbeats: { inc(): void };
+    ejections: { inc(): void };
   };
 
   constructor(private readonly options: DubboListenerOptions) {
@@ -147,6 +148,7 @@ export class DubboListener {
       retries: counter(m, 'mesh_bridge_dubbo_retries_total', 'Idempotent requests sent again after their upstream failed'),
       fallbacks: counter(m, 'mesh_bridge_route_fallbacks_total', 'Requests served by the other stack because the chosen one had no instance'),
       heartbeats: counter(m, 'mesh_bridge_dubbo_heartbeats_total', 'Consumer heartbeats answered by the bridge'),
+      ejections: counter(m, 'mesh_bridge_outlier_ejections_total', 'Upstream instances left out of routing for a while after repeated connection failures', ['protocol']).labels({ protocol: 'dubbo' }),
     };
   }
 
@@ -346,6 +348,7 @@ export class DubboListener {
   /** @internal Called by a request when its response was delivered. */
   finished(request: ProxiedRequest, error: boolean): void {
     this.releasePending(request);
+    this.options.routes.outliers.success(request.address);
     request.downstream.inFlight--;
     const now = performance.now();
     this.options.stats.record(request.service, request.stack, this.clockMs, (now - request.startedAt) * 1000, error);
@@ -354,6 +357,11 @@ export class DubboListener {
   /** @internal Called by a request whose upstream failed or timed out. */
   upstreamFailed(request: ProxiedRequest, reason: UpstreamFailure): void {
     this.releasePending(request);
+    // A connection that cannot be made or breaks counts against the instance; a slow answer does not.
+    if ((reason.kind === 'connect' || reason.kind === 'closed') && !this.draining && this.options.routes.outliers.failure(request.address, Date.now())) {
+      this.metrics.ejections.inc();
+      this.options.logger.warn({ upstream: request.address }, `ejecting Dubbo upstream ${request.address} for a while: its connections keep failing`);
+    }
     const retryable = reason.kind !== 'timeout' && request.policy.idempotentMethods.has(request.method) && request.attempts <= request.policy.retries;
     if (retryable && !request.downstream.closed && !this.draining) {
       request.tried ??= new Set();

@@ -171,6 +171,7 @@ export class HttpListener {
     badRequests: { inc(): void };
     failures: { inc(labels: { reason: string }): void };
     tunnels: { inc(): void };
+    ejections: { inc(): void };
   };
 
   constructor(private readonly options: HttpListenerOptions) {
@@ -181,6 +182,7 @@ export class HttpListener {
       badRequests: counter(m, 'mesh_bridge_http_bad_requests_total', 'Malformed HTTP requests answered 400'),
       failures: counter(m, 'mesh_bridge_http_upstream_failures_total', 'HTTP requests answered with an error by the bridge, by reason', ['reason']),
       tunnels: counter(m, 'mesh_bridge_http_upgrades_total', 'Protocol upgrades (WebSocket) the bridge tunnels to an upstream'),
+      ejections: counter(m, 'mesh_bridge_outlier_ejections_total', 'Upstream instances left out of routing for a while after repeated connection failures', ['protocol']).labels({ protocol: 'http' }),
     };
   }
 
@@ -475,6 +477,7 @@ export class HttpListener {
   exchangeEnded(exchange: Exchange, error: boolean): void {
     const upstream = exchange.upstream;
     this.release(exchange);
+    this.options.routes.outliers.success(exchange.address);
     if (upstream) {
       // The request body may still be arriving (an early answer): the connection is not reusable then.
       if (exchange.requestDone && upstream.reusable && !upstream.closed && !this.draining) {
@@ -493,6 +496,11 @@ export class HttpListener {
     if (exchange.done) return;
     this.release(exchange);
     exchange.upstream?.destroy();
+    // A connection that cannot be made, breaks or speaks garbage counts against the instance; a slow answer does not.
+    if (kind !== 'timeout' && !this.draining && this.options.routes.outliers.failure(exchange.address, Date.now())) {
+      this.metrics.ejections.inc();
+      this.options.logger.warn({ upstream: exchange.address }, `ejecting HTTP upstream ${exchange.address} for a while: its connections keep failing`);
+    }
     this.metrics.failures.inc({ reason: kind });
     this.options.stats.record(exchange.service, exchange.stack, this.clockMs, (performance.now() - exchange.startedAt) * 1000, true);
     if (this.logOnce.first(`${kind}|${exchange.upstreamLabel}`)) this.options.logger.warn({ upstream: exchange.upstreamLabel, reason: kind }, message);

@@ -4,6 +4,7 @@
 // catalog changes that service, so a request costs a map lookup, not a catalog scan.
 import type { Catalog, Instance, Stack, Subscription } from '../../catalog';
 import { Candidate, pickInstance } from './instance-picker';
+import { OutlierDetector } from './outlier-detector';
 import { StackWeights } from './stack-weights';
 
 /** Requests in flight per instance address, kept by the upstream pools. */
@@ -54,6 +55,8 @@ export class ServiceRoutes {
     private readonly protocol: 'dubbo' | 'http',
     /** Addresses never routed to: the bridge's own listeners, so it cannot call itself. */
     private readonly selfAddresses: ReadonlySet<string> = new Set(),
+    /** Instances whose connections keep failing, left out for a while. */
+    readonly outliers: OutlierDetector = new OutlierDetector(),
   ) {
     this.subscription = catalog.subscribeAll((delta) => {
       this.cache.delete(delta.service);
@@ -116,8 +119,10 @@ export class ServiceRoutes {
     const set = this.routeSet(service, version, group);
     const stack = this.weights.choose(service, method, stickyKey, random());
     const other: Stack = stack === 'mesh' ? 'legacy' : 'mesh';
+    const now = Date.now();
     for (const routedStack of [stack, other]) {
-      const candidates = exclude && exclude.size > 0 ? set[routedStack].filter((c) => !exclude.has(c.address)) : set[routedStack];
+      let candidates = this.outliers.filter(set[routedStack], now);
+      if (exclude && exclude.size > 0) candidates = candidates.filter((c) => !exclude.has(c.address));
       const index = pickInstance(candidates, random());
       if (index >= 0) return { stack, routedStack, candidate: candidates[index] };
     }

@@ -103,6 +103,8 @@ class ProxiedRequest implements InFlight {
 }
 
 const SWEEP_MS = 50;
+/** Other instances tried for a request whose connection could not be made. */
+const NEVER_DELIVERED_RETRIES = 2;
 
 export class DubboListener {
   private server: Server | null = null;
@@ -362,7 +364,12 @@ export class DubboListener {
       this.metrics.ejections.inc();
       this.options.logger.warn({ upstream: request.address }, `ejecting Dubbo upstream ${request.address} for a while: its connections keep failing`);
     }
-    const retryable = reason.kind !== 'timeout' && request.policy.idempotentMethods.has(request.method) && request.attempts <= request.policy.retries;
+    // A request whose connection was never made never reached a provider: sending it elsewhere is
+    // safe for any method. One that may have arrived is sent again only when idempotent.
+    const neverDelivered = reason.kind === 'connect';
+    const retryable = neverDelivered
+      ? request.attempts <= Math.max(request.policy.retries, NEVER_DELIVERED_RETRIES)
+      : reason.kind !== 'timeout' && request.policy.idempotentMethods.has(request.method) && request.attempts <= request.policy.retries;
     if (retryable && !request.downstream.closed && !this.draining) {
       request.tried ??= new Set();
       request.tried.add(request.address);

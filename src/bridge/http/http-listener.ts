@@ -8,7 +8,7 @@ import type { Stack } from '../../catalog';
 import type { Logger } from '../../telemetry/logger';
 import { LogOnce } from '../../telemetry/logger';
 import { Registry, counter, gauge } from '../../telemetry/metrics';
-import { ServiceRoutes } from '../route/service-routes';
+import { RouteChoice, ServiceRoutes } from '../route/service-routes';
 import { closeSockets, listen, listeningAddress, waitWhileBusy } from '../socket-lifecycle';
 import { TrafficStats } from '../stats/traffic-stats';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE, METHODS } from './http-parser';
@@ -71,6 +71,14 @@ class Exchange implements UpstreamSink {
   closeAfter = false;
   deadline = 0;
   status = 0;
+  /** The head as sent upstream, kept to send again when a connection could not be made. */
+  head = '';
+  sticky: string | undefined;
+  upgrade = false;
+  attempts = 0;
+  tried: Set<string> | undefined;
+  /** Request body bytes written upstream: once there are any, the request cannot be sent again. */
+  bodyBytes = 0;
   /** After a 101: the exchange left the queue and its connection carries the upgraded protocol. */
   tunnelled = false;
   /** Response bytes held while an earlier exchange on the same connection is still answering. */
@@ -152,6 +160,8 @@ class Downstream {
 }
 
 const SWEEP_MS = 50;
+/** Other instances tried for a request whose connection could not be made. */
+const NEVER_DELIVERED_RETRIES = 2;
 
 export class HttpListener {
   private server: Server | null = null;
@@ -172,6 +182,7 @@ export class HttpListener {
     failures: { inc(labels: { reason: string }): void };
     tunnels: { inc(): void };
     ejections: { inc(): void };
+    retries: { inc(): void };
   };
 
   constructor(private readonly options: HttpListenerOptions) {
@@ -181,6 +192,7 @@ export class HttpListener {
       connections: gauge(m, 'mesh_bridge_http_client_connections', 'Caller connections open on the HTTP listener'),
       badRequests: counter(m, 'mesh_bridge_http_bad_requests_total', 'Malformed HTTP requests answered 400'),
       failures: counter(m, 'mesh_bridge_http_upstream_failures_total', 'HTTP requests answered with an error by the bridge, by reason', ['reason']),
+      retries: counter(m, 'mesh_bridge_http_retries_total', 'Requests sent to another instance because a connection could not be made'),
       tunnels: counter(m, 'mesh_bridge_http_upgrades_total', 'Protocol upgrades (WebSocket) the bridge tunnels to an upstream'),
       ejections: counter(m, 'mesh_bridge_outlier_ejections_total', 'Upstream instances left out of routing for a while after repeated connection failures', ['protocol']).labels({ protocol: 'http' }),
     };
@@ -394,24 +406,35 @@ export class HttpListener {
       this.answer(exchange, 503, 'HTTP_NO_INSTANCE', `no legacy or mesh instance of ${service}`, { service });
       return;
     }
+    exchange.deadline = exchange.startedAt + policy.timeoutMs;
+    exchange.head = head;
+    exchange.sticky = sticky;
+    exchange.upgrade = upgrade;
+    this.dispatch(exchange, choice);
+  }
+
+  /** Sends an exchange's head to the chosen instance (again, after a connection that was never made). */
+  private dispatch(exchange: Exchange, choice: RouteChoice): void {
+    exchange.attempts++;
     exchange.stack = choice.routedStack;
     const address = choice.candidate.address;
     exchange.address = address;
-    exchange.deadline = exchange.startedAt + policy.timeoutMs;
     const { host: upstreamHost, port: upstreamPort } = choice.candidate.instance;
-    const upstream = upgrade ? this.dedicatedUpstream(address, upstreamHost, upstreamPort) : this.upstreamFor(address, upstreamHost, upstreamPort);
-    if (upgrade) downstream.tunnel = upstream;
+    const upstream = exchange.upgrade ? this.dedicatedUpstream(address, upstreamHost, upstreamPort) : this.upstreamFor(address, upstreamHost, upstreamPort);
+    if (exchange.upgrade) exchange.downstream.tunnel = upstream;
     exchange.upstream = upstream;
     upstream.attach(exchange);
     this.pending.set(address, (this.pending.get(address) ?? 0) + 1);
     this.inFlight.add(exchange);
-    upstream.write(head);
+    upstream.write(exchange.head);
+    if (exchange.requestDone && exchange.chunkedRequest) upstream.write('0\r\n\r\n');
   }
 
   private onRequestBody(downstream: Downstream, body: Buffer): void {
     const exchange = downstream.current;
     const upstream = exchange?.upstream;
     if (!exchange || !upstream || exchange.done) return; // answered already: the body is dropped
+    exchange.bodyBytes += body.length;
     if (exchange.chunkedRequest) {
       upstream.write(`${body.length.toString(16)}\r\n`);
       upstream.write(body);
@@ -500,6 +523,17 @@ export class HttpListener {
     if (kind !== 'timeout' && !this.draining && this.options.routes.outliers.failure(exchange.address, Date.now())) {
       this.metrics.ejections.inc();
       this.options.logger.warn({ upstream: exchange.address }, `ejecting HTTP upstream ${exchange.address} for a while: its connections keep failing`);
+    }
+    // A connection that was never made delivered nothing: the request goes to another instance,
+    // whatever its method, as long as none of its body was consumed.
+    if (kind === 'connect' && !exchange.responseStarted && exchange.bodyBytes === 0 && exchange.attempts <= NEVER_DELIVERED_RETRIES && !this.draining && !exchange.downstream.closed) {
+      (exchange.tried ??= new Set()).add(exchange.address);
+      const choice = this.options.routes.choose(exchange.service, '', '', undefined, exchange.sticky, Math.random, exchange.tried);
+      if (choice !== null) {
+        this.metrics.retries.inc();
+        this.dispatch(exchange, choice);
+        return;
+      }
     }
     this.metrics.failures.inc({ reason: kind });
     this.options.stats.record(exchange.service, exchange.stack, this.clockMs, (performance.now() - exchange.startedAt) * 1000, true);

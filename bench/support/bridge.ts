@@ -49,7 +49,8 @@ catalog.replaceSource('static', service, [instance]);
 
 async function main(): Promise<void> {
   if (mode === 'dubbo') {
-    const policy: DubboServicePolicy = { idempotentMethods: new Set(), retries: 0, timeoutMs: 3000 };
+    // As the bridge's default config: the consumer's own timeout attachment is honoured.
+    const policy: DubboServicePolicy = { idempotentMethods: new Set(), retries: 0, timeoutMs: 3000, honorConsumerTimeout: true };
     const listener: DubboListener = new DubboListener({
       host: '127.0.0.1',
       port: 0,

@@ -135,6 +135,8 @@ export class Bridge {
         idempotentMethods: new Set(route?.idempotent ?? []),
         retries: route?.retries ?? 0,
         timeoutMs: route?.timeoutMs ?? this.config.dubbo.timeoutMs,
+        // A timeout configured for the route wins over what consumers ask for.
+        honorConsumerTimeout: route?.timeoutMs === undefined && this.config.dubbo.honorConsumerTimeout,
       };
       this.dubboPolicies.set(service, policy);
     }

@@ -106,6 +106,8 @@ export const bridgeConfigSchema = z
         port: port.default(20880),
         /** Default time an upstream has to answer, per request. */
         timeoutMs: z.number().int().min(1).default(3000),
+        /** Use the consumer's own `timeout` attachment, when it sends one, instead of timeoutMs. */
+        honorConsumerTimeout: z.boolean().default(true),
         connectTimeoutMs: z.number().int().min(1).default(1000),
         /** Heartbeat idle upstream connections after this long. */
         heartbeatIdleMs: z.number().int().min(100).default(60_000),
@@ -113,7 +115,7 @@ export const bridgeConfigSchema = z
         maxBodyBytes: z.number().int().min(1024).default(8 * 1024 * 1024),
       })
       .strict()
-      .default({ enabled: true, host: '127.0.0.1', port: 20880, timeoutMs: 3000, connectTimeoutMs: 1000, heartbeatIdleMs: 60_000, connectionsPerInstance: 1, maxBodyBytes: 8 * 1024 * 1024 }),
+      .default({ enabled: true, host: '127.0.0.1', port: 20880, timeoutMs: 3000, honorConsumerTimeout: true, connectTimeoutMs: 1000, heartbeatIdleMs: 60_000, connectionsPerInstance: 1, maxBodyBytes: 8 * 1024 * 1024 }),
     http: z
       .object({
         /** The bridge's HTTP listener, facing Spring Cloud callers. */

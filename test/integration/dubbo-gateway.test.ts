@@ -246,6 +246,20 @@ describe('Dubbo gateway with real providers', () => {
     expect(reply.errorMessage).toContain(legacy.address);
   });
 
+  it("waits as long as the consumer's own timeout attachment says, when told to honour it", async () => {
+    policies.set(IFACE, { ...defaultPolicy, timeoutMs: 300, honorConsumerTimeout: true });
+    // slow answers after 1.5 s: the consumer allows 3 s, so the bridge's 300 ms does not cut it
+    const patient = await client.call({ path: IFACE, version: VERSION, method: 'slow', attachments: { timeout: '3000' } });
+    expect(patient).toMatchObject({ status: 20, value: 'late' });
+    // a consumer that gives up after 200 ms is answered then, not after the bridge's default
+    policies.set(IFACE, { ...defaultPolicy, timeoutMs: 5000, honorConsumerTimeout: true });
+    const started = Date.now();
+    const hasty = await client.call({ path: IFACE, version: VERSION, method: 'slow', attachments: { timeout: '200' } });
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(hasty.status).toBe(31);
+    expect(hasty.errorMessage).toContain('200 ms');
+  });
+
   it('closes only the connection that sent garbage', async () => {
     const bad = await RawDubboClient.connect(listener.address.port);
     const closed = new Promise((r) => bad.socket.once('close', r));

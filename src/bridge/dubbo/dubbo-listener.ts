@@ -22,7 +22,23 @@ export interface DubboServicePolicy {
   /** Methods that may be sent again to another instance when their upstream fails. */
   idempotentMethods: ReadonlySet<string>;
   retries: number;
+  /** Time an upstream has to answer, unless the consumer's own `timeout` attachment says otherwise. */
   timeoutMs: number;
+  /**
+   * Use the `timeout` attachment a consumer sends (its own deadline) instead of `timeoutMs`, so the
+   * bridge neither cuts a call the consumer would wait for nor holds one it gave up on. Reading it
+   * means skipping the arguments, which roughly doubles the cost of a routing view.
+   */
+  honorConsumerTimeout?: boolean;
+}
+
+/** The longest consumer timeout honoured. */
+const MAX_CONSUMER_TIMEOUT_MS = 10 * 60_000;
+
+/** A consumer's `timeout` attachment in ms, or undefined when absent or not a positive number. */
+function consumerTimeout(value: unknown): number | undefined {
+  const ms = typeof value === 'string' ? Number(value) : typeof value === 'number' ? value : NaN;
+  return Number.isFinite(ms) && ms > 0 ? Math.min(ms, MAX_CONSUMER_TIMEOUT_MS) : undefined;
 }
 
 export interface DubboListenerOptions {
@@ -62,6 +78,7 @@ class Downstream {
 /** A consumer's request on its way through the bridge. */
 class ProxiedRequest implements InFlight {
   deadline = 0;
+  timeoutMs = 0;
   attempts = 0;
   /** The instance it was sent to, and the stack; the label for messages is built only when needed. */
   address = '';
@@ -240,6 +257,7 @@ export class DubboListener {
     let service: string;
     let stickyKey: string | undefined;
     let group = '';
+    let timeoutMs: number | undefined;
     try {
       view = readRoutingView(frame.body);
       service = view.path;
@@ -249,6 +267,7 @@ export class DubboListener {
         if (typeof value === 'string' || typeof value === 'number') stickyKey = String(value);
       }
       if (this.options.routes.needsGroup(service)) group = view.group;
+      if (policy.honorConsumerTimeout) timeoutMs = consumerTimeout(view.attachment('timeout'));
     } catch (err) {
       // The framing is sound, so only this request is bad: answer it, keep the connection.
       this.metrics.failures.inc({ reason: 'bad-request' });
@@ -289,6 +308,7 @@ export class DubboListener {
       choice.routedStack,
       now,
     );
+    request.timeoutMs = timeoutMs ?? policy.timeoutMs;
     downstream.inFlight++;
     this.dispatch(request, choice);
   }
@@ -298,7 +318,7 @@ export class DubboListener {
     request.attempts++;
     request.address = choice.candidate.address;
     request.routedStack = choice.routedStack;
-    request.deadline = performance.now() + request.policy.timeoutMs;
+    request.deadline = performance.now() + request.timeoutMs;
     const address = choice.candidate.address;
     this.pendingByAddress.set(address, (this.pendingByAddress.get(address) ?? 0) + 1);
     if (!this.corked.has(connection)) {
@@ -384,7 +404,7 @@ export class DubboListener {
     this.metrics.failures.inc({ reason: reason.kind });
     const upstream = `${request.address} (${request.routedStack})`;
     const status = reason.kind === 'timeout' ? DubboStatus.SERVER_TIMEOUT : DubboStatus.SERVICE_ERROR;
-    const what = reason.kind === 'timeout' ? `timed out after ${request.policy.timeoutMs} ms waiting for` : 'failed calling';
+    const what = reason.kind === 'timeout' ? `timed out after ${request.timeoutMs} ms waiting for` : 'failed calling';
     this.answerError(
       request.downstream,
       request.requestId,

@@ -80,6 +80,17 @@ describe('planService', () => {
     ]);
   });
 
+  it('marks bridge-address URLs as written by every bridge; instance-address URLs and app-level nodes by the elected writer only', () => {
+    const mixed = [instance('10.0.0.1:20880'), instance('10.0.0.5:8080', { protocol: 'http' })];
+    const viaBridge = planService(SERVICE, mixed, ctx({ export: { target: 'bridge', bridgeAddress: '127.0.0.1:20999' } }), new Map());
+    expect(viaBridge.nodes.map((n) => [n.path.split('/')[1], n.perBridge === true])).toEqual([
+      ['dubbo', true],
+      ['services', false],
+    ]);
+    const direct = planService(SERVICE, mixed, ctx(), new Map());
+    expect(direct.nodes.map((n) => n.perBridge === true)).toEqual([false, false]);
+  });
+
   it('writes http instances as Dubbo 3 application-level nodes with Curator JSON', () => {
     const plan = planService('orders', [instance('10.0.0.5:8080', { service: 'orders', protocol: 'http' })], ctx(), new Map());
     expect(plan.nodes.map((n) => n.path)).toEqual(['/services/orders/10.0.0.5:8080']);

@@ -8,7 +8,8 @@ import { ZkLayout, appPath, categoryPath, isValidNodeName, joinPath } from './zk
 export interface ExportOptions {
   /**
    * `instance`: each provider URL carries the mesh instance's own address. `bridge`: one URL per
-   * (group, version) carries the bridge's Dubbo listener address, which forwards to the instances.
+   * (group, version) carries the bridge's Dubbo listener address, which forwards to the instances;
+   * every running bridge writes its own (not only the elected writer), so consumers spread over all.
    */
   target: 'bridge' | 'instance';
   /** `host:port` of the bridge's Dubbo listener; required with target `bridge`. */
@@ -22,6 +23,12 @@ export interface PlannedNode {
   /** Node data: null for Dubbo provider nodes (all is in the name), Curator JSON for app-level nodes. */
   data: Buffer | null;
   service: string;
+  /**
+   * Written by every bridge, not only the elected writer: a provider URL at this bridge's own
+   * address (target `bridge`). Each bridge's differ (address and owner tag), so they never collide,
+   * and consumers spread over all bridges; one bridge going away only removes its own.
+   */
+  perBridge?: boolean;
 }
 
 export interface ServicePlan {
@@ -103,7 +110,7 @@ export function planService(service: string, instances: readonly Instance[], ctx
           const weight = members.reduce((sum, i) => sum + i.weight, 0);
           const identity = `bridge|${key}`;
           const params = providerParams(service, members[0], weight, knownMethods, stampOf(identity), ctx);
-          nodes.push({ path: joinPath(dir, formatProviderNodeName(address.host, address.port, service, params)), data: null, service });
+          nodes.push({ path: joinPath(dir, formatProviderNodeName(address.host, address.port, service, params)), data: null, service, perBridge: true });
         }
       }
     }

@@ -35,7 +35,9 @@ export interface ZookeeperSyncOptions {
   export?: ExportOptions | false;
   /**
    * Elect one writer among the bridges on this ZooKeeper (default true), so replicas with the same
-   * catalog never write the same instance twice. False: this bridge always writes.
+   * catalog never write the same instance twice. False: this bridge always writes. With export
+   * target `bridge`, the provider URLs at this bridge's own address are written by every bridge
+   * regardless (each its own); only the nodes alike for all bridges wait for the election.
    */
   election?: boolean;
   /** Read Dubbo 3 application-level instances under `/services` (default true). */
@@ -51,7 +53,7 @@ export interface ZookeeperSyncStatus {
   state: string;
   sessionId: string | null;
   stale: boolean;
-  /** Whether this bridge writes (leads the writer election), and who does. */
+  /** Whether this bridge writes the shared nodes (leads the writer election), and who does. `planned`: nodes this bridge should hold now. */
   writer: { enabled: boolean; leader: boolean; leaderOwner: string | null; planned: number; written: number; inSync: boolean };
   reader: { interfaces: number; applications: number; instances: number; badEntries: number };
   reconnects: number;

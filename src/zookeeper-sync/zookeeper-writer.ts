@@ -31,7 +31,7 @@ export interface WriterOptions {
 
 /** Enough to list the entries of every owner (the ZooKeeper ledger has it; a memory ledger need not). */
 interface ListableLedger extends OwnershipLedger {
-  entries(registry: 'zookeeper'): Array<{ key: string; owner: string }>;
+  entries(registry: 'zookeeper'): Array<{ key: string; owner: string; writtenAt: number }>;
 }
 
 function isListable(ledger: OwnershipLedger): ledger is ListableLedger {
@@ -46,6 +46,9 @@ function sameData(a: Buffer | null, b: Buffer | null): boolean {
 /** How many writes go out at once: ZooKeeper pipelines them, but a burst of 100,000 need not all be in memory. */
 const BATCH = 256;
 
+/** How old another bridge's ledger entry must be before its missing node lets the leader release it. */
+const FRESH_ENTRY_MS = 60_000;
+
 export class ZookeeperWriter {
   private readonly session: ZkSession;
   private readonly catalog: Catalog;
@@ -56,6 +59,8 @@ export class ZookeeperWriter {
   /** The plan, per service and as a whole. */
   private readonly planned = new Map<string, Map<string, PlannedNode>>();
   private readonly desired = new Map<string, PlannedNode>();
+  /** The part of the plan every bridge writes, leading or not (see PlannedNode.perBridge). */
+  private readonly desiredOwn = new Map<string, PlannedNode>();
   private readonly stamps = new Map<string, Map<string, number>>();
   /** What this session holds: path -> data as written. */
   private readonly written = new Map<string, Buffer | null>();
@@ -64,6 +69,8 @@ export class ZookeeperWriter {
   private readonly logOnce = new LogOnce();
   private subscription: Subscription | null = null;
   private active = false;
+  /** Set by stop(): everything is withdrawn, per-bridge nodes included. */
+  private withdrawing = false;
   private cleanupNeeded = true;
   private running: Promise<void> | null = null;
   private dirty = false;
@@ -87,10 +94,11 @@ export class ZookeeperWriter {
     this.now = options.now ?? Date.now;
   }
 
-  /** Starts following the catalog. Nothing is written until setActive(true). */
+  /** Starts following the catalog. Only per-bridge nodes are written until setActive(true). */
   start(): void {
     if (this.subscription !== null) return;
     this.stopped = false;
+    this.withdrawing = false;
     this.subscription = this.catalog.subscribeAll((delta) => this.replan(delta.service));
     for (const service of this.catalog.serviceNames()) this.replan(service);
     this.session.on('connected', this.onConnected);
@@ -98,7 +106,10 @@ export class ZookeeperWriter {
     this.schedule();
   }
 
-  /** Whether this bridge writes (it leads the writer election). Inactive, it removes what it wrote. */
+  /**
+   * Whether this bridge writes the shared part of the plan (it leads the writer election). Inactive,
+   * it removes what it wrote of that part; its per-bridge nodes stay.
+   */
   setActive(active: boolean): void {
     if (this.active === active) return;
     this.active = active;
@@ -115,8 +126,9 @@ export class ZookeeperWriter {
     return this.written.size;
   }
 
+  /** Nodes this bridge should hold now: the whole plan when active, its per-bridge part otherwise. */
   get plannedCount(): number {
-    return this.desired.size;
+    return this.target().size;
   }
 
   writtenPaths(): string[] {
@@ -128,9 +140,9 @@ export class ZookeeperWriter {
     while (this.running !== null) await this.running;
   }
 
-  /** True when ZooKeeper holds exactly the plan (or nothing, when inactive). */
+  /** True when ZooKeeper holds exactly the plan (or only its per-bridge part, when inactive). */
   get inSync(): boolean {
-    const target = this.active ? this.desired : new Map<string, PlannedNode>();
+    const target = this.target();
     if (target.size !== this.written.size + this.countConflicts(target)) return false;
     for (const [path, node] of target) {
       if (this.conflicts.has(path)) continue;
@@ -148,9 +160,16 @@ export class ZookeeperWriter {
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     this.active = false;
+    this.withdrawing = true;
     this.schedule();
     await this.idle();
     this.stopped = true;
+  }
+
+  /** What this session should hold now. */
+  private target(): Map<string, PlannedNode> {
+    if (this.withdrawing) return new Map();
+    return this.active ? this.desired : this.desiredOwn;
   }
 
   private countConflicts(target: Map<string, PlannedNode>): number {
@@ -170,12 +189,17 @@ export class ZookeeperWriter {
     else this.stamps.delete(service);
     const before = this.planned.get(service);
     const after = new Map(plan.nodes.map((node) => [node.path, node]));
-    if (before !== undefined && before.size === after.size && [...after].every(([path, node]) => before.has(path) && sameData((before.get(path) as PlannedNode).data, node.data))) return;
+    const same = (a: PlannedNode, b: PlannedNode): boolean => sameData(a.data, b.data) && (a.perBridge === true) === (b.perBridge === true);
+    if (before !== undefined && before.size === after.size && [...after].every(([path, node]) => before.has(path) && same(before.get(path) as PlannedNode, node))) return;
     for (const path of before?.keys() ?? []) {
       this.desired.delete(path);
+      this.desiredOwn.delete(path);
       this.conflicts.delete(path);
     }
-    for (const [path, node] of after) this.desired.set(path, node);
+    for (const [path, node] of after) {
+      this.desired.set(path, node);
+      if (node.perBridge === true) this.desiredOwn.set(path, node);
+    }
     if (after.size > 0) this.planned.set(service, after);
     else this.planned.delete(service);
     this.schedule();
@@ -206,7 +230,7 @@ export class ZookeeperWriter {
   /** One reconciliation: make-before-break (creates, then rewrites, then deletes). */
   private async pass(): Promise<void> {
     if (!this.session.connected) return; // redone on the next `connected`
-    const target = this.active ? this.desired : new Map<string, PlannedNode>();
+    const target = this.target();
     const creates: PlannedNode[] = [];
     const updates: PlannedNode[] = [];
     for (const [path, node] of target) {
@@ -329,7 +353,10 @@ export class ZookeeperWriter {
       .filter((path) => path.startsWith('/') && !target.has(path) && !this.written.has(path));
     let failures = await this.inBatches(leftovers, (path) => this.remove(path, 'cleanup'));
     if (this.active && isListable(this.ledger)) {
-      const others = this.ledger.entries('zookeeper').filter((entry) => entry.owner !== this.options.owner && entry.key.startsWith('/'));
+      // Other bridges write their per-bridge nodes while we lead: an entry they recorded a moment
+      // ago may not have its node yet, so recent entries are left for a later clean-up.
+      const now = this.now();
+      const others = this.ledger.entries('zookeeper').filter((entry) => entry.owner !== this.options.owner && entry.key.startsWith('/') && !(entry.writtenAt > now - FRESH_ENTRY_MS));
       failures += await this.inBatches(others, async (entry) => {
         try {
           if ((await this.session.exists(entry.key)) === null) await this.ledger.release('zookeeper', entry.key);

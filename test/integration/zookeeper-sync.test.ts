@@ -644,4 +644,72 @@ describe('zookeeper-sync resilience', () => {
     expect(zkInstances(followerCatalog, service).map((i) => i.id)).toEqual(['10.7.9.1:20880']);
     await stopSync(follower);
   });
+
+  it('with target "bridge", every bridge writes its own bridge-address URLs; shared nodes stay with the elected writer; one stopping removes only its own', async () => {
+    const service = 'org.ha.Echo';
+    const app = 'ha-orders';
+    await raw.create(`${providers(service)}/${onceEncoded(javaProviderUrl(service, '10.8.9.1:20880'))}`, 'persistent');
+    const content = (catalog: Catalog): void => {
+      catalog.replaceSource('mesh', service, [meshInstance(service, '10.8.0.1:20880', { weight: 30 }), meshInstance(service, '10.8.0.2:20880', { weight: 20 })]);
+      catalog.replaceSource('mesh', app, [meshInstance(app, '10.8.1.1:8080', { protocol: 'http', version: '', labels: {} })]);
+    };
+    const catalogs = [new Catalog(), new Catalog()];
+    for (const catalog of catalogs) content(catalog);
+    // A first, so it leads the writer election; B joins as a follower.
+    const a = newSync({ catalog: catalogs[0], owner: 'ha-a', export: { target: 'bridge', bridgeAddress: '127.0.0.1:21001' } });
+    await a.start();
+    const b = newSync({ catalog: catalogs[1], owner: 'ha-b', export: { target: 'bridge', bridgeAddress: '127.0.0.1:21002' } });
+    await b.start();
+    await Promise.all([a, b].map((s) => s.whenSynced()));
+    expect([a, b].map((s) => s.status().writer.leader)).toEqual([true, false]);
+    expect([a, b].map((s) => s.status().writer.inSync)).toEqual([true, true]);
+
+    // Both bridges' URLs, each ephemeral on its own bridge's session.
+    let written = await writtenFor(service);
+    expect(written).toEqual([
+      { address: '127.0.0.1:21001', owner: 'ha-a', weight: 50, ephemeralOwner: a.status().sessionId },
+      { address: '127.0.0.1:21002', owner: 'ha-b', weight: 50, ephemeralOwner: b.status().sessionId },
+    ]);
+    // The app-level node is alike for every bridge: written once, by the elected writer.
+    const services = `/services/${app}`;
+    expect(await raw.children(services)).toEqual(['10.8.1.1:8080']);
+    expect((await raw.stat(`${services}/10.8.1.1:8080`))?.ephemeralOwner.toString('hex')).toBe(a.status().sessionId);
+    expect(b.writtenPaths().every((path) => path.startsWith(providers(service)))).toBe(true);
+
+    // No echo: neither catalog reads the other bridge's URL (nor its own) as a provider.
+    for (const catalog of catalogs) expect(zkInstances(catalog, service).map((i) => i.id)).toEqual(['10.8.9.1:20880']);
+    for (const catalog of catalogs) expect(zkInstances(catalog, app)).toEqual([]);
+    const revisions = catalogs.map((c) => c.revision);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(catalogs.map((c) => c.revision)).toEqual(revisions);
+
+    // A change reaches both bridges' URLs.
+    for (const catalog of catalogs) catalog.replaceSource('mesh', service, [meshInstance(service, '10.8.0.1:20880', { weight: 70 })]);
+    await Promise.all([a, b].map((s) => s.whenSynced()));
+    written = await writtenFor(service);
+    expect(written.map((w) => [w.address, w.owner, w.weight])).toEqual([
+      ['127.0.0.1:21001', 'ha-a', 70],
+      ['127.0.0.1:21002', 'ha-b', 70],
+    ]);
+
+    // A goes away: only its URL goes; B's stays (the very same node) and B takes over the shared node.
+    const bNode = (await raw.children(providers(service))).find((n) => parseZnodeName(n).params.get('mesh-bridge') === 'ha-b') ?? fail('no URL of ha-b');
+    const bStat = (await raw.stat(`${providers(service)}/${bNode}`)) ?? fail('URL of ha-b vanished');
+    await stopSync(a);
+    written = await writtenFor(service);
+    expect(written.map((w) => [w.address, w.owner])).toEqual([['127.0.0.1:21002', 'ha-b']]);
+    expect((await raw.stat(`${providers(service)}/${bNode}`))?.czxid.toString('hex')).toBe(bStat.czxid.toString('hex'));
+    expect(await ledgerKeys('ha-a')).toEqual([]);
+    await waitFor('the other bridge to lead', () => b.status().writer.leader);
+    await b.whenSynced();
+    expect(await raw.children(services)).toEqual(['10.8.1.1:8080']);
+    expect((await raw.stat(`${services}/10.8.1.1:8080`))?.ephemeralOwner.toString('hex')).toBe(b.status().sessionId);
+    expect((await writtenFor(service)).map((w) => [w.address, w.owner])).toEqual([['127.0.0.1:21002', 'ha-b']]);
+    expect(zkInstances(catalogs[1], service).map((i) => i.id)).toEqual(['10.8.9.1:20880']);
+
+    await stopSync(b);
+    expect(await writtenFor(service)).toEqual([]);
+    expect(await raw.children(services)).toEqual([]);
+    expect(await ledgerKeys('ha-b')).toEqual([]);
+  });
 });

@@ -10,6 +10,7 @@ import { CodecError, MeshBridgeError } from '../../errors';
 import type { Logger } from '../../telemetry/logger';
 import { LogOnce } from '../../telemetry/logger';
 import { Registry, counter, gauge } from '../../telemetry/metrics';
+import { PendingCounts } from '../route/pending-counts';
 import { RouteChoice, ServiceRoutes } from '../route/service-routes';
 import { closeSockets, listen, listeningAddress, waitWhileBusy } from '../socket-lifecycle';
 import { TrafficStats } from '../stats/traffic-stats';
@@ -98,7 +99,6 @@ class ProxiedRequest implements InFlight {
     readonly method: string,
     readonly stickyKey: string | undefined,
     readonly policy: DubboServicePolicy,
-    readonly stack: Stack,
     readonly startedAt: number,
   ) {}
 
@@ -127,7 +127,7 @@ export class DubboListener {
   private server: Server | null = null;
   private readonly downstreams = new Set<Downstream>();
   private readonly pools = new Map<string, UpstreamConnection[]>();
-  private readonly pendingByAddress = new Map<string, number>();
+  private readonly pending = new PendingCounts();
   private sweepTimer: NodeJS.Timeout | null = null;
   /** Wall clock for the traffic windows, refreshed by the sweep: one Date.now() per 50 ms, not per request. */
   private clockMs = Date.now();
@@ -172,7 +172,7 @@ export class DubboListener {
   }
 
   /** Requests in flight to one instance address, for the least-pending choice. */
-  readonly pendingOf = (address: string): number => this.pendingByAddress.get(address) ?? 0;
+  readonly pendingOf = this.pending.of;
 
   get address(): { host: string; port: number } {
     return listeningAddress(this.server, 'Dubbo');
@@ -196,8 +196,7 @@ export class DubboListener {
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     await waitWhileBusy(() => this.totalInFlight() > 0, deadlineMs);
     for (const pool of this.pools.values()) for (const connection of pool) connection.close({ kind: 'closed', message: 'the bridge is shutting down' });
-    // Failures answered above need a turn of the event loop to be written before the sockets close.
-    await new Promise((r) => setImmediate(r));
+    // close() fails what is in flight at once: the error answers are written before closeSockets ends the sockets.
     await closeSockets(this.downstreams);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     await closed;
@@ -258,10 +257,11 @@ export class DubboListener {
     let stickyKey: string | undefined;
     let group = '';
     let timeoutMs: number | undefined;
+    let policy: DubboServicePolicy;
     try {
       view = readRoutingView(frame.body);
       service = view.path;
-      const policy = this.options.policy(service);
+      policy = this.options.policy(service);
       if (policy.stickyAttachment !== undefined) {
         const value = view.attachment(policy.stickyAttachment);
         if (typeof value === 'string' || typeof value === 'number') stickyKey = String(value);
@@ -277,7 +277,6 @@ export class DubboListener {
       }
       return;
     }
-    const policy = this.options.policy(service);
     const now = performance.now();
     const choice = this.options.routes.choose(service, view.version, group, view.method, stickyKey, Math.random);
     if (choice === null) {
@@ -305,7 +304,6 @@ export class DubboListener {
       view.method,
       stickyKey,
       policy,
-      choice.routedStack,
       now,
     );
     request.timeoutMs = timeoutMs ?? policy.timeoutMs;
@@ -320,7 +318,7 @@ export class DubboListener {
     request.routedStack = choice.routedStack;
     request.deadline = performance.now() + request.timeoutMs;
     const address = choice.candidate.address;
-    this.pendingByAddress.set(address, (this.pendingByAddress.get(address) ?? 0) + 1);
+    this.pending.add(address);
     if (!this.corked.has(connection)) {
       // Requests from many consumers read in one event-loop turn leave in one write per upstream:
       // uncorking after each consumer's chunk cost a write system call per request.
@@ -361,10 +359,7 @@ export class DubboListener {
   }
 
   private releasePending(request: ProxiedRequest): void {
-    const address = request.address;
-    const count = (this.pendingByAddress.get(address) ?? 1) - 1;
-    if (count <= 0) this.pendingByAddress.delete(address);
-    else this.pendingByAddress.set(address, count);
+    this.pending.release(request.address);
   }
 
   /** @internal Called by a request when its response was delivered. */
@@ -373,7 +368,7 @@ export class DubboListener {
     this.options.routes.outliers.success(request.address);
     request.downstream.inFlight--;
     const now = performance.now();
-    this.options.stats.record(request.service, request.stack, this.clockMs, (now - request.startedAt) * 1000, error);
+    this.options.stats.record(request.service, request.routedStack, this.clockMs, (now - request.startedAt) * 1000, error);
   }
 
   /** @internal Called by a request whose upstream failed or timed out. */
@@ -411,7 +406,7 @@ export class DubboListener {
       status,
       `mesh-bridge ${what} upstream ${upstream} for ${request.service}.${request.method}: ${reason.message}`,
     );
-    this.options.stats.record(request.service, request.stack, this.clockMs, (performance.now() - request.startedAt) * 1000, true);
+    this.options.stats.record(request.service, request.routedStack, this.clockMs, (performance.now() - request.startedAt) * 1000, true);
     if (this.logOnce.first(`${reason.kind}|${upstream}`)) {
       this.options.logger.warn({ upstream, service: request.service, reason: reason.kind }, reason.message);
     }

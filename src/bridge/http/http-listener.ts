@@ -8,6 +8,7 @@ import type { Stack } from '../../catalog';
 import type { Logger } from '../../telemetry/logger';
 import { LogOnce } from '../../telemetry/logger';
 import { Registry, counter, gauge } from '../../telemetry/metrics';
+import { PendingCounts } from '../route/pending-counts';
 import { RouteChoice, ServiceRoutes } from '../route/service-routes';
 import { closeSockets, listen, listeningAddress, waitWhileBusy } from '../socket-lifecycle';
 import { TrafficStats } from '../stats/traffic-stats';
@@ -167,7 +168,7 @@ export class HttpListener {
   private server: Server | null = null;
   private readonly downstreams = new Set<Downstream>();
   private readonly idle = new Map<string, HttpUpstream[]>();
-  private readonly pending = new Map<string, number>();
+  private readonly pending = new PendingCounts();
   private readonly inFlight = new Set<Exchange>();
   private readonly serviceByName = new Map<string, string>();
   private readonly logOnce = new LogOnce();
@@ -199,7 +200,7 @@ export class HttpListener {
   }
 
   /** Requests in flight to one instance address, for the least-pending choice. */
-  readonly pendingOf = (address: string): number => this.pending.get(address) ?? 0;
+  readonly pendingOf = this.pending.of;
 
   get address(): { host: string; port: number } {
     return listeningAddress(this.server, 'HTTP');
@@ -326,17 +327,14 @@ export class HttpListener {
     if (name === '') return '';
     const known = this.serviceByName.get(name);
     if (known !== undefined) return known;
-    const upper = name.toUpperCase();
-    const routes = this.options.routes;
-    const set = routes.routeSet(name, '', '');
-    const resolved = set.legacy.length + set.mesh.length > 0 ? name : upper;
-    if (resolved === upper && upper !== name) {
-      const upperSet = routes.routeSet(upper, '', '');
-      if (upperSet.legacy.length + upperSet.mesh.length === 0) return name; // unknown: not cached, it may appear later
+    for (const spelling of [name, name.toUpperCase()]) {
+      const set = this.options.routes.routeSet(spelling, '', '');
+      if (set.legacy.length + set.mesh.length === 0) continue;
+      if (this.serviceByName.size > 10_000) this.serviceByName.clear();
+      this.serviceByName.set(name, spelling);
+      return spelling;
     }
-    if (this.serviceByName.size > 10_000) this.serviceByName.clear();
-    this.serviceByName.set(name, resolved);
-    return resolved;
+    return name; // unknown: not remembered, it may appear later
   }
 
   private onRequestHead(
@@ -424,7 +422,7 @@ export class HttpListener {
     if (exchange.upgrade) exchange.downstream.tunnel = upstream;
     exchange.upstream = upstream;
     upstream.attach(exchange);
-    this.pending.set(address, (this.pending.get(address) ?? 0) + 1);
+    this.pending.add(address);
     this.inFlight.add(exchange);
     upstream.write(exchange.head);
     if (exchange.requestDone && exchange.chunkedRequest) upstream.write('0\r\n\r\n');
@@ -484,9 +482,7 @@ export class HttpListener {
     if (!this.inFlight.delete(exchange)) return;
     const address = exchange.upstream?.address;
     if (address === undefined) return;
-    const count = (this.pending.get(address) ?? 1) - 1;
-    if (count <= 0) this.pending.delete(address);
-    else this.pending.set(address, count);
+    this.pending.release(address);
   }
 
   /** Answers an exchange from the bridge itself. */

@@ -64,7 +64,10 @@ export class OutlierDetector {
    * The candidates to route to: those not ejected, but never fewer than (1 - maxEjectedShare) of
    * the set; when too many are ejected, the ones whose ejection ends soonest come back first.
    */
-  filter<T extends { address: string }>(candidates: readonly T[], now: number): readonly T[] {
+  filter<T extends { address: string }>(candidates: readonly T[], now?: number): readonly T[] {
+    // Before any ejection no clock is read: this runs for every proxied request.
+    if (this.lastEjectionEnd === 0) return candidates;
+    now ??= Date.now();
     if (now >= this.lastEjectionEnd) return candidates;
     let ejected = 0;
     for (const c of candidates) if (this.isEjected(c.address, now)) ejected++;

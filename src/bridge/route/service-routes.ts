@@ -85,9 +85,8 @@ export class ServiceRoutes {
   /** The legacy and mesh sets for a service at a version and group. */
   routeSet(service: string, version: string, group: string): RouteSet {
     let byKey = this.cache.get(service);
-    if (byKey === undefined) this.cache.set(service, (byKey = new Map()));
     const key = `${version}|${group}`;
-    let set = byKey.get(key);
+    let set = byKey?.get(key);
     if (set === undefined) {
       set = { legacy: [], mesh: [] };
       for (const instance of this.catalog.instances(service)) {
@@ -97,7 +96,12 @@ export class ServiceRoutes {
         if (this.selfAddresses.has(candidate.address)) continue;
         set[instance.stack].push(candidate);
       }
-      byKey.set(key, set);
+      // An empty set is not kept: a name no instance has (any Host header a caller sends) must not
+      // grow the cache. A service that gains instances gets a delta, which drops its entry anyway.
+      if (set.legacy.length + set.mesh.length > 0) {
+        if (byKey === undefined) this.cache.set(service, (byKey = new Map()));
+        byKey.set(key, set);
+      }
     }
     return set;
   }
@@ -118,14 +122,13 @@ export class ServiceRoutes {
   ): RouteChoice | null {
     const set = this.routeSet(service, version, group);
     const stack = this.weights.choose(service, method, stickyKey, random());
-    const other: Stack = stack === 'mesh' ? 'legacy' : 'mesh';
-    const now = Date.now();
-    for (const routedStack of [stack, other]) {
-      let candidates = this.outliers.filter(set[routedStack], now);
-      if (exclude && exclude.size > 0) candidates = candidates.filter((c) => !exclude.has(c.address));
-      const index = pickInstance(candidates, random());
-      if (index >= 0) return { stack, routedStack, candidate: candidates[index] };
-    }
-    return null;
+    return this.pickIn(set, stack, stack, random, exclude) ?? this.pickIn(set, stack, stack === 'mesh' ? 'legacy' : 'mesh', random, exclude);
+  }
+
+  private pickIn(set: RouteSet, stack: Stack, routedStack: Stack, random: () => number, exclude: ReadonlySet<string> | undefined): RouteChoice | null {
+    let candidates = this.outliers.filter(set[routedStack]);
+    if (exclude && exclude.size > 0) candidates = candidates.filter((c) => !exclude.has(c.address));
+    const index = pickInstance(candidates, random());
+    return index >= 0 ? { stack, routedStack, candidate: candidates[index] } : null;
   }
 }

@@ -67,7 +67,8 @@ function registerCounters(registry: Registry, stats: TrafficStats): void {
 }
 
 export class TrafficStats {
-  private readonly byKey = new Map<string, Cell>();
+  /** Per stack, then per service: no key string is built per request. */
+  private readonly byStack: Record<Stack, Map<string, Cell>> = { legacy: new Map(), mesh: new Map() };
 
   constructor(
     metrics: Registry,
@@ -78,16 +79,17 @@ export class TrafficStats {
   }
 
   /** @internal For the Prometheus collector. */
-  cells(): IterableIterator<Cell> {
-    return this.byKey.values();
+  *cells(): IterableIterator<Cell> {
+    yield* this.byStack.legacy.values();
+    yield* this.byStack.mesh.values();
   }
 
   private cell(service: string, stack: Stack): Cell {
-    const key = stack === 'mesh' ? `m|${service}` : `l|${service}`;
-    let cell = this.byKey.get(key);
+    const cells = this.byStack[stack];
+    let cell = cells.get(service);
     if (cell === undefined) {
       cell = { protocol: this.protocol, service, stack, window: new SlidingWindow(this.windowMs), ok: 0, errors: 0, latencySeconds: 0 };
-      this.byKey.set(key, cell);
+      cells.set(service, cell);
     }
     return cell;
   }
@@ -103,7 +105,7 @@ export class TrafficStats {
 
   summaries(now: number, service?: string): ServiceStackStats[] {
     const out: ServiceStackStats[] = [];
-    for (const cell of this.byKey.values()) {
+    for (const cell of this.cells()) {
       if (service !== undefined && cell.service !== service) continue;
       out.push({ service: cell.service, stack: cell.stack, ...cell.window.summary(now) });
     }

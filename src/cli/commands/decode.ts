@@ -37,11 +37,8 @@ export async function decodeStream(input: Readable, out: Writable, options: Deco
   const decoder = new FrameDecoder({ maxBodyLength: options.maxBodyLength });
   const summary: DecodeSummary = { frames: 0, badFrames: 0, fatal: null };
   let pending = '';
-  let framesEnd = 0;
-  let bytesRead = 0;
   const onFrame = (frame: Frame): void => {
     summary.frames++;
-    framesEnd = frame.offset + frame.bytes.length;
     try {
       pending += JSON.stringify(toJsonValue(describeFrame(frame))) + '\n';
     } catch (err) {
@@ -52,18 +49,16 @@ export async function decodeStream(input: Readable, out: Writable, options: Deco
   };
   try {
     for await (const chunk of input) {
-      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-      bytesRead += bytes.length;
-      decoder.push(bytes, onFrame);
+      decoder.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer), onFrame);
       if (pending !== '') {
         if (!out.write(pending)) await new Promise((resolve) => out.once('drain', resolve));
         pending = '';
       }
     }
-    if (bytesRead > framesEnd) {
-      const read = bytesRead - framesEnd;
-      throw new MeshBridgeError('DUBBO_TRUNCATED', `the stream ends inside the frame that starts at byte ${framesEnd} (${read} bytes of it read)`, {
-        where: framesEnd,
+    if (decoder.bufferedBytes > 0) {
+      const start = decoder.position - decoder.bufferedBytes;
+      throw new MeshBridgeError('DUBBO_TRUNCATED', `the stream ends inside the frame that starts at byte ${start} (${decoder.bufferedBytes} bytes of it read)`, {
+        where: start,
       });
     }
   } catch (err) {

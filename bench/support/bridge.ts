@@ -1,26 +1,18 @@
-// The bridge under test, alone in its process: the Dubbo or the HTTP listener, wired as
-// src/bridge/bridge-process.ts wires them (Catalog, StackWeights, ServiceRoutes, TrafficStats,
-// Registry, silent logger), with one static upstream instance in the catalog.
+// The bridge under test, alone in its process: the Dubbo or the HTTP listener, wired as the bridge
+// process wires them (test/support/gateway.ts), with one static upstream instance in the catalog.
 //
 // Usage: node --import tsx bench/support/bridge.ts --mode=dubbo|http --upstream=<port> [--service=NAME]
 //        [--patch=no-stats]  -> prints "READY <port>"
 //
-// Patches are experiments for proposed fixes, not the bridge as shipped.
-// defer-uncork: the Dubbo
-// listener uncorks its upstream connections at the end of each consumer chunk's 'data' callback,
-// so requests arriving on 32 consumer sockets in one event-loop turn leave in 32 upstream writes.
-// Deferring the uncork to setImmediate (after every ready socket of this turn was read) sends
-// them in one writev.
-// no-stats: TrafficStats.record does nothing, to weigh what per-request accounting costs
-// (sliding window, Date.now, two prom-client label-hashing increments).
+// Patches are experiments, not the bridge as shipped.
+// no-stats: TrafficStats.record does nothing, to weigh what per-request accounting costs.
 import { Catalog, Instance, instanceDefaults } from '../../src/catalog';
-import { DubboListener, DubboServicePolicy } from '../../src/bridge/dubbo/dubbo-listener';
-import { HttpListener, HttpServicePolicy } from '../../src/bridge/http/http-listener';
-import { ServiceRoutes } from '../../src/bridge/route/service-routes';
+import { DubboServicePolicy } from '../../src/bridge/dubbo/dubbo-listener';
+import { HttpServicePolicy } from '../../src/bridge/http/http-listener';
 import { StackWeights } from '../../src/bridge/route/stack-weights';
 import { TrafficStats } from '../../src/bridge/stats/traffic-stats';
-import { silentLogger } from '../../src/telemetry/logger';
 import { Registry } from '../../src/telemetry/metrics';
+import { dubboGateway, httpGateway } from '../../test/support/gateway';
 import { announcePort, arg, exitOnSignal } from './child-protocol';
 
 const mode = arg('mode');
@@ -51,29 +43,12 @@ async function main(): Promise<void> {
   if (mode === 'dubbo') {
     // As the bridge's default config: the consumer's own timeout attachment is honoured.
     const policy: DubboServicePolicy = { idempotentMethods: new Set(), retries: 0, timeoutMs: 3000, honorConsumerTimeout: true };
-    const listener: DubboListener = new DubboListener({
-      host: '127.0.0.1',
-      port: 0,
-      routes: new ServiceRoutes(catalog, weights, (address) => listener.pendingOf(address), 'dubbo'),
-      stats: new TrafficStats(metrics, 'dubbo'),
-      metrics,
-      logger: silentLogger(),
-      policy: () => policy,
-    });
+    const { listener } = dubboGateway(catalog, { weights, metrics, policy: () => policy });
     await listener.start();
     announcePort(listener.address.port);
   } else if (mode === 'http') {
     const policy: HttpServicePolicy = { timeoutMs: 3000 };
-    const listener: HttpListener = new HttpListener({
-      host: '127.0.0.1',
-      port: 0,
-      routes: new ServiceRoutes(catalog, weights, (address) => listener.pendingOf(address), 'http'),
-      stats: new TrafficStats(metrics, 'http'),
-      metrics,
-      logger: silentLogger(),
-      routeBy: 'host',
-      policy: () => policy,
-    });
+    const { listener } = httpGateway(catalog, { weights, metrics, routeBy: 'host', policy: () => policy });
     await listener.start();
     announcePort(listener.address.port);
   } else {

@@ -1,9 +1,11 @@
 // What the Dubbo and HTTP listeners share at their edges: listening on a TCP server, reading its
 // address, waiting for in-flight work with a deadline, and closing caller sockets so their last
 // bytes drain before anything is destroyed.
-import { Server, Socket } from 'node:net';
+import { Server, Socket, createServer } from 'node:net';
 
-export async function listen(server: Server, port: number, host: string): Promise<void> {
+/** A TCP server (Nagle off) listening on host:port, each accepted socket handed to `onSocket`. */
+export async function listenOn(host: string, port: number, onSocket: (socket: Socket) => void): Promise<Server> {
+  const server = createServer({ noDelay: true }, onSocket);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -11,6 +13,12 @@ export async function listen(server: Server, port: number, host: string): Promis
       resolve();
     });
   });
+  return server;
+}
+
+/** Stops accepting; resolves once every connection the server had is closed. */
+export function stopAccepting(server: Server | null): Promise<void> {
+  return server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
 }
 
 /** The address a server listens on; throws naming the listener when it does not. */

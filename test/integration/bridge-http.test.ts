@@ -8,19 +8,12 @@ import { Bridge } from '../../src/bridge/bridge-process';
 import { validateBridgeConfig } from '../../src/bridge/config';
 import { silentLogger } from '../../src/telemetry/logger';
 import { StartedEurekaClient, startEurekaClient } from '../support/eureka-client';
+import { waitFor } from '../support/wait';
 
 async function answering(stack: string): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => res.end(JSON.stringify({ stack, url: req.url })));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { server, port: (server.address() as { port: number }).port };
-}
-
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('bridge process: HTTP through the embedded Eureka, weights moved by the admin API', () => {

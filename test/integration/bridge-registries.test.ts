@@ -9,18 +9,11 @@ import { silentLogger } from '../../src/telemetry/logger';
 import { closeZookeeper, connectZookeeper, java, listRegistered, registerProvider, SofaProvider, startDubboJsConsumer, startSofaProvider } from '../support/dubbo-peers';
 import { StartedEurekaClient, startEurekaClient } from '../support/eureka-client';
 import { ZookeeperServer, freePort } from '../support/zookeeper';
+import { waitFor } from '../support/wait';
 
 const MESH_ONLY = 'com.example.mesh.InventoryService';
 const LEGACY = 'com.example.legacy.PricingService';
 const VERSION = '1.0.0';
-
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function children(connectString: string, path: string): Promise<string[]> {
   const client = await connectZookeeper(connectString);

@@ -7,16 +7,9 @@ import { Bridge } from '../../src/bridge/bridge-process';
 import { validateBridgeConfig } from '../../src/bridge/config';
 import { silentLogger } from '../../src/telemetry/logger';
 import { ZookeeperServer } from '../support/zookeeper';
+import { waitFor } from '../support/wait';
 
 const SERVICE = 'com.example.demo.GreetingService';
-
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('weights shared by bridges on one ZooKeeper', () => {
   let zk: ZookeeperServer;

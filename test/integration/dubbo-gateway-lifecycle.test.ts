@@ -4,13 +4,9 @@
 import { Server, Socket, createServer, connect } from 'node:net';
 import { Catalog, instanceDefaults } from '../../src/catalog';
 import { DubboListener } from '../../src/bridge/dubbo/dubbo-listener';
-import { ServiceRoutes } from '../../src/bridge/route/service-routes';
-import { StackWeights } from '../../src/bridge/route/stack-weights';
-import { TrafficStats } from '../../src/bridge/stats/traffic-stats';
 import { FrameDecoder, encodeHeartbeat, encodeResponse, isHeartbeat } from '../../src/dubbo-codec';
-import { silentLogger } from '../../src/telemetry/logger';
-import { Registry } from '../../src/telemetry/metrics';
 import { RawDubboClient } from '../support/dubbo-client';
+import { Gateway, dubboGateway } from '../support/gateway';
 
 const IFACE = 'com.example.demo.SlowService';
 
@@ -47,24 +43,12 @@ async function codecProvider(delayMs: number): Promise<{ server: Server; port: n
   return { server, port: (server.address() as { port: number }).port, heartbeats: () => heartbeats, close };
 }
 
-function bridgeTo(port: number, heartbeatIdleMs: number): { listener: DubboListener; routes: ServiceRoutes } {
+function bridgeTo(port: number, heartbeatIdleMs: number): Gateway<DubboListener> {
   const catalog = new Catalog();
   catalog.replaceSource('static', IFACE, [
     { ...instanceDefaults(), id: `127.0.0.1:${port}`, service: IFACE, protocol: 'dubbo', host: '127.0.0.1', port, stack: 'legacy', origin: { source: 'static' } },
   ]);
-  const metrics = new Registry();
-  const routes = new ServiceRoutes(catalog, new StackWeights(), () => 0, 'dubbo');
-  const listener = new DubboListener({
-    host: '127.0.0.1',
-    port: 0,
-    routes,
-    stats: new TrafficStats(metrics, 'dubbo'),
-    metrics,
-    logger: silentLogger(),
-    heartbeatIdleMs,
-    policy: () => ({ idempotentMethods: new Set(), retries: 0, timeoutMs: 5000 }),
-  });
-  return { listener, routes };
+  return dubboGateway(catalog, { heartbeatIdleMs, policy: () => ({ idempotentMethods: new Set(), retries: 0, timeoutMs: 5000 }) });
 }
 
 describe('Dubbo listener upkeep and shutdown', () => {

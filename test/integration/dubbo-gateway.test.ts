@@ -4,12 +4,10 @@
 import { Catalog, Instance, instanceDefaults } from '../../src/catalog';
 import { encodeRequest, readRoutingView } from '../../src/dubbo-codec';
 import { DubboListener, DubboServicePolicy } from '../../src/bridge/dubbo/dubbo-listener';
-import { ServiceRoutes } from '../../src/bridge/route/service-routes';
 import { StackWeights } from '../../src/bridge/route/stack-weights';
-import { TrafficStats } from '../../src/bridge/stats/traffic-stats';
-import { silentLogger } from '../../src/telemetry/logger';
 import { Registry, metricValue } from '../../src/telemetry/metrics';
 import { RawDubboClient } from '../support/dubbo-client';
+import { Gateway, dubboGateway } from '../support/gateway';
 import { DubboJsConsumer, SofaProvider, java, registerProvider, startDubboJsConsumer, startSofaProvider } from '../support/dubbo-peers';
 import { ZookeeperServer } from '../support/zookeeper';
 
@@ -48,7 +46,7 @@ describe('Dubbo gateway with real providers', () => {
   let legacy2: SofaProvider | null = null;
   let mesh: SofaProvider;
   let listener: DubboListener;
-  let routes: ServiceRoutes;
+  let gateway: Gateway<DubboListener>;
   let client: RawDubboClient;
   let zk: ZookeeperServer;
   let consumer: DubboJsConsumer;
@@ -78,16 +76,8 @@ describe('Dubbo gateway with real providers', () => {
     legacy = await startSofaProvider({ interface: IFACE, version: VERSION, methods: greeter('legacy'), register: false });
     mesh = await startSofaProvider({ interface: IFACE, version: VERSION, methods: greeter('mesh'), register: false });
     catalog.replaceSource('static', IFACE, [instance(legacy, 'legacy'), instance(mesh, 'mesh')]);
-    listener = new DubboListener({
-      host: '127.0.0.1',
-      port: 0,
-      routes: new ServiceRoutes(catalog, weights, (address) => listener.pendingOf(address), 'dubbo'),
-      stats: new TrafficStats(metrics, 'dubbo'),
-      metrics,
-      logger: silentLogger(),
-      policy: (service) => policies.get(service) ?? defaultPolicy,
-    });
-    routes = (listener as unknown as { options: { routes: ServiceRoutes } }).options.routes;
+    gateway = dubboGateway(catalog, { weights, metrics, policy: (service) => policies.get(service) ?? defaultPolicy });
+    listener = gateway.listener;
     await listener.start();
     client = await RawDubboClient.connect(listener.address.port);
     // An unmodified apache-dubbo-js consumer finds the bridge through ZooKeeper, as a legacy
@@ -108,8 +98,7 @@ describe('Dubbo gateway with real providers', () => {
     await registration?.unregister();
     await zk?.destroy();
     client?.close();
-    await listener?.stop(1000);
-    routes?.close();
+    await gateway?.stop(1000);
     await Promise.all([legacy?.stop(), mesh?.stop(), legacy2?.stop()]);
   });
 

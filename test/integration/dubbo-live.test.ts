@@ -30,6 +30,7 @@ import {
 } from '../support/dubbo-peers';
 import { TcpTap, startTcpTap } from '../support/tcp-tap';
 import { ZookeeperServer } from '../support/zookeeper';
+import { waitFor } from '../support/wait';
 
 const GREETING = 'com.example.demo.GreetingService';
 const CODEC_SERVICE = 'com.example.demo.CodecService';
@@ -107,14 +108,6 @@ class FrameLog {
   /** Bytes held for an incomplete frame: 0 when the stream ended on a frame boundary. */
   get pending(): number {
     return this.decoder.bufferedBytes;
-  }
-}
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
 
@@ -300,7 +293,7 @@ describe('apache-dubbo-js consumer → tap → sofa-rpc-node provider', () => {
     const beforeRequests = requests.frames.length;
     const beforeResponses = responses.frames.length;
     expect(consumer.sendHeartbeat()).toBe(1);
-    await waitFor(() => responses.frames.length > beforeResponses, 'the heartbeat reply');
+    await waitFor('the heartbeat reply', () => responses.frames.length > beforeResponses);
 
     const ping = requests.frames[beforeRequests];
     const pong = responses.frames[beforeResponses];
@@ -347,7 +340,7 @@ describe('requests written by our encoder, answered by sofa-rpc-node', () => {
       client.send(encodeRequest({ requestId: 3n, path: GREETING, version: '2.0.0', method: 'add', parameterTypes: 'II', args: [20, 22] }));
       client.send(encodeRequest({ requestId: 4n, path: GREETING, version: '2.0.0', method: 'fail', parameterTypes: 'Ljava/lang/String;', args: ['x'] }));
       client.send(encodeHeartbeat(5n, true));
-      await waitFor(() => client.frames.length >= 5, 'five answers');
+      await waitFor('five answers', () => client.frames.length >= 5);
 
       const byId = new Map(client.frames.map((f) => [f.header.requestId, f]));
       expect([...byId.keys()].sort()).toEqual([1n, 3n, 4n, 5n, bigId].sort());
@@ -371,7 +364,7 @@ describe('requests written by our encoder, answered by sofa-rpc-node', () => {
     try {
       client.send(encodeRequest({ requestId: 11n, path: GREETING, version: '2.0.0', method: 'nothing', parameterTypes: '' }));
       client.send(encodeRequest({ requestId: 12n, path: GREETING, version: '2.0.0', method: 'zero', parameterTypes: '' }));
-      await waitFor(() => client.frames.length >= 2, 'two answers');
+      await waitFor('two answers', () => client.frames.length >= 2);
       const [nothing, zero] = [11n, 12n].map((id) => client.frames.find((f) => f.header.requestId === id) as Frame);
       // The peer fault itself: status 20 and a body of one hessian value, null (N) or int 0 (0x90).
       expect([nothing.header.status, nothing.body.toString('hex')]).toEqual([20, '4e']);
@@ -476,7 +469,7 @@ describe('responses written by our encoder, accepted by apache-dubbo-js', () => 
   it('answers the consumer heartbeat with our heartbeat reply, and the connection lives on', async () => {
     const before = received.length;
     expect(consumer.sendHeartbeat()).toBe(1);
-    await waitFor(() => received.length > before, 'the heartbeat at the fake provider');
+    await waitFor('the heartbeat at the fake provider', () => received.length > before);
     expect(received[before]).toMatchObject({ kind: 'heartbeat', direction: 'request', twoWay: true, requestId: 0n });
     expect(await consumer.call('hello', [java.String('after heartbeat')])).toMatchObject({ err: null, res: 'Hi after heartbeat, from our codec' });
     expect(consumer.connectedProviders()).toHaveLength(1);

@@ -8,6 +8,7 @@ import { Catalog, Instance, instanceDefaults, MemoryOwnershipLedger } from '../.
 import { EmbeddedEureka, EmbeddedEurekaOptions } from '../../src/eureka-sync/embedded-eureka';
 import { createEurekaRouter } from '../../src/eureka-sync/eureka-server';
 import { metricValue, Registry } from '../../src/telemetry/metrics';
+import { waitFor } from '../support/wait';
 
 // eureka-js-client ships no types.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -65,14 +66,6 @@ async function startServer(options: Partial<EmbeddedEurekaOptions> = {}): Promis
 afterEach(async () => {
   for (const harness of running.splice(0)) await harness.close();
 });
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 function meshInstance(service: string, id: string, host: string, port: number): Instance {
   return { ...instanceDefaults(), id, service, protocol: 'http', host, port, stack: 'mesh', origin: { source: 'mesh' } };

@@ -13,6 +13,7 @@ import { EurekaInstance } from '../../src/eureka-sync/eureka-instance';
 import { silentLogger } from '../../src/telemetry/logger';
 import { metricValue, Registry } from '../../src/telemetry/metrics';
 import { startEurekaClient, StartedEurekaClient } from '../support/eureka-client';
+import { waitFor } from '../support/wait';
 
 interface Remote {
   port: number;
@@ -68,14 +69,6 @@ async function startRemote(options: Partial<EmbeddedEurekaOptions> = {}): Promis
   };
   cleanups.push(remote.close);
   return remote;
-}
-
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -7,11 +7,9 @@ import { request as undiciRequest, Agent, WebSocket as UndiciWebSocket } from 'u
 import { WebSocketServer } from 'ws';
 import { Catalog, Instance, instanceDefaults } from '../../src/catalog';
 import { HttpListener, HttpServicePolicy } from '../../src/bridge/http/http-listener';
-import { ServiceRoutes } from '../../src/bridge/route/service-routes';
 import { StackWeights } from '../../src/bridge/route/stack-weights';
-import { TrafficStats } from '../../src/bridge/stats/traffic-stats';
-import { silentLogger } from '../../src/telemetry/logger';
 import { Registry, metricValue } from '../../src/telemetry/metrics';
+import { Gateway, httpGateway } from '../support/gateway';
 
 const APP = 'GREETING-SERVICE';
 
@@ -54,21 +52,13 @@ describe('HTTP gateway with real clients and servers', () => {
   let mesh: { server: Server; port: number };
   let byHost: HttpListener;
   let byPath: HttpListener;
-  let routes: ServiceRoutes;
   const agent = new Agent({ connections: 8 });
 
+  const gateways: Array<Gateway<HttpListener>> = [];
   function listener(routeBy: 'host' | 'path'): HttpListener {
-    const l: HttpListener = new HttpListener({
-      host: '127.0.0.1',
-      port: 0,
-      routes,
-      stats: new TrafficStats(metrics, 'http'),
-      metrics,
-      logger: silentLogger(),
-      routeBy,
-      policy: (service) => policies.get(service) ?? defaultPolicy,
-    });
-    return l;
+    const gateway = httpGateway(catalog, { weights, metrics, routeBy, policy: (service) => policies.get(service) ?? defaultPolicy });
+    gateways.push(gateway);
+    return gateway.listener;
   }
 
   async function get(path: string, headers: Record<string, string> = {}, l = byHost) {
@@ -81,8 +71,6 @@ describe('HTTP gateway with real clients and servers', () => {
     legacy = await startServer(echo('legacy'));
     mesh = await startServer(echo('mesh'));
     catalog.replaceSource('static', APP, [instance(legacy.port, 'legacy'), instance(mesh.port, 'mesh')]);
-    const pending = new Map<string, number>();
-    routes = new ServiceRoutes(catalog, weights, (a) => pending.get(a) ?? 0, 'http');
     byHost = listener('host');
     byPath = listener('path');
     await byHost.start();
@@ -91,9 +79,7 @@ describe('HTTP gateway with real clients and servers', () => {
 
   afterAll(async () => {
     await agent.close();
-    await byHost?.stop(500);
-    await byPath?.stop(500);
-    routes?.close();
+    for (const gateway of gateways) await gateway.stop(500);
     legacy?.server.closeAllConnections();
     mesh?.server.closeAllConnections();
     await Promise.all([legacy, mesh].map((s) => new Promise((r) => s?.server.close(r))));
@@ -252,17 +238,7 @@ describe('HTTP listener shutdown', () => {
     const metrics = new Registry();
     const slow = await startServer((_req, res) => setTimeout(() => res.end('finished'), 300));
     catalog.replaceSource('static', APP, [instance(slow.port, 'legacy')]);
-    const routes = new ServiceRoutes(catalog, new StackWeights(), () => 0, 'http');
-    const listener = new HttpListener({
-      host: '127.0.0.1',
-      port: 0,
-      routes,
-      stats: new TrafficStats(metrics, 'http'),
-      metrics,
-      logger: silentLogger(),
-      routeBy: 'host',
-      policy: () => ({ timeoutMs: 3000 }),
-    });
+    const { listener, routes } = httpGateway(catalog, { metrics, policy: () => ({ timeoutMs: 3000 }) });
     await listener.start();
     const port = listener.address.port;
     try {
@@ -297,8 +273,7 @@ describe('HTTP listener protocol upgrades', () => {
     await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
     const port = (http.address() as { port: number }).port;
     catalog.replaceSource('static', APP, [instance(port, 'mesh')]);
-    const routes = new ServiceRoutes(catalog, new StackWeights(), () => 0, 'http');
-    const listener = new HttpListener({ host: '127.0.0.1', port: 0, routes, stats: new TrafficStats(metrics, 'http'), metrics, logger: silentLogger(), routeBy: 'path', policy: () => ({ timeoutMs: 3000 }) });
+    const { listener, routes } = httpGateway(catalog, { metrics, routeBy: 'path', policy: () => ({ timeoutMs: 3000 }) });
     await listener.start();
     try {
       const ws = new UndiciWebSocket(`ws://127.0.0.1:${listener.address.port}/greeting-service/chat`);

@@ -15,6 +15,7 @@ import { ZkClient, ZkStat, zookeeper } from '../../src/zookeeper-sync/zk-client'
 import { DEFAULT_LAYOUT, ledgerDir, ledgerNodeName } from '../../src/zookeeper-sync/zk-paths';
 import { ZookeeperSync, ZookeeperSyncOptions } from '../../src/zookeeper-sync/zookeeper-sync';
 import { ZookeeperServer } from '../support/zookeeper';
+import { waitFor } from '../support/wait';
 
 jest.setTimeout(60_000);
 
@@ -216,15 +217,6 @@ function capturingLogger(): { logger: Logger; lines: Array<Record<string, unknow
     },
   });
   return { logger: pino({ level: 'warn' }, stream), lines };
-}
-
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for: ${what}`);
 }
 
 // ---- the server and everything started against it ----

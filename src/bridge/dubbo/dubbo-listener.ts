@@ -3,7 +3,7 @@
 // arguments are never decoded) to the legacy or mesh set of its service, then to one instance, and
 // sent over a pooled upstream connection with an id of that connection's. Responses go back with
 // the consumer's id restored. Failures are answered as Dubbo error responses that name the upstream.
-import { Server, Socket, createServer } from 'node:net';
+import { Server, Socket } from 'node:net';
 import type { Stack } from '../../catalog';
 import { DubboStatus, Frame, FrameDecoder, encodeHeartbeat, encodeResponse, readRequestId, readRoutingView } from '../../dubbo-codec';
 import { CodecError, MeshBridgeError } from '../../errors';
@@ -12,7 +12,7 @@ import { LogOnce } from '../../telemetry/logger';
 import { Registry, counter, gauge } from '../../telemetry/metrics';
 import { PendingCounts } from '../route/pending-counts';
 import { RouteChoice, ServiceRoutes } from '../route/service-routes';
-import { closeSockets, listen, listeningAddress, waitWhileBusy } from '../socket-lifecycle';
+import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy } from '../socket-lifecycle';
 import { TrafficStats } from '../stats/traffic-stats';
 import { InFlight, UpstreamConnection, UpstreamFailure } from './upstream-connection';
 
@@ -179,9 +179,7 @@ export class DubboListener {
   }
 
   async start(): Promise<void> {
-    const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
-    this.server = server;
-    await listen(server, this.options.port, this.options.host);
+    this.server = await listenOn(this.options.host, this.options.port, (socket) => this.accept(socket));
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweepTimer.unref();
   }
@@ -192,8 +190,7 @@ export class DubboListener {
    */
   async stop(deadlineMs = 5000): Promise<void> {
     this.draining = true;
-    const server = this.server;
-    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    const closed = stopAccepting(this.server);
     await waitWhileBusy(() => this.totalInFlight() > 0, deadlineMs);
     for (const pool of this.pools.values()) for (const connection of pool) connection.close({ kind: 'closed', message: 'the bridge is shutting down' });
     // close() fails what is in flight at once: the error answers are written before closeSockets ends the sockets.

@@ -3,14 +3,14 @@
 // Node's parser, rewritten with X-Forwarded-* and sent to an instance of the legacy or mesh set over
 // a keep-alive pool; bodies stream through in both directions and are never buffered whole. Errors
 // the bridge makes are JSON: 400 for a malformed request, 502/503/504 naming the cause.
-import { Server, Socket, createServer } from 'node:net';
+import { Server, Socket } from 'node:net';
 import type { Stack } from '../../catalog';
 import type { Logger } from '../../telemetry/logger';
 import { LogOnce } from '../../telemetry/logger';
 import { Registry, counter, gauge } from '../../telemetry/metrics';
 import { PendingCounts } from '../route/pending-counts';
 import { RouteChoice, ServiceRoutes } from '../route/service-routes';
-import { closeSockets, listen, listeningAddress, waitWhileBusy } from '../socket-lifecycle';
+import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy } from '../socket-lifecycle';
 import { TrafficStats } from '../stats/traffic-stats';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE, METHODS } from './http-parser';
 import { HttpUpstream, UpstreamSink } from './http-upstream';
@@ -207,9 +207,7 @@ export class HttpListener {
   }
 
   async start(): Promise<void> {
-    const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
-    this.server = server;
-    await listen(server, this.options.port, this.options.host);
+    this.server = await listenOn(this.options.host, this.options.port, (socket) => this.accept(socket));
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweepTimer.unref();
   }
@@ -217,8 +215,7 @@ export class HttpListener {
   /** Stops accepting, lets exchanges in flight finish until the deadline, then closes everything. */
   async stop(deadlineMs = 5000): Promise<void> {
     this.draining = true;
-    const server = this.server;
-    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    const closed = stopAccepting(this.server);
     // Idle callers are closed now; busy ones after their last response.
     for (const downstream of this.downstreams) if (downstream.queue.length === 0) downstream.socket.end();
     await waitWhileBusy(() => this.inFlight.size > 0, deadlineMs);

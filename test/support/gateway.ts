@@ -1,0 +1,61 @@
+// The bridge's Dubbo and HTTP listeners wired to a catalog as the bridge process wires them (route
+// sets over the catalog, least-pending counts from the listener itself), for tests and benchmarks
+// that drive one listener without the whole process.
+import type { Catalog } from '../../src/catalog';
+import { DubboListener, DubboServicePolicy } from '../../src/bridge/dubbo/dubbo-listener';
+import { HttpListener, HttpRouteBy, HttpServicePolicy } from '../../src/bridge/http/http-listener';
+import { ServiceRoutes } from '../../src/bridge/route/service-routes';
+import { StackWeights } from '../../src/bridge/route/stack-weights';
+import { TrafficStats } from '../../src/bridge/stats/traffic-stats';
+import { silentLogger } from '../../src/telemetry/logger';
+import { Registry } from '../../src/telemetry/metrics';
+
+export interface Gateway<L> {
+  listener: L;
+  routes: ServiceRoutes;
+  /** Stops the listener (graceful, within the deadline) and its route sets. */
+  stop(deadlineMs?: number): Promise<void>;
+}
+
+interface CommonOptions {
+  weights?: StackWeights;
+  metrics?: Registry;
+}
+
+export function dubboGateway(
+  catalog: Catalog,
+  options: CommonOptions & { policy: (service: string) => DubboServicePolicy; heartbeatIdleMs?: number },
+): Gateway<DubboListener> {
+  const metrics = options.metrics ?? new Registry();
+  const routes = new ServiceRoutes(catalog, options.weights ?? new StackWeights(), (address) => listener.pendingOf(address), 'dubbo');
+  const listener: DubboListener = new DubboListener({
+    host: '127.0.0.1',
+    port: 0,
+    routes,
+    stats: new TrafficStats(metrics, 'dubbo'),
+    metrics,
+    logger: silentLogger(),
+    heartbeatIdleMs: options.heartbeatIdleMs,
+    policy: options.policy,
+  });
+  return { listener, routes, stop: async (deadlineMs = 1000) => (await listener.stop(deadlineMs), routes.close()) };
+}
+
+export function httpGateway(
+  catalog: Catalog,
+  options: CommonOptions & { policy: (service: string) => HttpServicePolicy; routeBy?: HttpRouteBy },
+): Gateway<HttpListener> {
+  const metrics = options.metrics ?? new Registry();
+  const routes = new ServiceRoutes(catalog, options.weights ?? new StackWeights(), (address) => listener.pendingOf(address), 'http');
+  const listener: HttpListener = new HttpListener({
+    host: '127.0.0.1',
+    port: 0,
+    routes,
+    stats: new TrafficStats(metrics, 'http'),
+    metrics,
+    logger: silentLogger(),
+    routeBy: options.routeBy ?? 'host',
+    policy: options.policy,
+  });
+  return { listener, routes, stop: async (deadlineMs = 1000) => (await listener.stop(deadlineMs), routes.close()) };
+}

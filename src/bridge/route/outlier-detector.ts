@@ -3,6 +3,8 @@
 // (ZooKeeper keeps it for a whole session timeout) does not fail one call in N until then.
 // Pure: the caller reports outcomes and passes `now`.
 
+import { Outcome, isGatewayFailure } from '../../proxy/failure-class';
+
 export interface OutlierOptions {
   /** Consecutive failures that eject an instance. */
   consecutiveFailures: number;
@@ -31,6 +33,20 @@ export class OutlierDetector {
 
   constructor(options: Partial<OutlierOptions> = {}) {
     this.options = { ...DEFAULT_OUTLIER_OPTIONS, ...options };
+  }
+
+  /**
+   * How a call to this instance ended. The one entry point for the data path: outcomes that are not
+   * the instance's fault (caller gone, application exceptions, bridge refusals) never count against
+   * it. Returns true when this report ejected the instance.
+   */
+  report(address: string, outcome: Outcome, now: number): boolean {
+    if (outcome === 'ok') {
+      this.success(address);
+      return false;
+    }
+    if (isGatewayFailure(outcome)) return this.failure(address, now);
+    return false;
   }
 
   /** A request on this instance succeeded: its failure streak ends. */

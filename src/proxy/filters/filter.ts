@@ -1,0 +1,63 @@
+// The contract every filter of the data path keeps, shared by the bridge and the sidecar. A filter
+// sees a protocol-neutral view of a request (never its decoded arguments unless it must read one),
+// and either lets it continue, answers it locally, or holds it and resumes it later. It may watch
+// how the call ended. Filters are registered by name and built from validated config.
+import type { BridgeRefusal, Outcome } from '../failure-class';
+
+/** What a filter may read of a request. Lazy: reading an attachment or header may cost a scan. */
+export interface ProxyRequest {
+  readonly protocol: 'dubbo' | 'http';
+  readonly service: string;
+  readonly version: string;
+  readonly group: string;
+  /** The Dubbo method, or the HTTP method and path (`GET /orders`). */
+  readonly method: string;
+  /** Address of the caller's socket, `host:port`. */
+  readonly remoteAddress: string;
+  /** The caller's application as it claims it (Dubbo `application` attachment, a header): unverified. */
+  callerApp(): string | undefined;
+  /** A Dubbo attachment or an HTTP header (lower-case name). */
+  attribute(name: string): string | undefined;
+}
+
+/** A local answer: the listener maps it to the protocol's own form (failure-class.ts). */
+export interface LocalReply {
+  outcome: Extract<Outcome, 'bridge_refusal' | 'upstream_overloaded' | 'response_timeout'>;
+  refusal?: BridgeRefusal;
+  /** Names the rule or limit that answered, for the caller and the logs. */
+  message: string;
+}
+
+/** `undefined`: continue to the next filter. A LocalReply: answer now. `'held'`: the filter calls `resume` later. */
+export type FilterDecision = undefined | LocalReply | 'held';
+
+export interface FilterContext {
+  /** Continue a held request (`reply` undefined) or answer it. Called exactly once after `'held'`. */
+  resume(reply?: LocalReply): void;
+}
+
+export interface Filter {
+  readonly name: string;
+  /** Decide on a request. Synchronous on the hot path; hold and resume for anything that waits. */
+  onRequest(request: ProxyRequest, now: number, context: FilterContext): FilterDecision;
+  /** How the call ended, with its latency: for breakers, stats, outlier maths. */
+  onComplete?(request: ProxyRequest, outcome: Outcome, latencyMicros: number, now: number): void;
+}
+
+export type FilterFactory = (config: unknown) => Filter;
+
+const factories = new Map<string, FilterFactory>();
+
+/** Registers a filter factory by name; a second registration of a name is a programming error. */
+export function registerFilter(name: string, factory: FilterFactory): void {
+  if (factories.has(name)) throw new Error(`filter ${name} registered twice`);
+  factories.set(name, factory);
+}
+
+export function filterFactory(name: string): FilterFactory | undefined {
+  return factories.get(name);
+}
+
+export function registeredFilters(): string[] {
+  return [...factories.keys()];
+}

@@ -148,8 +148,14 @@ class Downstream {
   /** Header fields delivered in pieces when a head spans several reads. */
   partialHeaders: string[] = [];
   partialUrl = '';
-  /** Set by an upgrade request: the caller's bytes after its head go to this upstream unparsed. */
+  /** Set once the upstream answered an upgrade request 101: the caller's bytes go to it unparsed. */
   tunnel: HttpUpstream | null = null;
+  /**
+   * An upgrade request waiting for the upstream's answer: the caller is not read meanwhile, and the
+   * bytes that followed its head in the same read wait here (at most one read's worth).
+   */
+  upgrading: Exchange | null = null;
+  afterUpgrade: Buffer | null = null;
 
   constructor(
     readonly listener: HttpListener,
@@ -282,11 +288,12 @@ export class HttpListener {
       return;
     }
     const result = downstream.parser.execute(chunk);
-    // The parser's callbacks may have set it: an upgrade request's head was just read.
-    const tunnel = downstream.tunnel as HttpUpstream | null;
-    if (typeof result === 'number' && tunnel !== null) {
-      // What follows the head is the new protocol's.
-      if (result < chunk.length) tunnel.write(chunk.subarray(result));
+    // The parser's callbacks may have set it: an upgrade request's head was just read. Nothing more
+    // of this caller is read or sent upstream before the upstream has agreed (101): what followed
+    // the head waits, and belongs to the new protocol if it agrees.
+    if (typeof result === 'number' && downstream.upgrading !== null) {
+      if (result < chunk.length) downstream.afterUpgrade = chunk.subarray(result);
+      downstream.socket.pause();
       return;
     }
     // Not `instanceof Error`: the parser's errors come from Node's realm, not always the caller's (jest).
@@ -348,8 +355,13 @@ export class HttpListener {
     downstream.queue.push(exchange);
     downstream.current = exchange;
     if (!keepAlive || this.draining) exchange.closeAfter = true;
-    // A protocol upgrade (WebSocket) gets a connection of its own, piped both ways after the 101.
-    if (upgrade) exchange.closeAfter = true;
+    // A protocol upgrade (WebSocket) gets a connection of its own, piped both ways after the 101;
+    // until then the caller is not read, and if the upgrade is refused its connection closes.
+    if (upgrade) {
+      exchange.closeAfter = true;
+      exchange.upgrade = true;
+      downstream.upgrading = exchange;
+    }
     // One pass over the fields: each name is lower-cased once, and the head to send is built as we go.
     let host = '';
     let forwardedFor = '';
@@ -404,7 +416,6 @@ export class HttpListener {
     exchange.deadline = exchange.startedAt + policy.timeoutMs;
     exchange.head = head;
     exchange.sticky = sticky;
-    exchange.upgrade = upgrade;
     this.dispatch(exchange, choice);
   }
 
@@ -415,8 +426,8 @@ export class HttpListener {
     const address = choice.candidate.address;
     exchange.address = address;
     const { host: upstreamHost, port: upstreamPort } = choice.candidate.instance;
+    // An upgrade gets a connection of its own that never returns to the pool, whatever the answer.
     const upstream = exchange.upgrade ? this.dedicatedUpstream(address, upstreamHost, upstreamPort) : this.upstreamFor(address, upstreamHost, upstreamPort);
-    if (exchange.upgrade) exchange.downstream.tunnel = upstream;
     exchange.upstream = upstream;
     upstream.attach(exchange);
     this.pending.add(address);
@@ -470,9 +481,16 @@ export class HttpListener {
     this.options.stats.record(exchange.service, exchange.stack, this.clockMs, (performance.now() - exchange.startedAt) * 1000, false);
     exchange.done = true;
     exchange.tunnelled = true;
-    const queue = exchange.downstream.queue;
+    const downstream = exchange.downstream;
+    const queue = downstream.queue;
     const at = queue.indexOf(exchange);
     if (at >= 0) queue.splice(at, 1);
+    const upstream = exchange.upstream as HttpUpstream;
+    downstream.upgrading = null;
+    downstream.tunnel = upstream;
+    if (downstream.afterUpgrade !== null) upstream.write(downstream.afterUpgrade);
+    downstream.afterUpgrade = null;
+    downstream.socket.resume();
   }
 
   private release(exchange: Exchange): void {
@@ -496,7 +514,8 @@ export class HttpListener {
     this.options.routes.outliers.success(exchange.address);
     if (upstream) {
       // The request body may still be arriving (an early answer): the connection is not reusable then.
-      if (exchange.requestDone && upstream.reusable && !upstream.closed && !this.draining) {
+      // An upgrade's connection never is, even when the upstream declined it.
+      if (exchange.requestDone && !exchange.upgrade && upstream.reusable && !upstream.closed && !this.draining) {
         let pool = this.idle.get(upstream.address);
         if (!pool) this.idle.set(upstream.address, (pool = []));
         if (pool.length < this.maxIdlePerUpstream) pool.push(upstream);
@@ -554,7 +573,13 @@ export class HttpListener {
     while (downstream.queue.length > 0 && downstream.queue[0].done) {
       const finished = downstream.queue.shift() as Exchange;
       if (finished.closeAfter) {
-        downstream.socket.end();
+        // A declined upgrade: the caller is not read again (what it sent after the head was meant
+        // for the new protocol); the connection closes once the answer is written.
+        if (finished.upgrade) {
+          downstream.upgrading = null;
+          downstream.afterUpgrade = null;
+          downstream.socket.destroySoon();
+        } else downstream.socket.end();
         return;
       }
       const next = downstream.queue[0];

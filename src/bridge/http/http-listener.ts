@@ -14,6 +14,7 @@ import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy 
 import { TrafficStats } from '../stats/traffic-stats';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE, METHODS } from './http-parser';
 import { HttpUpstream, UpstreamSink } from './http-upstream';
+import { HOP_BY_HOP, ResponseFraming, finalResponseHead, interimResponseHead, switchingProtocolsHead } from './response-head';
 
 export type HttpRouteBy = 'host' | 'path';
 
@@ -39,9 +40,6 @@ export interface HttpListenerOptions {
   maxIdlePerUpstream?: number;
 }
 
-// Headers that describe one hop, never forwarded (RFC 9110 section 7.6.1).
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization']);
-
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
 
 function jsonResponse(status: number, code: string, message: string, extra: Record<string, unknown> = {}, close = false): Buffer {
@@ -54,7 +52,7 @@ function jsonResponse(status: number, code: string, message: string, extra: Reco
 }
 
 /** One request and its response, in the order the caller sent them. */
-class Exchange implements UpstreamSink {
+class Exchange implements UpstreamSink, ResponseFraming {
   upstream: HttpUpstream | null = null;
   service = '';
   stack: Stack = 'legacy';
@@ -68,8 +66,12 @@ class Exchange implements UpstreamSink {
   requestDone = false;
   responseStarted = false;
   done = false;
-  /** The caller asked to close after this response, or the upstream will close. */
+  /** The caller's connection closes after this response. */
   closeAfter = false;
+  /** The caller spoke HTTP/1.0: no chunked bodies, no interim responses. */
+  http10 = false;
+  /** The response body goes to the caller chunked (see response-head.ts). */
+  rechunk = false;
   deadline = 0;
   status = 0;
   /** The head as sent upstream, kept to send again when a connection could not be made. */
@@ -96,9 +98,11 @@ class Exchange implements UpstreamSink {
   }
 
   /** Sends response bytes now if this exchange is at the head of the connection, else holds them. */
-  emit(bytes: Buffer): void {
-    if (this.tunnelled || this.isHead) this.downstream.socket.write(bytes);
-    else (this.held ??= []).push(bytes);
+  emit(bytes: Buffer | string): void {
+    if (this.tunnelled || this.isHead) {
+      if (typeof bytes === 'string') this.downstream.socket.write(bytes, 'latin1');
+      else this.downstream.socket.write(bytes);
+    } else (this.held ??= []).push(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
   }
 
   flushHeld(): void {
@@ -107,12 +111,25 @@ class Exchange implements UpstreamSink {
     this.held = null;
   }
 
-  onResponseHead(statusCode: number, keepAlive: boolean): void {
-    if (statusCode >= 200) {
+  onResponseHead(statusCode: number, statusMessage: string, fields: string[]): void {
+    if (statusCode === 101) this.emit(switchingProtocolsHead(statusMessage, fields));
+    else if (statusCode < 200) {
+      const head = interimResponseHead(statusCode, statusMessage, fields, this.http10);
+      if (head !== '') this.emit(head);
+    } else {
       this.responseStarted = true;
       this.status = statusCode;
-      if (!keepAlive) this.closeAfter = true;
+      // An upstream's Connection: close is about its own connection, not the caller's.
+      this.emit(finalResponseHead(this, statusCode, statusMessage, fields, this.skipResponseBody, this.http10));
     }
+  }
+
+  onResponseBody(bytes: Buffer): void {
+    if (this.rechunk) {
+      this.emit(`${bytes.length.toString(16)}\r\n`);
+      this.emit(bytes);
+      this.emit('\r\n');
+    } else this.emit(bytes);
   }
 
   onResponseBytes(bytes: Buffer): void {
@@ -121,7 +138,16 @@ class Exchange implements UpstreamSink {
   }
 
   onResponseEnd(): void {
+    if (this.rechunk) this.emit('0\r\n\r\n');
     this.downstream.listener.exchangeEnded(this, this.status >= 500);
+  }
+
+  cork(): void {
+    this.downstream.socket.cork();
+  }
+
+  uncork(): void {
+    this.downstream.socket.uncork();
   }
 
   onUpstreamError(message: string, kind: 'connect' | 'reset' | 'bad-response'): void {
@@ -190,6 +216,7 @@ export class HttpListener {
     tunnels: { inc(): void };
     ejections: { inc(): void };
     retries: { inc(): void };
+    outOfStep: { inc(): void };
   };
 
   constructor(private readonly options: HttpListenerOptions) {
@@ -200,6 +227,7 @@ export class HttpListener {
       badRequests: counter(m, 'mesh_bridge_http_bad_requests_total', 'Malformed HTTP requests answered 400'),
       failures: counter(m, 'mesh_bridge_http_upstream_failures_total', 'HTTP requests answered with an error by the bridge, by reason', ['reason']),
       retries: counter(m, 'mesh_bridge_http_retries_total', 'Requests sent to another instance because a connection could not be made'),
+      outOfStep: counter(m, 'mesh_bridge_http_upstream_out_of_step_total', 'Upstream connections closed for sending bytes past the end of a response (never passed on)'),
       tunnels: counter(m, 'mesh_bridge_http_upgrades_total', 'Protocol upgrades (WebSocket) the bridge tunnels to an upstream'),
       ejections: counter(m, 'mesh_bridge_outlier_ejections_total', 'Upstream instances left out of routing for a while after repeated connection failures', ['protocol']).labels({ protocol: 'http' }),
     };
@@ -355,6 +383,7 @@ export class HttpListener {
     downstream.queue.push(exchange);
     downstream.current = exchange;
     if (!keepAlive || this.draining) exchange.closeAfter = true;
+    if (major === 1 && minor === 0) exchange.http10 = true;
     // A protocol upgrade (WebSocket) gets a connection of its own, piped both ways after the 101;
     // until then the caller is not read, and if the upgrade is refused its connection closes.
     if (upgrade) {
@@ -403,8 +432,6 @@ export class HttpListener {
     if (forwardedHost || host) head += `x-forwarded-host: ${forwardedHost || host}\r\n`;
     if (exchange.chunkedRequest) head += 'transfer-encoding: chunked\r\n';
     head += upgrade ? 'connection: upgrade\r\n\r\n' : 'connection: keep-alive\r\n\r\n';
-    void major;
-    void minor;
 
     const choice = this.options.routes.choose(service, '', '', undefined, sticky, Math.random);
     exchange.service = service;
@@ -512,6 +539,12 @@ export class HttpListener {
     const upstream = exchange.upstream;
     this.release(exchange);
     this.options.routes.outliers.success(exchange.address);
+    if (upstream?.outOfStep) {
+      this.metrics.outOfStep.inc();
+      if (this.logOnce.first(`out-of-step|${upstream.address}`)) {
+        this.options.logger.warn({ upstream: upstream.address }, `HTTP upstream ${upstream.address} sent bytes past the end of its response: dropped, with its connection`);
+      }
+    }
     if (upstream) {
       // The request body may still be arriving (an early answer): the connection is not reusable then.
       // An upgrade's connection never is, even when the upstream declined it.

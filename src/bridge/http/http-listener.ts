@@ -38,6 +38,23 @@ export interface HttpListenerOptions {
   connectTimeoutMs?: number;
   /** Idle keep-alive connections kept per upstream address. */
   maxIdlePerUpstream?: number;
+  /** Requests read ahead on one caller connection (pipelining); past it the caller is not read. Default 16. */
+  maxPipelined?: number;
+  /** Caller connections open at once; more are closed as they arrive. Default 10,000. */
+  maxConnections?: number;
+}
+
+/** Response bytes held for a pipelined exchange that must wait its turn, before its upstream is paused. */
+const HELD_BYTES_LIMIT = 64 * 1024;
+
+/** Why a caller connection is not being read (a bit each; reading resumes when none is left). */
+const enum Hold {
+  /** As many requests as `maxPipelined` are waiting for answers. */
+  Pipeline = 1,
+  /** The upstream is not taking the request body (or tunnel bytes) as fast as the caller sends it. */
+  UpstreamFull = 2,
+  /** An upgrade request waits for the upstream's answer. */
+  Upgrading = 4,
 }
 
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
@@ -84,8 +101,13 @@ class Exchange implements UpstreamSink, ResponseFraming {
   bodyBytes = 0;
   /** After a 101: the exchange left the queue and its connection carries the upgraded protocol. */
   tunnelled = false;
+  /** Routed (sent upstream or answered): a pipelined request waits unrouted until its turn. */
+  routed = false;
+  /** Body bytes read before the request was routed (at most one read's worth: the caller is held). */
+  pendingBody: Buffer[] | null = null;
   /** Response bytes held while an earlier exchange on the same connection is still answering. */
   private held: Buffer[] | null = null;
+  private heldBytes = 0;
 
   constructor(
     readonly downstream: Downstream,
@@ -97,18 +119,30 @@ class Exchange implements UpstreamSink, ResponseFraming {
     return this.downstream.queue[0] === this;
   }
 
-  /** Sends response bytes now if this exchange is at the head of the connection, else holds them. */
+  /**
+   * Sends response bytes now if this exchange is at the head of the connection, else holds them.
+   * Either way the upstream stops being read once the caller's buffer (or the held bytes) is full.
+   */
   emit(bytes: Buffer | string): void {
     if (this.tunnelled || this.isHead) {
-      if (typeof bytes === 'string') this.downstream.socket.write(bytes, 'latin1');
-      else this.downstream.socket.write(bytes);
-    } else (this.held ??= []).push(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
+      const socket = this.downstream.socket;
+      if (!(typeof bytes === 'string' ? socket.write(bytes, 'latin1') : socket.write(bytes))) this.upstream?.pauseReading();
+    } else {
+      (this.held ??= []).push(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
+      this.heldBytes += bytes.length;
+      if (this.heldBytes > HELD_BYTES_LIMIT) this.upstream?.pauseReading();
+    }
   }
 
+  /** The exchange's turn came: what it held goes out, and its upstream is read again if the caller can take it. */
   flushHeld(): void {
-    if (this.held === null) return;
-    for (const bytes of this.held) this.downstream.socket.write(bytes);
-    this.held = null;
+    const socket = this.downstream.socket;
+    if (this.held !== null) {
+      for (const bytes of this.held) socket.write(bytes);
+      this.held = null;
+      this.heldBytes = 0;
+    }
+    if (!socket.writableNeedDrain) this.upstream?.resumeReading();
   }
 
   onResponseHead(statusCode: number, statusMessage: string, fields: string[]): void {
@@ -182,6 +216,10 @@ class Downstream {
    */
   upgrading: Exchange | null = null;
   afterUpgrade: Buffer | null = null;
+  /** Reasons the caller is not read (Hold bits). */
+  private holds = 0;
+  /** Set while waiting pipelined requests are being routed, so a local answer does not start it again. */
+  routing = false;
 
   constructor(
     readonly listener: HttpListener,
@@ -189,6 +227,30 @@ class Downstream {
   ) {
     this.parser = new HTTPParser();
     this.parser.initialize(HTTPParser.REQUEST, {}, MAX_HEADER_SIZE);
+  }
+
+  hold(reason: Hold): void {
+    if (this.holds === 0) this.socket.pause();
+    this.holds |= reason;
+  }
+
+  letGo(reason: Hold): void {
+    if ((this.holds & reason) === 0) return;
+    this.holds &= ~reason;
+    if (this.holds === 0 && !this.closed) this.socket.resume();
+  }
+
+  /** The upstream that filled up took its bytes: read the caller again. */
+  upstreamDrained(): void {
+    this.letGo(Hold.UpstreamFull);
+  }
+
+  /** Writes request (or tunnel) bytes upstream; the caller waits while the upstream's buffer is full. */
+  sendUpstream(upstream: HttpUpstream, bytes: Buffer | string): void {
+    if (!upstream.write(bytes)) {
+      upstream.drainWaiter = this;
+      this.hold(Hold.UpstreamFull);
+    }
   }
 }
 
@@ -209,6 +271,8 @@ export class HttpListener {
   private clockMs = Date.now();
   private draining = false;
   private readonly maxIdlePerUpstream: number;
+  private readonly maxPipelined: number;
+  private readonly maxConnections: number;
   private readonly metrics: {
     connections: { inc(): void; dec(): void };
     badRequests: { inc(): void };
@@ -217,10 +281,14 @@ export class HttpListener {
     ejections: { inc(): void };
     retries: { inc(): void };
     outOfStep: { inc(): void };
+    refusedConnections: { inc(): void };
+    acceptErrors: { inc(labels: { code: string }): void };
   };
 
   constructor(private readonly options: HttpListenerOptions) {
     this.maxIdlePerUpstream = options.maxIdlePerUpstream ?? 64;
+    this.maxPipelined = Math.max(1, options.maxPipelined ?? 16);
+    this.maxConnections = options.maxConnections ?? 10_000;
     const m = options.metrics;
     this.metrics = {
       connections: gauge(m, 'mesh_bridge_http_client_connections', 'Caller connections open on the HTTP listener'),
@@ -228,6 +296,8 @@ export class HttpListener {
       failures: counter(m, 'mesh_bridge_http_upstream_failures_total', 'HTTP requests answered with an error by the bridge, by reason', ['reason']),
       retries: counter(m, 'mesh_bridge_http_retries_total', 'Requests sent to another instance because a connection could not be made'),
       outOfStep: counter(m, 'mesh_bridge_http_upstream_out_of_step_total', 'Upstream connections closed for sending bytes past the end of a response (never passed on)'),
+      refusedConnections: counter(m, 'mesh_bridge_http_refused_connections_total', 'Caller connections closed on arrival because maxConnections were open'),
+      acceptErrors: counter(m, 'mesh_bridge_http_accept_errors_total', 'Connections the HTTP listener could not accept (EMFILE: out of file descriptors), by code', ['code']),
       tunnels: counter(m, 'mesh_bridge_http_upgrades_total', 'Protocol upgrades (WebSocket) the bridge tunnels to an upstream'),
       ejections: counter(m, 'mesh_bridge_outlier_ejections_total', 'Upstream instances left out of routing for a while after repeated connection failures', ['protocol']).labels({ protocol: 'http' }),
     };
@@ -242,6 +312,12 @@ export class HttpListener {
 
   async start(): Promise<void> {
     this.server = await listenOn(this.options.host, this.options.port, (socket) => this.accept(socket));
+    // Accept errors (EMFILE, ENFILE when descriptors run out) are counted; the listener keeps going.
+    this.server.on('error', (err: NodeJS.ErrnoException) => {
+      const code = err.code === 'EMFILE' || err.code === 'ENFILE' ? err.code : 'other';
+      this.metrics.acceptErrors.inc({ code });
+      if (this.logOnce.first(`accept|${code}`)) this.options.logger.warn({ code: err.code }, `the HTTP listener could not accept a connection: ${err.message}`);
+    });
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweepTimer.unref();
   }
@@ -261,6 +337,11 @@ export class HttpListener {
 
   private accept(socket: Socket): void {
     if (this.draining) {
+      socket.destroy();
+      return;
+    }
+    if (this.downstreams.size >= this.maxConnections) {
+      this.metrics.refusedConnections.inc();
       socket.destroy();
       return;
     }
@@ -293,6 +374,7 @@ export class HttpListener {
     this.downstreams.add(downstream);
     this.metrics.connections.inc();
     socket.on('data', (chunk) => this.onData(downstream, chunk));
+    socket.on('drain', () => this.callerDrained(downstream));
     socket.on('error', () => undefined);
     socket.on('close', () => {
       downstream.closed = true;
@@ -312,7 +394,7 @@ export class HttpListener {
 
   private onData(downstream: Downstream, chunk: Buffer): void {
     if (downstream.tunnel !== null) {
-      downstream.tunnel.write(chunk);
+      downstream.sendUpstream(downstream.tunnel, chunk);
       return;
     }
     const result = downstream.parser.execute(chunk);
@@ -321,7 +403,7 @@ export class HttpListener {
     // the head waits, and belongs to the new protocol if it agrees.
     if (typeof result === 'number' && downstream.upgrading !== null) {
       if (result < chunk.length) downstream.afterUpgrade = chunk.subarray(result);
-      downstream.socket.pause();
+      downstream.hold(Hold.Upgrading);
       return;
     }
     // Not `instanceof Error`: the parser's errors come from Node's realm, not always the caller's (jest).
@@ -382,6 +464,9 @@ export class HttpListener {
     const exchange = new Exchange(downstream, performance.now(), method === 'HEAD');
     downstream.queue.push(exchange);
     downstream.current = exchange;
+    // Pipelining: past the cap the caller is not read until answers go out (the rest of this read
+    // is parsed, and those requests wait unrouted).
+    if (downstream.queue.length >= this.maxPipelined) downstream.hold(Hold.Pipeline);
     if (!keepAlive || this.draining) exchange.closeAfter = true;
     if (major === 1 && minor === 0) exchange.http10 = true;
     // A protocol upgrade (WebSocket) gets a connection of its own, piped both ways after the 101;
@@ -432,18 +517,53 @@ export class HttpListener {
     if (forwardedHost || host) head += `x-forwarded-host: ${forwardedHost || host}\r\n`;
     if (exchange.chunkedRequest) head += 'transfer-encoding: chunked\r\n';
     head += upgrade ? 'connection: upgrade\r\n\r\n' : 'connection: keep-alive\r\n\r\n';
-
-    const choice = this.options.routes.choose(service, '', '', undefined, sticky, Math.random);
     exchange.service = service;
-    if (choice === null) {
-      this.metrics.failures.inc({ reason: 'no-instance' });
-      this.answer(exchange, 503, 'HTTP_NO_INSTANCE', `no legacy or mesh instance of ${service}`, { service });
-      return;
-    }
-    exchange.deadline = exchange.startedAt + policy.timeoutMs;
+    exchange.deadline = policy.timeoutMs;
     exchange.head = head;
     exchange.sticky = sticky;
+    if (downstream.queue.length <= this.maxPipelined) this.route(exchange);
+  }
+
+  /** Picks an instance and sends the request, or answers 503 when there is none. */
+  private route(exchange: Exchange): void {
+    exchange.routed = true;
+    const choice = this.options.routes.choose(exchange.service, '', '', undefined, exchange.sticky, Math.random);
+    if (choice === null) {
+      exchange.pendingBody = null;
+      this.metrics.failures.inc({ reason: 'no-instance' });
+      this.answer(exchange, 503, 'HTTP_NO_INSTANCE', `no legacy or mesh instance of ${exchange.service}`, { service: exchange.service });
+      return;
+    }
+    // The policy's timeout, until now; from now on the time it ends.
+    exchange.deadline += performance.now();
     this.dispatch(exchange, choice);
+    const body = exchange.pendingBody;
+    if (body !== null) {
+      exchange.pendingBody = null;
+      for (const bytes of body) this.sendBody(exchange, bytes);
+    }
+    if (exchange.requestDone && exchange.chunkedRequest && !exchange.done) exchange.downstream.sendUpstream(exchange.upstream as HttpUpstream, '0\r\n\r\n');
+  }
+
+  /** Routes the pipelined requests whose turn has come; reads the caller again once under the cap. */
+  private routeWaiting(downstream: Downstream): void {
+    if (downstream.routing) return;
+    downstream.routing = true;
+    const queue = downstream.queue;
+    for (let i = 0; i < queue.length && i < this.maxPipelined; i++) {
+      const exchange = queue[i];
+      if (exchange.routed) continue;
+      this.route(exchange);
+      i = -1; // a local answer may have moved the queue on: look again from its head
+    }
+    downstream.routing = false;
+    if (queue.length < this.maxPipelined) downstream.letGo(Hold.Pipeline);
+  }
+
+  /** The caller's buffer drained: the upstream feeding it (the head exchange's, or the tunnel) is read again. */
+  private callerDrained(downstream: Downstream): void {
+    if (downstream.tunnel !== null) downstream.tunnel.resumeReading();
+    else downstream.queue[0]?.upstream?.resumeReading();
   }
 
   /** Sends an exchange's head to the chosen instance (again, after a connection that was never made). */
@@ -459,27 +579,33 @@ export class HttpListener {
     upstream.attach(exchange);
     this.pending.add(address);
     this.inFlight.add(exchange);
-    upstream.write(exchange.head);
-    if (exchange.requestDone && exchange.chunkedRequest) upstream.write('0\r\n\r\n');
+    exchange.downstream.sendUpstream(upstream, exchange.head);
   }
 
   private onRequestBody(downstream: Downstream, body: Buffer): void {
     const exchange = downstream.current;
-    const upstream = exchange?.upstream;
-    if (!exchange || !upstream || exchange.done) return; // answered already: the body is dropped
+    if (exchange === null) return;
+    if (!exchange.routed) (exchange.pendingBody ??= []).push(body);
+    else if (exchange.upstream !== null && !exchange.done) this.sendBody(exchange, body);
+    // else: answered already, the body is dropped
+  }
+
+  private sendBody(exchange: Exchange, body: Buffer): void {
+    const upstream = exchange.upstream as HttpUpstream;
+    const downstream = exchange.downstream;
     exchange.bodyBytes += body.length;
     if (exchange.chunkedRequest) {
       upstream.write(`${body.length.toString(16)}\r\n`);
       upstream.write(body);
-      upstream.write('\r\n');
-    } else upstream.write(body);
+      downstream.sendUpstream(upstream, '\r\n');
+    } else downstream.sendUpstream(upstream, body);
   }
 
   private onRequestEnd(downstream: Downstream): void {
     const exchange = downstream.current;
     if (!exchange) return;
     exchange.requestDone = true;
-    if (exchange.chunkedRequest && exchange.upstream && !exchange.done) exchange.upstream.write('0\r\n\r\n');
+    if (exchange.chunkedRequest && exchange.routed && exchange.upstream && !exchange.done) downstream.sendUpstream(exchange.upstream, '0\r\n\r\n');
     downstream.current = null;
   }
 
@@ -515,9 +641,9 @@ export class HttpListener {
     const upstream = exchange.upstream as HttpUpstream;
     downstream.upgrading = null;
     downstream.tunnel = upstream;
-    if (downstream.afterUpgrade !== null) upstream.write(downstream.afterUpgrade);
+    if (downstream.afterUpgrade !== null) downstream.sendUpstream(upstream, downstream.afterUpgrade);
     downstream.afterUpgrade = null;
-    downstream.socket.resume();
+    downstream.letGo(Hold.Upgrading);
   }
 
   private release(exchange: Exchange): void {
@@ -551,7 +677,10 @@ export class HttpListener {
       if (exchange.requestDone && !exchange.upgrade && upstream.reusable && !upstream.closed && !this.draining) {
         let pool = this.idle.get(upstream.address);
         if (!pool) this.idle.set(upstream.address, (pool = []));
-        if (pool.length < this.maxIdlePerUpstream) pool.push(upstream);
+        if (pool.length < this.maxIdlePerUpstream) {
+          upstream.resumeReading(); // an idle connection is read, so its close is seen
+          pool.push(upstream);
+        }
         else upstream.destroy();
       } else upstream.destroy();
     }
@@ -618,6 +747,7 @@ export class HttpListener {
       const next = downstream.queue[0];
       next?.flushHeld();
     }
+    this.routeWaiting(downstream);
     if (this.draining && downstream.queue.length === 0) downstream.socket.end();
   }
 

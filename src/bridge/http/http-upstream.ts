@@ -44,6 +44,10 @@ export class HttpUpstream {
   private tunnel = false;
   /** Header fields delivered in pieces when a head spans several reads. */
   private partialFields: string[] = [];
+  /** Reading is paused while the caller cannot take more (flow control). */
+  private paused = false;
+  /** Told once when the socket's write buffer drained after a write that filled it. */
+  drainWaiter: { upstreamDrained(): void } | null = null;
 
   constructor(
     readonly address: string,
@@ -62,6 +66,11 @@ export class HttpUpstream {
     this.socket.on('connect', () => (this.connected = true));
     this.socket.on('data', (chunk) => this.onData(chunk));
     this.socket.on('end', () => this.onEnd());
+    this.socket.on('drain', () => {
+      const waiter = this.drainWaiter;
+      this.drainWaiter = null;
+      waiter?.upstreamDrained();
+    });
     this.socket.on('error', (err) => this.fail(`${address}: ${err.message}`, this.connected ? 'reset' : 'connect'));
     this.socket.on('close', () => {
       this.closed = true;
@@ -77,11 +86,26 @@ export class HttpUpstream {
     this.sawHead = false;
     this.complete = false;
     this.finalStatus = false;
+    this.drainWaiter = null;
+    this.resumeReading();
   }
 
-  write(data: string | Buffer): void {
-    if (typeof data === 'string') this.socket.write(data, 'latin1');
-    else this.socket.write(data);
+  /** False when the socket's write buffer is full: the writer should wait for `drainWaiter`. */
+  write(data: string | Buffer): boolean {
+    return typeof data === 'string' ? this.socket.write(data, 'latin1') : this.socket.write(data);
+  }
+
+  /** Stops reading the upstream (its caller is not reading); bytes wait in the kernel. */
+  pauseReading(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.socket.resume();
   }
 
   destroy(): void {

@@ -8,12 +8,13 @@ import type { Stack } from '../../catalog';
 import type { Logger } from '../../telemetry/logger';
 import { LogOnce } from '../../telemetry/logger';
 import { Registry, counter, gauge } from '../../telemetry/metrics';
+import { BridgeRefusal, Outcome, httpStatusFor, isError } from '../../proxy/failure-class';
 import { PendingCounts } from '../route/pending-counts';
 import { RouteChoice, ServiceRoutes } from '../route/service-routes';
 import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy } from '../socket-lifecycle';
 import { TrafficStats } from '../stats/traffic-stats';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE, METHODS } from './http-parser';
-import { HttpUpstream, UpstreamSink } from './http-upstream';
+import { HttpUpstream, UpstreamFailure, UpstreamSink, coarseClock } from './http-upstream';
 import { HOP_BY_HOP, ResponseFraming, finalResponseHead, interimResponseHead, switchingProtocolsHead } from './response-head';
 
 export type HttpRouteBy = 'host' | 'path';
@@ -35,13 +36,44 @@ export interface HttpListenerOptions {
   /** `host`: the Host header's first label is the app name. `path`: the first path segment is, and is removed. */
   routeBy: HttpRouteBy;
   policy(service: string): HttpServicePolicy;
+  /** Time allowed to open a connection to an instance; past it the request goes to another. Default 1,000 ms. */
   connectTimeoutMs?: number;
+  /** A caller's request head must arrive whole within this, from its first byte (slowloris). Default 10,000 ms. */
+  headerTimeoutMs?: number;
+  /** A request body may pause this long between reads. Default 30,000 ms. */
+  bodyIdleTimeoutMs?: number;
+  /** An idle keep-alive caller connection is closed after this. Default 60,000 ms. */
+  keepAliveTimeoutMs?: number;
+  /** An upstream that stops sending mid-response (while its caller reads) fails after this. Default 30,000 ms. */
+  responseStallTimeoutMs?: number;
+  /** An idle pooled upstream connection is closed after this. Default 4,000 ms (under Node's 5 s keep-alive). */
+  upstreamIdleTimeoutMs?: number;
   /** Idle keep-alive connections kept per upstream address. */
   maxIdlePerUpstream?: number;
   /** Requests read ahead on one caller connection (pipelining); past it the caller is not read. Default 16. */
   maxPipelined?: number;
   /** Caller connections open at once; more are closed as they arrive. Default 10,000. */
   maxConnections?: number;
+  /**
+   * Peers (socket addresses) whose X-Forwarded-Proto and X-Forwarded-Host are kept: a TLS-ending load
+   * balancer in front of the bridge. From anyone else they are replaced. Default: none.
+   */
+  trustedForwarders?: readonly string[];
+  /** Bridges a request may already have crossed (x-mesh-bridge-hops); at this many it is refused 508. Default 8. */
+  maxHops?: number;
+}
+
+/** Counts the bridges a request crossed, so a routing loop between bridges is cut. */
+export const HOPS_HEADER = 'x-mesh-bridge-hops';
+
+/** Methods a request may be sent again for when a reused connection broke before any answer (RFC 9110 9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+/** What a caller connection is reading, for its timeouts. */
+const enum Phase {
+  Idle = 0,
+  Head = 1,
+  Body = 2,
 }
 
 /** Response bytes held for a pipelined exchange that must wait its turn, before its upstream is paused. */
@@ -55,16 +87,29 @@ const enum Hold {
   UpstreamFull = 2,
   /** An upgrade request waits for the upstream's answer. */
   Upgrading = 4,
+  /** The connection is being closed (a timeout): never read again. */
+  Closing = 8,
 }
 
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
+/** Requests routed while in flight: whether a retry may send them again, and where. */
+type Retry = { choice: RouteChoice; staleRetried: boolean };
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  408: 'Request Timeout',
+  429: 'Too Many Requests',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+  508: 'Loop Detected',
+};
 
 function jsonResponse(status: number, code: string, message: string, extra: Record<string, unknown> = {}, close = false): Buffer {
   const body = JSON.stringify({ error: { code, message, ...extra } });
   return Buffer.from(
     `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
       `${close ? 'connection: close\r\n' : ''}x-mesh-bridge-error: ${code}\r\n\r\n${body}`,
-    'latin1',
   );
 }
 
@@ -97,6 +142,8 @@ class Exchange implements UpstreamSink, ResponseFraming {
   upgrade = false;
   attempts = 0;
   tried: Set<string> | undefined;
+  /** Where the request went last, to send it again on a fresh connection when a reused one was stale. */
+  retry: Retry | null = null;
   /** Request body bytes written upstream: once there are any, the request cannot be sent again. */
   bodyBytes = 0;
   /** After a 101: the exchange left the queue and its connection carries the upgraded protocol. */
@@ -112,8 +159,12 @@ class Exchange implements UpstreamSink, ResponseFraming {
   constructor(
     readonly downstream: Downstream,
     readonly startedAt: number,
-    readonly skipResponseBody: boolean,
+    readonly method: string,
   ) {}
+
+  get skipResponseBody(): boolean {
+    return this.method === 'HEAD';
+  }
 
   get isHead(): boolean {
     return this.downstream.queue[0] === this;
@@ -173,7 +224,7 @@ class Exchange implements UpstreamSink, ResponseFraming {
 
   onResponseEnd(): void {
     if (this.rechunk) this.emit('0\r\n\r\n');
-    this.downstream.listener.exchangeEnded(this, this.status >= 500);
+    this.downstream.listener.exchangeEnded(this);
   }
 
   cork(): void {
@@ -184,13 +235,13 @@ class Exchange implements UpstreamSink, ResponseFraming {
     this.downstream.socket.uncork();
   }
 
-  onUpstreamError(message: string, kind: 'connect' | 'reset' | 'bad-response'): void {
+  onUpstreamError(message: string, outcome: UpstreamFailure, staleReuse: boolean): void {
     if (this.downstream.tunnel === this.upstream && this.done) {
       // The tunnel's far end went away: so does the caller's side.
       this.downstream.socket.end();
       return;
     }
-    this.downstream.listener.upstreamFailed(this, message, kind);
+    this.downstream.listener.upstreamFailed(this, message, outcome, staleReuse);
   }
 
   onTunnelOpen(): void {
@@ -220,6 +271,10 @@ class Downstream {
   private holds = 0;
   /** Set while waiting pipelined requests are being routed, so a local answer does not start it again. */
   routing = false;
+  /** What is being read, since when, and when the connection last did anything (coarse clock). */
+  phase = Phase.Idle;
+  phaseSince = 0;
+  lastActiveAt = coarseClock.now;
 
   constructor(
     readonly listener: HttpListener,
@@ -234,10 +289,19 @@ class Downstream {
     this.holds |= reason;
   }
 
+  /** True while the bridge itself is not reading the caller: its silence then is not its own. */
+  get held(): boolean {
+    return this.holds !== 0;
+  }
+
   letGo(reason: Hold): void {
     if ((this.holds & reason) === 0) return;
     this.holds &= ~reason;
-    if (this.holds === 0 && !this.closed) this.socket.resume();
+    if (this.holds === 0 && !this.closed) {
+      // Time spent held was the bridge's: the caller's timeouts count from now.
+      this.phaseSince = this.lastActiveAt = coarseClock.now;
+      this.socket.resume();
+    }
   }
 
   /** The upstream that filled up took its bytes: read the caller again. */
@@ -255,6 +319,8 @@ class Downstream {
 }
 
 const SWEEP_MS = 50;
+/** Caller timeouts and idle pools are checked every this many sweeps (250 ms). */
+const CALLER_SWEEP_EVERY = 5;
 /** Other instances tried for a request whose connection could not be made. */
 const NEVER_DELIVERED_RETRIES = 2;
 
@@ -273,6 +339,15 @@ export class HttpListener {
   private readonly maxIdlePerUpstream: number;
   private readonly maxPipelined: number;
   private readonly maxConnections: number;
+  private readonly connectTimeoutMs: number;
+  private readonly headerTimeoutMs: number;
+  private readonly bodyIdleTimeoutMs: number;
+  private readonly keepAliveTimeoutMs: number;
+  private readonly responseStallTimeoutMs: number;
+  private readonly upstreamIdleTimeoutMs: number;
+  private readonly trustedForwarders: ReadonlySet<string>;
+  private readonly maxHops: number;
+  private sweeps = 0;
   private readonly metrics: {
     connections: { inc(): void; dec(): void };
     badRequests: { inc(): void };
@@ -283,21 +358,31 @@ export class HttpListener {
     outOfStep: { inc(): void };
     refusedConnections: { inc(): void };
     acceptErrors: { inc(labels: { code: string }): void };
+    callerTimeouts: { inc(labels: { phase: string }): void };
   };
 
   constructor(private readonly options: HttpListenerOptions) {
     this.maxIdlePerUpstream = options.maxIdlePerUpstream ?? 64;
     this.maxPipelined = Math.max(1, options.maxPipelined ?? 16);
     this.maxConnections = options.maxConnections ?? 10_000;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 1000;
+    this.headerTimeoutMs = options.headerTimeoutMs ?? 10_000;
+    this.bodyIdleTimeoutMs = options.bodyIdleTimeoutMs ?? 30_000;
+    this.keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? 60_000;
+    this.responseStallTimeoutMs = options.responseStallTimeoutMs ?? 30_000;
+    this.upstreamIdleTimeoutMs = options.upstreamIdleTimeoutMs ?? 4000;
+    this.trustedForwarders = new Set(options.trustedForwarders ?? []);
+    this.maxHops = options.maxHops ?? 8;
     const m = options.metrics;
     this.metrics = {
       connections: gauge(m, 'mesh_bridge_http_client_connections', 'Caller connections open on the HTTP listener'),
       badRequests: counter(m, 'mesh_bridge_http_bad_requests_total', 'Malformed HTTP requests answered 400'),
-      failures: counter(m, 'mesh_bridge_http_upstream_failures_total', 'HTTP requests answered with an error by the bridge, by reason', ['reason']),
-      retries: counter(m, 'mesh_bridge_http_retries_total', 'Requests sent to another instance because a connection could not be made'),
+      failures: counter(m, 'mesh_bridge_http_upstream_failures_total', 'HTTP requests that did not end ok, by outcome (failure-class.ts)', ['reason']),
+      retries: counter(m, 'mesh_bridge_http_retries_total', 'Requests sent again: to another instance when a connection could not be made, or on a fresh connection when a reused one was stale'),
       outOfStep: counter(m, 'mesh_bridge_http_upstream_out_of_step_total', 'Upstream connections closed for sending bytes past the end of a response (never passed on)'),
       refusedConnections: counter(m, 'mesh_bridge_http_refused_connections_total', 'Caller connections closed on arrival because maxConnections were open'),
       acceptErrors: counter(m, 'mesh_bridge_http_accept_errors_total', 'Connections the HTTP listener could not accept (EMFILE: out of file descriptors), by code', ['code']),
+      callerTimeouts: counter(m, 'mesh_bridge_http_caller_timeouts_total', 'Caller connections closed for a timeout: head, body or idle keep-alive', ['phase']),
       tunnels: counter(m, 'mesh_bridge_http_upgrades_total', 'Protocol upgrades (WebSocket) the bridge tunnels to an upstream'),
       ejections: counter(m, 'mesh_bridge_outlier_ejections_total', 'Upstream instances left out of routing for a while after repeated connection failures', ['protocol']).labels({ protocol: 'http' }),
     };
@@ -347,6 +432,10 @@ export class HttpListener {
     }
     const downstream = new Downstream(this, socket);
     const parser = downstream.parser;
+    parser[HTTPParser.kOnMessageBegin] = () => {
+      downstream.phase = Phase.Head;
+      downstream.phaseSince = coarseClock.now;
+    };
     parser[HTTPParser.kOnHeaders] = (headers: string[], url: string) => {
       downstream.partialHeaders.push(...headers);
       downstream.partialUrl += url;
@@ -366,6 +455,7 @@ export class HttpListener {
       const target = url ?? downstream.partialUrl;
       downstream.partialHeaders = [];
       downstream.partialUrl = '';
+      downstream.phase = Phase.Body;
       this.onRequestHead(downstream, major, minor, fields, METHODS[method], target, upgrade, keepAlive);
       return 0;
     };
@@ -376,23 +466,38 @@ export class HttpListener {
     socket.on('data', (chunk) => this.onData(downstream, chunk));
     socket.on('drain', () => this.callerDrained(downstream));
     socket.on('error', () => undefined);
-    socket.on('close', () => {
-      downstream.closed = true;
-      downstream.parser.close();
-      this.downstreams.delete(downstream);
-      this.metrics.connections.dec();
-      downstream.tunnel?.destroy();
-      // Exchanges of a caller that went away: their upstreams cannot be reused mid-response.
-      for (const exchange of downstream.queue) {
-        if (!exchange.done && exchange.upstream) {
-          exchange.upstream.destroy();
-          this.release(exchange);
-        }
-      }
-    });
+    socket.on('close', () => this.callerClosed(downstream));
+  }
+
+  /**
+   * The caller's connection closed. Its exchanges still in flight end as caller_gone: their upstream
+   * connections are detached and closed (they cannot be reused mid-response) and never blamed.
+   */
+  private callerClosed(downstream: Downstream): void {
+    downstream.closed = true;
+    downstream.parser.close();
+    this.downstreams.delete(downstream);
+    this.metrics.connections.dec();
+    downstream.tunnel?.destroy();
+    for (const exchange of downstream.queue) this.abandon(exchange);
+    downstream.queue.length = 0;
+  }
+
+  /** An exchange whose caller went (or was sent) away: ended as caller_gone, never blamed on the upstream. */
+  private abandon(exchange: Exchange): void {
+    if (exchange.done) return;
+    exchange.done = true;
+    const upstream = exchange.upstream;
+    if (upstream === null || !this.inFlight.has(exchange)) return;
+    upstream.detach();
+    upstream.destroy();
+    this.release(exchange);
+    this.metrics.failures.inc({ reason: 'caller_gone' });
+    this.record(exchange, 'caller_gone');
   }
 
   private onData(downstream: Downstream, chunk: Buffer): void {
+    downstream.lastActiveAt = coarseClock.now;
     if (downstream.tunnel !== null) {
       downstream.sendUpstream(downstream.tunnel, chunk);
       return;
@@ -461,7 +566,7 @@ export class HttpListener {
     upgrade: boolean,
     keepAlive: boolean,
   ): void {
-    const exchange = new Exchange(downstream, performance.now(), method === 'HEAD');
+    const exchange = new Exchange(downstream, performance.now(), method);
     downstream.queue.push(exchange);
     downstream.current = exchange;
     // Pipelining: past the cap the caller is not read until answers go out (the rest of this read
@@ -478,30 +583,47 @@ export class HttpListener {
     }
     // One pass over the fields: each name is lower-cased once, and the head to send is built as we go.
     let host = '';
+    let hosts = 0;
+    let hops = 0;
     let forwardedFor = '';
     let forwardedProto = '';
     let forwardedHost = '';
+    let transferEncoding = '';
     let headers = '';
     for (let i = 0; i < fields.length; i += 2) {
       const name = fields[i];
       const value = fields[i + 1];
       const lower = name.toLowerCase();
-      if (lower === 'host') host = value;
-      else if (lower.startsWith('x-forwarded-')) {
+      if (lower === 'host') {
+        host = value;
+        hosts++;
+      } else if (lower.startsWith('x-')) {
         if (lower === 'x-forwarded-for') forwardedFor = forwardedFor ? `${forwardedFor}, ${value}` : value;
         else if (lower === 'x-forwarded-proto') forwardedProto = value;
         else if (lower === 'x-forwarded-host') forwardedHost = value;
+        else if (lower === HOPS_HEADER) hops = Number.parseInt(value, 10) || 0;
         else headers += `${name}: ${value}\r\n`;
         continue;
       } else if (HOP_BY_HOP.has(lower)) {
-        if (lower === 'transfer-encoding' && value.toLowerCase().includes('chunked')) exchange.chunkedRequest = true;
+        if (lower === 'transfer-encoding') transferEncoding = transferEncoding === '' ? value : `${transferEncoding}, ${value}`;
         if (!(upgrade && lower === 'upgrade')) continue;
       }
       headers += `${name}: ${value}\r\n`;
     }
+    // The parser accepts a request with a body only when chunked is its last coding; the others (gzip ...) stay.
+    if (transferEncoding !== '') exchange.chunkedRequest = true;
+    if (hosts > 1) {
+      // Which one would the upstream believe? Refused rather than routed by one and read by the other.
+      this.answerLocal(exchange, 'bad_request', 'HTTP_BAD_REQUEST', 'the request has more than one Host header');
+      return;
+    }
+    if (hops >= this.maxHops) {
+      this.answerLocal(exchange, 'loop', 'HTTP_LOOP_DETECTED', `the request already crossed ${hops} bridges (${HOPS_HEADER}): a routing loop?`);
+      return;
+    }
     const { service, path } = this.serviceOf(host, target);
     if (service === '') {
-      this.answer(exchange, 400, 'HTTP_NO_SERVICE', `the request names no service: use ${this.options.routeBy === 'host' ? 'a Host header whose first label is the app name' : 'a path starting /<app name>/'}`);
+      this.answerLocal(exchange, 'bad_request', 'HTTP_NO_SERVICE', `the request names no service: use ${this.options.routeBy === 'host' ? 'a Host header whose first label is the app name' : 'a path starting /<app name>/'}`);
       return;
     }
     const policy = this.options.policy(service);
@@ -510,12 +632,17 @@ export class HttpListener {
       for (let i = 0; i < fields.length; i += 2) if (fields[i].toLowerCase() === policy.stickyHeader) sticky = fields[i + 1];
     }
     const client = downstream.socket.remoteAddress ?? '';
+    // What a caller says about the scheme and host it used is believed only from a trusted hop.
+    if (this.trustedForwarders.size === 0 || !this.trustedForwarders.has(client)) {
+      forwardedProto = '';
+      forwardedHost = '';
+    }
     let head =
       `${method} ${path} HTTP/1.1\r\n${headers}` +
       `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ${client}` : client}\r\n` +
-      `x-forwarded-proto: ${forwardedProto || 'http'}\r\n`;
+      `x-forwarded-proto: ${forwardedProto || 'http'}\r\n${HOPS_HEADER}: ${hops + 1}\r\n`;
     if (forwardedHost || host) head += `x-forwarded-host: ${forwardedHost || host}\r\n`;
-    if (exchange.chunkedRequest) head += 'transfer-encoding: chunked\r\n';
+    if (exchange.chunkedRequest) head += `transfer-encoding: ${transferEncoding}\r\n`;
     head += upgrade ? 'connection: upgrade\r\n\r\n' : 'connection: keep-alive\r\n\r\n';
     exchange.service = service;
     exchange.deadline = policy.timeoutMs;
@@ -530,19 +657,12 @@ export class HttpListener {
     const choice = this.options.routes.choose(exchange.service, '', '', undefined, exchange.sticky, Math.random);
     if (choice === null) {
       exchange.pendingBody = null;
-      this.metrics.failures.inc({ reason: 'no-instance' });
-      this.answer(exchange, 503, 'HTTP_NO_INSTANCE', `no legacy or mesh instance of ${exchange.service}`, { service: exchange.service });
+      this.answerLocal(exchange, 'no_instance', 'HTTP_NO_INSTANCE', `no legacy or mesh instance of ${exchange.service}`, { service: exchange.service });
       return;
     }
     // The policy's timeout, until now; from now on the time it ends.
     exchange.deadline += performance.now();
-    this.dispatch(exchange, choice);
-    const body = exchange.pendingBody;
-    if (body !== null) {
-      exchange.pendingBody = null;
-      for (const bytes of body) this.sendBody(exchange, bytes);
-    }
-    if (exchange.requestDone && exchange.chunkedRequest && !exchange.done) exchange.downstream.sendUpstream(exchange.upstream as HttpUpstream, '0\r\n\r\n');
+    this.dispatch(exchange, choice, false);
   }
 
   /** Routes the pipelined requests whose turn has come; reads the caller again once under the cap. */
@@ -566,20 +686,31 @@ export class HttpListener {
     else downstream.queue[0]?.upstream?.resumeReading();
   }
 
-  /** Sends an exchange's head to the chosen instance (again, after a connection that was never made). */
-  private dispatch(exchange: Exchange, choice: RouteChoice): void {
+  /**
+   * Sends an exchange's head, and what of its body was read, to the chosen instance (again, after a
+   * connection that was never made, or on a `fresh` one after a stale keep-alive connection).
+   */
+  private dispatch(exchange: Exchange, choice: RouteChoice, fresh: boolean): void {
     exchange.attempts++;
     exchange.stack = choice.routedStack;
     const address = choice.candidate.address;
     exchange.address = address;
+    if (exchange.retry === null) exchange.retry = { choice, staleRetried: false };
+    else exchange.retry.choice = choice;
     const { host: upstreamHost, port: upstreamPort } = choice.candidate.instance;
     // An upgrade gets a connection of its own that never returns to the pool, whatever the answer.
-    const upstream = exchange.upgrade ? this.dedicatedUpstream(address, upstreamHost, upstreamPort) : this.upstreamFor(address, upstreamHost, upstreamPort);
+    const upstream = exchange.upgrade || fresh ? this.dedicatedUpstream(address, upstreamHost, upstreamPort) : this.upstreamFor(address, upstreamHost, upstreamPort);
     exchange.upstream = upstream;
     upstream.attach(exchange);
     this.pending.add(address);
     this.inFlight.add(exchange);
     exchange.downstream.sendUpstream(upstream, exchange.head);
+    const body = exchange.pendingBody;
+    if (body !== null) {
+      exchange.pendingBody = null;
+      for (const bytes of body) this.sendBody(exchange, bytes);
+    }
+    if (exchange.requestDone && exchange.chunkedRequest) exchange.downstream.sendUpstream(upstream, '0\r\n\r\n');
   }
 
   private onRequestBody(downstream: Downstream, body: Buffer): void {
@@ -602,6 +733,7 @@ export class HttpListener {
   }
 
   private onRequestEnd(downstream: Downstream): void {
+    downstream.phase = Phase.Idle;
     const exchange = downstream.current;
     if (!exchange) return;
     exchange.requestDone = true;
@@ -620,7 +752,7 @@ export class HttpListener {
 
   /** A new connection, never taken from the pool (an upgrade's, or when none is idle). */
   private dedicatedUpstream(address: string, host: string, port: number): HttpUpstream {
-    return new HttpUpstream(address, host, port, (closed) => {
+    return new HttpUpstream(address, host, port, this.connectTimeoutMs, (closed) => {
       const idle = this.idle.get(address);
       const index = idle ? idle.indexOf(closed) : -1;
       if (idle && index >= 0) idle.splice(index, 1);
@@ -631,7 +763,7 @@ export class HttpListener {
   tunnelOpened(exchange: Exchange): void {
     this.release(exchange);
     this.metrics.tunnels.inc();
-    this.options.stats.record(exchange.service, exchange.stack, this.clockMs, (performance.now() - exchange.startedAt) * 1000, false);
+    this.record(exchange, 'ok');
     exchange.done = true;
     exchange.tunnelled = true;
     const downstream = exchange.downstream;
@@ -653,18 +785,40 @@ export class HttpListener {
     this.pending.release(address);
   }
 
-  /** Answers an exchange from the bridge itself. */
-  private answer(exchange: Exchange, status: number, code: string, message: string, extra: Record<string, unknown> = {}): void {
+  /** Answers an exchange from the bridge itself, in the HTTP form failure-class.ts gives the outcome. */
+  private answer(exchange: Exchange, outcome: Outcome, refusal: BridgeRefusal | undefined, code: string, message: string, extra: Record<string, unknown> = {}): void {
+    const status = httpStatusFor(outcome, refusal);
     exchange.status = status;
     exchange.emit(jsonResponse(status, code, message, extra, exchange.closeAfter));
     this.complete(exchange);
   }
 
-  /** @internal The upstream's response ended. */
-  exchangeEnded(exchange: Exchange, error: boolean): void {
+  /** The bridge refuses a request before it went anywhere. */
+  private answerLocal(exchange: Exchange, refusal: BridgeRefusal, code: string, message: string, extra: Record<string, unknown> = {}): void {
+    this.metrics.failures.inc({ reason: 'bridge_refusal' });
+    if (refusal === 'bad_request') this.metrics.badRequests.inc();
+    this.answer(exchange, 'bridge_refusal', refusal, code, message, extra);
+  }
+
+  /** Traffic stats for an exchange that was routed (its service and stack are known). */
+  private record(exchange: Exchange, outcome: Outcome): void {
+    this.options.stats.record(exchange.service, exchange.stack, this.clockMs, (performance.now() - exchange.startedAt) * 1000, isError(outcome));
+  }
+
+  /** Tells outlier detection how a call to an instance ended; logs and counts an ejection. */
+  private reportOutcome(address: string, outcome: Outcome, now: number): void {
+    if (this.draining || !this.options.routes.outliers.report(address, outcome, now)) return;
+    this.metrics.ejections.inc();
+    this.options.logger.warn({ upstream: address, outcome }, `ejecting HTTP upstream ${address} for a while: its calls keep failing (${outcome})`);
+  }
+
+  /** @internal The upstream's response ended. A 5xx is the application's error, never the instance's transport's. */
+  exchangeEnded(exchange: Exchange): void {
     const upstream = exchange.upstream;
     this.release(exchange);
-    this.options.routes.outliers.success(exchange.address);
+    const outcome: Outcome = exchange.status >= 500 ? 'application_exception' : 'ok';
+    this.reportOutcome(exchange.address, outcome, this.clockMs);
+    if (outcome !== 'ok') this.metrics.failures.inc({ reason: outcome });
     if (upstream?.outOfStep) {
       this.metrics.outOfStep.inc();
       if (this.logOnce.first(`out-of-step|${upstream.address}`)) {
@@ -679,49 +833,65 @@ export class HttpListener {
         if (!pool) this.idle.set(upstream.address, (pool = []));
         if (pool.length < this.maxIdlePerUpstream) {
           upstream.resumeReading(); // an idle connection is read, so its close is seen
+          upstream.idleSince = coarseClock.now;
           pool.push(upstream);
         }
         else upstream.destroy();
       } else upstream.destroy();
     }
-    this.options.stats.record(exchange.service, exchange.stack, this.clockMs, (performance.now() - exchange.startedAt) * 1000, error);
+    this.record(exchange, outcome);
     this.complete(exchange);
   }
 
   /** @internal The upstream failed before its response completed. */
-  upstreamFailed(exchange: Exchange, message: string, kind: 'connect' | 'reset' | 'bad-response' | 'timeout'): void {
+  upstreamFailed(exchange: Exchange, message: string, outcome: UpstreamFailure | 'response_timeout', staleReuse: boolean): void {
     if (exchange.done) return;
     this.release(exchange);
-    exchange.upstream?.destroy();
-    // A connection that cannot be made, breaks or speaks garbage counts against the instance; a slow answer does not.
-    if (kind !== 'timeout' && !this.draining && this.options.routes.outliers.failure(exchange.address, Date.now())) {
-      this.metrics.ejections.inc();
-      this.options.logger.warn({ upstream: exchange.address }, `ejecting HTTP upstream ${exchange.address} for a while: its connections keep failing`);
+    const upstream = exchange.upstream;
+    upstream?.detach();
+    upstream?.destroy();
+    const resendable = !exchange.responseStarted && exchange.bodyBytes === 0 && !this.draining && !exchange.downstream.closed;
+    const retry = exchange.retry;
+    // A kept-alive connection the upstream closed as we reused it: the request never reached the
+    // application. Sent once more on a fresh connection when sending it twice would do no harm.
+    if (staleReuse && resendable && retry !== null && !retry.staleRetried && IDEMPOTENT.has(exchange.method)) {
+      retry.staleRetried = true;
+      this.metrics.retries.inc();
+      this.dispatch(exchange, retry.choice, true);
+      return;
     }
+    if (outcome !== 'bridge_refusal') this.reportOutcome(exchange.address, outcome, Date.now());
     // A connection that was never made delivered nothing: the request goes to another instance,
     // whatever its method, as long as none of its body was consumed.
-    if (kind === 'connect' && !exchange.responseStarted && exchange.bodyBytes === 0 && exchange.attempts <= NEVER_DELIVERED_RETRIES && !this.draining && !exchange.downstream.closed) {
+    if ((outcome === 'connect_failure' || outcome === 'connect_timeout') && resendable && exchange.attempts <= NEVER_DELIVERED_RETRIES) {
       (exchange.tried ??= new Set()).add(exchange.address);
       const choice = this.options.routes.choose(exchange.service, '', '', undefined, exchange.sticky, Math.random, exchange.tried);
       if (choice !== null) {
         this.metrics.retries.inc();
-        this.dispatch(exchange, choice);
+        this.dispatch(exchange, choice, false);
         return;
       }
     }
-    this.metrics.failures.inc({ reason: kind });
-    this.options.stats.record(exchange.service, exchange.stack, this.clockMs, (performance.now() - exchange.startedAt) * 1000, true);
-    if (this.logOnce.first(`${kind}|${exchange.upstreamLabel}`)) this.options.logger.warn({ upstream: exchange.upstreamLabel, reason: kind }, message);
+    this.metrics.failures.inc({ reason: outcome });
+    this.record(exchange, outcome);
+    if (this.logOnce.first(`${outcome}|${exchange.upstreamLabel}`)) this.options.logger.warn({ upstream: exchange.upstreamLabel, outcome }, message);
     if (exchange.responseStarted) {
       // Part of the response went out: the caller must see the connection break, not a spliced answer.
       exchange.downstream.socket.destroy();
       exchange.done = true;
       return;
     }
-    const timeout = kind === 'timeout';
+    if (outcome === 'bridge_refusal') {
+      this.answer(exchange, outcome, 'overloaded', 'HTTP_BRIDGE_OVERLOADED', `mesh-bridge cannot open a connection to ${exchange.upstreamLabel} now: ${message}`, {
+        service: exchange.service,
+      });
+      return;
+    }
+    const timeout = outcome === 'response_timeout' || outcome === 'connect_timeout';
     this.answer(
       exchange,
-      timeout ? 504 : 502,
+      outcome,
+      undefined,
       timeout ? 'HTTP_UPSTREAM_TIMEOUT' : 'HTTP_UPSTREAM_FAILED',
       `mesh-bridge ${timeout ? 'timed out waiting for' : 'failed calling'} upstream ${exchange.upstreamLabel} for ${exchange.service}: ${message}`,
       { service: exchange.service, upstream: exchange.upstreamLabel },
@@ -748,16 +918,67 @@ export class HttpListener {
       next?.flushHeld();
     }
     this.routeWaiting(downstream);
-    if (this.draining && downstream.queue.length === 0) downstream.socket.end();
+    if (downstream.queue.length === 0) {
+      downstream.lastActiveAt = coarseClock.now;
+      if (this.draining) downstream.socket.end();
+    }
   }
 
   private sweep(): void {
     const now = performance.now();
+    coarseClock.now = now;
     this.clockMs = Date.now();
     for (const exchange of this.inFlight) {
-      if (!exchange.responseStarted && exchange.deadline <= now) {
-        this.upstreamFailed(exchange, `no response within ${Math.round(exchange.deadline - exchange.startedAt)} ms`, 'timeout');
+      if (!exchange.responseStarted) {
+        if (exchange.deadline <= now) this.upstreamFailed(exchange, `no response within ${Math.round(exchange.deadline - exchange.startedAt)} ms`, 'response_timeout', false);
+        continue;
+      }
+      // Mid-response: silence counts only while the bridge is reading (its caller takes the bytes).
+      const upstream = exchange.upstream;
+      if (upstream !== null && !upstream.isPaused && now - upstream.lastReadAt > this.responseStallTimeoutMs) {
+        this.upstreamFailed(exchange, `the response stalled for ${this.responseStallTimeoutMs} ms`, 'response_timeout', false);
       }
     }
+    // Caller connections and pools are looked at less often: their timeouts are seconds.
+    if (++this.sweeps % CALLER_SWEEP_EVERY === 0) {
+      for (const downstream of this.downstreams) this.checkCaller(downstream, now);
+      for (const pool of this.idle.values()) {
+        for (const upstream of pool) if (now - upstream.idleSince > this.upstreamIdleTimeoutMs) upstream.destroy();
+      }
+    }
+  }
+
+  /** Closes a caller connection that has been too slow sending a head or a body, or idle too long. */
+  private checkCaller(downstream: Downstream, now: number): void {
+    if (downstream.tunnel !== null || downstream.closed || downstream.held) return;
+    if (downstream.phase === Phase.Head) {
+      if (now - downstream.phaseSince > this.headerTimeoutMs) this.callerTimedOut(downstream, 'header', this.headerTimeoutMs);
+    } else if (downstream.phase === Phase.Body) {
+      if (now - downstream.lastActiveAt > this.bodyIdleTimeoutMs) this.callerTimedOut(downstream, 'body', this.bodyIdleTimeoutMs);
+    } else if (downstream.queue.length === 0 && now - downstream.lastActiveAt > this.keepAliveTimeoutMs) {
+      this.metrics.callerTimeouts.inc({ phase: 'idle' });
+      downstream.socket.destroySoon();
+    }
+  }
+
+  /**
+   * A caller too slow with its request: answered 408 when nothing else is owed on the connection,
+   * then closed. Its exchanges in flight end as caller_gone when the socket closes.
+   */
+  private callerTimedOut(downstream: Downstream, phase: 'header' | 'body', limitMs: number): void {
+    this.metrics.callerTimeouts.inc({ phase });
+    downstream.hold(Hold.Closing);
+    const queue = downstream.queue;
+    // The request whose body stalled is answered 408 itself when it is the only one and nothing of its answer went out.
+    const stalled = phase === 'body' && queue.length === 1 && queue[0] === downstream.current && !queue[0].responseStarted ? queue[0] : null;
+    if (stalled !== null) {
+      this.abandon(stalled);
+      queue.length = 0;
+    }
+    if (queue.length === 0) {
+      const what = phase === 'header' ? 'request head' : 'request body';
+      downstream.socket.write(jsonResponse(408, 'HTTP_REQUEST_TIMEOUT', `the ${what} did not arrive within ${limitMs} ms`, {}, true));
+      downstream.socket.destroySoon();
+    } else downstream.socket.destroy();
   }
 }

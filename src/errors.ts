@@ -22,7 +22,9 @@ export type ErrorCode =
   | 'EUREKA_BAD_PAYLOAD'
   | 'EUREKA_UNAVAILABLE'
   // catalog
-  | 'CATALOG_BAD_INSTANCE';
+  | 'CATALOG_BAD_INSTANCE'
+  // data path
+  | 'HTTP_PARSER_UNAVAILABLE';
 
 export interface ErrorDetails {
   /** The offending value, kept short enough to log. */

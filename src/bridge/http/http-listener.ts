@@ -13,7 +13,7 @@ import { PendingCounts } from '../route/pending-counts';
 import { RouteChoice, ServiceRoutes } from '../route/service-routes';
 import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy } from '../socket-lifecycle';
 import { TrafficStats } from '../stats/traffic-stats';
-import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE, METHODS } from './http-parser';
+import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE, METHODS, assertParserWorks } from './http-parser';
 import { HttpUpstream, UpstreamFailure, UpstreamSink, coarseClock } from './http-upstream';
 import { HOP_BY_HOP, ResponseFraming, finalResponseHead, interimResponseHead, switchingProtocolsHead } from './response-head';
 
@@ -362,6 +362,7 @@ export class HttpListener {
   };
 
   constructor(private readonly options: HttpListenerOptions) {
+    assertParserWorks();
     this.maxIdlePerUpstream = options.maxIdlePerUpstream ?? 64;
     this.maxPipelined = Math.max(1, options.maxPipelined ?? 16);
     this.maxConnections = options.maxConnections ?? 10_000;

@@ -10,7 +10,7 @@ import { ZookeeperSync } from '../zookeeper-sync/zookeeper-sync';
 import { createAdminRouter, jsonErrorHandler } from './admin-api';
 import { BridgeConfig, RouteConfig } from './config';
 import { DubboListener, DubboServicePolicy } from './dubbo/dubbo-listener';
-import { HttpListener, HttpServicePolicy } from './http/http-listener';
+import { HttpListener, HttpServicePolicy } from '../proxy/http/http-listener';
 import { loadMeshServices } from './mesh-services';
 import { ServiceRoutes } from './route/service-routes';
 import { SharedWeights } from './route/shared-weights';

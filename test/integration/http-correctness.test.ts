@@ -1,7 +1,7 @@
 // HTTP/1.1 as a proxy must speak it (RFC 9110, 9112): framing chosen for the caller's version,
 // transfer codings kept, hop-by-hop headers dropped, claims about the caller's scheme and host
 // believed only from a trusted hop, an ambiguous Host refused, and a loop between bridges cut.
-import { HttpListenerOptions } from '../../src/bridge/http/http-listener';
+import { HttpListenerOptions } from '../../src/proxy/http/http-listener';
 import { gatewayTo, okResponse, rawCaller, rawUpstream } from '../support/http-raw';
 import { waitFor } from '../support/wait';
 

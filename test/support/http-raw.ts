@@ -3,8 +3,8 @@
 import type { Server as HttpServer } from 'node:http';
 import { Server, Socket, connect, createServer } from 'node:net';
 import { Catalog, Instance, instanceDefaults } from '../../src/catalog';
-import { HttpListener, HttpListenerOptions } from '../../src/bridge/http/http-listener';
-import { HTTPParser, HttpParser, METHODS } from '../../src/bridge/http/http-parser';
+import { HttpListener, HttpListenerOptions } from '../../src/proxy/http/http-listener';
+import { HTTPParser, HttpParser, METHODS } from '../../src/proxy/http/http-parser';
 import { Registry } from '../../src/telemetry/metrics';
 import { Gateway, httpGateway } from './gateway';
 

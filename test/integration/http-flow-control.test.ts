@@ -18,6 +18,7 @@ describe('HTTP listener flow control', () => {
   it('pauses the upstream of a caller that stops reading a 64 MiB response: RSS grows under 8 MiB', async () => {
     let sent = 0;
     const upstream = createServer((req, res) => {
+      if (req.url === '/warm') return void res.end(Buffer.alloc(8 * MiB, 'w'));
       if (req.url !== '/big') return void res.end('small');
       const piece = Buffer.alloc(MiB, 'x');
       res.setHeader('content-length', 64 * MiB);
@@ -32,8 +33,10 @@ describe('HTTP listener flow control', () => {
     });
     const bridge = await startListenerChild(await listenHttp(upstream));
     try {
-      // Warm: the first requests compile what the path needs.
+      // Warm: the first requests compile what the path needs, and one large answer read whole lets
+      // the heap grow to its working size, so what is measured is what the stalled answer holds.
       for (let i = 0; i < 20; i++) await (await undiciRequest(`http://127.0.0.1:${bridge.port}/small`, { headers: { host: 'app' } })).body.text();
+      await (await undiciRequest(`http://127.0.0.1:${bridge.port}/warm`, { headers: { host: 'app' } })).body.text();
       const baseline = bridge.rssKb();
       let peak = baseline;
       const sampler = setInterval(() => (peak = Math.max(peak, bridge.rssKb())), 20);
@@ -64,6 +67,34 @@ describe('HTTP listener flow control', () => {
       caller.destroy();
     } finally {
       await bridge.stop();
+      await closeHttp(upstream);
+    }
+  });
+
+  it('breaks the connection of a caller that has not read its answer for the stall timeout, freeing the upstream', async () => {
+    const upstreamSockets = new Set<Socket>();
+    const upstream = createServer((_req, res) => res.end(Buffer.alloc(32 * MiB, 'y')));
+    upstream.on('connection', (socket: Socket) => {
+      upstreamSockets.add(socket);
+      socket.on('close', () => upstreamSockets.delete(socket));
+    });
+    const metrics = new Registry();
+    const catalog = new Catalog();
+    catalog.replaceSource('static', TEST_APP, [httpInstance(await listenHttp(upstream))]);
+    const gateway = httpGateway(catalog, { metrics, policy: () => ({ timeoutMs: 10_000 }), listener: { responseStallTimeoutMs: 500 } });
+    await gateway.listener.start();
+    try {
+      const caller = connect({ host: '127.0.0.1', port: gateway.listener.address.port });
+      caller.pause(); // never reads
+      caller.on('error', () => undefined);
+      caller.write('GET /big HTTP/1.1\r\nHost: greeting-service\r\n\r\n');
+      // (A caller that does not read does not see the close either: the bridge's side is watched.)
+      await waitFor('the caller to be cut off', async () => (await metricValue(metrics, 'mesh_bridge_http_caller_timeouts_total', { phase: 'not_reading' })) === 1, 10_000);
+      await waitFor('the upstream connection to be freed', () => upstreamSockets.size === 0);
+      caller.destroy();
+      expect(await metricValue(metrics, 'mesh_bridge_http_upstream_failures_total', { reason: 'caller_gone' })).toBe(1);
+    } finally {
+      await gateway.stop(500);
       await closeHttp(upstream);
     }
   });

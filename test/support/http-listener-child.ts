@@ -26,3 +26,5 @@ process.on('SIGTERM', stop);
 process.stdin.on('end', stop);
 process.stdin.resume();
 void listener.start().then(() => process.stdout.write(`READY ${listener.address.port}\n`));
+// For investigating memory: `kill -USR2 <pid>` prints process.memoryUsage() on stdout.
+process.on('SIGUSR2', () => process.stdout.write(`MEMORY ${JSON.stringify(process.memoryUsage())}\n`));

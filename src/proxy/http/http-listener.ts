@@ -309,6 +309,8 @@ class Downstream {
   phase = Phase.Idle;
   phaseSince = 0;
   lastActiveAt = coarseClock.now;
+  /** Since when the caller has not taken what was written to it (0: it has); coarse clock. */
+  notReadingSince = 0;
 
   constructor(
     readonly listener: HttpListener,
@@ -420,7 +422,7 @@ export class HttpListener {
       outOfStep: counter(m, 'mesh_bridge_http_upstream_out_of_step_total', 'Upstream connections closed for sending bytes past the end of a response (never passed on)'),
       refusedConnections: counter(m, 'mesh_bridge_http_refused_connections_total', 'Caller connections closed on arrival because maxConnections were open'),
       acceptErrors: counter(m, 'mesh_bridge_http_accept_errors_total', 'Connections the HTTP listener could not accept (EMFILE: out of file descriptors), by code', ['code']),
-      callerTimeouts: counter(m, 'mesh_bridge_http_caller_timeouts_total', 'Caller connections closed for a timeout: head, body or idle keep-alive', ['phase']),
+      callerTimeouts: counter(m, 'mesh_bridge_http_caller_timeouts_total', 'Caller connections closed for a timeout: header, body, idle (keep-alive) or not_reading (answers not taken)', ['phase']),
       tunnels: counter(m, 'mesh_bridge_http_upgrades_total', 'Protocol upgrades (WebSocket) the bridge tunnels to an upstream'),
       ejections: counter(m, 'mesh_bridge_outlier_ejections_total', 'Upstream instances left out of routing for a while after repeated connection failures', ['protocol']).labels({ protocol: 'http' }),
     };
@@ -1011,7 +1013,18 @@ export class HttpListener {
 
   /** Closes a caller connection that has been too slow sending a head or a body, or idle too long. */
   private checkCaller(downstream: Downstream, now: number): void {
-    if (downstream.tunnel !== null || downstream.closed || downstream.held) return;
+    if (downstream.tunnel !== null || downstream.closed) return;
+    // A caller that stopped reading its answers holds their upstream connections (paused): it gets
+    // as long as an upstream may stall mid-response, then its connection is broken (caller_gone).
+    if (downstream.socket.writableNeedDrain) {
+      if (downstream.notReadingSince === 0) downstream.notReadingSince = now;
+      else if (now - downstream.notReadingSince > this.responseStallTimeoutMs) {
+        this.metrics.callerTimeouts.inc({ phase: 'not_reading' });
+        downstream.socket.destroy();
+        return;
+      }
+    } else downstream.notReadingSince = 0;
+    if (downstream.held) return;
     if (downstream.phase === Phase.Head) {
       if (now - downstream.phaseSince > this.headerTimeoutMs) this.callerTimedOut(downstream, 'header', this.headerTimeoutMs);
     } else if (downstream.phase === Phase.Body) {

@@ -16,7 +16,16 @@ async function exchange(port: number, bytes: string, answers = 1) {
 describe('HTTP correctness through the bridge', () => {
   let upstream: Awaited<ReturnType<typeof rawUpstream>>;
   beforeAll(async () => {
-    upstream = await rawUpstream((request) => {
+    upstream = await rawUpstream((request, socket) => {
+      const split = /^\/split\/(\d+)$/.exec(request.url);
+      if (split) {
+        // The response in two reads, cut at the given byte: inside the head's CRLFCRLF, or in the body.
+        const whole = Buffer.from(okResponse('split body'));
+        const at = Number(split[1]);
+        socket.write(whole.subarray(0, at));
+        setTimeout(() => socket.write(whole.subarray(at)), 30);
+        return null;
+      }
       switch (request.url) {
         case '/chunked':
           return 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n';
@@ -36,6 +45,23 @@ describe('HTTP correctness through the bridge', () => {
   async function bridge(options: Partial<HttpListenerOptions> = {}) {
     return gatewayTo([upstream.port], options);
   }
+
+  it('finds where a response head ends when the read boundary falls anywhere in it or the body', async () => {
+    const gateway = await bridge();
+    try {
+      const caller = await rawCaller(gateway.listener.address.port);
+      const headLength = okResponse('split body').indexOf('\r\n\r\n') + 4;
+      const cuts = [1, headLength - 4, headLength - 3, headLength - 2, headLength - 1, headLength, headLength + 3];
+      for (const [i, cut] of cuts.entries()) {
+        caller.socket.write(`GET /split/${cut} HTTP/1.1\r\nHost: greeting-service\r\n\r\n`);
+        await waitFor(`the answer cut at ${cut}`, () => caller.reader.responses.length === i + 1);
+        expect(caller.reader.responses[i]).toMatchObject({ status: 200, body: 'split body' });
+      }
+      caller.socket.destroy();
+    } finally {
+      await gateway.stop(500);
+    }
+  });
 
   it('never sends a chunked body to an HTTP/1.0 caller: it is close-delimited', async () => {
     const gateway = await bridge();

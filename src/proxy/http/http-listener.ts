@@ -164,6 +164,8 @@ class Exchange implements UpstreamSink, ResponseFraming {
   http10 = false;
   /** The response body goes to the caller chunked (see response-head.ts). */
   rechunk = false;
+  /** The final response's Content-Length when that frames its body, else -1 (see response-head.ts). */
+  contentLength = -1;
   deadline = 0;
   status = 0;
   /** The head as sent upstream, kept to send again when a connection could not be made. */

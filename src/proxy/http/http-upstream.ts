@@ -31,6 +31,8 @@ export interface UpstreamSink {
   onUpstreamError(message: string, outcome: UpstreamFailure, staleReuse: boolean): void;
   /** True for a response that has no body whatever its headers say (a HEAD request's). */
   readonly skipResponseBody: boolean;
+  /** After onResponseHead of a final response: its Content-Length when that alone frames the body, else -1. */
+  readonly contentLength: number;
   /** The upstream accepted a protocol upgrade (101): from now on bytes pass through unparsed. */
   onTunnelOpen(): void;
   /** Around one read's worth of callbacks, so their writes to the caller go out as one. */
@@ -65,6 +67,18 @@ export class HttpUpstream {
   private partialFields: string[] = [];
   /** Reading is paused while the caller cannot take more (flow control). */
   private paused = false;
+  /** A response head is expected or being read (not yet complete). */
+  private inHead = true;
+  /** The last (up to 3) bytes of a head read so far, for a CRLFCRLF split across reads. */
+  private headTail = '';
+  /** The parser is being fed exactly up to the end of a head. */
+  private cutAtHeadEnd = false;
+  /**
+   * Body bytes of a Content-Length response still to come. Such a body is framed here, not by the
+   * parser: its bytes go on as slices of what was read, without the copy the parser's body callback
+   * makes, and the parser is told the message has no body.
+   */
+  private bodyRemaining = 0;
   /** Told once when the socket's write buffer drained after a write that filled it. */
   drainWaiter: { upstreamDrained(): void } | null = null;
 
@@ -121,6 +135,9 @@ export class HttpUpstream {
     this.complete = false;
     this.finalStatus = false;
     this.answered = false;
+    this.inHead = true;
+    this.headTail = '';
+    this.bodyRemaining = 0;
     this.drainWaiter = null;
     this.lastReadAt = coarseClock.now;
     this.resumeReading();
@@ -192,9 +209,14 @@ export class HttpUpstream {
     this.finalStatus = status >= 200 || status === 101;
     if (this.finalStatus) this.sawHead = true;
     if (this.finalStatus && !shouldKeepAlive) this.reusable = false;
+    this.inHead = false;
     sink.onResponseHead(status, statusMessage ?? '', headers ?? this.partialFields);
-    // 1: no body follows (HEAD responses, 204, 304 are known to llhttp already).
-    return this.finalStatus && sink.skipResponseBody ? 1 : 0;
+    if (this.finalStatus && sink.skipResponseBody) return 1; // no body follows (204 and 304 llhttp knows)
+    if (this.cutAtHeadEnd && this.finalStatus && status !== 101 && status !== 204 && status !== 304 && sink.contentLength > 0) {
+      this.bodyRemaining = sink.contentLength;
+      return 1;
+    }
+    return 0;
   };
 
   private readonly onBody = (bytes: Buffer): void => {
@@ -202,8 +224,35 @@ export class HttpUpstream {
   };
 
   private readonly onMessageComplete = (): void => {
-    if (this.finalStatus) this.complete = true;
+    if (!this.finalStatus) {
+      this.inHead = true; // an interim (1xx) response: the next head follows
+      this.headTail = '';
+    } else if (this.bodyRemaining === 0) this.complete = true;
   };
+
+  /**
+   * Where the head being read ends in `bytes` (just past its CRLFCRLF, llhttp accepts no other
+   * ending), or -1 when it does not end there. Never a later CRLFCRLF: one split across reads is
+   * found through the bytes kept from the previous read.
+   */
+  private headEnd(bytes: Buffer): number {
+    const tail = this.headTail;
+    if (tail !== '') {
+      const probe = tail + bytes.toString('latin1', 0, Math.min(3, bytes.length));
+      const at = probe.indexOf('\r\n\r\n');
+      if (at >= 0) {
+        this.headTail = '';
+        return at + 4 - tail.length;
+      }
+    }
+    const at = bytes.indexOf(CRLFCRLF);
+    if (at >= 0) {
+      this.headTail = '';
+      return at + 4;
+    }
+    this.headTail = (tail + bytes.toString('latin1', Math.max(0, bytes.length - 3))).slice(-3);
+    return -1;
+  }
 
   private onData(chunk: Buffer): void {
     this.lastReadAt = coarseClock.now;
@@ -220,12 +269,37 @@ export class HttpUpstream {
       return;
     }
     sink.cork();
-    const result = this.parser.execute(chunk);
-    if (this.tunnel) {
-      // With a 101 the bytes after the head are already the new protocol's.
-      if (typeof result === 'number' && result < chunk.length) sink.onResponseBytes(chunk.subarray(result));
-      sink.onTunnelOpen();
-    } else if (this.complete) {
+    let rest = chunk;
+    let result: number | Error = 0;
+    while (rest.length > 0) {
+      if (this.complete) {
+        this.outOfStep = true; // bytes past the response's end
+        break;
+      }
+      if (this.bodyRemaining > 0) {
+        const take = Math.min(this.bodyRemaining, rest.length);
+        sink.onResponseBody(take === rest.length ? rest : rest.subarray(0, take));
+        this.bodyRemaining -= take;
+        if (this.bodyRemaining === 0) this.complete = true;
+        rest = rest.subarray(take);
+        continue;
+      }
+      // The parser reads a head up to its end exactly, so a Content-Length body can be framed here.
+      const cut = this.inHead ? this.headEnd(rest) : -1;
+      const slice = cut < 0 ? rest : rest.subarray(0, cut);
+      this.cutAtHeadEnd = cut >= 0;
+      result = this.parser.execute(slice);
+      this.cutAtHeadEnd = false;
+      if (typeof result !== 'number') break;
+      if (this.tunnel) {
+        // With a 101 the bytes after the head are already the new protocol's.
+        if (result < rest.length) sink.onResponseBytes(rest.subarray(result));
+        break;
+      }
+      rest = rest.subarray(slice.length);
+    }
+    if (this.tunnel) sink.onTunnelOpen();
+    else if (this.complete) {
       // Whatever followed the response's end (another response, garbage) is dropped with the connection.
       if (typeof result !== 'number') this.outOfStep = true;
       if (this.outOfStep) this.reusable = false;
@@ -263,3 +337,5 @@ export class HttpUpstream {
     sink.onUpstreamError(message, outcome, outcome === 'reset' && this.served > 0 && !this.answered);
   }
 }
+
+const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');

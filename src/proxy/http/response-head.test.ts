@@ -1,7 +1,7 @@
 import { ResponseFraming, finalResponseHead, interimResponseHead, switchingProtocolsHead } from './response-head';
 
 function head(fields: string[], options: { status?: number; noBody?: boolean; http10?: boolean; closeAfter?: boolean } = {}) {
-  const out: ResponseFraming = { rechunk: false, closeAfter: options.closeAfter ?? false };
+  const out: ResponseFraming = { rechunk: false, closeAfter: options.closeAfter ?? false, contentLength: -1 };
   const text = finalResponseHead(out, options.status ?? 200, 'OK', fields, options.noBody ?? false, options.http10 ?? false);
   return { text, ...out };
 }
@@ -11,6 +11,7 @@ describe('finalResponseHead', () => {
     const r = head(['Content-Type', 'text/plain', 'Content-Length', '5']);
     expect(r.text).toBe('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n');
     expect(r.rechunk).toBe(false);
+    expect(r.contentLength).toBe(5);
   });
 
   it('strips hop-by-hop headers and those the Connection header names', () => {

@@ -15,6 +15,8 @@ export interface ResponseFraming {
   rechunk: boolean;
   /** The caller's connection closes after this response (its own wish, or a close-delimited body). */
   closeAfter: boolean;
+  /** The body's Content-Length when that alone frames it (no Transfer-Encoding), else -1. */
+  contentLength: number;
 }
 
 /**
@@ -32,7 +34,7 @@ export function finalResponseHead(
   let head = `HTTP/1.1 ${status} ${message}\r\n`;
   let transferEncoding = '';
   let connection = '';
-  let sized = false;
+  let length = -1;
   for (let i = 0; i < fields.length; i += 2) {
     const name = fields[i];
     const lower = name.toLowerCase();
@@ -41,11 +43,12 @@ export function finalResponseHead(
       else if (lower === 'connection') connection = connection === '' ? fields[i + 1] : `${connection},${fields[i + 1]}`;
       continue;
     }
-    if (lower === 'content-length') sized = true;
+    if (lower === 'content-length') length = Number(fields[i + 1]);
     head += `${name}: ${fields[i + 1]}\r\n`;
   }
   if (connection !== '') head = withoutNamed(head, connection);
   out.rechunk = false;
+  out.contentLength = transferEncoding === '' ? length : -1;
   const bodyless = noBody || status === 204 || status === 304;
   if (!bodyless) {
     if (transferEncoding !== '') {
@@ -58,7 +61,7 @@ export function finalResponseHead(
         out.rechunk = true;
         head += `transfer-encoding: ${codings === '' ? 'chunked' : `${codings}, chunked`}\r\n`;
       }
-    } else if (!sized) {
+    } else if (length < 0) {
       // Delimited by the end of the upstream connection: chunked to a caller that can read it, so
       // its connection stays open; close-delimited to an HTTP/1.0 caller.
       if (http10) out.closeAfter = true;

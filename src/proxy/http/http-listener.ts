@@ -106,6 +106,9 @@ const enum Phase {
   Body = 2,
 }
 
+/** A response head goes out in one write with its body's first bytes when they are at most this long. */
+const JOIN_HEAD_BYTES = 16 * 1024;
+
 /** Response bytes held for a pipelined exchange that must wait its turn, before its upstream is paused. */
 const HELD_BYTES_LIMIT = 64 * 1024;
 
@@ -166,6 +169,8 @@ class Exchange implements UpstreamSink, ResponseFraming {
   rechunk = false;
   /** The final response's Content-Length when that frames its body, else -1 (see response-head.ts). */
   contentLength = -1;
+  /** The final response's head, held until its body's first bytes (or its end) to go out with them. */
+  private pendingHead: string | null = null;
   deadline = 0;
   status = 0;
   /** The head as sent upstream, kept to send again when a connection could not be made. */
@@ -240,12 +245,25 @@ class Exchange implements UpstreamSink, ResponseFraming {
     } else {
       this.responseStarted = true;
       this.status = statusCode;
-      // An upstream's Connection: close is about its own connection, not the caller's.
-      this.emit(finalResponseHead(this, statusCode, statusMessage, fields, this.skipResponseBody, this.http10));
+      // An upstream's Connection: close is about its own connection, not the caller's. The head
+      // waits for the body's first bytes, to go out with them in one write.
+      this.pendingHead = finalResponseHead(this, statusCode, statusMessage, fields, this.skipResponseBody, this.http10);
     }
   }
 
   onResponseBody(bytes: Buffer): void {
+    const head = this.pendingHead;
+    if (head !== null) {
+      this.pendingHead = null;
+      if (!this.rechunk && bytes.length <= JOIN_HEAD_BYTES) {
+        const joined = Buffer.allocUnsafe(head.length + bytes.length);
+        joined.write(head, 0, 'latin1');
+        bytes.copy(joined, head.length);
+        this.emit(joined);
+        return;
+      }
+      this.emit(head);
+    }
     if (this.rechunk) {
       this.emit(`${bytes.length.toString(16)}\r\n`);
       this.emit(bytes);
@@ -259,6 +277,10 @@ class Exchange implements UpstreamSink, ResponseFraming {
   }
 
   onResponseEnd(): void {
+    if (this.pendingHead !== null) {
+      this.emit(this.pendingHead);
+      this.pendingHead = null;
+    }
     if (this.rechunk) this.emit('0\r\n\r\n');
     this.downstream.listener.exchangeEnded(this);
   }

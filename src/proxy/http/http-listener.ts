@@ -124,8 +124,6 @@ const enum Hold {
   Closing = 8,
 }
 
-/** Requests routed while in flight: whether a retry may send them again, and where. */
-type Retry = { choice: RouteChoice; staleRetried: boolean };
 
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
@@ -180,7 +178,8 @@ class Exchange implements UpstreamSink, ResponseFraming {
   attempts = 0;
   tried: Set<string> | undefined;
   /** Where the request went last, to send it again on a fresh connection when a reused one was stale. */
-  retry: Retry | null = null;
+  choice: RouteChoice | null = null;
+  staleRetried = false;
   /** Request body bytes written upstream: once there are any, the request cannot be sent again. */
   bodyBytes = 0;
   /** After a 101: the exchange left the queue and its connection carries the upgraded protocol. */
@@ -780,8 +779,7 @@ export class HttpListener {
     exchange.stack = choice.routedStack;
     const address = choice.candidate.address;
     exchange.address = address;
-    if (exchange.retry === null) exchange.retry = { choice, staleRetried: false };
-    else exchange.retry.choice = choice;
+    exchange.choice = choice;
     const { host: upstreamHost, port: upstreamPort } = choice.candidate.instance;
     // An upgrade gets a connection of its own that never returns to the pool, whatever the answer.
     const upstream = exchange.upgrade || fresh ? this.dedicatedUpstream(address, upstreamHost, upstreamPort) : this.upstreamFor(address, upstreamHost, upstreamPort);
@@ -938,13 +936,12 @@ export class HttpListener {
     upstream?.detach();
     upstream?.destroy();
     const resendable = !exchange.responseStarted && exchange.bodyBytes === 0 && !this.draining && !exchange.downstream.closed;
-    const retry = exchange.retry;
     // A kept-alive connection the upstream closed as we reused it: the request never reached the
     // application. Sent once more on a fresh connection when sending it twice would do no harm.
-    if (staleReuse && resendable && retry !== null && !retry.staleRetried && IDEMPOTENT.has(exchange.method)) {
-      retry.staleRetried = true;
+    if (staleReuse && resendable && exchange.choice !== null && !exchange.staleRetried && IDEMPOTENT.has(exchange.method)) {
+      exchange.staleRetried = true;
       this.metrics.retries.inc();
-      this.dispatch(exchange, retry.choice, true);
+      this.dispatch(exchange, exchange.choice, true);
       return;
     }
     if (outcome !== 'bridge_refusal') this.reportOutcome(exchange.address, outcome, Date.now());

@@ -4,6 +4,8 @@
 // hashing per call) is only handed the totals when metrics are scraped.
 import { Counter } from 'prom-client';
 import type { Stack } from '../../catalog';
+import { Outcome, isError } from '../../proxy/failure-class';
+import { CallLatency, registerCallLatency } from '../../proxy/stats/call-latency';
 import { Registry } from '../../telemetry/metrics';
 import { SlidingWindow, WindowSummary } from './sliding-window';
 
@@ -69,6 +71,8 @@ function registerCounters(registry: Registry, stats: TrafficStats): void {
 export class TrafficStats {
   /** Per stack, then per service: no key string is built per request. */
   private readonly byStack: Record<Stack, Map<string, Cell>> = { legacy: new Map(), mesh: new Map() };
+  /** Per method and outcome, for Prometheus' latency histogram. */
+  readonly latency: CallLatency;
 
   constructor(
     metrics: Registry,
@@ -76,6 +80,8 @@ export class TrafficStats {
     private readonly windowMs = 60_000,
   ) {
     registerCounters(metrics, this);
+    this.latency = new CallLatency(protocol);
+    registerCallLatency(metrics, this.latency);
   }
 
   /** @internal For the Prometheus collector. */
@@ -101,6 +107,15 @@ export class TrafficStats {
     if (error) cell.errors++;
     else cell.ok++;
     cell.latencySeconds += latencyMicros / 1e6;
+  }
+
+  /**
+   * One proxied call and how it ended (failure-class.ts). A caller that went away says nothing
+   * about the service, so it is left out of the window that gates and /traffic read.
+   */
+  recordCall(service: string, stack: Stack, method: string, now: number, latencyMicros: number, outcome: Outcome): void {
+    this.latency.record(service, stack, method, latencyMicros, outcome);
+    if (outcome !== 'caller_gone') this.record(service, stack, now, latencyMicros, isError(outcome));
   }
 
   summaries(now: number, service?: string): ServiceStackStats[] {

@@ -5,7 +5,7 @@
 import { Counter } from 'prom-client';
 import type { Stack } from '../../catalog';
 import { Outcome, isError } from '../../proxy/failure-class';
-import { CallLatency, registerCallLatency } from '../../proxy/stats/call-latency';
+import { CallLatency, OTHER, registerCallLatency } from '../../proxy/stats/call-latency';
 import { Registry } from '../../telemetry/metrics';
 import { SlidingWindow, WindowSummary } from './sliding-window';
 
@@ -18,6 +18,9 @@ interface Cell {
   errors: number;
   latencySeconds: number;
 }
+
+/** Services with a window of their own, per stack. */
+const MAX_SERVICES = 2000;
 
 export interface ServiceStackStats extends WindowSummary {
   service: string;
@@ -93,6 +96,11 @@ export class TrafficStats {
   private cell(service: string, stack: Stack): Cell {
     const cells = this.byStack[stack];
     let cell = cells.get(service);
+    if (cell === undefined && cells.size >= MAX_SERVICES) {
+      // Callers choose service names: past the cap they share one cell, so memory and series stay bounded.
+      service = OTHER;
+      cell = cells.get(service);
+    }
     if (cell === undefined) {
       cell = { protocol: this.protocol, service, stack, window: new SlidingWindow(this.windowMs), ok: 0, errors: 0, latencySeconds: 0 };
       cells.set(service, cell);

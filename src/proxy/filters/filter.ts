@@ -40,7 +40,10 @@ export interface Filter {
   readonly name: string;
   /** Decide on a request. Synchronous on the hot path; hold and resume for anything that waits. */
   onRequest(request: ProxyRequest, now: number, context: FilterContext): FilterDecision;
-  /** How the call ended, with its latency: for breakers, stats, outlier maths. */
+  /**
+   * How the call ended, with its latency: for breakers, bulkheads, stats. Called exactly once for
+   * every request that entered the chain, whichever filter answered it and however it ended.
+   */
   onComplete?(request: ProxyRequest, outcome: Outcome, latencyMicros: number, now: number): void;
 }
 

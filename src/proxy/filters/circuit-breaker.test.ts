@@ -1,5 +1,7 @@
 import { Breaker, CircuitBreakerFilter, breakerRuleSchema, circuitBreakerConfigSchema } from './circuit-breaker';
 import { filterFactory } from './filter';
+import { Registry } from 'prom-client';
+import { silentLogger } from '../../telemetry/logger';
 import { testRequest } from './test-request';
 
 const rule = (fields: Record<string, unknown>) => breakerRuleSchema.parse(fields);
@@ -75,7 +77,8 @@ describe('CircuitBreakerFilter', () => {
 
   it('is registered by name and validates its config', () => {
     const make = filterFactory('circuit-breaker');
-    expect(make?.({ rules: [{ errorRatio: 0.5 }] }).name).toBe('circuit-breaker');
-    expect(() => make?.({ rules: [{ minimumCalls: 3 }] })).toThrow(/needs errorRatio/);
+    const deps = { logger: silentLogger(), metrics: new Registry() };
+    expect(make?.({ rules: [{ errorRatio: 0.5 }] }, deps).name).toBe('circuit-breaker');
+    expect(() => make?.({ rules: [{ minimumCalls: 3 }] }, deps)).toThrow(/needs errorRatio/);
   });
 });

@@ -82,11 +82,15 @@ export function binomialTestPower(calls: number, regression: ErrorRegression, al
   const meshProbability = meshMean / mean;
   const [lo, hi] = poissonRange(mean);
   let power = 0;
+  // The critical count rises by at most one per extra error (X(n+1) >= c+1 implies X(n) >= c),
+  // so it is walked up from one bisection instead of searched for at every error count.
+  let critical = -1;
   for (let errors = Math.max(lo, 1); errors <= hi; errors++) {
     const weight = poissonPmf(errors, mean);
-    if (weight < 1e-18) continue;
-    const critical = binomialCriticalValue(errors, share, alpha);
-    if (critical > errors) continue;
+    if (weight < 1e-18 && critical < 0) continue;
+    if (critical < 0) critical = binomialCriticalValue(errors, share, alpha);
+    else if (binomialUpperTail(critical, errors, share) > alpha) critical++;
+    if (weight < 1e-18 || critical > errors) continue;
     power += weight * binomialUpperTail(critical, errors, meshProbability);
   }
   return Math.min(1, power);

@@ -3,7 +3,7 @@
 // edges observed in traffic through the bridge and sidecars. Nodes are cutover units: a Dubbo
 // interface, or an application (a Spring Cloud app, or a Dubbo app that only consumes).
 import { z } from 'zod';
-import { MeshBridgeError } from '../errors';
+import { parseOrThrow } from './schema-errors';
 
 const name = z.string().min(1);
 
@@ -39,13 +39,7 @@ export interface DependencyGraph {
 
 /** Validates a parsed graph file; throws CUTOVER_BAD_GRAPH naming the bad key. */
 export function parseGraphInput(raw: unknown, file = '<graph>'): z.output<typeof graphInputSchema> {
-  const result = graphInputSchema.safeParse(raw ?? {});
-  if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(top level)'}: ${issue.message}`);
-  throw new MeshBridgeError('CUTOVER_BAD_GRAPH', `invalid dependency graph in ${file}:\n  ${problems.join('\n  ')}`, {
-    where: result.error.issues[0].path.join('.'),
-    value: problems,
-  });
+  return parseOrThrow(graphInputSchema, raw, 'CUTOVER_BAD_GRAPH', `dependency graph in ${file}`);
 }
 
 /**

@@ -34,6 +34,13 @@ describe('the judge', () => {
     expect(verdict.reason).toContain(`needs ${required - 10_000} more calls`);
   });
 
+  it('sizes the calls it needs for the step weight, not for a share that wobbles around it', () => {
+    // 499 of 10,000 calls on the mesh at a 5 % step: the test uses 0.0499, the goal stays the plan's.
+    const verdict = judgeService(window([method('create', { ok: 499 }, { ok: 9501 })]), ERRORS_ONLY, NOW);
+    expect(verdict.aggregate.share).toBeCloseTo(0.0499, 12);
+    expect(verdict.aggregate.tests[0].requiredCalls).toBe(required);
+  });
+
   it('holds an empty window and never passes it', () => {
     const verdict = judgeService(window([method('create', {}, {})]), DEFAULT_GATE, NOW);
     expect(verdict.verdict).toBe('not_enough_data');

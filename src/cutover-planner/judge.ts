@@ -176,11 +176,12 @@ function errorTest(
   mesh: StackCounts,
   legacy: StackCounts,
   share: number,
+  sizingShare: number,
   settings: ErrorGateSettings,
   alpha: number,
   power: number,
 ): TestVerdict {
-  const requiredCalls = errorTestCalls(share, settings, alpha, power);
+  const requiredCalls = errorTestCalls(sizingShare, settings, alpha, power);
   const base = { test, alpha, mesh: meshErrors, legacy: legacyErrors, requiredCalls };
   if (mesh.calls === 0 || legacy.calls === 0) {
     const missing = mesh.calls === 0 ? 'no mesh calls yet' : 'no legacy calls to compare against';
@@ -200,13 +201,12 @@ function errorTest(
   return { ...base, verdict: 'not_enough_data', pValue, effect, reason: `${mesh.calls + legacy.calls} of ${requiredCalls} calls` };
 }
 
-function latencyTest(mesh: Float64Array, legacy: Float64Array, settings: LatencyDetection, alpha: number, power: number): TestVerdict {
+function latencyTest(mesh: Float64Array, legacy: Float64Array, sizingShare: number, settings: LatencyDetection, alpha: number, power: number): TestVerdict {
   const n1 = mesh.length;
   const n2 = legacy.length;
   // The slowdown to catch, as an effect size on this traffic's own latency spread when known.
   const delta = n2 >= 100 ? slowdownDelta(legacy, settings.detectSlowdown) : lognormalSlowdownDelta(settings.detectSlowdown, settings.assumedLogSpread);
-  const share = n1 + n2 > 0 ? n1 / (n1 + n2) : 0;
-  const requiredCalls = n1 > 0 && n2 > 0 ? rankTestSamples(share, delta, settings, alpha, power) : Infinity;
+  const requiredCalls = rankTestSamples(sizingShare, delta, settings, alpha, power);
   const base = { test: 'latency' as const, alpha, mesh: n1, legacy: n2, requiredCalls };
   if (n1 === 0 || n2 === 0) {
     const missing = n1 === 0 ? 'no mesh latency samples yet' : 'no legacy latency samples to compare against';
@@ -249,16 +249,20 @@ function judgeScope(
     legacy.transport += l.transport;
   });
   const total = mesh.calls + legacy.calls;
+  // The test's null hypothesis uses the share the window really had; the calls it needs are sized
+  // for the step's weight, as the plan sized them (an observed share a hair under the weight must
+  // not move the goal posts).
   const share = mesh.calls > 0 && legacy.calls > 0 ? mesh.calls / total : window.weight;
+  const sizingShare = window.weight > 0 && window.weight < 1 ? window.weight : share;
   const tests: TestVerdict[] = [];
   if (settings.errors) {
-    tests.push(errorTest('application_errors', mesh.application, legacy.application, mesh, legacy, share, settings.errors, alpha, settings.power));
-    tests.push(errorTest('transport_errors', mesh.transport, legacy.transport, mesh, legacy, share, settings.errors, alpha, settings.power));
+    tests.push(errorTest('application_errors', mesh.application, legacy.application, mesh, legacy, share, sizingShare, settings.errors, alpha, settings.power));
+    tests.push(errorTest('transport_errors', mesh.transport, legacy.transport, mesh, legacy, share, sizingShare, settings.errors, alpha, settings.power));
   }
   if (settings.latency) {
     const meshSamples = sortedSamples(parts.map((p) => p.mesh.latencyMicros ?? []), `${where}.mesh`);
     const legacySamples = sortedSamples(parts.map((p) => p.legacy.latencyMicros ?? []), `${where}.legacy`);
-    tests.push(latencyTest(meshSamples, legacySamples, settings.latency, alpha, settings.power));
+    tests.push(latencyTest(meshSamples, legacySamples, sizingShare, settings.latency, alpha, settings.power));
   }
   const verdict = combine(tests.map((t) => t.verdict));
   let moreCalls = 0;

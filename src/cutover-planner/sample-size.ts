@@ -44,19 +44,25 @@ export const MAX_REQUIRED_CALLS = 1e10;
 export function errorTestCalls(share: number, detection: ErrorDetection, alpha: number, power: number): number {
   const { baselineRate, detectRate } = detection;
   if (!(share > 0 && share < 1) || !(detectRate > baselineRate) || !(baselineRate >= 0)) return Infinity;
-  const key = `${share.toPrecision(4)}:${baselineRate}:${detectRate}:${alpha}:${power}`;
+  const key = `${share}:${baselineRate}:${detectRate}:${alpha}:${power}`;
   const cached = errorCallsCache.get(key);
   if (cached !== undefined) return cached;
   const regression = { share, baselineRate, regressedRate: detectRate };
   const enough = (calls: number): boolean => binomialTestPower(calls, regression, alpha) >= power;
-  // Grow until enough, then bisect. Power is all but monotone in calls (the Poisson mixing smooths
-  // the binomial's saw-tooth), so the bisection's answer is the first call count that suffices.
-  let hi = Math.max(1, Math.ceil(1 / (share * detectRate)));
+  // Bracket the normal approximation's answer, then bisect. Power is all but monotone in calls
+  // (the Poisson mixing smooths the binomial's saw-tooth), so this finds the first count that suffices.
+  const guess = Math.max(1, normalApproximationCalls(share, baselineRate, detectRate, alpha, power));
+  let lo = Math.floor(guess / 2);
+  let hi = Math.ceil(guess * 2);
   while (!enough(hi)) {
+    lo = hi;
     hi *= 2;
     if (hi > MAX_REQUIRED_CALLS) return Infinity;
   }
-  let lo = Math.floor(hi / 2);
+  while (lo > 0 && enough(lo)) {
+    hi = lo;
+    lo = Math.floor(lo / 2);
+  }
   while (hi - lo > Math.max(1, hi * 1e-3)) {
     const mid = Math.floor((lo + hi) / 2);
     if (enough(mid)) hi = mid;
@@ -65,6 +71,16 @@ export function errorTestCalls(share: number, detection: ErrorDetection, alpha: 
   if (errorCallsCache.size >= CACHE_LIMIT) errorCallsCache.clear();
   errorCallsCache.set(key, hi);
   return hi;
+}
+
+/** The textbook normal-approximation sample size for the same test: a starting point. */
+function normalApproximationCalls(share: number, baselineRate: number, detectRate: number, alpha: number, power: number): number {
+  const meshPerCall = share * detectRate;
+  const errorsPerCall = meshPerCall + (1 - share) * baselineRate;
+  const pi0 = share;
+  const pi1 = meshPerCall / errorsPerCall;
+  const errors = ((normalQuantile(1 - alpha) * Math.sqrt(pi0 * (1 - pi0)) + normalQuantile(power) * Math.sqrt(pi1 * (1 - pi1))) / (pi1 - pi0)) ** 2;
+  return Math.ceil(errors / errorsPerCall);
 }
 
 /**

@@ -8,17 +8,20 @@
 //   calls, so an exact one-sided binomial test on the mesh's count. A fail also needs the mesh
 //   rate to be `minRatio` times the legacy rate, so a huge window cannot fail on a trifle.
 // - Latency: one-sided Mann-Whitney on the two stacks' samples, failing only when the observed
-//   Cliff's delta reaches `minDelta`, so noise cannot fail a step.
+//   Cliff's delta reaches `minDelta`, so noise cannot fail a step; and a tail test (the mesh's
+//   count above the pooled p99, exact hypergeometric) failing only when the mesh p99 is
+//   `minTailIncrease` above the legacy one, for regressions only the slowest calls show.
 // - Significance levels: `alpha` per test, divided by the planned looks at the hold (the runner
 //   judges every interval) and by the scopes judged (the service and each method): Bonferroni.
 import { MeshBridgeError } from '../errors';
 import { OUTCOMES, Outcome, blameOf } from '../proxy/failure-class';
 import { binomialTestGreater } from './binomial-test';
 import { mannWhitneyGreaterSorted, slowdownDelta } from './mann-whitney';
-import { ErrorDetection, LatencyDetection, errorTestCalls, lognormalSlowdownDelta, rankTestSamples } from './sample-size';
+import { ErrorDetection, LatencyDetection, errorTestCalls, lognormalSlowdownDelta, rankTestSamples, tailTestSamples } from './sample-size';
+import { empiricalExceedance, lognormalExceedance, tailExceedanceTest } from './tail-test';
 
 export type Verdict = 'pass' | 'fail' | 'not_enough_data';
-export type GateTest = 'application_errors' | 'transport_errors' | 'latency';
+export type GateTest = 'application_errors' | 'transport_errors' | 'latency' | 'latency_tail';
 
 export interface ErrorGateSettings extends ErrorDetection {
   /** The observed mesh error rate must be at least this multiple of the legacy one to fail. */
@@ -45,7 +48,7 @@ export const DEFAULT_GATE: GateSettings = {
   power: 0.97,
   looks: 1,
   errors: { baselineRate: 0.001, detectRate: 0.005, minRatio: 2 },
-  latency: { detectSlowdown: 1.3, minDelta: 0.1, assumedLogSpread: 0.6, minSamples: 20 },
+  latency: { detectSlowdown: 1.3, minDelta: 0.1, assumedLogSpread: 0.6, minSamples: 20, tailQuantile: 0.99, minTailIncrease: 0.1 },
   maxWindowAgeMs: 120_000,
 };
 
@@ -222,6 +225,28 @@ function latencyTest(mesh: Float64Array, legacy: Float64Array, sizingShare: numb
   return { ...base, verdict: 'not_enough_data', pValue: result.pValue, effect, reason: `${n1 + n2} of ${requiredCalls} samples (${summary})` };
 }
 
+function tailTest(mesh: Float64Array, legacy: Float64Array, sizingShare: number, settings: LatencyDetection, alpha: number, power: number): TestVerdict {
+  const n1 = mesh.length;
+  const n2 = legacy.length;
+  const q = settings.tailQuantile;
+  const exceedance = n2 >= 1000 ? empiricalExceedance(legacy, settings.detectSlowdown, q) : lognormalExceedance(settings.detectSlowdown, settings.assumedLogSpread, q);
+  const requiredCalls = tailTestSamples(sizingShare, exceedance, settings, alpha, power);
+  const base = { test: 'latency_tail' as const, alpha, mesh: n1, legacy: n2, requiredCalls };
+  if (n1 === 0 || n2 === 0) {
+    const missing = n1 === 0 ? 'no mesh latency samples yet' : 'no legacy latency samples to compare against';
+    return { ...base, verdict: 'not_enough_data', pValue: null, effect: null, reason: missing };
+  }
+  const result = tailExceedanceTest(mesh, legacy, q);
+  const effect = result.quantileRatio;
+  const label = `p${Math.round(q * 1000) / 10}`;
+  const summary = `mesh ${label} x${effect.toFixed(2)}, ${result.meshAbove} mesh / ${result.legacyAbove} legacy samples above ${result.threshold.toFixed(0)} µs, p=${result.pValue.toPrecision(3)}`;
+  if (result.pValue <= alpha && effect >= 1 + settings.minTailIncrease) {
+    return { ...base, verdict: 'fail', pValue: result.pValue, effect, reason: `mesh tail slower (${summary})` };
+  }
+  if (n1 + n2 >= requiredCalls) return { ...base, verdict: 'pass', pValue: result.pValue, effect, reason: `no tail slowdown (${summary})` };
+  return { ...base, verdict: 'not_enough_data', pValue: result.pValue, effect, reason: `${n1 + n2} of ${requiredCalls} samples (${summary})` };
+}
+
 function combine(verdicts: Verdict[]): Verdict {
   if (verdicts.includes('fail')) return 'fail';
   if (verdicts.includes('not_enough_data')) return 'not_enough_data';
@@ -263,13 +288,14 @@ function judgeScope(
     const meshSamples = sortedSamples(parts.map((p) => p.mesh.latencyMicros ?? []), `${where}.mesh`);
     const legacySamples = sortedSamples(parts.map((p) => p.legacy.latencyMicros ?? []), `${where}.legacy`);
     tests.push(latencyTest(meshSamples, legacySamples, sizingShare, settings.latency, alpha, settings.power));
+    tests.push(tailTest(meshSamples, legacySamples, sizingShare, settings.latency, alpha, settings.power));
   }
   const verdict = combine(tests.map((t) => t.verdict));
   let moreCalls = 0;
   if (verdict === 'not_enough_data') {
     for (const t of tests) {
       if (t.verdict !== 'not_enough_data') continue;
-      const have = t.test === 'latency' ? t.mesh + t.legacy : total;
+      const have = t.test === 'latency' || t.test === 'latency_tail' ? t.mesh + t.legacy : total;
       moreCalls = Math.max(moreCalls, t.requiredCalls - have);
     }
   }

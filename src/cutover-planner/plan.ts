@@ -78,6 +78,13 @@ function checkGate(gate: ResolvedGate, where: string): void {
         latency.minDelta,
       );
     }
+    if (!(latency.detectSlowdown > 1 + latency.minTailIncrease)) {
+      throw invalid(
+        `${where}.latency: minTailIncrease ${latency.minTailIncrease} is not below the ${latency.detectSlowdown}x slowdown to catch: the tail test could never fail on it`,
+        `${where}.latency.minTailIncrease`,
+        latency.minTailIncrease,
+      );
+    }
   }
 }
 

@@ -61,6 +61,10 @@ const latencyGate = z
     /** σ of ln(latency) assumed for planning, before the legacy stack's samples are known. */
     assumedLogSpread: z.number().positive(),
     minSamples: z.number().int().min(1),
+    /** The quantile the tail test watches (0.99: the p99). */
+    tailQuantile: z.number().gt(0.5).lt(1),
+    /** The mesh's tail quantile must be this much higher (0.1: +10 %) to fail a step on it. */
+    minTailIncrease: z.number().min(0),
   })
   .strict();
 

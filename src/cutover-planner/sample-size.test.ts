@@ -1,7 +1,7 @@
 import { binomialTestPower } from './binomial-test';
 import { errorTestCalls, gateRequirement, lognormalSlowdownDelta, rankTestSamples } from './sample-size';
 
-const LATENCY = { detectSlowdown: 1.3, minDelta: 0.1, assumedLogSpread: 0.6, minSamples: 20 };
+const LATENCY = { detectSlowdown: 1.3, minDelta: 0.1, assumedLogSpread: 0.6, minSamples: 20, tailQuantile: 0.99, minTailIncrease: 0.1 };
 
 describe('sample sizes', () => {
   it('finds the first call count at which the error test reaches its power', () => {

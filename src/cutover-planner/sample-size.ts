@@ -4,6 +4,7 @@
 // hold time a method's call rate implies. The plan shows these; the judge holds a step until met.
 import { binomialTestPower } from './binomial-test';
 import { normalCdf, normalQuantile } from './special-functions';
+import { lognormalExceedance } from './tail-test';
 
 /** The error regression a gate must catch: the baseline rate and the regressed mesh rate. */
 export interface ErrorDetection {
@@ -21,6 +22,10 @@ export interface LatencyDetection {
   assumedLogSpread: number;
   /** Fewest mesh samples the rank test judges on. */
   minSamples: number;
+  /** The quantile the tail test counts above (0.99: the p99). */
+  tailQuantile: number;
+  /** The mesh's tailQuantile must be this much above the legacy one (0.1: +10 %) to fail a step. */
+  minTailIncrease: number;
 }
 
 /** Cliff's delta a uniform slowdown by `factor` gives log-normal latencies of spread σ. */
@@ -104,6 +109,25 @@ export function rankTestSamples(share: number, delta: number, detection: Latency
   return Math.ceil(Math.max(noether, effect, floor));
 }
 
+/**
+ * The fewest samples (both stacks together) for the tail test to catch a share `exceedance` of
+ * mesh calls above the q-quantile (1 - q without a regression), sized like the error test (it is
+ * the same question about where the calls above the threshold fall), and for the mesh quantile's
+ * observed rise to clear `minTailIncrease` (log-normal standard error of a sample quantile).
+ */
+export function tailTestSamples(share: number, exceedance: number, detection: LatencyDetection, alpha: number, power: number): number {
+  const q = detection.tailQuantile;
+  if (!(share > 0 && share < 1) || !(exceedance > 1 - q) || !(Math.log(detection.detectSlowdown) > Math.log1p(detection.minTailIncrease))) return Infinity;
+  const counting = errorTestCalls(share, { baselineRate: 1 - q, detectRate: exceedance }, alpha, power);
+  // SE(ln q̂) = σ √(q (1-q) / n) / φ(z_q) for each stack; both stacks together: 1 / (N c (1 - c)).
+  const zq = normalQuantile(q);
+  const density = Math.exp(-zq * zq / 2) / Math.sqrt(2 * Math.PI);
+  const margin = Math.log(detection.detectSlowdown) - Math.log1p(detection.minTailIncrease);
+  const perCall = (detection.assumedLogSpread * normalQuantile(power) * Math.sqrt(q * (1 - q))) / (density * margin);
+  const effect = Math.ceil((perCall * perCall) / (share * (1 - share)));
+  return Math.max(counting, effect);
+}
+
 export interface GateRequirement {
   /** Calls both stacks need together; Infinity when the gate cannot be met at this weight. */
   calls: number;
@@ -126,7 +150,12 @@ export function gateRequirement(
 ): GateRequirement {
   const errorCalls = errors ? errorTestCalls(share, errors, alpha, power) : 0;
   const latencyDelta = latency ? lognormalSlowdownDelta(latency.detectSlowdown, latency.assumedLogSpread) : 0;
-  const latencyCalls = latency ? rankTestSamples(share, latencyDelta, latency, alpha, power) : 0;
+  const latencyCalls = latency
+    ? Math.max(
+        rankTestSamples(share, latencyDelta, latency, alpha, power),
+        tailTestSamples(share, lognormalExceedance(latency.detectSlowdown, latency.assumedLogSpread, latency.tailQuantile), latency, alpha, power),
+      )
+    : 0;
   const calls = Math.max(errorCalls, latencyCalls);
   const holdSeconds = callsPerSecond && callsPerSecond > 0 && Number.isFinite(calls) ? Math.ceil(calls / callsPerSecond) : null;
   return { calls, errorCalls, latencyCalls, latencyDelta, holdSeconds };

@@ -1,6 +1,7 @@
 // Synthetic canary windows from a seeded generator, so the judge's error rates can be measured
 // (bench/judge.ts) and its tests are repeatable. Not used on any live path.
 import type { ServiceWindow } from './judge';
+import { normalQuantile } from './special-functions';
 
 /** mulberry32: a small seeded 32-bit generator, plenty for simulated canaries (not for secrets). */
 export class SeededRandom {
@@ -53,6 +54,8 @@ export interface StackModel {
   /** Median latency of ok calls, µs, and σ of ln(latency). */
   medianMicros: number;
   logSpread: number;
+  /** Only the slowest calls slow down: those above this quantile take `factor` times as long. */
+  tail?: { aboveQuantile: number; factor: number };
 }
 
 export const LEGACY_MODEL: StackModel = { applicationRate: 0.001, transportRate: 0.001, medianMicros: 2000, logSpread: 0.6 };
@@ -78,7 +81,12 @@ export function simulateWindow(
     const ok = n - application - transport;
     const samples = new Float64Array(Math.min(ok, options.maxSamples ?? Infinity));
     const logMedian = Math.log(model.medianMicros);
-    for (let i = 0; i < samples.length; i++) samples[i] = Math.exp(logMedian + model.logSpread * random.normal());
+    const tailZ = model.tail ? normalQuantile(model.tail.aboveQuantile) : Infinity;
+    const tailLog = model.tail ? Math.log(model.tail.factor) : 0;
+    for (let i = 0; i < samples.length; i++) {
+      const z = random.normal();
+      samples[i] = Math.exp(logMedian + model.logSpread * z + (z > tailZ ? tailLog : 0));
+    }
     return { outcomes: { ok, application_exception: application, reset: transport }, latencyMicros: samples };
   };
   return {

@@ -22,7 +22,13 @@ export type ErrorCode =
   | 'EUREKA_BAD_PAYLOAD'
   | 'EUREKA_UNAVAILABLE'
   // catalog
-  | 'CATALOG_BAD_INSTANCE';
+  | 'CATALOG_BAD_INSTANCE'
+  // cutover planner
+  | 'PLAYBOOK_INVALID'
+  | 'CUTOVER_BAD_WINDOW'
+  | 'CUTOVER_BAD_GRAPH'
+  | 'CUTOVER_BAD_COMMAND'
+  | 'CUTOVER_NOT_BUILT';
 
 export interface ErrorDetails {
   /** The offending value, kept short enough to log. */

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { isMeshBridgeError } from '../errors';
 import { bridgeCommand } from './commands/bridge';
+import { cutoverCommand } from './commands/cutover';
 import { decodeCommand } from './commands/decode';
 
 /** The package version, from src/cli (under tsx) or dist/src/cli (built). */
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   program.addCommand(bridgeCommand());
   program.addCommand(decodeCommand());
+  program.addCommand(cutoverCommand());
   return program;
 }
 

@@ -70,7 +70,7 @@ export class Bridge {
       });
       this.ledger = this.zookeeper.ledger;
       if (config.zookeeper.sharedWeights) {
-        this.sharedWeights = new SharedWeights({ session: this.zookeeper.session, control: this.weightControl, metrics, logger: logger.child({ part: 'weights' }) });
+        this.sharedWeights = new SharedWeights({ session: this.zookeeper.session, control: this.weightControl, metrics, owner, logger: logger.child({ part: 'weights' }) });
       }
     } else {
       this.ledger = new MemoryOwnershipLedger(owner);

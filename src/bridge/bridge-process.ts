@@ -12,6 +12,7 @@ import { BridgeConfig, RouteConfig } from './config';
 import { DubboListener, DubboServicePolicy } from './dubbo/dubbo-listener';
 import { HttpListener, HttpServicePolicy } from './http/http-listener';
 import { loadMeshServices } from './mesh-services';
+import { ServiceNames } from './route/service-names';
 import { ServiceRoutes } from './route/service-routes';
 import { SharedWeights } from './route/shared-weights';
 import { StackWeights } from './route/stack-weights';
@@ -42,6 +43,7 @@ export class Bridge {
   private readonly dubboStats: TrafficStats;
   private readonly httpStats: TrafficStats;
   private adminServer: Server | null = null;
+  private readonly serviceNames: ServiceNames;
 
   constructor(
     readonly config: BridgeConfig,
@@ -52,6 +54,10 @@ export class Bridge {
     this.dubboStats = new TrafficStats(metrics, 'dubbo');
     this.httpStats = new TrafficStats(metrics, 'http');
     for (const route of config.routes) this.routesByService.set(route.service, route);
+    this.serviceNames = new ServiceNames(this.catalog, [
+      ...config.routes.map((r) => ({ service: r.service, protocol: r.protocol ?? ('dubbo' as const) })),
+      ...config.mesh.services.map((s) => ({ service: s.name, protocol: s.protocol })),
+    ]);
     this.weightControl = new WeightControl(
       this.weights,
       config.routes.map((r) => ({ service: r.service, mesh: r.mesh, methods: r.methods })),
@@ -147,7 +153,7 @@ export class Bridge {
   private httpPolicy(service: string): HttpServicePolicy {
     let policy = this.httpPolicies.get(service);
     if (policy === undefined) {
-      const route = this.routesByService.get(service) ?? this.routesByService.get(service.toLowerCase());
+      const route = this.routesByService.get(service);
       policy = { stickyHeader: route?.sticky.header?.toLowerCase(), timeoutMs: route?.timeoutMs ?? this.config.http.timeoutMs };
       this.httpPolicies.set(service, policy);
     }
@@ -177,6 +183,7 @@ export class Bridge {
     app.use(
       createWeightsRouter({
         control: this.weightControl,
+        resolve: (name) => this.serviceNames.resolve(name),
         shared: this.sharedWeights !== null,
         stats: { dubbo: this.dubboStats, http: this.httpStats },
         onChange: (change) => this.logger.info(change, `weight of ${change.service}${change.method ? '.' + change.method : ''} set to ${change.mesh ?? 'default'}`),
@@ -213,6 +220,7 @@ export class Bridge {
     await this.eurekaRemote?.stop();
     this.eureka?.stop();
     for (const routes of this.serviceRoutes) routes.close();
+    this.serviceNames.close();
     const admin = this.adminServer;
     if (admin) {
       admin.closeAllConnections();

@@ -11,6 +11,8 @@ const weightBody = z.object({ mesh: z.number().min(0).max(100), method: z.string
 
 export interface WeightsApiOptions {
   control: WeightControl;
+  /** The registry's spelling of a service name an operator gave; null for a service nobody knows. */
+  resolve: (name: string) => string | null;
   /** Whether changes are shared with every bridge through ZooKeeper, for the answers. */
   shared: boolean;
   stats: { dubbo?: TrafficStats; http?: TrafficStats };
@@ -30,12 +32,25 @@ export function createWeightsRouter(options: WeightsApiOptions): Router {
   // Parsed here only: the router sits at the root beside the Eureka routes, which read their own bodies.
   const json = express.json({ limit: '16kb' });
 
+  /** The service a path names, as its registry spells it; answers 404 (and returns null) for one nobody knows. */
+  const serviceOf = (req: Request<{ service: string }>, res: Response): string | null => {
+    const name = req.params.service;
+    const service = options.resolve(name) ?? (control.overrideOf(name) !== null ? name : null);
+    if (service === null) {
+      res.status(404).json({
+        error: { code: 'SERVICE_NOT_FOUND', message: `no service named ${JSON.stringify(name)} is known: not in the catalog, not declared in the config`, value: name },
+      });
+    }
+    return service;
+  };
+
   router.get('/weights', (_req, res) => {
     res.json({ revision: weights.revision, shared: options.shared, weights: weights.list() });
   });
 
   router.get('/weights/:service', (req: Request<{ service: string }>, res) => {
-    const service = req.params.service;
+    const service = serviceOf(req, res);
+    if (service === null) return;
     res.json({
       service,
       mesh: weights.meshWeight(service),
@@ -53,27 +68,31 @@ export function createWeightsRouter(options: WeightsApiOptions): Router {
       return;
     }
     const { mesh, method } = parsed.data;
+    const service = serviceOf(req, res);
+    if (service === null) return;
     try {
-      await control.set(req.params.service, method, mesh);
+      await control.set(service, method, mesh);
     } catch (err) {
       refused(res, err);
       return;
     }
-    options.onChange?.({ service: req.params.service, method, mesh });
-    res.json({ service: req.params.service, method, mesh, shared: options.shared, revision: weights.revision });
+    options.onChange?.({ service, method, mesh });
+    res.json({ service, method, mesh, shared: options.shared, revision: weights.revision });
   });
 
   // DELETE /weights/:service[?method=m]: back to the configured weight (the service's, for a method).
   router.delete('/weights/:service', async (req: Request<{ service: string }>, res) => {
     const method = typeof req.query.method === 'string' ? req.query.method : undefined;
+    const service = serviceOf(req, res);
+    if (service === null) return;
     try {
-      await control.clear(req.params.service, method);
+      await control.clear(service, method);
     } catch (err) {
       refused(res, err);
       return;
     }
-    options.onChange?.({ service: req.params.service, method, mesh: null });
-    res.json({ service: req.params.service, method, mesh: weights.meshWeight(req.params.service, method), shared: options.shared, revision: weights.revision });
+    options.onChange?.({ service, method, mesh: null });
+    res.json({ service, method, mesh: weights.meshWeight(service, method), shared: options.shared, revision: weights.revision });
   });
 
   router.get('/traffic', (req, res) => {

@@ -27,6 +27,7 @@ describe('weights shared by bridges on one ZooKeeper', () => {
         zookeeper: { connect: zk.connectString, sessionTimeoutMs: 4000 },
         dubbo: { port: 0 },
         http: { enabled: false },
+        mesh: { services: [{ name: SERVICE, protocol: 'dubbo', instances: [{ host: '127.0.0.1', port: 1 }] }] },
         routes: [{ service: SERVICE, mesh: 10, methods: { pay: 40 } }],
         log: { level: 'silent' },
       }),

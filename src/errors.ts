@@ -16,6 +16,10 @@ export type ErrorCode =
   // configuration and command line
   | 'CONFIG_INVALID'
   | 'CLI_USAGE'
+  // the bridge process
+  | 'LISTEN_FAILED'
+  | 'BRIDGE_STOPPED'
+  | 'INTERNAL'
   // registries
   | 'ZK_SESSION_EXPIRED'
   | 'ZK_UNAVAILABLE'

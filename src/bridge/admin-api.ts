@@ -8,6 +8,8 @@ import { Registry } from '../telemetry/metrics';
 export interface AdminApiOptions {
   catalog: Catalog;
   metrics: Registry;
+  /** What is degraded, for GET /healthz (503 unless all is well). */
+  health?: () => { status: string; degraded: Array<{ part: string; reason: string }> };
   /** Named status reports, e.g. `zookeeper` and `eureka`, shown at GET /status. */
   status?: () => Record<string, unknown>;
 }
@@ -16,7 +18,14 @@ export function createAdminRouter(options: AdminApiOptions): Router {
   const { catalog, metrics } = options;
   const router = express.Router();
 
+  // Readiness: 503 while a part the config asks for (ZooKeeper, an external Eureka) is not working.
   router.get('/healthz', (_req, res) => {
+    const health = options.health?.() ?? { status: 'ok', degraded: [] };
+    res.status(health.status === 'ok' ? 200 : 503).json(health);
+  });
+
+  // Liveness: the process answers. Restarting a bridge does not bring ZooKeeper back.
+  router.get('/livez', (_req, res) => {
     res.json({ status: 'ok' });
   });
 

@@ -1,8 +1,10 @@
 // The bridge: registry sync (ZooKeeper, Eureka), the Dubbo and HTTP listeners facing the legacy
 // side, and the admin API, in one process built from one validated config.
-import { Server } from 'node:http';
+import { Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { Catalog, MemoryOwnershipLedger, OwnershipLedger } from '../catalog';
+import { MeshBridgeError } from '../errors';
 import { EmbeddedEureka, EurekaRemoteSync, createEurekaRouter } from '../eureka-sync';
 import type { Logger } from '../telemetry/logger';
 import { Registry } from '../telemetry/metrics';
@@ -16,6 +18,7 @@ import { ServiceNames } from './route/service-names';
 import { ServiceRoutes } from './route/service-routes';
 import { SharedWeights } from './route/shared-weights';
 import { StackWeights } from './route/stack-weights';
+import { listenError, listenServer } from './socket-lifecycle';
 import { WeightControl } from './route/weight-control';
 import { TrafficStats } from './stats/traffic-stats';
 import { createWeightsRouter } from './weights-api';
@@ -43,6 +46,10 @@ export class Bridge {
   private readonly dubboStats: TrafficStats;
   private readonly httpStats: TrafficStats;
   private adminServer: Server | null = null;
+  private starting: Promise<BridgeAddresses> | null = null;
+  private stopRequested = false;
+  private signalStopped!: () => void;
+  private readonly stopped = new Promise<void>((resolve) => (this.signalStopped = resolve));
   private readonly serviceNames: ServiceNames;
 
   constructor(
@@ -160,8 +167,42 @@ export class Bridge {
     return policy;
   }
 
-  /** Starts every part; resolves when all listen and the registries had their first sync. */
-  async start(): Promise<BridgeAddresses> {
+  /** What is not working, for /healthz and /status: empty when all is well. */
+  health(): BridgeHealth {
+    const degraded: Array<{ part: string; reason: string }> = [];
+    if (this.stopRequested) degraded.push({ part: 'bridge', reason: 'stopping' });
+    const zookeeper = this.zookeeper?.status();
+    if (zookeeper) {
+      if (zookeeper.state !== 'connected') {
+        degraded.push({
+          part: 'zookeeper',
+          reason: `ZooKeeper ${zookeeper.connectString} is ${zookeeper.state === 'connecting' && zookeeper.sessionId === null ? 'not reachable yet' : zookeeper.state}: registry sync and this bridge's provider URLs wait for it, weight changes are refused; retrying`,
+        });
+      } else if (zookeeper.lastSyncedAt === null || zookeeper.stale) {
+        degraded.push({ part: 'zookeeper', reason: 'connected, first sync not complete' });
+      }
+    }
+    const remote = this.eurekaRemote?.status();
+    if (remote?.stale) degraded.push({ part: 'eureka-remote', reason: `external Eureka not reachable: ${remote.lastError ?? 'no fetch yet'}` });
+    return { status: degraded.length === 0 ? 'ok' : 'degraded', degraded };
+  }
+
+  /**
+   * Starts every part; resolves once all listen. ZooKeeper is waited for (up to
+   * zookeeper.startWaitMs to connect, then its first sync): when it cannot be reached the bridge
+   * starts degraded (see health()) and keeps trying. Rejects with LISTEN_FAILED when an address
+   * cannot be had, with BRIDGE_STOPPED when stop() was called meanwhile.
+   */
+  start(): Promise<BridgeAddresses> {
+    this.starting ??= this.startParts();
+    return this.starting;
+  }
+
+  private checkNotStopped(): void {
+    if (this.stopRequested) throw new MeshBridgeError('BRIDGE_STOPPED', 'the bridge was stopped while starting');
+  }
+
+  private async startParts(): Promise<BridgeAddresses> {
     loadMeshServices(this.catalog, this.config.mesh.services);
     const app = express();
     app.disable('x-powered-by');
@@ -169,8 +210,10 @@ export class Bridge {
       createAdminRouter({
         catalog: this.catalog,
         metrics: this.metrics,
+        health: () => this.health(),
         status: () => ({
           bridge: this.config.bridge.id,
+          health: this.health(),
           zookeeper: this.zookeeper?.status() ?? null,
           eurekaRemote: this.eurekaRemote?.status() ?? null,
           dubbo: this.dubbo ? `${this.config.dubbo.host}:${this.dubbo.address.port}` : null,
@@ -195,36 +238,79 @@ export class Bridge {
     }
     app.use(jsonErrorHandler);
     const { host, port } = this.config.admin;
-    this.adminServer = await new Promise<Server>((resolve, reject) => {
-      const server = app.listen(port, host, () => resolve(server));
-      server.once('error', reject);
-    });
-    await this.dubbo?.start();
-    await this.http?.start();
+    const admin = createServer(app);
+    this.adminServer = admin;
+    await listenServer(admin, host, port, 'admin API');
+    this.checkNotStopped();
+    await this.startListener(this.dubbo, 'Dubbo listener', this.config.dubbo);
+    await this.startListener(this.http, 'HTTP listener', this.config.http);
     this.sharedWeights?.start();
-    await this.zookeeper?.start();
+    if (this.zookeeper) await this.startZookeeper(this.zookeeper);
+    this.checkNotStopped();
     // Never rejects: an unreachable Eureka starts stale and is retried in the background.
     await this.eurekaRemote?.start();
-    const adminPort = (this.adminServer.address() as { port: number }).port;
+    this.checkNotStopped();
+    const adminPort = (admin.address() as AddressInfo).port;
     const addresses: BridgeAddresses = { admin: `${host}:${adminPort}` };
     if (this.dubbo) addresses.dubbo = `${this.config.dubbo.host}:${this.dubbo.address.port}`;
     if (this.http) addresses.http = `${this.config.http.host}:${this.http.address.port}`;
     return addresses;
   }
 
-  /** Graceful: listeners stop accepting and finish what is in flight, then registries close. */
+  private async startListener(listener: { start(): Promise<void> } | null, what: string, at: { host: string; port: number }): Promise<void> {
+    if (listener === null) return;
+    try {
+      await listener.start();
+    } catch (err) {
+      throw listenError(err instanceof MeshBridgeError && err.code === 'LISTEN_FAILED' ? err.cause : err, what, at.host, at.port);
+    }
+    this.checkNotStopped();
+  }
+
+  /**
+   * Waits for ZooKeeper while it is reachable (its first sync), and not at all once it is not:
+   * the sync goes on in the background, retrying, and health() says what waits for it.
+   */
+  private async startZookeeper(zookeeper: ZookeeperSync): Promise<void> {
+    const firstSync = zookeeper.start();
+    firstSync.then(
+      () => this.logger.info({ connect: this.config.zookeeper?.connect }, 'zookeeper: first sync complete'),
+      (err) => this.logger.warn({ err: (err as Error).message }, 'zookeeper: no first sync yet; running degraded and retrying'),
+    );
+    const waitMs = this.config.zookeeper?.startWaitMs ?? 5000;
+    const reached = await Promise.race([zookeeper.session.whenConnected(waitMs).then(() => true, () => false), this.stopped.then(() => false)]);
+    if (!reached) {
+      if (!this.stopRequested) this.logger.warn({ connect: this.config.zookeeper?.connect, waitedMs: waitMs }, 'zookeeper not reachable: starting degraded, retrying in the background');
+      return;
+    }
+    await Promise.race([firstSync.catch(() => undefined), this.stopped]);
+  }
+
+  /**
+   * Graceful, callable at any moment (also while starting): this bridge's registrations are
+   * withdrawn first (its ZooKeeper session closed, so its provider URLs vanish at once), then the
+   * listeners stop accepting and finish what is in flight within the deadline.
+   */
   async stop(deadlineMs = 5000): Promise<void> {
-    await Promise.all([this.dubbo?.stop(deadlineMs), this.http?.stop(deadlineMs)]);
+    this.stopRequested = true;
+    this.signalStopped();
+    await this.starting?.catch(() => undefined);
     this.sharedWeights?.stop();
     await this.zookeeper?.stop();
     await this.eurekaRemote?.stop();
+    await Promise.all([this.dubbo?.stop(deadlineMs), this.http?.stop(deadlineMs)]);
     this.eureka?.stop();
     for (const routes of this.serviceRoutes) routes.close();
     this.serviceNames.close();
     const admin = this.adminServer;
-    if (admin) {
+    if (admin?.listening) {
       admin.closeAllConnections();
       await new Promise<void>((resolve) => admin.close(() => resolve()));
     }
   }
+}
+
+export interface BridgeHealth {
+  status: 'ok' | 'degraded';
+  degraded: Array<{ part: string; reason: string }>;
 }

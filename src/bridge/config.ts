@@ -108,6 +108,8 @@ export const bridgeConfigSchema = z
       .object({
         connect: z.string().min(1),
         sessionTimeoutMs: z.number().int().min(1000).default(30_000),
+        /** How long start waits to reach ZooKeeper; past it the bridge runs degraded and keeps trying. */
+        startWaitMs: z.number().int().min(0).default(5000),
         /** Keep runtime weight changes in ZooKeeper, so every bridge replica applies them (and keeps them across restarts). */
         sharedWeights: z.boolean().default(true),
         export: z

@@ -19,6 +19,8 @@ export type ErrorCode =
   // the bridge process
   | 'LISTEN_FAILED'
   | 'BRIDGE_STOPPED'
+  | 'ADMIN_TOKEN_MISSING'
+  | 'ADMIN_TOKEN_INVALID'
   | 'INTERNAL'
   // registries
   | 'ZK_SESSION_EXPIRED'

@@ -7,9 +7,11 @@ import { Catalog, MemoryOwnershipLedger, OwnershipLedger } from '../catalog';
 import { MeshBridgeError } from '../errors';
 import { EmbeddedEureka, EurekaRemoteSync, createEurekaRouter } from '../eureka-sync';
 import type { Logger } from '../telemetry/logger';
-import { Registry } from '../telemetry/metrics';
+import { Registry, counter } from '../telemetry/metrics';
+import { Redactor } from '../telemetry/redact';
 import { ZookeeperSync } from '../zookeeper-sync/zookeeper-sync';
-import { createAdminRouter, jsonErrorHandler } from './admin-api';
+import { createAdminRouter, createJsonErrorHandler, jsonNotFound } from './admin-api';
+import { adminGuard, loadAdminToken } from './admin-guard';
 import { BridgeConfig, RouteConfig } from './config';
 import { DubboListener, DubboServicePolicy } from './dubbo/dubbo-listener';
 import { HttpListener, HttpServicePolicy } from './http/http-listener';
@@ -21,7 +23,7 @@ import { StackWeights } from './route/stack-weights';
 import { listenError, listenServer } from './socket-lifecycle';
 import { WeightControl } from './route/weight-control';
 import { TrafficStats } from './stats/traffic-stats';
-import { createWeightsRouter } from './weights-api';
+import { WeightChange, createWeightsRouter } from './weights-api';
 
 export interface BridgeAddresses {
   admin: string;
@@ -51,6 +53,8 @@ export class Bridge {
   private signalStopped!: () => void;
   private readonly stopped = new Promise<void>((resolve) => (this.signalStopped = resolve));
   private readonly serviceNames: ServiceNames;
+  private readonly adminToken: string | null;
+  private readonly redactor: Redactor;
 
   constructor(
     readonly config: BridgeConfig,
@@ -58,6 +62,11 @@ export class Bridge {
     metrics: Registry = new Registry(),
   ) {
     this.metrics = metrics;
+    // Read first: a bridge that cannot guard its admin port does not start.
+    this.adminToken = loadAdminToken(config.admin);
+    this.redactor = new Redactor(config.redact.keys);
+    this.auditLogger = logger.child({ part: 'audit' });
+    this.changes = counter(metrics, 'mesh_bridge_admin_changes_total', 'Changes made through the admin API', ['kind']);
     this.dubboStats = new TrafficStats(metrics, 'dubbo');
     this.httpStats = new TrafficStats(metrics, 'http');
     for (const route of config.routes) this.routesByService.set(route.service, route);
@@ -167,6 +176,19 @@ export class Bridge {
     return policy;
   }
 
+  private readonly auditLogger;
+  private readonly changes;
+
+  /** One line per change: who, when, what, old -> new. */
+  private audit(change: WeightChange): void {
+    this.changes.inc({ kind: change.mesh === null ? 'weight_cleared' : 'weight_set' });
+    const what = `${change.service}${change.method ? '.' + change.method : ''}`;
+    this.auditLogger.info(
+      { audit: 'weight', at: new Date().toISOString(), service: change.service, method: change.method, before: change.before, after: change.after, cleared: change.mesh === null, who: change.who },
+      `weight of ${what}: ${change.before} -> ${change.after}${change.mesh === null ? ' (back to configured)' : ''} by ${change.who.address} (${change.who.auth === 'token' ? 'admin token' : 'no token'})`,
+    );
+  }
+
   /** What is not working, for /healthz and /status: empty when all is well. */
   health(): BridgeHealth {
     const degraded: Array<{ part: string; reason: string }> = [];
@@ -207,9 +229,19 @@ export class Bridge {
     const app = express();
     app.disable('x-powered-by');
     app.use(
+      adminGuard({
+        allowedHosts: this.config.admin.allowedHosts,
+        token: this.adminToken,
+        // Eureka clients send no token: who may register what is the embedded Eureka's to decide.
+        tokenExempt: (path) => path.startsWith('/eureka/'),
+        metrics: this.metrics,
+      }),
+    );
+    app.use(
       createAdminRouter({
         catalog: this.catalog,
         metrics: this.metrics,
+        redactor: this.redactor,
         health: () => this.health(),
         status: () => ({
           bridge: this.config.bridge.id,
@@ -229,14 +261,15 @@ export class Bridge {
         resolve: (name) => this.serviceNames.resolve(name),
         shared: this.sharedWeights !== null,
         stats: { dubbo: this.dubboStats, http: this.httpStats },
-        onChange: (change) => this.logger.info(change, `weight of ${change.service}${change.method ? '.' + change.method : ''} set to ${change.mesh ?? 'default'}`),
+        onChange: (change) => this.audit(change),
       }),
     );
     if (this.eureka) {
       app.use(createEurekaRouter(this.eureka));
       this.eureka.start();
     }
-    app.use(jsonErrorHandler);
+    app.use(jsonNotFound);
+    app.use(createJsonErrorHandler((err, req) => this.logger.error({ err, method: req.method, path: req.path }, 'admin API request failed')));
     const { host, port } = this.config.admin;
     const admin = createServer(app);
     this.adminServer = admin;

@@ -3,7 +3,7 @@ import { validateBridgeConfig } from './config';
 describe('bridge config', () => {
   it('fills defaults for an empty file: an embedded Eureka and no ZooKeeper', () => {
     const config = validateBridgeConfig({});
-    expect(config.admin).toEqual({ host: '127.0.0.1', port: 15000 });
+    expect(config.admin).toEqual({ host: '127.0.0.1', port: 15000, allowedHosts: [] });
     expect(config.eureka.embedded).toBe(true);
     expect(config.zookeeper).toBeUndefined();
   });

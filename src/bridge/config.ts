@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors';
+import { DEFAULT_SECRET_KEYS } from '../telemetry/redact';
 
 const DNS_NAME = /^(?=.{1,253}\.?$)[a-zA-Z0-9_](?:[a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?(?:\.[a-zA-Z0-9_](?:[a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?)*\.?$/;
 
@@ -99,11 +100,21 @@ export const bridgeConfigSchema = z
       .default({ id: hostname() }),
     admin: z
       .object({
+        /** Loopback by default: anything else needs a token for changes. */
         host: host.default('127.0.0.1'),
         port: port.default(15000),
+        /** A file holding the token mutating calls must send (`Authorization: Bearer ...`); else MESH_BRIDGE_ADMIN_TOKEN. */
+        tokenFile: z.string().min(1).optional(),
+        /** Host header names accepted besides IP addresses and localhost (the names clients dial the admin port by). */
+        allowedHosts: z.array(host).default([]),
       })
       .strict()
-      .default({ host: '127.0.0.1', port: 15000 }),
+      .default({ host: '127.0.0.1', port: 15000, allowedHosts: [] }),
+    /** Words marking a label, metadata key or URL parameter as secret: its value is masked in /catalog and logs. */
+    redact: z
+      .object({ keys: z.array(z.string().min(1)).default([...DEFAULT_SECRET_KEYS]) })
+      .strict()
+      .default({ keys: [...DEFAULT_SECRET_KEYS] }),
     zookeeper: z
       .object({
         connect: z.string().min(1),

@@ -18,7 +18,7 @@ import { LogOnce } from '../../telemetry/logger';
 import { Registry, counter } from '../../telemetry/metrics';
 import { ZkStat, zkCode, zookeeper } from '../../zookeeper-sync/zk-client';
 import { Watch, ZkSession, isConnectionError } from '../../zookeeper-sync/zk-session';
-import { OverrideStore, WeightControl, WeightOverride } from './weight-control';
+import { OverrideStore, WeightControl, WeightOverride, methodMap } from './weight-control';
 
 export const WEIGHTS_ROOT = '/mesh-bridge/weights';
 const { Exception } = zookeeper;
@@ -49,7 +49,7 @@ function readOverride(raw: unknown): WeightOverride | null {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return null;
   const { mesh, methods } = raw as { mesh?: unknown; methods?: unknown };
   if (mesh !== undefined && !validWeight(mesh)) return null;
-  const out: WeightOverride = { mesh: mesh as number | undefined, methods: {} };
+  const out: WeightOverride = { mesh: mesh as number | undefined, methods: methodMap() };
   if (methods !== undefined) {
     if (typeof methods !== 'object' || methods === null || Array.isArray(methods)) return null;
     for (const [method, weight] of Object.entries(methods)) {

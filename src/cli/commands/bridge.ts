@@ -6,6 +6,7 @@ import { Bridge } from '../../bridge/bridge-process';
 import { BridgeConfig, loadBridgeConfig, validateBridgeConfig } from '../../bridge/config';
 import { MeshBridgeError } from '../../errors';
 import { createLogger } from '../../telemetry/logger';
+import { Redactor } from '../../telemetry/redact';
 
 /** How long a stop may take before the process exits anyway. */
 const STOP_DEADLINE_MS = 5000;
@@ -21,7 +22,7 @@ export function bridgeCommand(): Command {
         process.stdout.write(JSON.stringify(config, null, 2) + '\n');
         return;
       }
-      const logger = createLogger({ level: config.log.level });
+      const logger = createLogger({ level: config.log.level, redactor: new Redactor(config.redact.keys) });
       const bridge = new Bridge(config, logger);
       // Installed before anything starts: a stop at any moment withdraws this bridge's
       // registrations at once instead of leaving them to a session timeout.

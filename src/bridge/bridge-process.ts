@@ -8,15 +8,17 @@ import { MeshBridgeError } from '../errors';
 import { EmbeddedEureka, EurekaRemoteSync, createEurekaRouter } from '../eureka-sync';
 import type { Logger } from '../telemetry/logger';
 import { Registry, counter } from '../telemetry/metrics';
+import { BoundedLabels } from '../telemetry/bounded-labels';
 import { Redactor } from '../telemetry/redact';
 import { ZookeeperSync } from '../zookeeper-sync/zookeeper-sync';
 import { createAdminRouter, createJsonErrorHandler, jsonNotFound } from './admin-api';
 import { adminGuard, loadAdminToken } from './admin-guard';
-import { BridgeConfig, RouteConfig } from './config';
+import { BridgeConfig, RouteConfig, parseHostPortStrict } from './config';
 import { DubboListener, DubboServicePolicy } from './dubbo/dubbo-listener';
 import { HttpListener, HttpServicePolicy } from './http/http-listener';
 import { loadMeshServices } from './mesh-services';
 import { ServiceNames } from './route/service-names';
+import { SelfAddresses } from './route/self-addresses';
 import { ServiceRoutes } from './route/service-routes';
 import { SharedWeights } from './route/shared-weights';
 import { StackWeights } from './route/stack-weights';
@@ -53,6 +55,8 @@ export class Bridge {
   private signalStopped!: () => void;
   private readonly stopped = new Promise<void>((resolve) => (this.signalStopped = resolve));
   private readonly serviceNames: ServiceNames;
+  /** Where this bridge listens, in every form: never routed to (filled in as listeners start). */
+  private readonly selfAddresses = new SelfAddresses();
   private readonly adminToken: string | null;
   private readonly redactor: Redactor;
 
@@ -67,8 +71,10 @@ export class Bridge {
     this.redactor = new Redactor(config.redact.keys);
     this.auditLogger = logger.child({ part: 'audit' });
     this.changes = counter(metrics, 'mesh_bridge_admin_changes_total', 'Changes made through the admin API', ['kind']);
-    this.dubboStats = new TrafficStats(metrics, 'dubbo');
-    this.httpStats = new TrafficStats(metrics, 'http');
+    // Series per service only for services the catalog or the config knows: names in requests are anyone's.
+    const serviceLabels = new BoundedLabels((service) => this.serviceNames.resolve(service) === service);
+    this.dubboStats = new TrafficStats(metrics, 'dubbo', 60_000, serviceLabels);
+    this.httpStats = new TrafficStats(metrics, 'http', 60_000, serviceLabels);
     for (const route of config.routes) this.routesByService.set(route.service, route);
     this.serviceNames = new ServiceNames(this.catalog, [
       ...config.routes.map((r) => ({ service: r.service, protocol: r.protocol ?? ('dubbo' as const) })),
@@ -111,9 +117,8 @@ export class Bridge {
         logger: logger.child({ part: 'eureka-remote' }),
       });
     }
-    const self = new Set<string>();
+    const self = this.selfAddresses;
     if (config.dubbo.enabled) {
-      self.add(`${config.dubbo.host}:${config.dubbo.port}`);
       const routes = new ServiceRoutes(this.catalog, this.weights, (a) => this.dubbo?.pendingOf(a) ?? 0, 'dubbo', self);
       this.serviceRoutes.push(routes);
       this.dubbo = new DubboListener({
@@ -131,7 +136,6 @@ export class Bridge {
       });
     }
     if (config.http.enabled) {
-      self.add(`${config.http.host}:${config.http.port}`);
       const routes = new ServiceRoutes(this.catalog, this.weights, (a) => this.http?.pendingOf(a) ?? 0, 'http', self);
       this.serviceRoutes.push(routes);
       this.http = new HttpListener({
@@ -147,33 +151,41 @@ export class Bridge {
     }
   }
 
+  // Policies per configured route, and one for every other service: service names come from
+  // requests, so nothing is kept per name a caller may invent.
   private readonly dubboPolicies = new Map<string, DubboServicePolicy>();
+  private defaultDubboPolicy: DubboServicePolicy | null = null;
   private dubboPolicy(service: string): DubboServicePolicy {
-    let policy = this.dubboPolicies.get(service);
-    if (policy === undefined) {
-      const route = this.routesByService.get(service);
-      policy = {
-        stickyAttachment: route?.sticky.attachment,
-        idempotentMethods: new Set(route?.idempotent ?? []),
-        retries: route?.retries ?? 0,
-        timeoutMs: route?.timeoutMs ?? this.config.dubbo.timeoutMs,
-        // A timeout configured for the route wins over what consumers ask for.
-        honorConsumerTimeout: route?.timeoutMs === undefined && this.config.dubbo.honorConsumerTimeout,
-      };
-      this.dubboPolicies.set(service, policy);
-    }
-    return policy;
+    const policy = this.dubboPolicies.get(service);
+    if (policy !== undefined) return policy;
+    const route = this.routesByService.get(service);
+    if (route === undefined) return (this.defaultDubboPolicy ??= this.makeDubboPolicy(undefined));
+    const made = this.makeDubboPolicy(route);
+    this.dubboPolicies.set(service, made);
+    return made;
+  }
+
+  private makeDubboPolicy(route: RouteConfig | undefined): DubboServicePolicy {
+    return {
+      stickyAttachment: route?.sticky.attachment,
+      idempotentMethods: new Set(route?.idempotent ?? []),
+      retries: route?.retries ?? 0,
+      timeoutMs: route?.timeoutMs ?? this.config.dubbo.timeoutMs,
+      // A timeout configured for the route wins over what consumers ask for.
+      honorConsumerTimeout: route?.timeoutMs === undefined && this.config.dubbo.honorConsumerTimeout,
+    };
   }
 
   private readonly httpPolicies = new Map<string, HttpServicePolicy>();
+  private defaultHttpPolicy: HttpServicePolicy | null = null;
   private httpPolicy(service: string): HttpServicePolicy {
-    let policy = this.httpPolicies.get(service);
-    if (policy === undefined) {
-      const route = this.routesByService.get(service);
-      policy = { stickyHeader: route?.sticky.header?.toLowerCase(), timeoutMs: route?.timeoutMs ?? this.config.http.timeoutMs };
-      this.httpPolicies.set(service, policy);
-    }
-    return policy;
+    const policy = this.httpPolicies.get(service);
+    if (policy !== undefined) return policy;
+    const route = this.routesByService.get(service);
+    const made = { stickyHeader: route?.sticky.header?.toLowerCase(), timeoutMs: route?.timeoutMs ?? this.config.http.timeoutMs };
+    if (route === undefined) return (this.defaultHttpPolicy ??= made);
+    this.httpPolicies.set(service, made);
+    return made;
   }
 
   private readonly auditLogger;
@@ -277,6 +289,7 @@ export class Bridge {
     this.checkNotStopped();
     await this.startListener(this.dubbo, 'Dubbo listener', this.config.dubbo);
     await this.startListener(this.http, 'HTTP listener', this.config.http);
+    this.learnOwnAddresses(admin);
     this.sharedWeights?.start();
     if (this.zookeeper) await this.startZookeeper(this.zookeeper);
     this.checkNotStopped();
@@ -288,6 +301,17 @@ export class Bridge {
     if (this.dubbo) addresses.dubbo = `${this.config.dubbo.host}:${this.dubbo.address.port}`;
     if (this.http) addresses.http = `${this.config.http.host}:${this.http.address.port}`;
     return addresses;
+  }
+
+  /** Every address this bridge answers at is one it must never route to (loops, the admin API through the data plane). */
+  private learnOwnAddresses(admin: Server): void {
+    this.selfAddresses.add(this.config.admin.host, (admin.address() as AddressInfo).port);
+    if (this.dubbo) this.selfAddresses.add(this.config.dubbo.host, this.dubbo.address.port);
+    if (this.http) this.selfAddresses.add(this.config.http.host, this.http.address.port);
+    const exported = this.config.zookeeper?.export.bridgeAddress;
+    const at = exported === undefined ? null : parseHostPortStrict(exported);
+    if (at !== null) this.selfAddresses.add(at.host, at.port);
+    for (const routes of this.serviceRoutes) routes.clearCache();
   }
 
   private async startListener(listener: { start(): Promise<void> } | null, what: string, at: { host: string; port: number }): Promise<void> {

@@ -216,3 +216,70 @@ describe('the admin API bound beyond loopback', () => {
     expect(bridge.log).not.toContain(TOKEN);
   });
 });
+
+describe('the data plane never reaches the bridge itself', () => {
+  let bridge: BridgeProcess;
+  let adminPort: number;
+  let httpPort: number;
+
+  async function register(app: string, host: string, port: number): Promise<void> {
+    const instance = {
+      instance: {
+        instanceId: `${app}-${host}-${port}`,
+        app,
+        hostName: host,
+        ipAddr: host,
+        status: 'UP',
+        port: { $: port, '@enabled': 'true' },
+        dataCenterInfo: { '@class': 'com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo', name: 'MyOwn' },
+      },
+    };
+    const answer = await send(bridge.admin, 'POST', `/eureka/apps/${app}`, { body: JSON.stringify(instance) });
+    expect(answer.status).toBeLessThan(300);
+  }
+
+  const viaDataPlane = (app: string, method: string, path: string, body?: string): Promise<Answer> =>
+    send(`http://127.0.0.1:${httpPort}`, method, path, { headers: { host: app.toLowerCase() }, body });
+
+  beforeAll(async () => {
+    bridge = await BridgeProcess.start({
+      bridge: { id: 'loops' },
+      admin: { port: 0 },
+      dubbo: { port: 0 },
+      // A wildcard listener: every local address is the bridge.
+      http: { host: '0.0.0.0', port: 0 },
+      mesh: { services: meshServices },
+    });
+    adminPort = Number(new URL(bridge.admin).port);
+    httpPort = Number(bridge.addresses.http?.split(':').pop());
+    for (const host of ['127.0.0.1', 'localhost']) await register('ADMINLOOP', host, adminPort);
+    for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::ffff:127.0.0.1', '0.0.0.0']) await register('SELFLOOP', host, httpPort);
+  });
+
+  afterAll(async () => {
+    await bridge?.stop();
+  });
+
+  it('does not reach the admin API through the HTTP listener', async () => {
+    const answer = await viaDataPlane('ADMINLOOP', 'PUT', `/weights/${IFACE}`, '{"mesh": 77}');
+    expect(answer.status).toBe(503);
+    expect(typeof answer.json.error?.code).toBe('string');
+    expect((await send(bridge.admin, 'GET', `/weights/${IFACE}`)).json.mesh).toBe(0);
+  });
+
+  it('does not loop through its own HTTP listener, whatever address form was registered', async () => {
+    const started = Date.now();
+    const answer = await viaDataPlane('SELFLOOP', 'GET', '/');
+    expect(answer.status).toBe(503);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('adds no Prometheus series for names callers invent', async () => {
+    const seriesCount = async (): Promise<number> => (await (await request(`${bridge.admin}/metrics`)).body.text()).split('\n').filter((line) => line.startsWith('mesh_bridge_')).length;
+    const before = await seriesCount();
+    for (let i = 0; i < 300; i++) await viaDataPlane(`invented${i}`, 'GET', '/');
+    const metrics = await (await request(`${bridge.admin}/metrics`)).body.text();
+    expect(metrics).not.toContain('invented');
+    expect(await seriesCount()).toBeLessThanOrEqual(before + 5);
+  });
+});

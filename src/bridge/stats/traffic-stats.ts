@@ -4,6 +4,7 @@
 // hashing per call) is only handed the totals when metrics are scraped.
 import { Counter } from 'prom-client';
 import type { Stack } from '../../catalog';
+import type { BoundedLabels } from '../../telemetry/bounded-labels';
 import { Registry } from '../../telemetry/metrics';
 import { SlidingWindow, WindowSummary } from './sliding-window';
 
@@ -74,6 +75,8 @@ export class TrafficStats {
     metrics: Registry,
     private readonly protocol: 'dubbo' | 'http',
     private readonly windowMs = 60_000,
+    /** Folds services nobody knows (names from requests) into one `other` cell and series. */
+    private readonly serviceLabels?: BoundedLabels,
   ) {
     registerCounters(metrics, this);
   }
@@ -88,6 +91,8 @@ export class TrafficStats {
     const cells = this.byStack[stack];
     let cell = cells.get(service);
     if (cell === undefined) {
+      const label = this.serviceLabels?.of(service) ?? service;
+      if (label !== service) return this.cell(label, stack);
       cell = { protocol: this.protocol, service, stack, window: new SlidingWindow(this.windowMs), ok: 0, errors: 0, latencySeconds: 0 };
       cells.set(service, cell);
     }

@@ -16,6 +16,12 @@ export type ErrorCode =
   // configuration and command line
   | 'CONFIG_INVALID'
   | 'CLI_USAGE'
+  // the bridge process
+  | 'LISTEN_FAILED'
+  | 'BRIDGE_STOPPED'
+  | 'ADMIN_TOKEN_MISSING'
+  | 'ADMIN_TOKEN_INVALID'
+  | 'INTERNAL'
   // registries
   | 'ZK_SESSION_EXPIRED'
   | 'ZK_UNAVAILABLE'

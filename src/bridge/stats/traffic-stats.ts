@@ -6,6 +6,7 @@ import { Counter } from 'prom-client';
 import type { Stack } from '../../catalog';
 import { Outcome, isError } from '../../proxy/failure-class';
 import { CallLatency, OTHER, registerCallLatency } from '../../proxy/stats/call-latency';
+import type { BoundedLabels } from '../../telemetry/bounded-labels';
 import { Registry } from '../../telemetry/metrics';
 import { SlidingWindow, WindowSummary } from './sliding-window';
 
@@ -81,6 +82,8 @@ export class TrafficStats {
     metrics: Registry,
     private readonly protocol: 'dubbo' | 'http',
     private readonly windowMs = 60_000,
+    /** Folds services nobody knows (names from requests) into one `other` cell and series. */
+    private readonly serviceLabels?: BoundedLabels,
   ) {
     registerCounters(metrics, this);
     this.latency = new CallLatency(protocol);
@@ -102,6 +105,8 @@ export class TrafficStats {
       cell = cells.get(service);
     }
     if (cell === undefined) {
+      const label = this.serviceLabels?.of(service) ?? service;
+      if (label !== service) return this.cell(label, stack);
       cell = { protocol: this.protocol, service, stack, window: new SlidingWindow(this.windowMs), ok: 0, errors: 0, latencySeconds: 0 };
       cells.set(service, cell);
     }
@@ -122,7 +127,7 @@ export class TrafficStats {
    * about the service, so it is left out of the window that gates and /traffic read.
    */
   recordCall(service: string, stack: Stack, method: string, now: number, latencyMicros: number, outcome: Outcome): void {
-    this.latency.record(service, stack, method, latencyMicros, outcome);
+    this.latency.record(this.serviceLabels?.of(service) ?? service, stack, method, latencyMicros, outcome);
     if (outcome !== 'caller_gone') this.record(service, stack, now, latencyMicros, isError(outcome));
   }
 

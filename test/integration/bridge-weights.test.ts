@@ -169,4 +169,26 @@ describe('a weight change refused while ZooKeeper is down (real bridge processes
     expect((await call(b, 'GET', `/weights/${SERVICE}`)).json.methods).toEqual([]);
     expect(await storedWeights(SERVICE)).toBe(20);
   });
+
+  it('never applies a change refused because ZooKeeper hung (connected, not answering)', async () => {
+    const [a, b] = bridges.map((bridge) => bridge.admin);
+    const pid = zk.pid as number;
+    // Frozen, not stopped: the connection stays open, so requests go out and wait for an answer.
+    process.kill(pid, 'SIGSTOP');
+    let refused: { status: number; json: Record<string, unknown> };
+    try {
+      refused = await call(a, 'PUT', `/weights/${SERVICE}`, { mesh: 75 });
+    } finally {
+      // Resumed well past the change's deadline: whatever was waiting is answered now.
+      await new Promise((r) => setTimeout(r, 1000));
+      process.kill(pid, 'SIGCONT');
+    }
+    expect(refused.status).toBe(503);
+    await waitFor('both bridges connected', async () => (await zkState(a)) === 'connected' && (await zkState(b)) === 'connected', 30_000);
+    await waitFor('a new change through bridge a', async () => (await call(a, 'PUT', `/weights/${OTHER}`, { mesh: 50 })).status === 200, 20_000);
+    await waitFor('bridge b to apply it', async () => (await meshOf(b, OTHER)) === 50);
+    expect(await meshOf(a, SERVICE)).toBe(20);
+    expect(await meshOf(b, SERVICE)).toBe(20);
+    expect(await storedWeights(SERVICE)).toBe(20);
+  });
 });

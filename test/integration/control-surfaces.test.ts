@@ -100,6 +100,13 @@ describe('the admin API of a bridge on loopback (no token)', () => {
       expect(sameOrigin.status).toBe(200);
     });
 
+    it('refuses a registration a web page posts to the embedded Eureka (a form, text/plain)', async () => {
+      const form = `{"instance": {"app": "FORMS", "hostName": "127.0.0.1", "ipAddr": "127.0.0.1", "port": {"$": 9, "@enabled": "true"}, "dataCenterInfo": {"name": "MyOwn"}}}`;
+      const answer = await send(bridge.admin, 'POST', '/eureka/apps/FORMS', { headers: { 'content-type': 'text/plain', origin: 'http://attacker.example', 'sec-fetch-site': 'cross-site' }, body: form });
+      expect(answer).toMatchObject({ status: 403, json: { error: { code: 'CROSS_ORIGIN_REFUSED' } } });
+      expect((await send(bridge.admin, 'GET', '/catalog/FORMS')).status).toBe(404);
+    });
+
     it('writes one audit line per change: who, when, old -> new', async () => {
       expect((await send(bridge.admin, 'PUT', `/weights/${IFACE}`, { body: '{"mesh": 35, "method": "pay"}' })).status).toBe(200);
       const line = await bridge.waitForLog((e) => e.audit === 'weight' && e.method === 'pay');

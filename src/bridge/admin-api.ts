@@ -35,7 +35,8 @@ export function createAdminRouter(options: AdminApiOptions): Router {
   });
 
   router.get('/status', (_req, res) => {
-    res.json({ revision: catalog.revision, instances: catalog.instanceCount, ...(options.status?.() ?? {}) });
+    // Registry URLs may carry credentials (http://user:password@eureka/): shown masked.
+    res.json(redactor.value({ revision: catalog.revision, instances: catalog.instanceCount, ...(options.status?.() ?? {}) }));
   });
 
   router.get('/catalog', (_req, res) => {

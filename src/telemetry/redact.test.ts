@@ -16,6 +16,8 @@ describe('redaction of secrets', () => {
   it('masks secret parameters inside URLs', () => {
     expect(redactor.text('dubbo://10.0.0.1:20880/a.B?application=x&token=s3cret&version=1')).toBe(`dubbo://10.0.0.1:20880/a.B?application=x&token=${REDACTED}&version=1`);
     expect(redactor.text('no secrets here')).toBe('no secrets here');
+    expect(redactor.text('http://eureka:p4ss@10.0.0.1:8761/eureka/')).toBe(`http://${REDACTED}@10.0.0.1:8761/eureka/`);
+    expect(redactor.text('mail me@example.com')).toBe('mail me@example.com');
   });
 
   it('masks nested objects, such as log lines and headers', () => {

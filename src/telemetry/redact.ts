@@ -9,6 +9,8 @@ export const DEFAULT_SECRET_KEYS: readonly string[] = ['password', 'passwd', 'pw
 export const REDACTED = '[redacted]';
 
 const MAX_DEPTH = 6;
+/** `scheme://user:password@` in a URL. */
+const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/)[^/@\s:]*:[^/@\s]*@/gi;
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -30,10 +32,12 @@ export class Redactor {
     return false;
   }
 
-  /** A string with `secretkey=value` pairs (URL parameters) masked. */
+  /** A string with `secretkey=value` pairs (URL parameters) and URL credentials (`user:password@`) masked. */
   text(value: string): string {
-    if (this.inText === null || !value.includes('=')) return value;
-    return value.replace(this.inText, `$1$2${REDACTED}`);
+    let out = value;
+    if (out.includes('@')) out = out.replace(URL_CREDENTIALS, `$1${REDACTED}@`);
+    if (this.inText === null || !out.includes('=')) return out;
+    return out.replace(this.inText, `$1$2${REDACTED}`);
   }
 
   /** A labels map (Dubbo URL parameters, Eureka metadata) with secret values masked; the same object when none is. */

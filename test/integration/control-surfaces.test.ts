@@ -14,6 +14,7 @@ const IFACE = 'com.example.pay.PaymentService';
 const SECRET = 's3cret-dubbo-token';
 const PASSWORD = 'hunter2-password';
 const TOKEN = 'admin-token-0123456789abcdef';
+const EUREKA_PASSWORD = 'eureka-p4ssw0rd';
 
 interface Answer {
   status: number;
@@ -61,6 +62,8 @@ describe('the admin API of a bridge on loopback (no token)', () => {
       admin: { port: 0 },
       // Configured and unreachable: nothing listens there.
       zookeeper: { connect: `127.0.0.1:${await freePort()}`, sessionTimeoutMs: 4000, startWaitMs: 200, sharedWeights: false },
+      // An external Eureka with credentials in its URL (nothing listens there either).
+      eureka: { servers: [`http://eureka:${EUREKA_PASSWORD}@127.0.0.1:${await freePort()}/eureka/`], fetchIntervalMs: 200 },
       dubbo: { port: 0 },
       http: { port: 0 },
       mesh: { services: meshServices },
@@ -95,6 +98,13 @@ describe('the admin API of a bridge on loopback (no token)', () => {
       expect((await send(bridge.admin, 'GET', `/weights/${IFACE}`)).json.mesh).toBe(10);
       const sameOrigin = await send(bridge.admin, 'PUT', `/weights/${IFACE}`, { headers: { origin: `http://${host}`, 'sec-fetch-site': 'same-origin' }, body: '{"mesh": 20}' });
       expect(sameOrigin.status).toBe(200);
+    });
+
+    it('refuses a registration a web page posts to the embedded Eureka (a form, text/plain)', async () => {
+      const form = `{"instance": {"app": "FORMS", "hostName": "127.0.0.1", "ipAddr": "127.0.0.1", "port": {"$": 9, "@enabled": "true"}, "dataCenterInfo": {"name": "MyOwn"}}}`;
+      const answer = await send(bridge.admin, 'POST', '/eureka/apps/FORMS', { headers: { 'content-type': 'text/plain', origin: 'http://attacker.example', 'sec-fetch-site': 'cross-site' }, body: form });
+      expect(answer).toMatchObject({ status: 403, json: { error: { code: 'CROSS_ORIGIN_REFUSED' } } });
+      expect((await send(bridge.admin, 'GET', '/catalog/FORMS')).status).toBe(404);
     });
 
     it('writes one audit line per change: who, when, old -> new', async () => {
@@ -169,7 +179,17 @@ describe('the admin API of a bridge on loopback (no token)', () => {
     it('says on /healthz that ZooKeeper is configured and unreachable', async () => {
       const answer = await send(bridge.admin, 'GET', '/healthz');
       expect(answer.status).toBe(503);
-      expect(answer.json).toMatchObject({ status: 'degraded', degraded: [{ part: 'zookeeper' }] });
+      expect(answer.json.status).toBe('degraded');
+      expect((answer.json.degraded as Array<{ part: string }>).map((d) => d.part).sort()).toEqual(['eureka-remote', 'zookeeper']);
+    });
+
+    it('masks credentials in registry URLs, in /status and in the logs', async () => {
+      const status = await (await request(`${bridge.admin}/status`)).body.text();
+      expect(status).toContain('http://[redacted]@127.0.0.1');
+      expect(status).not.toContain(EUREKA_PASSWORD);
+      await bridge.waitForLog((e) => JSON.stringify(e).includes('[redacted]@127.0.0.1'));
+      expect(bridge.log).not.toContain(EUREKA_PASSWORD);
+      expect(bridge.log).not.toContain(SECRET);
     });
   });
 });

@@ -24,7 +24,7 @@ export class BoundedCache<K, V> {
   get(key: K): V | undefined {
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
-    entry.used = true;
+    if (!entry.used) entry.used = true;
     return entry.value;
   }
 

@@ -10,7 +10,11 @@ import { OutlierDetector } from './outlier-detector';
 import { NOBODY, SelfCheck } from './self-addresses';
 import { StackWeights } from './stack-weights';
 
-/** Bounds of the route-set caches: services held, and version/group pairs held per service. */
+/**
+ * Bounds of the caches: version/group pairs held per service, and services whose group flag is
+ * held. (Route sets are kept only for services with instances, so the registries bound how many
+ * services have them.)
+ */
 export interface RouteCacheLimits {
   services: number;
   keysPerService: number;
@@ -55,7 +59,7 @@ function matches(wanted: string, offered: string): boolean {
 }
 
 export class ServiceRoutes {
-  private readonly cache: BoundedCache<string, BoundedCache<string, RouteSet>>;
+  private readonly cache = new Map<string, BoundedCache<string, RouteSet>>();
   private readonly grouped: BoundedCache<string, boolean>;
   private readonly subscription: Subscription;
 
@@ -70,7 +74,6 @@ export class ServiceRoutes {
     readonly outliers: OutlierDetector = new OutlierDetector(),
     private readonly limits: RouteCacheLimits = DEFAULT_ROUTE_CACHE_LIMITS,
   ) {
-    this.cache = new BoundedCache(limits.services);
     this.grouped = new BoundedCache(limits.services);
     this.subscription = catalog.subscribeAll((delta) => {
       this.cache.delete(delta.service);

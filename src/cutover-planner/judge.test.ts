@@ -154,7 +154,7 @@ describe('the judge', () => {
     const cases: [ServiceWindow, string][] = [
       [window([method('create', { ok: -1 }, {})]), 'methods[0].mesh.outcomes.ok'],
       [window([method('create', { oops: 1 }, {})]), 'methods[0].mesh.outcomes'],
-      [window([{ method: 'm', mesh: { outcomes: { ok: 1 }, latencyMicros: [NaN] }, legacy: { outcomes: {} } }]), 'methods.mesh.latencyMicros[0]'],
+      [window([{ method: 'm', mesh: { outcomes: { ok: 1 }, latencyMicros: [NaN] }, legacy: { outcomes: {} } }]), 'methods[0].mesh.latencyMicros[0]'],
       [{ ...window([]), from: NOW + 1 }, 'to'],
       [window([], 1.5), 'weight'],
     ];

@@ -97,3 +97,14 @@ describe('stratified tests', () => {
     expect(verdict.verdict).not.toBe('fail');
   });
 });
+
+describe('stratified tests on large counts', () => {
+  it('answers quickly for a failing stack with many busy methods, close to the exact tail', () => {
+    const strata = Array.from({ length: 50 }, () => ({ trials: 10_000, p: 0.5 }));
+    const started = performance.now();
+    const tail = stratifiedBinomialUpperTail(250_500, strata);
+    expect(performance.now() - started).toBeLessThan(1000);
+    // Equal shares: the exact answer is one binomial's tail.
+    expect(tail / binomialUpperTail(250_500, 500_000, 0.5)).toBeCloseTo(1, 2);
+  });
+});

@@ -15,8 +15,11 @@ interface Pmf {
   values: Float64Array;
 }
 
-/** Above this many points in the convolved support, the normal approximation is used instead. */
-export const EXACT_SUPPORT_LIMIT = 200_000;
+/**
+ * Above this many multiply-adds a convolution is not worth it: the normal approximation is used.
+ * Only sums of very large counts get there, where the approximation is close (σ in the hundreds).
+ */
+export const EXACT_WORK_LIMIT = 20_000_000;
 
 /** The range a count of this mean and variance lives in: 25 standard deviations each side. */
 function support(mean: number, variance: number, lo: number, hi: number): [number, number] {
@@ -55,8 +58,13 @@ function normalUpperTail(k: number, mean: number, variance: number): number {
 
 /** P(S >= k) for a sum of counts given as [pmf, mean, variance]: exact unless absurdly wide. */
 function sumUpperTail(k: number, parts: Array<{ pmf: () => Pmf; mean: number; variance: number; width: number }>): number {
-  const width = parts.reduce((w, p) => w + p.width, 0);
-  if (width > EXACT_SUPPORT_LIMIT) {
+  let width = 1;
+  let work = 0;
+  for (const p of parts) {
+    work += width * p.width;
+    width += p.width - 1;
+  }
+  if (work > EXACT_WORK_LIMIT) {
     return normalUpperTail(k, parts.reduce((m, p) => m + p.mean, 0), parts.reduce((v, p) => v + p.variance, 0));
   }
   return convolvedUpperTail(k, parts.map((p) => p.pmf()));

@@ -58,7 +58,17 @@ export interface StackWindow {
   outcomes: Partial<Record<Outcome, number>>;
   /** Latencies of calls that ended `ok`, in microseconds (errors are judged by the error tests). */
   latencyMicros?: ArrayLike<number>;
+  /**
+   * Or the same as a Prometheus histogram over the window (the difference of two scrapes):
+   * ascending upper bounds `le` in µs (the last may be Infinity) and cumulative counts. A call is
+   * taken at its bucket's upper bound (ties for the rank tests), one above the last finite bound
+   * at twice that bound.
+   */
+  latencyHistogram?: { le: number[]; cumulative: number[] };
 }
+
+/** Most samples one stack's histogram may expand to. */
+export const MAX_HISTOGRAM_SAMPLES = 5_000_000;
 
 export interface MethodWindow {
   method: string;
@@ -167,6 +177,43 @@ function sortedSamples(samples: ArrayLike<number>, where: string): Float64Array 
   return out;
 }
 
+/** A histogram's calls as sorted samples at their buckets' upper bounds. */
+function histogramSamples(histogram: { le: number[]; cumulative: number[] }, where: string): Float64Array {
+  const { le, cumulative } = histogram;
+  if (le.length !== cumulative.length || le.length === 0) {
+    throw badWindow(`a latency histogram has one cumulative count per bound, got ${le.length} bounds and ${cumulative.length} counts`, le.length, `${where}.latencyHistogram`);
+  }
+  let previousBound = -Infinity;
+  let previousCount = 0;
+  for (let i = 0; i < le.length; i++) {
+    if (!(le[i] > previousBound) || !(le[i] >= 0) || (le[i] === Infinity && i !== le.length - 1)) {
+      throw badWindow(`bucket bounds rise and only the last may be Infinity, got ${le[i]} after ${previousBound}`, le[i], `${where}.latencyHistogram.le[${i}]`);
+    }
+    if (!Number.isInteger(cumulative[i]) || cumulative[i] < previousCount) {
+      throw badWindow(`cumulative counts are whole numbers that never fall, got ${cumulative[i]} after ${previousCount}`, cumulative[i], `${where}.latencyHistogram.cumulative[${i}]`);
+    }
+    previousBound = le[i];
+    previousCount = cumulative[i];
+  }
+  if (previousCount > MAX_HISTOGRAM_SAMPLES) {
+    throw badWindow(`a latency histogram of ${previousCount} calls is more than the ${MAX_HISTOGRAM_SAMPLES} judged at once`, previousCount, `${where}.latencyHistogram`);
+  }
+  const out = new Float64Array(previousCount);
+  let at = 0;
+  for (let i = 0; i < le.length; i++) {
+    const value = le[i] === Infinity ? (i > 0 ? 2 * le[i - 1] : 0) : le[i];
+    out.fill(value, at, cumulative[i]);
+    at = cumulative[i];
+  }
+  return out;
+}
+
+function latencySamples(stack: StackWindow, where: string): Float64Array {
+  if (stack.latencyHistogram && stack.latencyMicros) throw badWindow('give latencyMicros or latencyHistogram, not both', 'both', where);
+  if (stack.latencyHistogram) return histogramSamples(stack.latencyHistogram, where);
+  return sortedSamples(stack.latencyMicros ?? [], where);
+}
+
 /** One method's window, checked and counted once, its samples sorted once, for every scope. */
 interface PreparedMethod {
   method: string;
@@ -182,8 +229,8 @@ function prepare(part: MethodWindow, where: string, withLatency: boolean): Prepa
     method: part.method,
     mesh: countStack(part.mesh, `${where}.mesh`),
     legacy: countStack(part.legacy, `${where}.legacy`),
-    meshLatency: withLatency ? sortedSamples(part.mesh.latencyMicros ?? [], `${where}.mesh`) : empty,
-    legacyLatency: withLatency ? sortedSamples(part.legacy.latencyMicros ?? [], `${where}.legacy`) : empty,
+    meshLatency: withLatency ? latencySamples(part.mesh, `${where}.mesh`) : empty,
+    legacyLatency: withLatency ? latencySamples(part.legacy, `${where}.legacy`) : empty,
   };
 }
 
@@ -220,11 +267,23 @@ function errorTest(
   return { ...base, verdict: 'not_enough_data', pValue, effect, reason: `${mesh.calls + legacy.calls} of ${requiredCalls} calls` };
 }
 
+/**
+ * True when a legacy sample can stand for its own distribution in sizing: at least 100 samples of
+ * at least 100 distinct values. Histogram buckets are too coarse (a 1.3x slowdown moves a call
+ * within its bucket or not at all): those keep the plan's log-normal assumption.
+ */
+function fineGrained(sorted: Float64Array): boolean {
+  if (sorted.length < 100) return false;
+  let distinct = 1;
+  for (let i = 1; i < sorted.length && distinct < 100; i++) if (sorted[i] !== sorted[i - 1]) distinct++;
+  return distinct >= 100;
+}
+
 function latencyTest(strata: LatencyStratum[], pooledLegacy: Float64Array, sizingShare: number, settings: LatencyDetection, alpha: number, power: number): TestVerdict {
   const n1 = strata.reduce((n, s) => n + s.mesh.length, 0);
   const n2 = pooledLegacy.length;
   // The slowdown to catch, as an effect size on this traffic's own latency spread when known.
-  const delta = n2 >= 100 ? slowdownDelta(pooledLegacy, settings.detectSlowdown) : lognormalSlowdownDelta(settings.detectSlowdown, settings.assumedLogSpread);
+  const delta = fineGrained(pooledLegacy) ? slowdownDelta(pooledLegacy, settings.detectSlowdown) : lognormalSlowdownDelta(settings.detectSlowdown, settings.assumedLogSpread);
   const requiredCalls = rankTestSamples(sizingShare, delta, settings, alpha, power);
   const base = { test: 'latency' as const, alpha, mesh: n1, legacy: n2, requiredCalls };
   if (n1 === 0 || n2 === 0) {
@@ -245,7 +304,8 @@ function tailTest(strata: LatencyStratum[], pooledLegacy: Float64Array, sizingSh
   const n1 = strata.reduce((n, s) => n + s.mesh.length, 0);
   const n2 = pooledLegacy.length;
   const q = settings.tailQuantile;
-  const exceedance = n2 >= 1000 ? empiricalExceedance(pooledLegacy, settings.detectSlowdown, q) : lognormalExceedance(settings.detectSlowdown, settings.assumedLogSpread, q);
+  const exceedance =
+    n2 >= 1000 && fineGrained(pooledLegacy) ? empiricalExceedance(pooledLegacy, settings.detectSlowdown, q) : lognormalExceedance(settings.detectSlowdown, settings.assumedLogSpread, q);
   const requiredCalls = tailTestSamples(sizingShare, exceedance, settings, alpha, power);
   const base = { test: 'latency_tail' as const, alpha, mesh: n1, legacy: n2, requiredCalls };
   if (n1 === 0 || n2 === 0) {

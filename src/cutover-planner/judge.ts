@@ -11,6 +11,8 @@
 //   Cliff's delta reaches `minDelta`, so noise cannot fail a step; and a tail test (the mesh's
 //   count above the pooled p99, exact hypergeometric) failing only when the mesh p99 is
 //   `minTailIncrease` above the legacy one, for regressions only the slowest calls show.
+// - The service as a whole is judged method by method and the evidence summed (stratified-tests.ts),
+//   since methods may run at different mesh weights: pooling them could fake a regression.
 // - Significance levels: `alpha` per test, divided by the planned looks at the hold (the runner
 //   judges every interval) and by the scopes judged (the service and each method): Bonferroni.
 import { MeshBridgeError } from '../errors';

@@ -1,5 +1,5 @@
 // Reference values: closed forms derived by hand, and scipy.stats.binomtest(..., alternative='greater').
-import { binomialCriticalValue, binomialPmf, binomialTestGreater, binomialTestPower, binomialUpperTail } from './binomial-test';
+import { NORMAL_POWER_ABOVE, binomialCriticalValue, binomialPmf, binomialTestGreater, binomialTestPower, binomialUpperTail } from './binomial-test';
 
 describe('the exact binomial test', () => {
   it('gives the textbook tail of 8 heads in 10 fair tosses', () => {
@@ -53,5 +53,14 @@ describe('the exact binomial test', () => {
     expect(small).toBeLessThan(large);
     expect(large).toBeGreaterThan(0.99);
     expect(binomialTestPower(0, regression, 0.005)).toBe(0);
+  });
+
+  it('switches to the normal approximation for huge error counts without a jump', () => {
+    // Errors per call 0.101: just under and just over the switch, the power barely moves.
+    const regression = { share: 0.5, baselineRate: 0.1, regressedRate: 0.102 };
+    const below = binomialTestPower(((NORMAL_POWER_ABOVE - 10) / 0.101) | 0, regression, 0.005);
+    const above = binomialTestPower(((NORMAL_POWER_ABOVE + 10) / 0.101) | 0, regression, 0.005);
+    expect(below).toBeGreaterThan(0.05);
+    expect(Math.abs(above - below)).toBeLessThan(0.01);
   });
 });

@@ -2,7 +2,7 @@
 // Under "the mesh stack fails as often as the legacy one", each error lands on the mesh with
 // probability equal to the mesh share of calls, so the mesh's error count given the total is
 // Binomial(errors, share). A one-sided test: only the mesh failing more is a reason to roll back.
-import { logChoose, logGamma, regularizedBeta } from './special-functions';
+import { logChoose, logGamma, normalQuantile, normalSurvival, regularizedBeta } from './special-functions';
 
 /** P(X >= k) for X ~ Binomial(n, p): the exact upper tail. */
 export function binomialUpperTail(k: number, n: number, p: number): number {
@@ -68,6 +68,15 @@ function poissonPmf(k: number, mean: number): number {
   return Math.exp(k * Math.log(mean) - mean - logGamma(k + 1));
 }
 
+/** Above this many expected errors the power comes from the normal approximation (summing is slow, and exact to no purpose). */
+export const NORMAL_POWER_ABOVE = 20_000;
+
+/** Power of the one-sided test of p = p0 against p = p1 with `errors` trials, by the normal approximation. */
+function normalPower(errors: number, p0: number, p1: number, alpha: number): number {
+  const critical = p0 * errors + normalQuantile(1 - alpha) * Math.sqrt(errors * p0 * (1 - p0));
+  return normalSurvival((critical - p1 * errors) / Math.sqrt(errors * p1 * (1 - p1)));
+}
+
 /**
  * The power of the one-sided binomial test at level `alpha` after `calls` calls: the chance that
  * the regression is caught. Calls and errors are random, so this is unconditional: the number of
@@ -80,6 +89,7 @@ export function binomialTestPower(calls: number, regression: ErrorRegression, al
   const mean = meshMean + legacyMean;
   if (mean === 0) return 0;
   const meshProbability = meshMean / mean;
+  if (mean > NORMAL_POWER_ABOVE) return normalPower(mean, share, meshProbability, alpha);
   const [lo, hi] = poissonRange(mean);
   let power = 0;
   // The critical count rises by at most one per extra error (X(n+1) >= c+1 implies X(n) >= c),

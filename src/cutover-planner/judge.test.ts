@@ -150,11 +150,38 @@ describe('the judge', () => {
     expect(verdict.reason).toContain('ended 600 s ago');
   });
 
+  it('judges latency from Prometheus histograms as from samples', () => {
+    const random = new SeededRandom(5);
+    const le = [500, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 12_000, Infinity];
+    const toHistogram = (samples: Float64Array) => ({ le, cumulative: le.map((bound) => samples.filter((v) => v <= bound).length) });
+    const asHistograms = (w: ServiceWindow): ServiceWindow => ({
+      ...w,
+      methods: w.methods.map((m) => ({
+        ...m,
+        mesh: { outcomes: m.mesh.outcomes, latencyHistogram: toHistogram(m.mesh.latencyMicros as Float64Array) },
+        legacy: { outcomes: m.legacy.outcomes, latencyHistogram: toHistogram(m.legacy.latencyMicros as Float64Array) },
+      })),
+    });
+    const slow = simulateWindow(random, 40_000, 0.05, { ...LEGACY_MODEL, medianMicros: 2600 }, LEGACY_MODEL, { from: NOW - 60_000 });
+    const same = simulateWindow(random, 40_000, 0.05, LEGACY_MODEL, LEGACY_MODEL, { from: NOW - 60_000 });
+    expect(judgeService(asHistograms(slow), LATENCY_ONLY, NOW).verdict).toBe('fail');
+    expect(judgeService(asHistograms(same), LATENCY_ONLY, NOW).verdict).toBe('pass');
+  });
+
+  it('rejects a malformed histogram with where it is', () => {
+    const bad = (latencyHistogram: { le: number[]; cumulative: number[] }): ServiceWindow =>
+      window([{ method: 'm', mesh: { outcomes: { ok: 2 }, latencyHistogram }, legacy: { outcomes: { ok: 1 }, latencyMicros: [1] } }]);
+    expect(() => judgeService(bad({ le: [10, 5], cumulative: [1, 2] }), DEFAULT_GATE, NOW)).toThrow(/bucket bounds rise/);
+    expect(() => judgeService(bad({ le: [10, 20], cumulative: [2, 1] }), DEFAULT_GATE, NOW)).toThrow(/never fall/);
+    expect(() => judgeService(bad({ le: [10], cumulative: [1, 2] }), DEFAULT_GATE, NOW)).toThrow(/one cumulative count per bound/);
+    expect(() => judgeService(bad({ le: [Infinity, 10], cumulative: [1, 2] }), DEFAULT_GATE, NOW)).toThrow(/only the last may be Infinity/);
+  });
+
   it('rejects a malformed window with CUTOVER_BAD_WINDOW and where it is', () => {
     const cases: [ServiceWindow, string][] = [
       [window([method('create', { ok: -1 }, {})]), 'methods[0].mesh.outcomes.ok'],
       [window([method('create', { oops: 1 }, {})]), 'methods[0].mesh.outcomes'],
-      [window([{ method: 'm', mesh: { outcomes: { ok: 1 }, latencyMicros: [NaN] }, legacy: { outcomes: {} } }]), 'methods.mesh.latencyMicros[0]'],
+      [window([{ method: 'm', mesh: { outcomes: { ok: 1 }, latencyMicros: [NaN] }, legacy: { outcomes: {} } }]), 'methods[0].mesh.latencyMicros[0]'],
       [{ ...window([]), from: NOW + 1 }, 'to'],
       [window([], 1.5), 'weight'],
     ];

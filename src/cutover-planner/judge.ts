@@ -11,14 +11,16 @@
 //   Cliff's delta reaches `minDelta`, so noise cannot fail a step; and a tail test (the mesh's
 //   count above the pooled p99, exact hypergeometric) failing only when the mesh p99 is
 //   `minTailIncrease` above the legacy one, for regressions only the slowest calls show.
+// - The service as a whole is judged method by method and the evidence summed (stratified-tests.ts),
+//   since methods may run at different mesh weights: pooling them could fake a regression.
 // - Significance levels: `alpha` per test, divided by the planned looks at the hold (the runner
 //   judges every interval) and by the scopes judged (the service and each method): Bonferroni.
 import { MeshBridgeError } from '../errors';
 import { OUTCOMES, Outcome, blameOf } from '../proxy/failure-class';
-import { binomialTestGreater } from './binomial-test';
-import { mannWhitneyGreaterSorted, slowdownDelta } from './mann-whitney';
+import { slowdownDelta } from './mann-whitney';
 import { ErrorDetection, LatencyDetection, errorTestCalls, lognormalSlowdownDelta, rankTestSamples, tailTestSamples } from './sample-size';
-import { empiricalExceedance, lognormalExceedance, tailExceedanceTest } from './tail-test';
+import { LatencyStratum, stratifiedErrorTest, stratifiedRankTest, stratifiedTailTest } from './stratified-tests';
+import { empiricalExceedance, lognormalExceedance } from './tail-test';
 
 export type Verdict = 'pass' | 'fail' | 'not_enough_data';
 export type GateTest = 'application_errors' | 'transport_errors' | 'latency' | 'latency_tail';
@@ -58,7 +60,17 @@ export interface StackWindow {
   outcomes: Partial<Record<Outcome, number>>;
   /** Latencies of calls that ended `ok`, in microseconds (errors are judged by the error tests). */
   latencyMicros?: ArrayLike<number>;
+  /**
+   * Or the same as a Prometheus histogram over the window (the difference of two scrapes):
+   * ascending upper bounds `le` in µs (the last may be Infinity) and cumulative counts. A call is
+   * taken at its bucket's upper bound (ties for the rank tests), one above the last finite bound
+   * at twice that bound.
+   */
+  latencyHistogram?: { le: number[]; cumulative: number[] };
 }
+
+/** Most samples one stack's histogram may expand to. */
+export const MAX_HISTOGRAM_SAMPLES = 5_000_000;
 
 export interface MethodWindow {
   method: string;
@@ -156,44 +168,97 @@ function countStack(stack: StackWindow, where: string): StackCounts {
   return counts;
 }
 
-function sortedSamples(parts: ArrayLike<number>[], where: string): Float64Array {
-  let n = 0;
-  for (const part of parts) n += part.length;
-  const out = new Float64Array(n);
-  let at = 0;
-  for (const part of parts) {
-    for (let i = 0; i < part.length; i++) {
-      const v = part[i];
-      if (!(v >= 0) || v === Infinity) throw badWindow(`latency samples are finite and non-negative, got ${v}`, v, `${where}.latencyMicros[${i}]`);
-      out[at++] = v;
-    }
+function sortedSamples(samples: ArrayLike<number>, where: string): Float64Array {
+  const out = new Float64Array(samples.length);
+  for (let i = 0; i < samples.length; i++) {
+    const v = samples[i];
+    if (!(v >= 0) || v === Infinity) throw badWindow(`latency samples are finite and non-negative, got ${v}`, v, `${where}.latencyMicros[${i}]`);
+    out[i] = v;
   }
   out.sort();
   return out;
 }
 
+/** A histogram's calls as sorted samples at their buckets' upper bounds. */
+function histogramSamples(histogram: { le: number[]; cumulative: number[] }, where: string): Float64Array {
+  const { le, cumulative } = histogram;
+  if (le.length !== cumulative.length || le.length === 0) {
+    throw badWindow(`a latency histogram has one cumulative count per bound, got ${le.length} bounds and ${cumulative.length} counts`, le.length, `${where}.latencyHistogram`);
+  }
+  let previousBound = -Infinity;
+  let previousCount = 0;
+  for (let i = 0; i < le.length; i++) {
+    if (!(le[i] > previousBound) || !(le[i] >= 0) || (le[i] === Infinity && i !== le.length - 1)) {
+      throw badWindow(`bucket bounds rise and only the last may be Infinity, got ${le[i]} after ${previousBound}`, le[i], `${where}.latencyHistogram.le[${i}]`);
+    }
+    if (!Number.isInteger(cumulative[i]) || cumulative[i] < previousCount) {
+      throw badWindow(`cumulative counts are whole numbers that never fall, got ${cumulative[i]} after ${previousCount}`, cumulative[i], `${where}.latencyHistogram.cumulative[${i}]`);
+    }
+    previousBound = le[i];
+    previousCount = cumulative[i];
+  }
+  if (previousCount > MAX_HISTOGRAM_SAMPLES) {
+    throw badWindow(`a latency histogram of ${previousCount} calls is more than the ${MAX_HISTOGRAM_SAMPLES} judged at once`, previousCount, `${where}.latencyHistogram`);
+  }
+  const out = new Float64Array(previousCount);
+  let at = 0;
+  for (let i = 0; i < le.length; i++) {
+    const value = le[i] === Infinity ? (i > 0 ? 2 * le[i - 1] : 0) : le[i];
+    out.fill(value, at, cumulative[i]);
+    at = cumulative[i];
+  }
+  return out;
+}
+
+function latencySamples(stack: StackWindow, where: string): Float64Array {
+  if (stack.latencyHistogram && stack.latencyMicros) throw badWindow('give latencyMicros or latencyHistogram, not both', 'both', where);
+  if (stack.latencyHistogram) return histogramSamples(stack.latencyHistogram, where);
+  return sortedSamples(stack.latencyMicros ?? [], where);
+}
+
+/** One method's window, checked and counted once, its samples sorted once, for every scope. */
+interface PreparedMethod {
+  method: string;
+  mesh: StackCounts;
+  legacy: StackCounts;
+  meshLatency: Float64Array;
+  legacyLatency: Float64Array;
+}
+
+function prepare(part: MethodWindow, where: string, withLatency: boolean): PreparedMethod {
+  const empty = new Float64Array(0);
+  return {
+    method: part.method,
+    mesh: countStack(part.mesh, `${where}.mesh`),
+    legacy: countStack(part.legacy, `${where}.legacy`),
+    meshLatency: withLatency ? latencySamples(part.mesh, `${where}.mesh`) : empty,
+    legacyLatency: withLatency ? latencySamples(part.legacy, `${where}.legacy`) : empty,
+  };
+}
+
 function errorTest(
   test: GateTest,
-  meshErrors: number,
-  legacyErrors: number,
+  errorsOf: (counts: StackCounts) => number,
+  parts: PreparedMethod[],
   mesh: StackCounts,
   legacy: StackCounts,
-  share: number,
   sizingShare: number,
   settings: ErrorGateSettings,
   alpha: number,
   power: number,
 ): TestVerdict {
   const requiredCalls = errorTestCalls(sizingShare, settings, alpha, power);
+  const meshErrors = errorsOf(mesh);
+  const legacyErrors = errorsOf(legacy);
   const base = { test, alpha, mesh: meshErrors, legacy: legacyErrors, requiredCalls };
   if (mesh.calls === 0 || legacy.calls === 0) {
     const missing = mesh.calls === 0 ? 'no mesh calls yet' : 'no legacy calls to compare against';
     return { ...base, verdict: 'not_enough_data', pValue: null, effect: null, reason: missing };
   }
-  const pValue = binomialTestGreater(meshErrors, meshErrors + legacyErrors, share);
-  const meshRate = meshErrors / mesh.calls;
-  const legacyRate = legacyErrors / legacy.calls;
-  const effect = legacyRate > 0 ? meshRate / legacyRate : meshRate > 0 ? Infinity : 1;
+  const result = stratifiedErrorTest(
+    parts.map((p) => ({ meshErrors: errorsOf(p.mesh), legacyErrors: errorsOf(p.legacy), meshCalls: p.mesh.calls, legacyCalls: p.legacy.calls })),
+  );
+  const { pValue, rateRatio: effect } = result;
   const rates = `mesh ${meshErrors}/${mesh.calls}, legacy ${legacyErrors}/${legacy.calls}`;
   if (pValue <= alpha && effect >= settings.minRatio) {
     return { ...base, verdict: 'fail', pValue, effect, reason: `mesh fails more (${rates}, p=${pValue.toPrecision(3)})` };
@@ -204,18 +269,30 @@ function errorTest(
   return { ...base, verdict: 'not_enough_data', pValue, effect, reason: `${mesh.calls + legacy.calls} of ${requiredCalls} calls` };
 }
 
-function latencyTest(mesh: Float64Array, legacy: Float64Array, sizingShare: number, settings: LatencyDetection, alpha: number, power: number): TestVerdict {
-  const n1 = mesh.length;
-  const n2 = legacy.length;
+/**
+ * True when a legacy sample can stand for its own distribution in sizing: at least 100 samples of
+ * at least 100 distinct values. Histogram buckets are too coarse (a 1.3x slowdown moves a call
+ * within its bucket or not at all): those keep the plan's log-normal assumption.
+ */
+function fineGrained(sorted: Float64Array): boolean {
+  if (sorted.length < 100) return false;
+  let distinct = 1;
+  for (let i = 1; i < sorted.length && distinct < 100; i++) if (sorted[i] !== sorted[i - 1]) distinct++;
+  return distinct >= 100;
+}
+
+function latencyTest(strata: LatencyStratum[], pooledLegacy: Float64Array, sizingShare: number, settings: LatencyDetection, alpha: number, power: number): TestVerdict {
+  const n1 = strata.reduce((n, s) => n + s.mesh.length, 0);
+  const n2 = pooledLegacy.length;
   // The slowdown to catch, as an effect size on this traffic's own latency spread when known.
-  const delta = n2 >= 100 ? slowdownDelta(legacy, settings.detectSlowdown) : lognormalSlowdownDelta(settings.detectSlowdown, settings.assumedLogSpread);
+  const delta = fineGrained(pooledLegacy) ? slowdownDelta(pooledLegacy, settings.detectSlowdown) : lognormalSlowdownDelta(settings.detectSlowdown, settings.assumedLogSpread);
   const requiredCalls = rankTestSamples(sizingShare, delta, settings, alpha, power);
   const base = { test: 'latency' as const, alpha, mesh: n1, legacy: n2, requiredCalls };
   if (n1 === 0 || n2 === 0) {
     const missing = n1 === 0 ? 'no mesh latency samples yet' : 'no legacy latency samples to compare against';
     return { ...base, verdict: 'not_enough_data', pValue: null, effect: null, reason: missing };
   }
-  const result = mannWhitneyGreaterSorted(mesh, legacy);
+  const result = stratifiedRankTest(strata);
   const effect = result.cliffsDelta;
   const summary = `delta=${effect.toFixed(3)}, p=${result.pValue.toPrecision(3)}, ${n1} mesh / ${n2} legacy samples`;
   if (result.pValue <= alpha && effect >= settings.minDelta) {
@@ -225,21 +302,22 @@ function latencyTest(mesh: Float64Array, legacy: Float64Array, sizingShare: numb
   return { ...base, verdict: 'not_enough_data', pValue: result.pValue, effect, reason: `${n1 + n2} of ${requiredCalls} samples (${summary})` };
 }
 
-function tailTest(mesh: Float64Array, legacy: Float64Array, sizingShare: number, settings: LatencyDetection, alpha: number, power: number): TestVerdict {
-  const n1 = mesh.length;
-  const n2 = legacy.length;
+function tailTest(strata: LatencyStratum[], pooledLegacy: Float64Array, sizingShare: number, settings: LatencyDetection, alpha: number, power: number): TestVerdict {
+  const n1 = strata.reduce((n, s) => n + s.mesh.length, 0);
+  const n2 = pooledLegacy.length;
   const q = settings.tailQuantile;
-  const exceedance = n2 >= 1000 ? empiricalExceedance(legacy, settings.detectSlowdown, q) : lognormalExceedance(settings.detectSlowdown, settings.assumedLogSpread, q);
+  const exceedance =
+    n2 >= 1000 && fineGrained(pooledLegacy) ? empiricalExceedance(pooledLegacy, settings.detectSlowdown, q) : lognormalExceedance(settings.detectSlowdown, settings.assumedLogSpread, q);
   const requiredCalls = tailTestSamples(sizingShare, exceedance, settings, alpha, power);
   const base = { test: 'latency_tail' as const, alpha, mesh: n1, legacy: n2, requiredCalls };
   if (n1 === 0 || n2 === 0) {
     const missing = n1 === 0 ? 'no mesh latency samples yet' : 'no legacy latency samples to compare against';
     return { ...base, verdict: 'not_enough_data', pValue: null, effect: null, reason: missing };
   }
-  const result = tailExceedanceTest(mesh, legacy, q);
+  const result = stratifiedTailTest(strata, q);
   const effect = result.quantileRatio;
   const label = `p${Math.round(q * 1000) / 10}`;
-  const summary = `mesh ${label} x${effect.toFixed(2)}, ${result.meshAbove} mesh / ${result.legacyAbove} legacy samples above ${result.threshold.toFixed(0)} µs, p=${result.pValue.toPrecision(3)}`;
+  const summary = `mesh ${label} x${effect.toFixed(2)}, ${result.meshAbove} mesh / ${result.legacyAbove} legacy samples above it, p=${result.pValue.toPrecision(3)}`;
   if (result.pValue <= alpha && effect >= 1 + settings.minTailIncrease) {
     return { ...base, verdict: 'fail', pValue: result.pValue, effect, reason: `mesh tail slower (${summary})` };
   }
@@ -253,42 +331,45 @@ function combine(verdicts: Verdict[]): Verdict {
   return 'pass';
 }
 
-function judgeScope(
-  method: string | null,
-  parts: MethodWindow[],
-  window: ServiceWindow,
-  settings: GateSettings,
-  alpha: number,
-  where: string,
-): ScopeVerdict {
+/** The legacy samples of several methods as one sorted array (for sizing, not for testing). */
+function pooledLegacy(parts: PreparedMethod[]): Float64Array {
+  if (parts.length === 1) return parts[0].legacyLatency;
+  const all = new Float64Array(parts.reduce((n, p) => n + p.legacyLatency.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    all.set(p.legacyLatency, at);
+    at += p.legacyLatency.length;
+  }
+  return all.sort();
+}
+
+function judgeScope(method: string | null, parts: PreparedMethod[], window: ServiceWindow, settings: GateSettings, alpha: number): ScopeVerdict {
   const mesh: StackCounts = { calls: 0, application: 0, transport: 0 };
   const legacy: StackCounts = { calls: 0, application: 0, transport: 0 };
-  parts.forEach((part, i) => {
-    const m = countStack(part.mesh, `${where}[${i}].mesh`);
-    const l = countStack(part.legacy, `${where}[${i}].legacy`);
-    mesh.calls += m.calls;
-    mesh.application += m.application;
-    mesh.transport += m.transport;
-    legacy.calls += l.calls;
-    legacy.application += l.application;
-    legacy.transport += l.transport;
-  });
+  for (const part of parts) {
+    mesh.calls += part.mesh.calls;
+    mesh.application += part.mesh.application;
+    mesh.transport += part.mesh.transport;
+    legacy.calls += part.legacy.calls;
+    legacy.application += part.legacy.application;
+    legacy.transport += part.legacy.transport;
+  }
   const total = mesh.calls + legacy.calls;
-  // The test's null hypothesis uses the share the window really had; the calls it needs are sized
+  // The tests' null hypotheses use the shares each method really had; the calls needed are sized
   // for the step's weight, as the plan sized them (an observed share a hair under the weight must
   // not move the goal posts).
   const share = mesh.calls > 0 && legacy.calls > 0 ? mesh.calls / total : window.weight;
   const sizingShare = window.weight > 0 && window.weight < 1 ? window.weight : share;
   const tests: TestVerdict[] = [];
   if (settings.errors) {
-    tests.push(errorTest('application_errors', mesh.application, legacy.application, mesh, legacy, share, sizingShare, settings.errors, alpha, settings.power));
-    tests.push(errorTest('transport_errors', mesh.transport, legacy.transport, mesh, legacy, share, sizingShare, settings.errors, alpha, settings.power));
+    tests.push(errorTest('application_errors', (c) => c.application, parts, mesh, legacy, sizingShare, settings.errors, alpha, settings.power));
+    tests.push(errorTest('transport_errors', (c) => c.transport, parts, mesh, legacy, sizingShare, settings.errors, alpha, settings.power));
   }
   if (settings.latency) {
-    const meshSamples = sortedSamples(parts.map((p) => p.mesh.latencyMicros ?? []), `${where}.mesh`);
-    const legacySamples = sortedSamples(parts.map((p) => p.legacy.latencyMicros ?? []), `${where}.legacy`);
-    tests.push(latencyTest(meshSamples, legacySamples, sizingShare, settings.latency, alpha, settings.power));
-    tests.push(tailTest(meshSamples, legacySamples, sizingShare, settings.latency, alpha, settings.power));
+    const strata: LatencyStratum[] = parts.map((p) => ({ mesh: p.meshLatency, legacy: p.legacyLatency }));
+    const legacySamples = pooledLegacy(parts);
+    tests.push(latencyTest(strata, legacySamples, sizingShare, settings.latency, alpha, settings.power));
+    tests.push(tailTest(strata, legacySamples, sizingShare, settings.latency, alpha, settings.power));
   }
   const verdict = combine(tests.map((t) => t.verdict));
   let moreCalls = 0;
@@ -331,8 +412,9 @@ export function judgeService(window: ServiceWindow, settings: GateSettings, now:
   const perMethod = window.methods.length > 1;
   const scopes = perMethod ? window.methods.length + 1 : 1;
   const alpha = settings.alpha / (settings.looks * scopes);
-  const aggregate = judgeScope(null, window.methods, window, settings, alpha, 'methods');
-  const methods = perMethod ? window.methods.map((m, i) => judgeScope(m.method, [m], window, settings, alpha, `methods[${i}]`)) : [];
+  const prepared = window.methods.map((m, i) => prepare(m, `methods[${i}]`, settings.latency !== null));
+  const aggregate = judgeScope(null, prepared, window, settings, alpha);
+  const methods = perMethod ? prepared.map((m) => judgeScope(m.method, [m], window, settings, alpha)) : [];
   const failedMethods = methods.filter((m) => m.verdict === 'fail').map((m) => m.method as string);
   const verdict: Verdict = aggregate.verdict === 'fail' || failedMethods.length > 0 ? 'fail' : aggregate.verdict;
   const reason =

@@ -57,6 +57,7 @@ export function errorTestCalls(share: number, detection: ErrorDetection, alpha: 
   // Bracket the normal approximation's answer, then bisect. Power is all but monotone in calls
   // (the Poisson mixing smooths the binomial's saw-tooth), so this finds the first count that suffices.
   const guess = Math.max(1, normalApproximationCalls(share, baselineRate, detectRate, alpha, power));
+  if (guess > MAX_REQUIRED_CALLS) return Infinity;
   let lo = Math.floor(guess / 2);
   let hi = Math.ceil(guess * 2);
   while (!enough(hi)) {

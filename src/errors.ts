@@ -34,7 +34,11 @@ export type ErrorCode =
   | 'CUTOVER_BAD_WINDOW'
   | 'CUTOVER_BAD_GRAPH'
   | 'CUTOVER_BAD_COMMAND'
-  | 'CUTOVER_NOT_BUILT';
+  | 'CUTOVER_BAD_METRICS'
+  | 'CUTOVER_RUN_NOT_FOUND'
+  | 'CUTOVER_PLAN_MISMATCH'
+  | 'CUTOVER_STATE_CONFLICT'
+  | 'CUTOVER_BRIDGE_FAILED';
 
 export interface ErrorDetails {
   /** The offending value, kept short enough to log. */

@@ -18,6 +18,7 @@ import { StackWeights } from './route/stack-weights';
 import { WeightControl } from './route/weight-control';
 import { TrafficStats } from './stats/traffic-stats';
 import { createWeightsRouter } from './weights-api';
+import { httpHandout } from '../eureka-sync/bridge-handout';
 
 export interface BridgeAddresses {
   admin: string;
@@ -76,7 +77,15 @@ export class Bridge {
       this.ledger = new MemoryOwnershipLedger(owner);
     }
     if (config.eureka.embedded) {
-      this.eureka = new EmbeddedEureka({ catalog: this.catalog, metrics, logger: logger.child({ part: 'eureka' }), ledger: this.ledger });
+      this.eureka = new EmbeddedEureka({
+        catalog: this.catalog,
+        metrics,
+        logger: logger.child({ part: 'eureka' }),
+        ledger: this.ledger,
+        meshWeightOf: (app) => this.meshWeightOf(app),
+      });
+      const eureka = this.eureka;
+      this.weightControl.onChange((service) => eureka.weightChanged(service));
     }
     if (config.eureka.servers.length > 0) {
       this.eurekaRemote = new EurekaRemoteSync({
@@ -123,6 +132,13 @@ export class Bridge {
         policy: (service) => this.httpPolicy(service),
       });
     }
+  }
+
+  /** The HTTP share of an app (any spelling of its name) sent to the mesh. */
+  private meshWeightOf(app: string): number {
+    let weight = 0;
+    for (const setting of this.weights.list()) if (setting.method === undefined && setting.service.toUpperCase() === app) weight = Math.max(weight, setting.mesh);
+    return weight;
   }
 
   private readonly dubboPolicies = new Map<string, DubboServicePolicy>();
@@ -194,6 +210,7 @@ export class Bridge {
     });
     await this.dubbo?.start();
     await this.http?.start();
+    if (this.http) this.eureka?.setHandout(httpHandout(this.config, this.http.address.port));
     this.sharedWeights?.start();
     await this.zookeeper?.start();
     // Never rejects: an unreachable Eureka starts stale and is retried in the background.

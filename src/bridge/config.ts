@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors';
+import { EUREKA_CONFIG_DEFAULTS, eurekaConfigSchema } from '../eureka-sync/eureka-config';
 
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/, 'expected host:port');
 const port = z.number().int().min(0).max(65535);
@@ -81,16 +82,7 @@ export const bridgeConfigSchema = z
       })
       .strict()
       .optional(),
-    eureka: z
-      .object({
-        /** Serve a Eureka-compatible registry at /eureka/apps and /eureka/v2/apps on the admin port. */
-        embedded: z.boolean().default(true),
-        /** External Eureka servers to sync with, e.g. http://127.0.0.1:8761/eureka/ */
-        servers: z.array(z.string().url()).default([]),
-        fetchIntervalMs: z.number().int().min(100).default(30_000),
-      })
-      .strict()
-      .default({ embedded: true, servers: [], fetchIntervalMs: 30_000 }),
+    eureka: eurekaConfigSchema.default(EUREKA_CONFIG_DEFAULTS),
     mesh: z
       .object({
         /** Services that live on the mesh side, to be made visible to the legacy registries. */

@@ -9,6 +9,8 @@ import { counter, gauge, Registry } from '../telemetry/metrics';
 import { catalogToEureka, eurekaToCatalog, EurekaActionType, EurekaInstance, EurekaStatus } from './eureka-instance';
 import { ApplicationsView, ApplicationView, EurekaRegistry, EurekaRegistryOptions, InstanceView, RenewResult } from './eureka-registry';
 import { EvictionTimer } from './eviction-timer';
+import { appVisibility, BridgeHandout, countHttpStacks, handoutInstance, handoutInstanceId } from './bridge-handout';
+import { HANDOUT_SOURCE } from './eureka-registry';
 
 export interface EmbeddedEurekaOptions extends EurekaRegistryOptions {
   catalog: Catalog;
@@ -22,6 +24,8 @@ export interface EmbeddedEurekaOptions extends EurekaRegistryOptions {
   registryName?: string;
   /** Which instances of other catalog sources to serve; default: all. */
   serveFromCatalog?: (instance: Instance) => boolean;
+  /** The mesh share of a service (any spelling of the app's name), for handing it out at the bridge. */
+  meshWeightOf?: (app: string) => number;
   /** How often expired leases are evicted. Eureka: 60 s. */
   evictionIntervalMs?: number;
   now?: () => number;
@@ -40,6 +44,9 @@ export class EmbeddedEureka {
   private readonly timer: EvictionTimer;
   private readonly logOnce = new LogOnce();
   private subscription: Subscription | undefined;
+  private handout: BridgeHandout | null = null;
+  /** Catalog spellings of each app (upper case): Eureka names apps case-insensitively. */
+  private readonly spellings = new Map<string, Set<string>>();
 
   private readonly registeredGauge;
   private readonly selfPreservationGauge;
@@ -47,7 +54,7 @@ export class EmbeddedEureka {
   private readonly evictions;
   private readonly renewals;
 
-  constructor(options: EmbeddedEurekaOptions) {
+  constructor(private readonly options: EmbeddedEurekaOptions) {
     this.registry = new EurekaRegistry(options);
     this.catalog = options.catalog;
     this.logger = options.logger ?? silentLogger();
@@ -74,9 +81,51 @@ export class EmbeddedEureka {
     this.subscription = this.catalog.subscribeAll((delta) => this.onCatalogDelta(delta));
     const now = this.now();
     for (const service of this.catalog.serviceNames()) {
+      this.spell(service);
       for (const instance of this.catalog.instances(service)) this.serveExternal(instance, now);
     }
+    this.refreshAllVisibility();
     this.timer.start();
+  }
+
+  /**
+   * Hands apps being migrated (and mesh-only apps) out at the bridge's HTTP listener from now on;
+   * null stops it (every app is then served as registered).
+   */
+  setHandout(handout: BridgeHandout | null): void {
+    const now = this.now();
+    if (this.handout !== null) for (const app of this.spellings.keys()) this.registry.removeExternal(HANDOUT_SOURCE, app, handoutInstanceId(this.handout.bridgeId), now);
+    this.handout = handout;
+    this.refreshAllVisibility();
+  }
+
+  /** Re-decides how an app is handed out (the weight of one of its spellings changed). */
+  weightChanged(service: string): void {
+    this.spell(service);
+    this.refreshVisibility(service.toUpperCase());
+  }
+
+  private refreshAllVisibility(): void {
+    for (const app of this.spellings.keys()) this.refreshVisibility(app);
+  }
+
+  private spell(service: string): void {
+    const app = service.toUpperCase();
+    let names = this.spellings.get(app);
+    if (names === undefined) this.spellings.set(app, (names = new Set()));
+    if (names.size < 16) names.add(service);
+  }
+
+  private refreshVisibility(app: string): void {
+    const now = this.now();
+    const names = this.spellings.get(app) ?? new Set([app]);
+    const stacks = { legacy: 0, mesh: 0 };
+    for (const name of names) countHttpStacks(this.catalog.instances(name), stacks);
+    const weight = this.options.meshWeightOf?.(app) ?? 0;
+    const visibility = appVisibility(stacks, weight, this.handout !== null);
+    if (visibility === 'bridge' && this.handout !== null) this.registry.upsertExternal(HANDOUT_SOURCE, handoutInstance(app, this.handout, now), now);
+    this.registry.setVisibility(app, visibility, now);
+    if (visibility !== 'bridge' && this.handout !== null) this.registry.removeExternal(HANDOUT_SOURCE, app, handoutInstanceId(this.handout.bridgeId), now);
   }
 
   /** Stops the timer and the catalog subscription; leases and published instances stay. */
@@ -177,10 +226,12 @@ export class EmbeddedEureka {
 
   private onCatalogDelta(delta: ServiceDelta): void {
     const now = this.now();
+    this.spell(delta.service);
     for (const instance of delta.removed) {
       if (instance.origin.source !== this.source) this.registry.removeExternal(instance.origin.source, instance.service.toUpperCase(), instance.id, now);
     }
     for (const instance of [...delta.added, ...delta.updated]) this.serveExternal(instance, now);
+    this.refreshVisibility(delta.service.toUpperCase());
   }
 
   private serveExternal(instance: Instance, now: number): void {

@@ -35,6 +35,17 @@ export interface ApplicationsView {
 
 export type RenewResult = 'renewed' | 'unknown' | 'dirty';
 
+/**
+ * What clients of an app are shown. `all`: every instance (apps not being migrated). `legacy`:
+ * the mesh side's HTTP instances are hidden (weight 0: legacy clients call legacy instances
+ * directly, no extra hop). `bridge`: every HTTP instance is hidden and the bridge's own entry
+ * (source HANDOUT_SOURCE) is served instead, so every call crosses the weight.
+ */
+export type AppVisibility = 'all' | 'legacy' | 'bridge';
+
+/** The external source of the bridge's own entry in an app handed out at the bridge. */
+export const HANDOUT_SOURCE = 'mesh-bridge-handout';
+
 interface Lease {
   instance: EurekaInstance;
   times: EurekaLeaseTimes;
@@ -91,6 +102,8 @@ export class EurekaRegistry {
   private readonly overrides = new Map<string, EurekaStatus>();
   /** Instances of other catalog sources, by app: app -> source\0id -> entry. */
   private readonly externals = new Map<string, Map<string, ExternalEntry>>();
+  /** Apps whose visibility is not `all`. */
+  private readonly visibility = new Map<string, AppVisibility>();
   private recent: RecentChange[] = [];
   /** Renewals per second over the renewal window: second -> count. */
   private readonly renewalBuckets = new Map<number, number>();
@@ -313,8 +326,44 @@ export class EurekaRegistry {
     return instances.length === 0 ? undefined : { name, instances };
   }
 
+  /** One instance, also when it is hidden from fetches (a client may read its own record). */
   instance(app: string, id: string): InstanceView | undefined {
-    return this.collect(app.toUpperCase()).find((v) => v.instance.instanceId === id);
+    return this.collect(app.toUpperCase(), true).find((v) => v.instance.instanceId === id);
+  }
+
+  visibilityOf(app: string): AppVisibility {
+    return this.visibility.get(app.toUpperCase()) ?? 'all';
+  }
+
+  /**
+   * Changes what an app's clients are shown; the instances that appear or disappear go into the
+   * delta (ADDED, DELETED) and the hash code follows, so full and delta fetches agree.
+   */
+  setVisibility(app: string, visibility: AppVisibility, now: number): boolean {
+    const name = app.toUpperCase();
+    if (this.visibilityOf(name) === visibility) return false;
+    const before = new Map(this.collect(name).map((v) => [v.instance.instanceId, v]));
+    if (visibility === 'all') this.visibility.delete(name);
+    else this.visibility.set(name, visibility);
+    const after = new Map(this.collect(name).map((v) => [v.instance.instanceId, v]));
+    for (const [id, view] of before) {
+      if (!after.has(id)) this.record(now, name, id, { ...view, lease: { ...view.lease, evictionTimestamp: now }, actionType: 'DELETED' });
+    }
+    for (const [id, view] of after) if (!before.has(id)) this.record(now, name, id, { ...view, actionType: 'ADDED' });
+    return true;
+  }
+
+  /** Whether clients of the instance's app are shown it, by the app's visibility. */
+  private served(view: InstanceView): boolean {
+    const visibility = this.visibility.get(view.instance.app);
+    if (visibility === undefined) return true;
+    // Registered leases are legacy HTTP instances, whatever their metadata claims; the stack and
+    // protocol of external ones are the catalog's (catalogToEureka writes them).
+    const external = view.external !== undefined;
+    const http = !external || view.instance.metadata['mesh-bridge.protocol'] !== 'dubbo';
+    if (!http) return true;
+    if (visibility === 'bridge') return view.external === HANDOUT_SOURCE;
+    return view.external !== HANDOUT_SOURCE && !(external && view.instance.metadata['mesh-bridge.stack'] === 'mesh');
   }
 
   /** Everything, as a full fetch returns it. */
@@ -353,24 +402,36 @@ export class EurekaRegistry {
   }
 
   private *servedStatuses(): Generator<EurekaStatus> {
-    for (const instances of this.leases.values()) for (const lease of instances.values()) yield lease.instance.status;
+    for (const [app, instances] of this.leases) {
+      const all = !this.visibility.has(app);
+      for (const lease of instances.values()) {
+        if (all || this.served({ instance: lease.instance, lease: lease.times, actionType: lease.actionType })) yield lease.instance.status;
+      }
+    }
     for (const [app, entries] of this.externals) {
       const leased = this.leases.get(app);
-      for (const entry of entries.values()) if (leased?.has(entry.instance.instanceId) !== true) yield entry.instance.status;
+      const all = !this.visibility.has(app);
+      for (const entry of entries.values()) {
+        if (leased?.has(entry.instance.instanceId) === true) continue;
+        if (all || this.served({ instance: entry.instance, lease: entry.times, actionType: entry.actionType, external: entry.source })) yield entry.instance.status;
+      }
     }
   }
 
-  private collect(name: string): InstanceView[] {
+  private collect(name: string, includeHidden = false): InstanceView[] {
     const views: InstanceView[] = [];
     const ids = new Set<string>();
+    const filter = !includeHidden && this.visibility.has(name);
     for (const lease of this.leases.get(name)?.values() ?? []) {
       ids.add(lease.instance.instanceId);
-      views.push({ instance: lease.instance, lease: lease.times, actionType: lease.actionType });
+      const view: InstanceView = { instance: lease.instance, lease: lease.times, actionType: lease.actionType };
+      if (!filter || this.served(view)) views.push(view);
     }
     for (const entry of this.externals.get(name)?.values() ?? []) {
       // A client's own registration wins over a catalog instance with the same id.
       if (ids.has(entry.instance.instanceId)) continue;
-      views.push({ instance: entry.instance, lease: entry.times, actionType: entry.actionType, external: entry.source });
+      const view: InstanceView = { instance: entry.instance, lease: entry.times, actionType: entry.actionType, external: entry.source };
+      if (!filter || this.served(view)) views.push(view);
     }
     return views;
   }
@@ -407,7 +468,16 @@ export class EurekaRegistry {
     this.changed(now, app, id, { instance: lease.instance, lease: times, actionType: 'DELETED' });
   }
 
+  /** A change to an instance: in the delta only when its app's clients are shown it. */
   private changed(now: number, app: string, id: string, view: InstanceView): void {
+    if (this.visibility.has(app) && !this.served(view)) {
+      this.changeVersion++;
+      return;
+    }
+    this.record(now, app, id, view);
+  }
+
+  private record(now: number, app: string, id: string, view: InstanceView): void {
     this.changeVersion++;
     this.recent.push({ at: now, key: keyOf(app, id), view });
     this.pruneRecent(now);

@@ -18,7 +18,7 @@ import { StackWeights } from './route/stack-weights';
 import { WeightControl } from './route/weight-control';
 import { TrafficStats } from './stats/traffic-stats';
 import { createWeightsRouter } from './weights-api';
-import { httpHandout } from '../eureka-sync/bridge-handout';
+import { BridgeHandout, httpHandout } from '../eureka-sync/bridge-handout';
 
 export interface BridgeAddresses {
   admin: string;
@@ -43,6 +43,8 @@ export class Bridge {
   private readonly dubboStats: TrafficStats;
   private readonly httpStats: TrafficStats;
   private adminServer: Server | null = null;
+  /** The HTTP listener as Eureka clients are given it, once it listens. */
+  private handout: BridgeHandout | null = null;
 
   constructor(
     readonly config: BridgeConfig,
@@ -96,7 +98,11 @@ export class Bridge {
         owner,
         metrics,
         logger: logger.child({ part: 'eureka-remote' }),
+        handout: () => this.handout,
+        meshWeightOf: (app) => this.meshWeightOf(app),
       });
+      const remote = this.eurekaRemote;
+      this.weightControl.onChange(() => void remote.weightChanged());
     }
     const self = new Set<string>();
     if (config.dubbo.enabled) {
@@ -210,7 +216,10 @@ export class Bridge {
     });
     await this.dubbo?.start();
     await this.http?.start();
-    if (this.http) this.eureka?.setHandout(httpHandout(this.config, this.http.address.port));
+    if (this.http) {
+      this.handout = httpHandout(this.config, this.http.address.port);
+      this.eureka?.setHandout(this.handout);
+    }
     this.sharedWeights?.start();
     await this.zookeeper?.start();
     // Never rejects: an unreachable Eureka starts stale and is retried in the background.

@@ -23,7 +23,8 @@ import {
   snapshotFromFull,
   snapshotHashcode,
 } from './eureka-remote-delta';
-import { EUREKA_OWNER_TAG, EurekaRemoteWriter, EurekaRemoteWriterStatus, defaultExportFilter, eurekaLedgerKey } from './eureka-remote-writer';
+import { EUREKA_OWNER_TAG, EurekaRemoteWriter, EurekaRemoteWriterStatus, defaultExportFilter, eurekaLedgerKey, overrideLedgerKey } from './eureka-remote-writer';
+import type { BridgeHandout } from './bridge-handout';
 
 export interface EurekaRemoteSyncOptions {
   /** Eureka base URLs, e.g. `http://127.0.0.1:8761/eureka/` (Spring Cloud's `defaultZone`), tried in order. */
@@ -47,6 +48,10 @@ export interface EurekaRemoteSyncOptions {
   exportFilter?: (instance: Instance) => boolean;
   /** Per request. Default 10 s. */
   requestTimeoutMs?: number;
+  /** The bridge's HTTP listener, to hand apps being migrated out at (see bridge-handout.ts); none by default. */
+  handout?: () => BridgeHandout | null;
+  /** The mesh share of an app (upper-case name). */
+  meshWeightOf?: (app: string) => number;
   now?: () => number;
 }
 
@@ -147,6 +152,10 @@ export class EurekaRemoteSync {
             now: this.now,
             onWrite: (op) => this.metrics.writes.inc({ registry: REGISTRY, op }),
             onWriteError: (op) => this.metrics.writeErrors.inc({ registry: REGISTRY, op }),
+            handout: options.handout,
+            meshWeightOf: options.meshWeightOf,
+            readSource: this.source,
+            remoteStatus: (app, id) => this.snapshot.get(app)?.get(id)?.instance?.status,
           });
   }
 
@@ -187,6 +196,12 @@ export class EurekaRemoteSync {
     await this.writer?.idle();
   }
 
+  /** Re-decides how apps are handed out (a weight changed); resolves when written. */
+  async weightChanged(): Promise<void> {
+    this.writer?.schedule();
+    await this.writer?.idle();
+  }
+
   /** Resolves when queued registrations and deregistrations are done. */
   async writerIdle(): Promise<void> {
     await this.writer?.idle();
@@ -213,7 +228,7 @@ export class EurekaRemoteSync {
       lastFullFetchAt: this.lastFullFetchAt,
       lastError: this.lastError,
       reader: { apps: this.snapshot.size, instances, published, own, ...this.counts, appsHashcode: snapshotHashcode(this.snapshot) },
-      writer: this.writer?.status() ?? { enabled: false, desired: 0, registered: 0, pendingRemovals: 0, inSync: true },
+      writer: this.writer?.status() ?? { enabled: false, desired: 0, registered: 0, pendingRemovals: 0, overrides: 0, inSync: true },
     };
   }
 
@@ -300,7 +315,11 @@ export class EurekaRemoteSync {
     // A fixed registry name: failing over to another server must not look like every instance changing.
     const origin = { source: this.source, registry: 'remote' };
     for (const app of apps) {
-      const instances = appToCatalog(this.snapshot, app, origin, (i) => this.isOwn(i));
+      // A legacy instance this bridge put OUT_OF_SERVICE (so that callers go through the bridge) is
+      // still one the bridge may send calls to.
+      const instances = appToCatalog(this.snapshot, app, origin, (i) => this.isOwn(i)).map((i) =>
+        i.health === 'out_of_service' && this.options.ledger.isOwned('eureka', overrideLedgerKey(i.service, i.id)) ? { ...i, health: 'up' as const } : i,
+      );
       this.options.catalog.replaceSource(this.source, app, instances);
       if (instances.length > 0) this.publishedApps.add(app);
       else this.publishedApps.delete(app);

@@ -19,6 +19,7 @@ import { WeightControl } from './route/weight-control';
 import { TrafficStats } from './stats/traffic-stats';
 import { createWeightsRouter } from './weights-api';
 import { BridgeHandout, httpHandout } from '../eureka-sync/bridge-handout';
+import { EurekaLeaseStore } from '../eureka-sync/eureka-lease-store';
 
 export interface BridgeAddresses {
   admin: string;
@@ -222,6 +223,10 @@ export class Bridge {
     }
     this.sharedWeights?.start();
     await this.zookeeper?.start();
+    if (this.eureka && this.zookeeper) {
+      // Registrations survive restarts and are shared by replicas, as a Eureka cluster would.
+      await this.eureka.useStore(new EurekaLeaseStore({ session: this.zookeeper.session, bridgeId: this.config.bridge.id, metrics: this.metrics, logger: this.logger.child({ part: 'eureka-store' }) }));
+    }
     // Never rejects: an unreachable Eureka starts stale and is retried in the background.
     await this.eurekaRemote?.start();
     const adminPort = (this.adminServer.address() as { port: number }).port;
@@ -235,9 +240,12 @@ export class Bridge {
   async stop(deadlineMs = 5000): Promise<void> {
     await Promise.all([this.dubbo?.stop(deadlineMs), this.http?.stop(deadlineMs)]);
     this.sharedWeights?.stop();
-    await this.zookeeper?.stop();
-    await this.eurekaRemote?.stop();
+    // Registrations written so far reach ZooKeeper before its session closes.
+    await this.eureka?.storeFlushed();
     this.eureka?.stop();
+    // Before ZooKeeper closes: giving back overrides releases their ledger entries there.
+    await this.eurekaRemote?.stop();
+    await this.zookeeper?.stop();
     for (const routes of this.serviceRoutes) routes.close();
     const admin = this.adminServer;
     if (admin) {

@@ -11,6 +11,7 @@ import { ApplicationsView, ApplicationView, EurekaRegistry, EurekaRegistryOption
 import { EvictionTimer } from './eviction-timer';
 import { appVisibility, BridgeHandout, countHttpStacks, handoutInstance, handoutInstanceId } from './bridge-handout';
 import { HANDOUT_SOURCE } from './eureka-registry';
+import type { EurekaLeaseStore, StoredRegistration } from './eureka-lease-store';
 
 export interface EmbeddedEurekaOptions extends EurekaRegistryOptions {
   catalog: Catalog;
@@ -45,6 +46,7 @@ export class EmbeddedEureka {
   private readonly logOnce = new LogOnce();
   private subscription: Subscription | undefined;
   private handout: BridgeHandout | null = null;
+  private store: EurekaLeaseStore | null = null;
   /** Catalog spellings of each app (upper case): Eureka names apps case-insensitively. */
   private readonly spellings = new Map<string, Set<string>>();
 
@@ -128,41 +130,98 @@ export class EmbeddedEureka {
     if (visibility !== 'bridge' && this.handout !== null) this.registry.removeExternal(HANDOUT_SOURCE, app, handoutInstanceId(this.handout.bridgeId), now);
   }
 
-  /** Stops the timer and the catalog subscription; leases and published instances stay. */
+  /** Resolves when the registrations written to the store so far are stored. */
+  async storeFlushed(): Promise<void> {
+    await this.store?.flushed();
+  }
+
+  /** Stops the timer, the catalog subscription and the store's watches; leases and published instances stay. */
   stop(): void {
+    this.store?.stop();
     this.timer.stop();
     this.subscription?.unsubscribe();
     this.subscription = undefined;
   }
 
+  /**
+   * Keeps registrations in `store` (ZooKeeper) from now on and serves what it holds: what this
+   * bridge was told before a restart, and what its replicas are told. Resolves once loaded.
+   */
+  async useStore(store: EurekaLeaseStore): Promise<void> {
+    this.store = store;
+    await store.start({ replicate: (stored) => this.replicate(stored), replicatedRemoval: (app, id) => this.replicatedRemoval(app, id) });
+  }
+
   register(instance: EurekaInstance): EurekaActionType {
-    const action = this.registry.register(instance, this.now());
+    const now = this.now();
+    const action = this.registry.register(instance, now);
     this.publish(instance.app);
+    this.saveLease(instance.app, instance.instanceId, now);
     return action;
   }
 
   renew(app: string, id: string, lastDirtyTimestamp?: number): RenewResult {
-    const result = this.registry.renew(app, id, this.now(), lastDirtyTimestamp);
+    const now = this.now();
+    const result = this.registry.renew(app, id, now, lastDirtyTimestamp);
     this.renewals.inc({ result });
+    if (result === 'renewed' && this.store !== null) {
+      const held = this.registry.registeredInstance(app, id);
+      if (held !== undefined) this.store.renewed(held, now);
+    }
     return result;
   }
 
   cancel(app: string, id: string): boolean {
     const done = this.registry.cancel(app, id, this.now());
-    if (done) this.publish(app);
+    if (done) {
+      this.publish(app);
+      this.store?.removed(app.toUpperCase(), id);
+    }
     return done;
   }
 
   setStatusOverride(app: string, id: string, status: EurekaStatus, lastDirtyTimestamp?: number): boolean {
-    const done = this.registry.setStatusOverride(app, id, status, this.now(), lastDirtyTimestamp);
-    if (done) this.publish(app);
+    const now = this.now();
+    const done = this.registry.setStatusOverride(app, id, status, now, lastDirtyTimestamp);
+    if (done) {
+      this.publish(app);
+      this.saveLease(app, id, now);
+    }
     return done;
   }
 
   removeStatusOverride(app: string, id: string, status: EurekaStatus | undefined, lastDirtyTimestamp?: number): boolean {
-    const done = this.registry.removeStatusOverride(app, id, status, this.now(), lastDirtyTimestamp);
-    if (done) this.publish(app);
+    const now = this.now();
+    const done = this.registry.removeStatusOverride(app, id, status, now, lastDirtyTimestamp);
+    if (done) {
+      this.publish(app);
+      this.saveLease(app, id, now);
+    }
     return done;
+  }
+
+  private saveLease(app: string, id: string, now: number): void {
+    if (this.store === null) return;
+    const held = this.registry.registeredInstance(app, id);
+    if (held !== undefined) this.store.save(held, now);
+  }
+
+  /** A registration stored by a replica (or by this bridge before a restart): held here as if registered here. */
+  private replicate(stored: StoredRegistration): void {
+    const { instance } = stored;
+    const held = this.registry.registeredInstance(instance.app, instance.instanceId);
+    const now = this.now();
+    if (held === undefined || instance.lastDirtyTimestamp > held.lastDirtyTimestamp || instance.status !== held.status || instance.overriddenStatus !== held.overriddenStatus) {
+      this.registry.register(instance, now);
+      this.publish(instance.app);
+    } else {
+      // Renewed at a replica: the lease is alive there.
+      this.registry.renew(instance.app, instance.instanceId, now);
+    }
+  }
+
+  private replicatedRemoval(app: string, id: string): void {
+    if (this.registry.cancel(app, id, this.now())) this.publish(app);
   }
 
   /** One eviction run (the timer calls this); returns the evicted instances. */
@@ -170,6 +229,7 @@ export class EmbeddedEureka {
     const evicted = this.registry.evict(this.now());
     this.selfPreservationGauge.set(this.registry.selfPreservationActive ? 1 : 0);
     if (evicted.length > 0) {
+      for (const instance of evicted) this.store?.removed(instance.app, instance.instanceId);
       this.evictions.inc(evicted.length);
       this.logger.info({ evicted: evicted.map((i) => `${i.app}/${i.instanceId}`) }, 'evicted expired Eureka leases');
       for (const app of new Set(evicted.map((i) => i.app))) this.publish(app);

@@ -314,6 +314,11 @@ export class EurekaRegistry {
     return true;
   }
 
+  /** The instance a lease holds, as served (status with its override), or undefined. */
+  registeredInstance(app: string, id: string): EurekaInstance | undefined {
+    return this.leases.get(app.toUpperCase())?.get(id)?.instance;
+  }
+
   /** The instances that registered here (not the external ones), for publishing to the catalog. */
   registeredInstances(app: string): EurekaInstance[] {
     return [...(this.leases.get(app.toUpperCase())?.values() ?? [])].map((l) => l.instance);

@@ -1,0 +1,105 @@
+// Registrations held by the embedded Eureka survive a bridge restart and are shared by replicas
+// through ZooKeeper, as a Eureka cluster replicates them: a real eureka-js-client keeps being
+// served and its heartbeats keep succeeding across a restart, with no re-registration storm.
+import { createServer, request as httpRequest, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { request } from 'undici';
+import { Bridge } from '../../src/bridge/bridge-process';
+import { validateBridgeConfig } from '../../src/bridge/config';
+import { silentLogger } from '../../src/telemetry/logger';
+import { metricValue } from '../../src/telemetry/metrics';
+import { startEurekaClient, StartedEurekaClient } from '../support/eureka-client';
+import { freePort, ZookeeperServer } from '../support/zookeeper';
+import { waitFor } from '../support/wait';
+
+describe('embedded Eureka registrations kept in ZooKeeper', () => {
+  let zk: ZookeeperServer;
+  let legacy: Server;
+  let registrant: StartedEurekaClient | null = null;
+  const bridges: Bridge[] = [];
+
+  function newBridge(id: string, adminPort: number, httpPort: number): Bridge {
+    const bridge = new Bridge(
+      validateBridgeConfig({
+        bridge: { id },
+        admin: { port: adminPort },
+        zookeeper: { connect: zk.connectString, sessionTimeoutMs: 4000 },
+        dubbo: { enabled: false },
+        http: { port: httpPort },
+        log: { level: 'silent' },
+      }),
+      silentLogger(),
+    );
+    bridges.push(bridge);
+    return bridge;
+  }
+
+  /** One call through a bridge's HTTP listener, naming the app by Host. */
+  function callThrough(httpPort: number): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: httpPort, path: '/', headers: { host: `orders.localhost:${httpPort}` } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  async function served(adminPort: number): Promise<string[]> {
+    const r = await request(`http://127.0.0.1:${adminPort}/eureka/apps/ORDERS`, { headers: { accept: 'application/json' } });
+    if (r.statusCode !== 200) {
+      await r.body.dump();
+      return [];
+    }
+    const json = (await r.body.json()) as { application: { instance: Array<{ instanceId: string }> } };
+    return json.application.instance.map((i) => i.instanceId);
+  }
+
+  beforeAll(async () => {
+    zk = await ZookeeperServer.start();
+    legacy = createServer((_req, res) => res.end('legacy'));
+    await new Promise<void>((resolve) => legacy.listen(0, '127.0.0.1', resolve));
+  });
+
+  afterAll(async () => {
+    await registrant?.stop();
+    for (const bridge of bridges) await bridge.stop(500).catch(() => undefined);
+    legacy?.close();
+    await zk?.destroy();
+  });
+
+  it('serves a registration at once after a restart, and its heartbeats keep succeeding', async () => {
+    const adminPort = await freePort();
+    const httpPort = await freePort();
+    const first = newBridge('bridge-a', adminPort, httpPort);
+    await first.start();
+    registrant = await startEurekaClient({ port: adminPort, app: 'orders', instanceId: 'orders-1', instancePort: (legacy.address() as AddressInfo).port });
+    await waitFor('the registration served', async () => (await served(adminPort)).includes('orders-1'));
+    expect(await callThrough(httpPort)).toEqual({ status: 200, body: 'legacy' });
+    await first.stop(500);
+
+    const second = newBridge('bridge-a', adminPort, httpPort);
+    await second.start();
+    // Before the client's next heartbeat could have re-registered it: served from what was kept.
+    const unknownBefore = await metricValue(second.metrics, 'mesh_bridge_eureka_renewals_total', { result: 'unknown' });
+    expect(unknownBefore).toBe(0);
+    expect(await served(adminPort)).toEqual(['orders-1']);
+    expect(await callThrough(httpPort)).toEqual({ status: 200, body: 'legacy' });
+    await waitFor('heartbeats renewed at the restarted bridge', async () => (await metricValue(second.metrics, 'mesh_bridge_eureka_renewals_total', { result: 'renewed' })) >= 5);
+    // At most the one 404 a heartbeat racing the restart may get; none once loaded.
+    expect(await metricValue(second.metrics, 'mesh_bridge_eureka_renewals_total', { result: 'unknown' })).toBe(0);
+  }, 60_000);
+
+  it('shares registrations and their removal with a replica on the same ZooKeeper', async () => {
+    const replicaAdmin = await freePort();
+    const replica = newBridge('bridge-b', replicaAdmin, 0);
+    await replica.start();
+    expect(await served(replicaAdmin)).toEqual(['orders-1']);
+    await registrant?.stop();
+    registrant = null;
+    await waitFor('the cancelled registration gone at the replica', async () => (await served(replicaAdmin)).length === 0);
+  }, 60_000);
+});

@@ -20,6 +20,7 @@ import { TrafficStats } from './stats/traffic-stats';
 import { createWeightsRouter } from './weights-api';
 import { BridgeHandout, httpHandout } from '../eureka-sync/bridge-handout';
 import { EurekaLeaseStore } from '../eureka-sync/eureka-lease-store';
+import { registrationPolicyFromConfig } from '../eureka-sync/eureka-config';
 
 export interface BridgeAddresses {
   admin: string;
@@ -86,6 +87,7 @@ export class Bridge {
         logger: logger.child({ part: 'eureka' }),
         ledger: this.ledger,
         meshWeightOf: (app) => this.meshWeightOf(app),
+        policy: registrationPolicyFromConfig(config.eureka),
       });
       const eureka = this.eureka;
       this.weightControl.onChange((service) => eureka.weightChanged(service));

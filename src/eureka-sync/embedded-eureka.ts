@@ -7,9 +7,10 @@ import { MeshBridgeError } from '../errors';
 import { Logger, LogOnce, silentLogger } from '../telemetry/logger';
 import { counter, gauge, Registry } from '../telemetry/metrics';
 import { catalogToEureka, eurekaToCatalog, EurekaActionType, EurekaInstance, EurekaStatus } from './eureka-instance';
-import { ApplicationsView, ApplicationView, EurekaRegistry, EurekaRegistryOptions, InstanceView, RenewResult } from './eureka-registry';
+import { ApplicationsView, ApplicationView, EurekaRegistry, EurekaRegistryOptions, InstanceView, RenewResult, SelfPreservationStatus } from './eureka-registry';
 import { EvictionTimer } from './eviction-timer';
-import { appVisibility, BridgeHandout, countHttpStacks, handoutInstance, handoutInstanceId } from './bridge-handout';
+import { RegistrationPolicy, refusalField } from './registration-policy';
+import { appVisibility, BridgeHandout, handoutInstance, handoutInstanceId } from './bridge-handout';
 import { HANDOUT_SOURCE } from './eureka-registry';
 import type { EurekaLeaseStore, StoredRegistration } from './eureka-lease-store';
 
@@ -27,6 +28,8 @@ export interface EmbeddedEurekaOptions extends EurekaRegistryOptions {
   serveFromCatalog?: (instance: Instance) => boolean;
   /** The mesh share of a service (any spelling of the app's name), for handing it out at the bridge. */
   meshWeightOf?: (app: string) => number;
+  /** What registrants may send and change (limits, redaction, owners, credentials). */
+  policy?: RegistrationPolicy;
   /** How often expired leases are evicted. Eureka: 60 s. */
   evictionIntervalMs?: number;
   now?: () => number;
@@ -47,6 +50,11 @@ export class EmbeddedEureka {
   private subscription: Subscription | undefined;
   private handout: BridgeHandout | null = null;
   private store: EurekaLeaseStore | null = null;
+  readonly policy: RegistrationPolicy;
+  /** The address each lease was registered from (`APP\0id`): only it (or an operator) may change the lease. */
+  private readonly owners = new Map<string, string>();
+  /** HTTP instances per stack of each app (upper case), kept from catalog deltas: `source|service|id` -> stack. */
+  private readonly httpStacks = new Map<string, Map<string, 'legacy' | 'mesh'>>();
   /** Catalog spellings of each app (upper case): Eureka names apps case-insensitively. */
   private readonly spellings = new Map<string, Set<string>>();
 
@@ -55,9 +63,11 @@ export class EmbeddedEureka {
   private readonly badPayloads;
   private readonly evictions;
   private readonly renewals;
+  private readonly expiredKeptGauge;
 
   constructor(private readonly options: EmbeddedEurekaOptions) {
     this.registry = new EurekaRegistry(options);
+    this.policy = options.policy ?? new RegistrationPolicy();
     this.catalog = options.catalog;
     this.logger = options.logger ?? silentLogger();
     this.ledger = options.ledger;
@@ -72,6 +82,7 @@ export class EmbeddedEureka {
     this.selfPreservationGauge = gauge(metrics, 'mesh_bridge_eureka_self_preservation', '1 while the embedded Eureka server is in self-preservation (not evicting)');
     this.badPayloads = counter(metrics, 'mesh_bridge_eureka_bad_payload_total', 'Requests to the embedded Eureka server refused as malformed', ['field']);
     this.evictions = counter(metrics, 'mesh_bridge_eureka_evictions_total', 'Leases the embedded Eureka server evicted after they expired');
+    this.expiredKeptGauge = gauge(metrics, 'mesh_bridge_eureka_expired_leases_kept', 'Leases past their expiry that self-preservation keeps serving');
     this.renewals = counter(metrics, 'mesh_bridge_eureka_renewals_total', 'Heartbeats the embedded Eureka server received', ['result']);
     this.registeredGauge.set(0);
     this.selfPreservationGauge.set(0);
@@ -84,7 +95,10 @@ export class EmbeddedEureka {
     const now = this.now();
     for (const service of this.catalog.serviceNames()) {
       this.spell(service);
-      for (const instance of this.catalog.instances(service)) this.serveExternal(instance, now);
+      for (const instance of this.catalog.instances(service)) {
+        this.countStack(instance, false);
+        this.serveExternal(instance, now);
+      }
     }
     this.refreshAllVisibility();
     this.timer.start();
@@ -120,9 +134,8 @@ export class EmbeddedEureka {
 
   private refreshVisibility(app: string): void {
     const now = this.now();
-    const names = this.spellings.get(app) ?? new Set([app]);
     const stacks = { legacy: 0, mesh: 0 };
-    for (const name of names) countHttpStacks(this.catalog.instances(name), stacks);
+    for (const stack of this.httpStacks.get(app)?.values() ?? []) stacks[stack]++;
     const weight = this.options.meshWeightOf?.(app) ?? 0;
     const visibility = appVisibility(stacks, weight, this.handout !== null);
     if (visibility === 'bridge' && this.handout !== null) this.registry.upsertExternal(HANDOUT_SOURCE, handoutInstance(app, this.handout, now), now);
@@ -152,58 +165,85 @@ export class EmbeddedEureka {
     await store.start({ replicate: (stored) => this.replicate(stored), replicatedRemoval: (app, id) => this.replicatedRemoval(app, id) });
   }
 
-  register(instance: EurekaInstance): EurekaActionType {
+  /**
+   * Registers an instance sent from address `from` (none: an internal call). Refused when its
+   * metadata is too large, its app or the registry is full, or the instance is held for another
+   * address; secret-looking metadata is redacted before it is held anywhere.
+   */
+  register(received: EurekaInstance, from?: string): EurekaActionType {
     const now = this.now();
+    const instance = this.policy.admit(received);
+    const app = instance.app;
+    const id = instance.instanceId;
+    this.checkOwner(app, id, from);
+    if (this.registry.registeredInstance(app, id) === undefined) {
+      const inApp = this.registry.appLeaseCount(app);
+      if (inApp >= this.policy.maxInstancesPerApp || (inApp === 0 && this.registry.appCount >= this.policy.maxApps)) {
+        throw new MeshBridgeError('EUREKA_REGISTRY_FULL', `the embedded Eureka holds as many ${inApp === 0 ? 'apps' : `instances of ${app}`} as it accepts`, { value: app, where: 'limits' });
+      }
+    }
     const action = this.registry.register(instance, now);
-    this.publish(instance.app);
-    this.saveLease(instance.app, instance.instanceId, now);
+    if (from !== undefined) this.owners.set(leaseKey(app, id), from);
+    this.publishOne(app, id);
+    this.saveLease(app, id, now);
     return action;
   }
 
-  renew(app: string, id: string, lastDirtyTimestamp?: number): RenewResult {
+  renew(app: string, id: string, lastDirtyTimestamp?: number, from?: string): RenewResult {
     const now = this.now();
+    this.checkOwner(app, id, from);
     const result = this.registry.renew(app, id, now, lastDirtyTimestamp);
     this.renewals.inc({ result });
     if (result === 'renewed' && this.store !== null) {
       const held = this.registry.registeredInstance(app, id);
-      if (held !== undefined) this.store.renewed(held, now);
+      if (held !== undefined) this.store.renewed(held, now, this.owners.get(leaseKey(held.app, id)));
     }
     return result;
   }
 
-  cancel(app: string, id: string): boolean {
+  cancel(app: string, id: string, from?: string): boolean {
+    this.checkOwner(app, id, from);
     const done = this.registry.cancel(app, id, this.now());
     if (done) {
-      this.publish(app);
+      this.forget(app, id);
       this.store?.removed(app.toUpperCase(), id);
     }
     return done;
   }
 
-  setStatusOverride(app: string, id: string, status: EurekaStatus, lastDirtyTimestamp?: number): boolean {
+  setStatusOverride(app: string, id: string, status: EurekaStatus, lastDirtyTimestamp?: number, from?: string): boolean {
     const now = this.now();
+    this.checkOwner(app, id, from);
     const done = this.registry.setStatusOverride(app, id, status, now, lastDirtyTimestamp);
     if (done) {
-      this.publish(app);
+      this.publishOne(app, id);
       this.saveLease(app, id, now);
     }
     return done;
   }
 
-  removeStatusOverride(app: string, id: string, status: EurekaStatus | undefined, lastDirtyTimestamp?: number): boolean {
+  removeStatusOverride(app: string, id: string, status: EurekaStatus | undefined, lastDirtyTimestamp?: number, from?: string): boolean {
     const now = this.now();
+    this.checkOwner(app, id, from);
     const done = this.registry.removeStatusOverride(app, id, status, now, lastDirtyTimestamp);
     if (done) {
-      this.publish(app);
+      this.publishOne(app, id);
       this.saveLease(app, id, now);
     }
     return done;
+  }
+
+  /** Refuses (EUREKA_NOT_OWNER) a change to an instance held for another address, unless `from` is an operator's. */
+  private checkOwner(app: string, id: string, from: string | undefined): void {
+    const owner = this.owners.get(leaseKey(app.toUpperCase(), id));
+    if (this.policy.mayChange(from, owner)) return;
+    throw new MeshBridgeError('EUREKA_NOT_OWNER', `instance ${id} of ${app.toUpperCase()} was registered from another address`, { value: id, where: 'owner' });
   }
 
   private saveLease(app: string, id: string, now: number): void {
     if (this.store === null) return;
     const held = this.registry.registeredInstance(app, id);
-    if (held !== undefined) this.store.save(held, now);
+    if (held !== undefined) this.store.save(held, now, this.owners.get(leaseKey(held.app, id)));
   }
 
   /** A registration stored by a replica (or by this bridge before a restart): held here as if registered here. */
@@ -211,9 +251,10 @@ export class EmbeddedEureka {
     const { instance } = stored;
     const held = this.registry.registeredInstance(instance.app, instance.instanceId);
     const now = this.now();
+    if (stored.registeredFrom !== undefined) this.owners.set(leaseKey(instance.app, instance.instanceId), stored.registeredFrom);
     if (held === undefined || instance.lastDirtyTimestamp > held.lastDirtyTimestamp || instance.status !== held.status || instance.overriddenStatus !== held.overriddenStatus) {
       this.registry.register(instance, now);
-      this.publish(instance.app);
+      this.publishOne(instance.app, instance.instanceId);
     } else {
       // Renewed at a replica: the lease is alive there.
       this.registry.renew(instance.app, instance.instanceId, now);
@@ -221,18 +262,38 @@ export class EmbeddedEureka {
   }
 
   private replicatedRemoval(app: string, id: string): void {
-    if (this.registry.cancel(app, id, this.now())) this.publish(app);
+    if (this.registry.cancel(app, id, this.now())) this.forget(app, id);
   }
 
   /** One eviction run (the timer calls this); returns the evicted instances. */
   evict(): EurekaInstance[] {
-    const evicted = this.registry.evict(this.now());
-    this.selfPreservationGauge.set(this.registry.selfPreservationActive ? 1 : 0);
+    return this.evicted(this.registry.evict(this.now()));
+  }
+
+  /** What self-preservation is doing: for operators (GET /eureka/self-preservation). */
+  selfPreservation(): SelfPreservationStatus {
+    return this.registry.selfPreservationStatus(this.now());
+  }
+
+  /** An operator ends self-preservation (from `from`, an operator address): every expired lease is evicted now. */
+  endSelfPreservation(from?: string): EurekaInstance[] {
+    if (!this.policy.isOperator(from)) {
+      throw new MeshBridgeError('EUREKA_NOT_OWNER', 'only an operator address may end self-preservation', { value: from, where: 'owner' });
+    }
+    const evicted = this.evicted(this.registry.endSelfPreservation(this.now()));
+    this.logger.warn({ evicted: evicted.length, from }, 'self-preservation ended by an operator');
+    return evicted;
+  }
+
+  private evicted(evicted: EurekaInstance[]): EurekaInstance[] {
+    const status = this.registry.selfPreservationStatus(this.now());
+    this.selfPreservationGauge.set(status.active ? 1 : 0);
+    this.expiredKeptGauge.set(status.expiredLeasesKept);
     if (evicted.length > 0) {
       for (const instance of evicted) this.store?.removed(instance.app, instance.instanceId);
       this.evictions.inc(evicted.length);
       this.logger.info({ evicted: evicted.map((i) => `${i.app}/${i.instanceId}`) }, 'evicted expired Eureka leases');
-      for (const app of new Set(evicted.map((i) => i.app))) this.publish(app);
+      for (const instance of evicted) this.forget(instance.app, instance.instanceId);
     }
     return evicted;
   }
@@ -265,28 +326,51 @@ export class EmbeddedEureka {
 
   /** Counts and logs (once per field and app) a refused request. */
   refused(err: MeshBridgeError, app: string): void {
-    const field = typeof err.where === 'string' ? err.where : 'body';
+    const field = refusalField(err.where);
     this.badPayloads.inc({ field });
-    if (this.logOnce.first(`${app}|${field}`)) {
+    if (this.logOnce.first(`${err.code}|${field}`)) {
       this.logger.warn({ code: err.code, app, field, value: err.value }, err.message);
     }
   }
 
-  /** Makes the catalog's `eureka` instances of an app what clients registered, minus the bridges' own. */
-  private publish(app: string): void {
+  /**
+   * Makes the catalog's instance of one registration what the client registered (the bridges' own
+   * registrations are never published): one instance's work, whatever the app's size.
+   */
+  private publishOne(app: string, id: string): void {
     const name = app.toUpperCase();
-    const origin = { source: this.source, registry: this.registryName };
-    const instances = this.registry
-      .registeredInstances(name)
-      .filter((i) => this.ledger?.isOwned('eureka', `${i.app}/${i.instanceId}`) !== true)
-      .map((i) => eurekaToCatalog(i, origin));
-    this.catalog.replaceSource(this.source, name, instances);
+    const held = this.registry.registeredInstance(name, id);
+    if (held === undefined || this.ledger?.isOwned('eureka', `${name}/${id}`) === true) this.catalog.remove(this.source, name, id);
+    else this.catalog.upsert(eurekaToCatalog(held, { source: this.source, registry: this.registryName }));
     this.registeredGauge.set(this.registry.leaseCount);
+  }
+
+  /** A lease that ended: out of the catalog, its owner forgotten. */
+  private forget(app: string, id: string): void {
+    this.owners.delete(leaseKey(app.toUpperCase(), id));
+    this.publishOne(app, id);
+  }
+
+  /** Keeps the per-app count of HTTP instances per stack (how an app is handed out depends on it). */
+  private countStack(instance: Instance, removed: boolean): void {
+    const app = instance.service.toUpperCase();
+    const key = `${instance.origin.source}|${instance.service}|${instance.id}`;
+    let stacks = this.httpStacks.get(app);
+    if (removed || instance.protocol !== 'http') {
+      stacks?.delete(key);
+      if (stacks?.size === 0) this.httpStacks.delete(app);
+      return;
+    }
+    if (stacks === undefined) this.httpStacks.set(app, (stacks = new Map()));
+    stacks.set(key, instance.stack);
   }
 
   private onCatalogDelta(delta: ServiceDelta): void {
     const now = this.now();
     this.spell(delta.service);
+    for (const instance of delta.removed) this.countStack(instance, true);
+    for (const instance of delta.added) this.countStack(instance, false);
+    for (const instance of delta.updated) this.countStack(instance, false);
     for (const instance of delta.removed) {
       if (instance.origin.source !== this.source) this.registry.removeExternal(instance.origin.source, instance.service.toUpperCase(), instance.id, now);
     }
@@ -299,4 +383,8 @@ export class EmbeddedEureka {
     if (this.serveFromCatalog(instance)) this.registry.upsertExternal(instance.origin.source, catalogToEureka(instance, now), now);
     else this.registry.removeExternal(instance.origin.source, instance.service.toUpperCase(), instance.id, now);
   }
+}
+
+function leaseKey(app: string, id: string): string {
+  return `${app}\u0000${id}`;
 }

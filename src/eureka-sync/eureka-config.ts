@@ -1,9 +1,9 @@
 // The `eureka:` section of the bridge's config file: the embedded server, external servers, how
 // migrated apps are handed out, and the embedded server's limits and trust knobs.
 import { z } from 'zod';
+import { ConfigError } from '../errors';
+import { DEFAULT_REDACTED_KEYS, RegistrationPolicy } from './registration-policy';
 
-/** Metadata keys whose values are shown as `***` wherever instances are shown (substring, any case). */
-export const DEFAULT_REDACTED_KEYS = ['password', 'passwd', 'secret', 'token', 'credential', 'key', 'auth', 'private', 'cookie', 'session'];
 
 const eurekaUrl = z
   .string()
@@ -42,10 +42,12 @@ export const eurekaConfigSchema = z
         maxMetadataEntries: z.number().int().min(1).default(64),
         maxInstancesPerApp: z.number().int().min(1).default(10_000),
         maxApps: z.number().int().min(1).default(10_000),
+        /** Addresses that may cancel or override any instance and end self-preservation (operators). */
+        operatorAddresses: z.array(z.union([z.ipv4(), z.ipv6()])).default(['127.0.0.1', '::1']),
       })
       .strict()
       .refine((r) => (r.username === undefined) === (r.passwordEnv === undefined), 'username and passwordEnv go together')
-      .default({ maxMetadataBytes: 16 * 1024, maxMetadataEntries: 64, maxInstancesPerApp: 10_000, maxApps: 10_000 }),
+      .default({ maxMetadataBytes: 16 * 1024, maxMetadataEntries: 64, maxInstancesPerApp: 10_000, maxApps: 10_000, operatorAddresses: ['127.0.0.1', '::1'] }),
     /** Metadata keys shown as `***` (substring match, any case). */
     redactKeys: z.array(z.string().min(1)).default(DEFAULT_REDACTED_KEYS),
   })
@@ -54,3 +56,25 @@ export const eurekaConfigSchema = z
 export type EurekaConfig = z.infer<typeof eurekaConfigSchema>;
 
 export const EUREKA_CONFIG_DEFAULTS: EurekaConfig = eurekaConfigSchema.parse({});
+
+/** The embedded server's registration policy from its config; the password is read from the environment. */
+export function registrationPolicyFromConfig(config: EurekaConfig, env: NodeJS.ProcessEnv = process.env): RegistrationPolicy {
+  const { registration } = config;
+  let credentials: { username: string; password: string } | undefined;
+  if (registration.username !== undefined && registration.passwordEnv !== undefined) {
+    const password = env[registration.passwordEnv];
+    if (password === undefined || password === '') {
+      throw new ConfigError(`eureka.registration.passwordEnv names ${registration.passwordEnv}, which is not set`, { where: 'eureka.registration.passwordEnv', value: registration.passwordEnv });
+    }
+    credentials = { username: registration.username, password };
+  }
+  return new RegistrationPolicy({
+    maxMetadataBytes: registration.maxMetadataBytes,
+    maxMetadataEntries: registration.maxMetadataEntries,
+    maxInstancesPerApp: registration.maxInstancesPerApp,
+    maxApps: registration.maxApps,
+    operatorAddresses: registration.operatorAddresses,
+    redactKeys: config.redactKeys,
+    credentials,
+  });
+}

@@ -19,6 +19,8 @@ export interface StoredRegistration {
   renewedAt: number;
   /** The bridge that wrote it. */
   renewedBy: string;
+  /** The address the instance registered from (only it may change the registration). */
+  registeredFrom?: string;
 }
 
 /** Where replicated registrations are applied (the embedded server). */
@@ -44,16 +46,18 @@ function nodeName(app: string, id: string): string {
 /** Parses a stored registration; null when it is not one (skipped and counted). */
 export function parseStoredRegistration(data: Buffer, now: number): StoredRegistration | null {
   try {
-    const raw = JSON.parse(data.toString('utf8')) as { instance?: unknown; renewedAt?: unknown; renewedBy?: unknown };
+    const raw = JSON.parse(data.toString('utf8')) as { instance?: unknown; renewedAt?: unknown; renewedBy?: unknown; registeredFrom?: unknown };
     const instance = parseEurekaInstance({ instance: raw.instance }, now);
     const renewedAt = typeof raw.renewedAt === 'number' && Number.isFinite(raw.renewedAt) ? raw.renewedAt : now;
-    return { instance, renewedAt, renewedBy: typeof raw.renewedBy === 'string' ? raw.renewedBy : '' };
+    const stored: StoredRegistration = { instance, renewedAt, renewedBy: typeof raw.renewedBy === 'string' ? raw.renewedBy : '' };
+    if (typeof raw.registeredFrom === 'string') stored.registeredFrom = raw.registeredFrom;
+    return stored;
   } catch {
     return null;
   }
 }
 
-function storedJson(instance: EurekaInstance, renewedAt: number, renewedBy: string): Buffer {
+function storedJson(instance: EurekaInstance, renewedAt: number, renewedBy: string, registeredFrom: string | undefined): Buffer {
   const { port, securePort, dataCenterInfo, ...rest } = instance;
   // In the registration form parseEurekaInstance reads back.
   const body = {
@@ -63,7 +67,7 @@ function storedJson(instance: EurekaInstance, renewedAt: number, renewedBy: stri
     dataCenterInfo: { '@class': dataCenterInfo.className, name: dataCenterInfo.name, ...(dataCenterInfo.metadata ? { metadata: dataCenterInfo.metadata } : {}) },
     leaseInfo: { renewalIntervalInSecs: instance.renewalIntervalInSecs, durationInSecs: instance.durationInSecs },
   };
-  return Buffer.from(JSON.stringify({ instance: body, renewedAt, renewedBy }));
+  return Buffer.from(JSON.stringify({ instance: body, renewedAt, renewedBy, registeredFrom }));
 }
 
 export class EurekaLeaseStore {
@@ -111,10 +115,10 @@ export class EurekaLeaseStore {
   }
 
   /** Keeps a registration (new, changed data or status). */
-  save(instance: EurekaInstance, now: number): void {
+  save(instance: EurekaInstance, now: number, registeredFrom?: string): void {
     const key = nodeName(instance.app, instance.instanceId);
     this.lastWritten.set(key, now);
-    const data = storedJson(instance, now, this.options.bridgeId);
+    const data = storedJson(instance, now, this.options.bridgeId, registeredFrom);
     this.enqueue(key, async () => {
       const path = `${this.root}/${key}`;
       try {
@@ -126,11 +130,11 @@ export class EurekaLeaseStore {
   }
 
   /** A renewal: written when a third of the lease has passed since this bridge last wrote it. */
-  renewed(instance: EurekaInstance, now: number): void {
+  renewed(instance: EurekaInstance, now: number, registeredFrom?: string): void {
     const key = nodeName(instance.app, instance.instanceId);
     const last = this.lastWritten.get(key) ?? 0;
     if (now - last < (instance.durationInSecs * 1000) / 3) return;
-    this.save(instance, now);
+    this.save(instance, now, registeredFrom);
   }
 
   /** Forgets a registration (cancelled or evicted). */

@@ -35,6 +35,20 @@ export interface ApplicationsView {
 
 export type RenewResult = 'renewed' | 'unknown' | 'dirty';
 
+/** What an operator sees of self-preservation. */
+export interface SelfPreservationStatus {
+  enabled: boolean;
+  /** True when the last eviction run kept expired leases because too few renewals arrived. */
+  active: boolean;
+  renewalsInWindow: number;
+  expectedRenewalsInWindow: number;
+  renewalPercentThreshold: number;
+  /** Leases past their expiry that self-preservation keeps (served although never renewed). */
+  expiredLeasesKept: number;
+  /** Until when an operator ended it (0: not ended). */
+  endedUntil: number;
+}
+
 /**
  * What clients of an app are shown. `all`: every instance (apps not being migrated). `legacy`:
  * the mesh side's HTTP instances are hidden (weight 0: legacy clients call legacy instances
@@ -104,11 +118,19 @@ export class EurekaRegistry {
   private readonly externals = new Map<string, Map<string, ExternalEntry>>();
   /** Apps whose visibility is not `all`. */
   private readonly visibility = new Map<string, AppVisibility>();
-  private recent: RecentChange[] = [];
+  /**
+   * The latest change per instance within the retention window, oldest first (a change moves its
+   * instance to the end): one entry per instance however often it re-registers, so memory is
+   * bounded by the registry's size, not by its churn.
+   */
+  private readonly recent = new Map<string, RecentChange>();
   /** Renewals per second over the renewal window: second -> count. */
   private readonly renewalBuckets = new Map<number, number>();
   private changeVersion = 0;
   private preserving = false;
+  private expiredKept = 0;
+  /** An operator ended self-preservation until then (one renewal window). */
+  private endedUntil = 0;
   private leaseTotal = 0;
 
   private readonly renewalPercentThreshold: number;
@@ -220,20 +242,44 @@ export class EurekaRegistry {
    */
   evict(now: number): EurekaInstance[] {
     this.pruneRecent(now);
-    this.preserving = this.selfPreservationEnabled && this.belowRenewalThreshold(now);
-    if (this.preserving) return [];
     const expired: { app: string; id: string; lease: Lease }[] = [];
     for (const [app, instances] of this.leases) {
       for (const [id, lease] of instances) {
         if (now > lease.times.lastRenewalTimestamp + lease.instance.durationInSecs * 1000) expired.push({ app, id, lease });
       }
     }
-    if (expired.length === 0) return [];
+    this.preserving = this.selfPreservationEnabled && now >= this.endedUntil && this.belowRenewalThreshold(now);
+    this.expiredKept = this.preserving ? expired.length : 0;
+    if (this.preserving || expired.length === 0) return [];
     const limit = this.leaseTotal - Math.floor(this.leaseTotal * this.renewalPercentThreshold);
     expired.sort((a, b) => a.lease.times.lastRenewalTimestamp - b.lease.times.lastRenewalTimestamp);
     const evicted = expired.slice(0, Math.max(1, limit));
     for (const { app, id, lease } of evicted) this.dropLease(app, id, lease, now, now);
     return evicted.map((e) => e.lease.instance);
+  }
+
+  /**
+   * Ends self-preservation for one renewal window (an operator's decision: the missing renewals
+   * are instances that are gone, not a network partition) and evicts every expired lease now.
+   */
+  endSelfPreservation(now: number): EurekaInstance[] {
+    this.endedUntil = now + this.renewalWindowMs;
+    const evicted: EurekaInstance[] = [];
+    // Eviction runs evict a share of the registry at a time; an operator asked for all of it.
+    for (let batch = this.evict(now); batch.length > 0; batch = this.evict(now)) evicted.push(...batch);
+    return evicted;
+  }
+
+  selfPreservationStatus(now: number): SelfPreservationStatus {
+    return {
+      enabled: this.selfPreservationEnabled,
+      active: this.preserving,
+      renewalsInWindow: this.renewalsInWindow(now),
+      expectedRenewalsInWindow: this.expectedRenewalsInWindow(now),
+      renewalPercentThreshold: this.renewalPercentThreshold,
+      expiredLeasesKept: this.expiredKept,
+      endedUntil: this.endedUntil > now ? this.endedUntil : 0,
+    };
   }
 
   /** Renewals counted in the window ending at `now`. */
@@ -312,6 +358,21 @@ export class EurekaRegistry {
     const times = { ...existing.times, evictionTimestamp: now };
     this.changed(now, name, id, { instance: existing.instance, lease: times, actionType: 'DELETED', external: source });
     return true;
+  }
+
+  /** Changes held for delta fetches (at most one per instance). */
+  get recentChangeCount(): number {
+    return this.recent.size;
+  }
+
+  /** Instances holding a lease in one app. */
+  appLeaseCount(app: string): number {
+    return this.leases.get(app.toUpperCase())?.size ?? 0;
+  }
+
+  /** Apps with at least one lease. */
+  get appCount(): number {
+    return this.leases.size;
   }
 
   /** The instance a lease holds, as served (status with its override), or undefined. */
@@ -393,10 +454,8 @@ export class EurekaRegistry {
    */
   deltaView(now: number): ApplicationsView {
     this.pruneRecent(now);
-    const latest = new Map<string, RecentChange>();
-    for (const change of this.recent) latest.set(change.key, change);
     const byApp = new Map<string, InstanceView[]>();
-    for (const change of latest.values()) {
+    for (const change of this.recent.values()) {
       const app = change.view.instance.app;
       let list = byApp.get(app);
       if (list === undefined) byApp.set(app, (list = []));
@@ -484,14 +543,18 @@ export class EurekaRegistry {
 
   private record(now: number, app: string, id: string, view: InstanceView): void {
     this.changeVersion++;
-    this.recent.push({ at: now, key: keyOf(app, id), view });
+    const key = keyOf(app, id);
+    this.recent.delete(key);
+    this.recent.set(key, { at: now, key, view });
     this.pruneRecent(now);
   }
 
   private pruneRecent(now: number): void {
     const oldest = now - this.deltaRetentionMs;
-    if (this.recent.length === 0 || (this.recent[0] as RecentChange).at >= oldest) return;
-    this.recent = this.recent.filter((c) => c.at >= oldest);
+    for (const [key, change] of this.recent) {
+      if (change.at >= oldest) return;
+      this.recent.delete(key);
+    }
   }
 
   private countRenewal(now: number): void {

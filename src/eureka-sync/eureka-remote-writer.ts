@@ -50,6 +50,10 @@ export function overrideLedgerKey(app: string, instanceId: string): string {
 }
 const OVERRIDE_PREFIX = 'status:';
 
+function appOfOverride(ledgerKey: string): string {
+  return ledgerKey.slice(OVERRIDE_PREFIX.length, ledgerKey.indexOf('/'));
+}
+
 /** Every ledger entry of a registry, any owner, where the ledger can list them (ZooKeeper's can). */
 function allLedgerEntries(ledger: OwnershipLedger, owner: string): LedgerEntry[] {
   const withEntries = ledger as OwnershipLedger & { entries?: (registry: 'eureka') => LedgerEntry[] };
@@ -109,6 +113,8 @@ export interface EurekaRemoteWriterOptions {
   readSource?: string;
   /** The status the servers last showed for an instance (from the reader's copy). */
   remoteStatus?: (app: string, instanceId: string) => EurekaStatus | undefined;
+  /** An override of one of the app's instances was put or removed: the reader publishes the app again. */
+  overrideChanged?: (app: string) => void;
 }
 
 export type WriteOp = 'register' | 'deregister' | 'override' | 'clear_override';
@@ -321,7 +327,9 @@ export class EurekaRemoteWriter {
   /** Puts a legacy instance OUT_OF_SERVICE (Eureka's status override), recorded in the ledger first. */
   private async putOverride(ledgerKey: string): Promise<void> {
     if (!this.options.ledger.isOwned('eureka', ledgerKey) || !this.ownedByMe(ledgerKey)) await this.options.ledger.record('eureka', ledgerKey);
-    if (await this.statusRequest('PUT', ledgerKey, 'OUT_OF_SERVICE')) this.options.onWrite('override');
+    if (!(await this.statusRequest('PUT', ledgerKey, 'OUT_OF_SERVICE'))) return;
+    this.options.onWrite('override');
+    this.options.overrideChanged?.(appOfOverride(ledgerKey));
   }
 
   /** Gives a legacy instance back (override removed, UP), then releases the ledger entry. */
@@ -329,6 +337,7 @@ export class EurekaRemoteWriter {
     if (!(await this.statusRequest('DELETE', ledgerKey, 'UP'))) return;
     this.options.onWrite('clear_override');
     await this.options.ledger.release('eureka', ledgerKey);
+    this.options.overrideChanged?.(appOfOverride(ledgerKey));
   }
 
   private ownedByMe(ledgerKey: string): boolean {

@@ -156,6 +156,8 @@ export class EurekaRemoteSync {
             meshWeightOf: options.meshWeightOf,
             readSource: this.source,
             remoteStatus: (app, id) => this.snapshot.get(app)?.get(id)?.instance?.status,
+            // The bridge routes to the legacy instances it put out of service: publish them as such.
+            overrideChanged: (app) => this.publish([app]),
           });
   }
 

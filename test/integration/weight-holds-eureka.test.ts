@@ -289,18 +289,18 @@ describe('the weight holds for callers of an external Eureka server (a second br
 });
 
 describe('status overrides left by a bridge that died', () => {
-  it('are removed from the ledger by the bridge when it starts again and the app is no longer migrated', async () => {
+  it('are removed from the ledger by the bridge when it starts again and the app is no longer migrated, or taken over while it is', async () => {
     const { bridge: registry, admin: registryAdmin, adminPort } = await startBridge({ bridge: { id: 'registry' }, http: { enabled: false } });
     const registrant = await startEurekaClient({ port: adminPort, app: 'orders', instanceId: 'orders-legacy-1', instancePort: 1 });
     const ledger = new MemoryOwnershipLedger('bridge-a');
     let weight = 50;
-    const newSync = (): EurekaRemoteSync => {
+    const newSync = (withLedger: MemoryOwnershipLedger = ledger): EurekaRemoteSync & { catalogForTest: Catalog } => {
       const catalog = new Catalog();
       catalog.replaceSource('mesh', 'ORDERS', [{ ...instanceDefaults(), id: '127.0.0.1:2', service: 'ORDERS', protocol: 'http', host: '127.0.0.1', port: 2, stack: 'mesh', origin: { source: 'mesh' } }]);
-      return new EurekaRemoteSync({
+      const sync = new EurekaRemoteSync({
         serviceUrls: [`${registryAdmin}/eureka/`],
         catalog,
-        ledger,
+        ledger: withLedger,
         owner: 'bridge-a',
         metrics: new Registry(),
         logger: silentLogger(),
@@ -308,6 +308,7 @@ describe('status overrides left by a bridge that died', () => {
         handout: () => ({ bridgeId: 'bridge-a', ipAddr: '127.0.0.1', port: 3, hostSuffix: 'localhost' }),
         meshWeightOf: () => weight,
       });
+      return Object.assign(sync, { catalogForTest: catalog });
     };
     const legacyStatus = (): string | undefined => registry.eureka?.instance('ORDERS', 'orders-legacy-1')?.instance.status;
     try {
@@ -324,6 +325,16 @@ describe('status overrides left by a bridge that died', () => {
       await waitFor('the override cleared from the ledger', () => legacyStatus() === 'UP');
       expect(ledger.ownedBy('bridge-a', 'eureka').map((e) => e.key)).toEqual([]);
       await second.stop();
+      // A bridge whose ledger was lost finds the instance out of service while the app is migrated:
+      // it takes the override over, and keeps sending the legacy share there.
+      registry.eureka?.setStatusOverride('ORDERS', 'orders-legacy-1', 'OUT_OF_SERVICE');
+      weight = 50;
+      const forgetful = newSync(new MemoryOwnershipLedger('bridge-a'));
+      await forgetful.start();
+      await waitFor('the legacy instance routable again', () =>
+        forgetful.catalogForTest.instances('ORDERS').some((i) => i.stack === 'legacy' && i.health === 'up'),
+      );
+      await forgetful.stop();
     } finally {
       await registrant.stop();
       await registry.stop(500);

@@ -53,8 +53,8 @@ export class EmbeddedEureka {
   readonly policy: RegistrationPolicy;
   /** The address each lease was registered from (`APP\0id`): only it (or an operator) may change the lease. */
   private readonly owners = new Map<string, string>();
-  /** HTTP instances per stack of each app (upper case), kept from catalog deltas: `source|service|id` -> stack. */
-  private readonly httpStacks = new Map<string, Map<string, 'legacy' | 'mesh'>>();
+  /** HTTP instances per stack of each app (upper case), kept from catalog deltas. */
+  private readonly httpStacks = new Map<string, AppHttpStacks>();
   /** Catalog spellings of each app (upper case): Eureka names apps case-insensitively. */
   private readonly spellings = new Map<string, Set<string>>();
 
@@ -134,8 +134,7 @@ export class EmbeddedEureka {
 
   private refreshVisibility(app: string): void {
     const now = this.now();
-    const stacks = { legacy: 0, mesh: 0 };
-    for (const stack of this.httpStacks.get(app)?.values() ?? []) stacks[stack]++;
+    const stacks = this.httpStacks.get(app)?.counts ?? { legacy: 0, mesh: 0 };
     const weight = this.options.meshWeightOf?.(app) ?? 0;
     const visibility = appVisibility(stacks, weight, this.handout !== null);
     if (visibility === 'bridge' && this.handout !== null) this.registry.upsertExternal(HANDOUT_SOURCE, handoutInstance(app, this.handout, now), now);
@@ -355,14 +354,19 @@ export class EmbeddedEureka {
   private countStack(instance: Instance, removed: boolean): void {
     const app = instance.service.toUpperCase();
     const key = `${instance.origin.source}|${instance.service}|${instance.id}`;
-    let stacks = this.httpStacks.get(app);
+    let entry = this.httpStacks.get(app);
+    const before = entry?.byKey.get(key);
+    if (entry !== undefined && before !== undefined) {
+      entry.byKey.delete(key);
+      entry.counts[before]--;
+    }
     if (removed || instance.protocol !== 'http') {
-      stacks?.delete(key);
-      if (stacks?.size === 0) this.httpStacks.delete(app);
+      if (entry?.byKey.size === 0) this.httpStacks.delete(app);
       return;
     }
-    if (stacks === undefined) this.httpStacks.set(app, (stacks = new Map()));
-    stacks.set(key, instance.stack);
+    if (entry === undefined) this.httpStacks.set(app, (entry = { byKey: new Map(), counts: { legacy: 0, mesh: 0 } }));
+    entry.byKey.set(key, instance.stack);
+    entry.counts[instance.stack]++;
   }
 
   private onCatalogDelta(delta: ServiceDelta): void {
@@ -387,4 +391,10 @@ export class EmbeddedEureka {
 
 function leaseKey(app: string, id: string): string {
   return `${app}\u0000${id}`;
+}
+
+/** An app's HTTP instances (`source|service|id` -> stack) and their count per stack. */
+interface AppHttpStacks {
+  byKey: Map<string, 'legacy' | 'mesh'>;
+  counts: { legacy: number; mesh: number };
 }

@@ -1,8 +1,10 @@
 // Registrations held by the embedded Eureka survive a bridge restart and are shared by replicas
 // through ZooKeeper, as a Eureka cluster replicates them: a real eureka-js-client keeps being
 // served and its heartbeats keep succeeding across a restart, with no re-registration storm.
+import { ChildProcess, spawn } from 'node:child_process';
 import { createServer, request as httpRequest, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
 import { request } from 'undici';
 import { Bridge } from '../../src/bridge/bridge-process';
 import { validateBridgeConfig } from '../../src/bridge/config';
@@ -64,7 +66,47 @@ describe('embedded Eureka registrations kept in ZooKeeper', () => {
     await new Promise<void>((resolve) => legacy.listen(0, '127.0.0.1', resolve));
   });
 
+  const children = new Set<ChildProcess>();
+
+  /** A bridge in a process of its own (tsx), so SIGKILL really kills it: no graceful anything. */
+  async function spawnBridge(adminPort: number, httpPort: number): Promise<ChildProcess> {
+    const src = (path: string): string => JSON.stringify(resolve(__dirname, '../../src', path));
+    const script = `
+      const { Bridge } = require(${src('bridge/bridge-process')});
+      const { validateBridgeConfig } = require(${src('bridge/config')});
+      const { silentLogger } = require(${src('telemetry/logger')});
+      const bridge = new Bridge(validateBridgeConfig(JSON.parse(process.env.BRIDGE_CONFIG)), silentLogger());
+      bridge.start().then(() => console.log('STARTED'), (err) => { console.error(err); process.exit(2); });`;
+    const config = {
+      bridge: { id: 'bridge-k' },
+      admin: { port: adminPort },
+      zookeeper: { connect: zk.connectString, sessionTimeoutMs: 4000 },
+      dubbo: { enabled: false },
+      http: { port: httpPort },
+      log: { level: 'silent' },
+    };
+    const child = spawn(process.execPath, ['--import', 'tsx', '--eval', script], {
+      cwd: resolve(__dirname, '../..'),
+      env: { ...process.env, BRIDGE_CONFIG: JSON.stringify(config) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.add(child);
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    await waitFor(`the bridge process to start (${output})`, () => output.includes('STARTED'), 30_000);
+    return child;
+  }
+
+  /** A counter of a bridge's /metrics, by its labels as Prometheus writes them. */
+  async function metric(adminPort: number, series: string): Promise<number> {
+    const text = await (await request(`http://127.0.0.1:${adminPort}/metrics`)).body.text();
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    return line === undefined ? 0 : Number(line.split(' ')[1]);
+  }
+
   afterAll(async () => {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await registrant?.stop();
     for (const bridge of bridges) await bridge.stop(500).catch(() => undefined);
     legacy?.close();
@@ -92,6 +134,26 @@ describe('embedded Eureka registrations kept in ZooKeeper', () => {
     // At most the one 404 a heartbeat racing the restart may get; none once loaded.
     expect(await metricValue(second.metrics, 'mesh_bridge_eureka_renewals_total', { result: 'unknown' })).toBe(0);
   }, 60_000);
+
+  it('serves a registration at once after the bridge was killed (SIGKILL) and started again', async () => {
+    const adminPort = await freePort();
+    const httpPort = await freePort();
+    const first = await spawnBridge(adminPort, httpPort);
+    const client = await startEurekaClient({ port: adminPort, app: 'orders', instanceId: 'orders-k', instancePort: (legacy.address() as AddressInfo).port });
+    try {
+      await waitFor('the registration served', async () => (await served(adminPort)).includes('orders-k'));
+      const exited = new Promise((done) => first.once('exit', done));
+      first.kill('SIGKILL');
+      await exited;
+      await spawnBridge(adminPort, httpPort);
+      expect(await served(adminPort)).toContain('orders-k');
+      expect(await callThrough(httpPort)).toEqual({ status: 200, body: 'legacy' });
+      await waitFor('heartbeats renewed at the restarted bridge', async () => (await metric(adminPort, 'mesh_bridge_eureka_renewals_total{result="renewed"}')) >= 5);
+      expect(await metric(adminPort, 'mesh_bridge_eureka_renewals_total{result="unknown"}')).toBe(0);
+    } finally {
+      await client.stop();
+    }
+  }, 90_000);
 
   it('shares registrations and their removal with a replica on the same ZooKeeper', async () => {
     const replicaAdmin = await freePort();

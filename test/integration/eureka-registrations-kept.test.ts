@@ -164,4 +164,44 @@ describe('embedded Eureka registrations kept in ZooKeeper', () => {
     registrant = null;
     await waitFor('the cancelled registration gone at the replica', async () => (await served(replicaAdmin)).length === 0);
   }, 60_000);
+
+  it('keeps a lease alive at a replica while its client heartbeats to another bridge', async () => {
+    const aAdmin = await freePort();
+    const bAdmin = await freePort();
+    const a = newBridge('bridge-c', aAdmin, 0);
+    const b = newBridge('bridge-d', bAdmin, 0);
+    await a.start();
+    await b.start();
+    const body = JSON.stringify({
+      instance: {
+        instanceId: 'short-1',
+        app: 'SHORT',
+        hostName: '127.0.0.1',
+        ipAddr: '127.0.0.1',
+        port: { $: 9, '@enabled': 'true' },
+        dataCenterInfo: { '@class': 'com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo', name: 'MyOwn' },
+        leaseInfo: { renewalIntervalInSecs: 1, durationInSecs: 3 },
+      },
+    });
+    const posted = await request(`http://127.0.0.1:${aAdmin}/eureka/apps/SHORT`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    expect(posted.statusCode).toBe(204);
+    await posted.body.dump();
+    await waitFor('the replica to hold the lease', () => b.eureka?.instance('SHORT', 'short-1') !== undefined);
+    // Heartbeats go to bridge-c only, once a second, for twice the lease.
+    const started = Date.now();
+    while (Date.now() - started < 6000) {
+      const beat = await request(`http://127.0.0.1:${aAdmin}/eureka/apps/SHORT/short-1`, { method: 'PUT' });
+      expect(beat.statusCode).toBe(200);
+      await beat.body.dump();
+      await new Promise((done) => setTimeout(done, 1000));
+    }
+    // The replica saw the lease renewed within its duration, so its eviction would keep it.
+    const lease = b.eureka?.instance('SHORT', 'short-1')?.lease;
+    expect(Date.now() - (lease?.lastRenewalTimestamp ?? 0)).toBeLessThan(3000);
+    expect(b.eureka?.evict()).toEqual([]);
+    const cancelled = await request(`http://127.0.0.1:${aAdmin}/eureka/apps/SHORT/short-1`, { method: 'DELETE' });
+    expect(cancelled.statusCode).toBe(200);
+    await cancelled.body.dump();
+    await waitFor('the cancel to reach the replica', () => b.eureka?.instance('SHORT', 'short-1') === undefined);
+  }, 60_000);
 });

@@ -10,7 +10,8 @@ import { catalogToEureka, eurekaToCatalog, EurekaActionType, EurekaInstance, Eur
 import { ApplicationsView, ApplicationView, EurekaRegistry, EurekaRegistryOptions, InstanceView, RenewResult, SelfPreservationStatus } from './eureka-registry';
 import { EvictionTimer } from './eviction-timer';
 import { RegistrationPolicy, refusalField } from './registration-policy';
-import { appVisibility, BridgeHandout, handoutInstance, handoutInstanceId } from './bridge-handout';
+import { appVisibility, BridgeHandout, HANDOUT_TAG, handoutInstance, handoutInstanceId } from './bridge-handout';
+import { EUREKA_OWNER_TAG } from './eureka-remote-writer';
 import { HANDOUT_SOURCE } from './eureka-registry';
 import type { EurekaLeaseStore, StoredRegistration } from './eureka-lease-store';
 
@@ -339,8 +340,11 @@ export class EmbeddedEureka {
   private publishOne(app: string, id: string): void {
     const name = app.toUpperCase();
     const held = this.registry.registeredInstance(name, id);
-    if (held === undefined || this.ledger?.isOwned('eureka', `${name}/${id}`) === true) this.catalog.remove(this.source, name, id);
-    else this.catalog.upsert(eurekaToCatalog(held, { source: this.source, registry: this.registryName }));
+    // Another bridge's registration (its entry for an app it hands out, a mesh instance it
+    // registered) is served but is no instance for this bridge to route to.
+    const bridges = held === undefined || this.ledger?.isOwned('eureka', `${name}/${id}`) === true || held.metadata[HANDOUT_TAG] !== undefined || held.metadata[EUREKA_OWNER_TAG] !== undefined;
+    if (bridges) this.catalog.remove(this.source, name, id);
+    else this.catalog.upsert(eurekaToCatalog(held as EurekaInstance, { source: this.source, registry: this.registryName }));
     this.registeredGauge.set(this.registry.leaseCount);
   }
 

@@ -24,7 +24,7 @@ import {
   snapshotHashcode,
 } from './eureka-remote-delta';
 import { EUREKA_OWNER_TAG, EurekaRemoteWriter, EurekaRemoteWriterStatus, defaultExportFilter, eurekaLedgerKey, overrideLedgerKey } from './eureka-remote-writer';
-import type { BridgeHandout } from './bridge-handout';
+import { BridgeHandout, HANDOUT_TAG } from './bridge-handout';
 
 export interface EurekaRemoteSyncOptions {
   /** Eureka base URLs, e.g. `http://127.0.0.1:8761/eureka/` (Spring Cloud's `defaultZone`), tried in order. */
@@ -335,7 +335,12 @@ export class EurekaRemoteSync {
 
   /** Written by a bridge: the ledger says so, or (second line) the owner tag is on it. */
   private isOwn(instance: EurekaInstance): boolean {
-    return this.options.ledger.isOwned('eureka', eurekaLedgerKey(instance.app, instance.instanceId)) || instance.metadata[EUREKA_OWNER_TAG] !== undefined;
+    // A bridge's entry for an app it hands out (bridge-handout.ts) is never an instance of the app.
+    return (
+      this.options.ledger.isOwned('eureka', eurekaLedgerKey(instance.app, instance.instanceId)) ||
+      instance.metadata[EUREKA_OWNER_TAG] !== undefined ||
+      instance.metadata[HANDOUT_TAG] !== undefined
+    );
   }
 
   /** GETs a path from the first server that answers, starting with the last good one. */

@@ -276,6 +276,8 @@ describe('the weight holds for callers of an external Eureka server (a second br
       await waitForHandout(fetchers, 'ORDERS', weight > 0, bridgePort, portOf(legacy), `weight ${weight}`);
       expect(overridesInLedger()).toEqual(weight > 0 ? ['status:ORDERS/orders-legacy-1'] : []);
       expect(remoteLegacy()?.status).toBe(weight > 0 ? 'OUT_OF_SERVICE' : 'UP');
+      // The server's own bridge never takes bridge-a's entry for an instance of the app.
+      expect(registry.catalog.instances('ORDERS').map((i) => i.port)).toEqual([portOf(legacy)]);
       await expectShares(fetchers, 'ORDERS', weight, 300, bridgePort, agent);
     }
     await setWeight(admin, 'ORDERS', 50);

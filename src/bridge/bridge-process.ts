@@ -103,6 +103,7 @@ export class Bridge {
         logger: logger.child({ part: 'eureka-remote' }),
         handout: () => this.handout,
         meshWeightOf: (app) => this.meshWeightOf(app),
+        redactKeys: config.eureka.redactKeys,
       });
       const remote = this.eurekaRemote;
       this.weightControl.onChange(() => void remote.weightChanged());

@@ -25,6 +25,7 @@ import {
 } from './eureka-remote-delta';
 import { EUREKA_OWNER_TAG, EurekaRemoteWriter, EurekaRemoteWriterStatus, defaultExportFilter, eurekaLedgerKey, overrideLedgerKey } from './eureka-remote-writer';
 import { BridgeHandout, HANDOUT_TAG } from './bridge-handout';
+import { DEFAULT_REDACTED_KEYS, redactSecrets } from './registration-policy';
 
 export interface EurekaRemoteSyncOptions {
   /** Eureka base URLs, e.g. `http://127.0.0.1:8761/eureka/` (Spring Cloud's `defaultZone`), tried in order. */
@@ -52,6 +53,8 @@ export interface EurekaRemoteSyncOptions {
   handout?: () => BridgeHandout | null;
   /** The mesh share of an app (upper-case name). */
   meshWeightOf?: (app: string) => number;
+  /** Metadata keys (substring, any case) whose values are replaced by `***` in the catalog. */
+  redactKeys?: readonly string[];
   now?: () => number;
 }
 
@@ -98,6 +101,7 @@ export class EurekaRemoteSync {
   private readonly writer: EurekaRemoteWriter | null;
   private readonly logOnce = new LogOnce();
   private readonly metrics;
+  private readonly redactKeys: string[];
 
   private snapshot: RemoteSnapshot = new Map();
   /** Apps this sync has published instances of, so an app gone from the remote is emptied. */
@@ -128,6 +132,7 @@ export class EurekaRemoteSync {
     this.fetchIntervalMs = options.fetchIntervalMs ?? 30_000;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     this.now = options.now ?? Date.now;
+    this.redactKeys = (options.redactKeys ?? DEFAULT_REDACTED_KEYS).map((k) => k.toLowerCase());
     const registry = options.metrics;
     this.metrics = {
       badEntries: counter(registry, 'mesh_bridge_registry_bad_entries_total', 'Registry entries skipped because they could not be read', ['registry', 'reason']),
@@ -319,9 +324,11 @@ export class EurekaRemoteSync {
     for (const app of apps) {
       // A legacy instance this bridge put OUT_OF_SERVICE (so that callers go through the bridge) is
       // still one the bridge may send calls to.
-      const instances = appToCatalog(this.snapshot, app, origin, (i) => this.isOwn(i)).map((i) =>
-        i.health === 'out_of_service' && this.options.ledger.isOwned('eureka', overrideLedgerKey(i.service, i.id)) ? { ...i, health: 'up' as const } : i,
-      );
+      const instances = appToCatalog(this.snapshot, app, origin, (i) => this.isOwn(i)).map((i) => {
+        const labels = redactSecrets(i.labels, this.redactKeys);
+        const health = i.health === 'out_of_service' && this.options.ledger.isOwned('eureka', overrideLedgerKey(i.service, i.id)) ? 'up' : i.health;
+        return labels === i.labels && health === i.health ? i : { ...i, labels, health };
+      });
       this.options.catalog.replaceSource(this.source, app, instances);
       if (instances.length > 0) this.publishedApps.add(app);
       else this.publishedApps.delete(app);

@@ -58,6 +58,22 @@ export function refusalField(where: unknown): string {
   return REFUSAL_FIELDS.has(head) ? head : 'other';
 }
 
+/**
+ * `values` with every value whose key contains one of `keys` (lower case) replaced by `***`; the
+ * same object when there is none.
+ */
+export function redactSecrets(values: Record<string, string>, keys: readonly string[]): Record<string, string> {
+  let redacted: Record<string, string> | null = null;
+  for (const [key, value] of Object.entries(values)) {
+    if (value === '' || value === REDACTED) continue;
+    const lower = key.toLowerCase();
+    if (!keys.some((k) => lower.includes(k))) continue;
+    redacted ??= { ...values };
+    redacted[key] = REDACTED;
+  }
+  return redacted ?? values;
+}
+
 const utf8Length = (text: string): number => Buffer.byteLength(text, 'utf8');
 
 export class RegistrationPolicy {
@@ -104,18 +120,8 @@ export class RegistrationPolicy {
     if (bytes > this.maxMetadataBytes) {
       throw new MeshBridgeError('EUREKA_METADATA_TOO_LARGE', `metadata is ${bytes} bytes, at most ${this.maxMetadataBytes} are accepted`, { value: bytes, where: 'metadata' });
     }
-    let redacted: Record<string, string> | null = null;
-    for (const [key, value] of entries) {
-      if (value === '' || value === REDACTED || !this.isSecretKey(key)) continue;
-      redacted ??= { ...instance.metadata };
-      redacted[key] = REDACTED;
-    }
-    return redacted === null ? instance : { ...instance, metadata: redacted };
-  }
-
-  isSecretKey(key: string): boolean {
-    const lower = key.toLowerCase();
-    return this.redactKeys.some((k) => lower.includes(k));
+    const metadata = redactSecrets(instance.metadata, this.redactKeys);
+    return metadata === instance.metadata ? instance : { ...instance, metadata };
   }
 
   /**

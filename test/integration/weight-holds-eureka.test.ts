@@ -255,7 +255,12 @@ describe('the weight holds for callers of an external Eureka server (a second br
     ({ bridge, admin, httpPort: bridgePort } = await startBridge({
       bridge: { id: 'bridge-a' },
       eureka: { embedded: false, servers: [`${registryAdmin}/eureka/`], fetchIntervalMs: 200 },
-      mesh: { services: [{ name: 'ORDERS', protocol: 'http', instances: [{ host: '127.0.0.1', port: portOf(mesh) }] }] },
+      mesh: {
+        services: [
+          { name: 'ORDERS', protocol: 'http', instances: [{ host: '127.0.0.1', port: portOf(mesh) }] },
+          { name: 'PAYMENTS', protocol: 'http', instances: [{ host: '127.0.0.1', port: portOf(mesh) }] },
+        ],
+      },
       routes: [{ service: 'ORDERS', mesh: 0 }],
     }));
     fetchers.push(await startFetcher(registryPort, false), await startFetcher(registryPort, true));
@@ -268,6 +273,11 @@ describe('the weight holds for callers of an external Eureka server (a second br
     await registry?.stop(500);
     agent.destroy();
     for (const server of [legacy, mesh]) server?.close();
+  });
+
+  it('registers the bridge, not the mesh instances, for a mesh-only app', async () => {
+    await waitFor('PAYMENTS at the bridge', () => fetchers.every((f) => f.instances('PAYMENTS').length === 1 && f.instances('PAYMENTS')[0]?.port.$ === bridgePort));
+    await expectShares(fetchers, 'PAYMENTS', 100, 20, bridgePort, agent);
   });
 
   it('moves callers with status overrides recorded in the ledger, per step 0, 25, 50, 100, 0, then gives everything back on a graceful stop', async () => {

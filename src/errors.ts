@@ -16,6 +16,12 @@ export type ErrorCode =
   // configuration and command line
   | 'CONFIG_INVALID'
   | 'CLI_USAGE'
+  // the bridge process
+  | 'LISTEN_FAILED'
+  | 'BRIDGE_STOPPED'
+  | 'ADMIN_TOKEN_MISSING'
+  | 'ADMIN_TOKEN_INVALID'
+  | 'INTERNAL'
   // registries
   | 'ZK_SESSION_EXPIRED'
   | 'ZK_UNAVAILABLE'
@@ -27,7 +33,13 @@ export type ErrorCode =
   | 'EUREKA_UNAUTHORIZED'
   | 'EUREKA_NOT_OWNER'
   // catalog
-  | 'CATALOG_BAD_INSTANCE';
+  | 'CATALOG_BAD_INSTANCE'
+  // cutover planner
+  | 'PLAYBOOK_INVALID'
+  | 'CUTOVER_BAD_WINDOW'
+  | 'CUTOVER_BAD_GRAPH'
+  | 'CUTOVER_BAD_COMMAND'
+  | 'CUTOVER_NOT_BUILT';
 
 export interface ErrorDetails {
   /** The offending value, kept short enough to log. */

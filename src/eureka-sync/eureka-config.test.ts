@@ -18,9 +18,9 @@ describe('the eureka config section', () => {
 
   it('reads the registration password from the environment, and says which variable is missing', () => {
     const config = validateBridgeConfig({ eureka: { registration: { username: 'registrar', passwordEnv: 'EUREKA_PW' } } }).eureka;
-    expect(registrationPolicyFromConfig(config, { EUREKA_PW: 'pw' }).needsCredentials).toBe(true);
+    expect(registrationPolicyFromConfig(config, undefined, { EUREKA_PW: 'pw' }).needsCredentials).toBe(true);
     try {
-      registrationPolicyFromConfig(config, {});
+      registrationPolicyFromConfig(config, undefined, {});
       throw new Error('expected a refusal');
     } catch (err) {
       expect(isMeshBridgeError(err) && err.code).toBe('CONFIG_INVALID');

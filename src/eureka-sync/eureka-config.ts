@@ -2,7 +2,8 @@
 // migrated apps are handed out, and the embedded server's limits and trust knobs.
 import { z } from 'zod';
 import { ConfigError } from '../errors';
-import { DEFAULT_REDACTED_KEYS, RegistrationPolicy } from './registration-policy';
+import type { Redactor } from '../telemetry/redact';
+import { RegistrationPolicy } from './registration-policy';
 
 
 const eurekaUrl = z
@@ -48,8 +49,6 @@ export const eurekaConfigSchema = z
       .strict()
       .refine((r) => (r.username === undefined) === (r.passwordEnv === undefined), 'username and passwordEnv go together')
       .default({ maxMetadataBytes: 16 * 1024, maxMetadataEntries: 64, maxInstancesPerApp: 10_000, maxApps: 10_000, operatorAddresses: ['127.0.0.1', '::1'] }),
-    /** Metadata keys shown as `***` (substring match, any case). */
-    redactKeys: z.array(z.string().min(1)).default(DEFAULT_REDACTED_KEYS),
   })
   .strict();
 
@@ -58,7 +57,7 @@ export type EurekaConfig = z.infer<typeof eurekaConfigSchema>;
 export const EUREKA_CONFIG_DEFAULTS: EurekaConfig = eurekaConfigSchema.parse({});
 
 /** The embedded server's registration policy from its config; the password is read from the environment. */
-export function registrationPolicyFromConfig(config: EurekaConfig, env: NodeJS.ProcessEnv = process.env): RegistrationPolicy {
+export function registrationPolicyFromConfig(config: EurekaConfig, redactor?: Redactor, env: NodeJS.ProcessEnv = process.env): RegistrationPolicy {
   const { registration } = config;
   let credentials: { username: string; password: string } | undefined;
   if (registration.username !== undefined && registration.passwordEnv !== undefined) {
@@ -74,7 +73,7 @@ export function registrationPolicyFromConfig(config: EurekaConfig, env: NodeJS.P
     maxInstancesPerApp: registration.maxInstancesPerApp,
     maxApps: registration.maxApps,
     operatorAddresses: registration.operatorAddresses,
-    redactKeys: config.redactKeys,
+    redactor,
     credentials,
   });
 }

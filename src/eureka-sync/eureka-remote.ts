@@ -25,7 +25,7 @@ import {
 } from './eureka-remote-delta';
 import { EUREKA_OWNER_TAG, EurekaRemoteWriter, EurekaRemoteWriterStatus, defaultExportFilter, eurekaLedgerKey, overrideLedgerKey } from './eureka-remote-writer';
 import { BridgeHandout, HANDOUT_TAG } from './bridge-handout';
-import { DEFAULT_REDACTED_KEYS, redactSecrets } from './registration-policy';
+import { Redactor } from '../telemetry/redact';
 
 export interface EurekaRemoteSyncOptions {
   /** Eureka base URLs, e.g. `http://127.0.0.1:8761/eureka/` (Spring Cloud's `defaultZone`), tried in order. */
@@ -53,8 +53,8 @@ export interface EurekaRemoteSyncOptions {
   handout?: () => BridgeHandout | null;
   /** The mesh share of an app (upper-case name). */
   meshWeightOf?: (app: string) => number;
-  /** Metadata keys (substring, any case) whose values are replaced by `***` in the catalog. */
-  redactKeys?: readonly string[];
+  /** Masks secret-looking metadata on its way into the catalog (the process's `redact.keys`). */
+  redactor?: Redactor;
   now?: () => number;
 }
 
@@ -101,7 +101,7 @@ export class EurekaRemoteSync {
   private readonly writer: EurekaRemoteWriter | null;
   private readonly logOnce = new LogOnce();
   private readonly metrics;
-  private readonly redactKeys: string[];
+  private readonly redactor: Redactor;
 
   private snapshot: RemoteSnapshot = new Map();
   /** Apps this sync has published instances of, so an app gone from the remote is emptied. */
@@ -132,7 +132,7 @@ export class EurekaRemoteSync {
     this.fetchIntervalMs = options.fetchIntervalMs ?? 30_000;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     this.now = options.now ?? Date.now;
-    this.redactKeys = (options.redactKeys ?? DEFAULT_REDACTED_KEYS).map((k) => k.toLowerCase());
+    this.redactor = options.redactor ?? new Redactor();
     const registry = options.metrics;
     this.metrics = {
       badEntries: counter(registry, 'mesh_bridge_registry_bad_entries_total', 'Registry entries skipped because they could not be read', ['registry', 'reason']),
@@ -325,7 +325,7 @@ export class EurekaRemoteSync {
       // A legacy instance this bridge put OUT_OF_SERVICE (so that callers go through the bridge) is
       // still one the bridge may send calls to.
       const instances = appToCatalog(this.snapshot, app, origin, (i) => this.isOwn(i)).map((i) => {
-        const labels = redactSecrets(i.labels, this.redactKeys);
+        const labels = this.redactor.labels(i.labels) as Record<string, string>;
         const health = i.health === 'out_of_service' && this.options.ledger.isOwned('eureka', overrideLedgerKey(i.service, i.id)) ? 'up' : i.health;
         return labels === i.labels && health === i.health ? i : { ...i, labels, health };
       });

@@ -4,6 +4,7 @@
 // operator address). Pure: no I/O.
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { MeshBridgeError } from '../errors';
+import { Redactor } from '../telemetry/redact';
 import type { EurekaInstance } from './eureka-instance';
 
 export interface RegistrationPolicyOptions {
@@ -11,18 +12,14 @@ export interface RegistrationPolicyOptions {
   maxMetadataEntries?: number;
   maxInstancesPerApp?: number;
   maxApps?: number;
-  /** Metadata keys (substring, any case) whose values are replaced by `***` on registration. */
-  redactKeys?: readonly string[];
+  /** Masks secret-looking metadata on registration (the process's `redact.keys`). */
+  redactor?: Redactor;
   /** Addresses that may cancel or override any instance (operators). Default: loopback. */
   operatorAddresses?: readonly string[];
   /** HTTP basic credentials every changing request must carry, when set. */
   credentials?: { username: string; password: string };
 }
 
-export const REDACTED = '***';
-
-/** Metadata keys whose values are shown as `***` wherever instances are shown (substring, any case). */
-export const DEFAULT_REDACTED_KEYS = ['password', 'passwd', 'secret', 'token', 'credential', 'key', 'authorization', 'private', 'cookie', 'session'];
 const LOOPBACK = ['127.0.0.1', '::1', '::ffff:127.0.0.1'];
 
 /** The fields a refusal may be counted under: a fixed set, so a metric's series are bounded. */
@@ -58,22 +55,6 @@ export function refusalField(where: unknown): string {
   return REFUSAL_FIELDS.has(head) ? head : 'other';
 }
 
-/**
- * `values` with every value whose key contains one of `keys` (lower case) replaced by `***`; the
- * same object when there is none.
- */
-export function redactSecrets(values: Record<string, string>, keys: readonly string[]): Record<string, string> {
-  let redacted: Record<string, string> | null = null;
-  for (const [key, value] of Object.entries(values)) {
-    if (value === '' || value === REDACTED) continue;
-    const lower = key.toLowerCase();
-    if (!keys.some((k) => lower.includes(k))) continue;
-    redacted ??= { ...values };
-    redacted[key] = REDACTED;
-  }
-  return redacted ?? values;
-}
-
 const utf8Length = (text: string): number => Buffer.byteLength(text, 'utf8');
 
 export class RegistrationPolicy {
@@ -81,7 +62,7 @@ export class RegistrationPolicy {
   readonly maxMetadataEntries: number;
   readonly maxInstancesPerApp: number;
   readonly maxApps: number;
-  private readonly redactKeys: string[];
+  private readonly redactor: Redactor;
   private readonly operators: Set<string>;
   private readonly expectedAuthorization: Buffer | null;
 
@@ -90,7 +71,7 @@ export class RegistrationPolicy {
     this.maxMetadataEntries = options.maxMetadataEntries ?? 64;
     this.maxInstancesPerApp = options.maxInstancesPerApp ?? 10_000;
     this.maxApps = options.maxApps ?? 10_000;
-    this.redactKeys = (options.redactKeys ?? DEFAULT_REDACTED_KEYS).map((k) => k.toLowerCase());
+    this.redactor = options.redactor ?? new Redactor();
     this.operators = new Set(options.operatorAddresses ?? LOOPBACK);
     const { credentials } = options;
     this.expectedAuthorization =
@@ -120,8 +101,8 @@ export class RegistrationPolicy {
     if (bytes > this.maxMetadataBytes) {
       throw new MeshBridgeError('EUREKA_METADATA_TOO_LARGE', `metadata is ${bytes} bytes, at most ${this.maxMetadataBytes} are accepted`, { value: bytes, where: 'metadata' });
     }
-    const metadata = redactSecrets(instance.metadata, this.redactKeys);
-    return metadata === instance.metadata ? instance : { ...instance, metadata };
+    const metadata = this.redactor.labels(instance.metadata);
+    return metadata === instance.metadata ? instance : { ...instance, metadata: { ...metadata } };
   }
 
   /**

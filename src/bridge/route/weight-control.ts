@@ -37,6 +37,13 @@ export class LocalOverrideStore implements OverrideStore {
   }
 }
 
+/** A copy of per-method weights in an object without a prototype: a method named `__proto__` is then just a key. */
+export function methodMap(from: Readonly<Record<string, number>> = {}): Record<string, number> {
+  const out = Object.create(null) as Record<string, number>;
+  for (const [method, weight] of Object.entries(from)) out[method] = weight;
+  return out;
+}
+
 function isEmpty(override: WeightOverride): boolean {
   return override.mesh === undefined && Object.keys(override.methods).length === 0;
 }
@@ -90,7 +97,7 @@ export class WeightControl {
   async set(service: string, method: string | undefined, mesh: number): Promise<void> {
     if (!Number.isFinite(mesh) || mesh < 0 || mesh > 100) throw new RangeError(`mesh weight must be 0..100, got ${mesh}`);
     const stored = await this.store.update(service, (current) => {
-      const next: WeightOverride = { mesh: current?.mesh, methods: { ...(current?.methods ?? {}) } };
+      const next: WeightOverride = { mesh: current?.mesh, methods: methodMap(current?.methods) };
       if (method === undefined) next.mesh = mesh;
       else next.methods[method] = mesh;
       return next;
@@ -102,7 +109,7 @@ export class WeightControl {
   async clear(service: string, method?: string): Promise<void> {
     const stored = await this.store.update(service, (current) => {
       if (current === null || method === undefined) return null;
-      const methods = { ...current.methods };
+      const methods = methodMap(current.methods);
       delete methods[method];
       const next = { mesh: current.mesh, methods };
       return isEmpty(next) ? null : next;

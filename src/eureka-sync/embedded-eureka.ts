@@ -56,8 +56,8 @@ export class EmbeddedEureka {
   private readonly owners = new Map<string, string>();
   /** HTTP instances per stack of each app (upper case), kept from catalog deltas. */
   private readonly httpStacks = new Map<string, AppHttpStacks>();
-  /** Catalog spellings of each app (upper case): Eureka names apps case-insensitively. */
-  private readonly spellings = new Map<string, Set<string>>();
+  /** Apps (upper case: Eureka names apps case-insensitively) whose handout is decided here. */
+  private readonly apps = new Set<string>();
 
   private readonly registeredGauge;
   private readonly selfPreservationGauge;
@@ -95,7 +95,7 @@ export class EmbeddedEureka {
     this.subscription = this.catalog.subscribeAll((delta) => this.onCatalogDelta(delta));
     const now = this.now();
     for (const service of this.catalog.serviceNames()) {
-      this.spell(service);
+      this.apps.add(service.toUpperCase());
       for (const instance of this.catalog.instances(service)) {
         this.countStack(instance, false);
         this.serveExternal(instance, now);
@@ -111,26 +111,20 @@ export class EmbeddedEureka {
    */
   setHandout(handout: BridgeHandout | null): void {
     const now = this.now();
-    if (this.handout !== null) for (const app of this.spellings.keys()) this.registry.removeExternal(HANDOUT_SOURCE, app, handoutInstanceId(this.handout.bridgeId), now);
+    if (this.handout !== null) for (const app of this.apps) this.registry.removeExternal(HANDOUT_SOURCE, app, handoutInstanceId(this.handout.bridgeId), now);
     this.handout = handout;
     this.refreshAllVisibility();
   }
 
   /** Re-decides how an app is handed out (the weight of one of its spellings changed). */
   weightChanged(service: string): void {
-    this.spell(service);
-    this.refreshVisibility(service.toUpperCase());
+    const app = service.toUpperCase();
+    this.apps.add(app);
+    this.refreshVisibility(app);
   }
 
   private refreshAllVisibility(): void {
-    for (const app of this.spellings.keys()) this.refreshVisibility(app);
-  }
-
-  private spell(service: string): void {
-    const app = service.toUpperCase();
-    let names = this.spellings.get(app);
-    if (names === undefined) this.spellings.set(app, (names = new Set()));
-    if (names.size < 16) names.add(service);
+    for (const app of this.apps) this.refreshVisibility(app);
   }
 
   private refreshVisibility(app: string): void {
@@ -375,7 +369,7 @@ export class EmbeddedEureka {
 
   private onCatalogDelta(delta: ServiceDelta): void {
     const now = this.now();
-    this.spell(delta.service);
+    this.apps.add(delta.service.toUpperCase());
     for (const instance of delta.removed) this.countStack(instance, true);
     for (const instance of delta.added) this.countStack(instance, false);
     for (const instance of delta.updated) this.countStack(instance, false);

@@ -11,7 +11,7 @@ import { createAdminRouter, jsonErrorHandler } from './admin-api';
 import { BridgeConfig, RouteConfig } from './config';
 import { DubboListener, DubboServicePolicy } from './dubbo/dubbo-listener';
 import { HttpListener, HttpServicePolicy } from './http/http-listener';
-import { loadMeshServices } from './mesh-services';
+import { loadMeshServices, migrationState } from './mesh-services';
 import { ServiceRoutes } from './route/service-routes';
 import { SharedWeights } from './route/shared-weights';
 import { StackWeights } from './route/stack-weights';
@@ -67,6 +67,7 @@ export class Bridge {
         logger: logger.child({ part: 'zookeeper-sync' }),
         sessionTimeoutMs: config.zookeeper.sessionTimeoutMs,
         export: { target: config.zookeeper.export.target, bridgeAddress },
+        migration: migrationState(this.weightControl),
       });
       this.ledger = this.zookeeper.ledger;
       if (config.zookeeper.sharedWeights) {

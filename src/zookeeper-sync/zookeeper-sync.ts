@@ -14,7 +14,7 @@ import { DEFAULT_LAYOUT, DubboCategory, ZkLayout } from './zk-paths';
 import { ConnectedInfo, ZkSession } from './zk-session';
 import { ZookeeperOwnershipLedger } from './zookeeper-ledger';
 import { InterfaceView, ZOOKEEPER_SOURCE, ZookeeperReader } from './zookeeper-reader';
-import { WriteOp, ZookeeperWriter } from './zookeeper-writer';
+import { MigrationState, WriteOp, ZookeeperWriter } from './zookeeper-writer';
 
 export interface ZookeeperSyncOptions {
   /** `host:port[,host:port...]`, as Dubbo's `zookeeper://` registry address without the scheme. */
@@ -40,6 +40,13 @@ export interface ZookeeperSyncOptions {
    * regardless (each its own); only the nodes alike for all bridges wait for the election.
    */
   election?: boolean;
+  /**
+   * The services being migrated (from the bridge's weights). With it, a service with legacy providers
+   * gets nothing written at weight 0, and, while migrating (export target `bridge`), the bridge's URL
+   * plus override configurators that disable its legacy providers for consumers. Without it, mesh
+   * services are always written and nothing is steered.
+   */
+  migration?: MigrationState;
   /** Read Dubbo 3 application-level instances under `/services` (default true). */
   applicationLevel?: boolean;
   layout?: Partial<ZkLayout>;
@@ -143,6 +150,7 @@ export class ZookeeperSync extends EventEmitter<SyncEvents> {
             layout: this.layout,
             export: exportOptions,
             logger: this.logger,
+            migration: options.migration,
             onWrite: (op: WriteOp) => this.metrics.writes.inc({ registry: REGISTRY, op }),
             onWriteError: (op: WriteOp) => this.metrics.writeErrors.inc({ registry: REGISTRY, op }),
             onConflict: () => this.metrics.conflicts.inc({ registry: REGISTRY }),
@@ -257,6 +265,9 @@ export class ZookeeperSync extends EventEmitter<SyncEvents> {
     // The ledger first: the reader must know what bridges wrote before it reads anything.
     await this.ownLedger?.start();
     this.reader.start();
+    // The writer plans from what ZooKeeper holds: started before the first complete read, it would
+    // write URLs without the methods it borrows from legacy providers, then replace them.
+    await this.session.settled();
     this.writer?.start();
     if (this.writer !== null) {
       if (this.election === null) {

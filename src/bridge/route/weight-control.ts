@@ -45,6 +45,7 @@ export class WeightControl {
   private readonly defaults = new Map<string, ConfiguredWeights>();
   private readonly overrides = new Map<string, WeightOverride>();
   store: OverrideStore = new LocalOverrideStore();
+  private readonly applied = new Set<(service: string) => void>();
 
   constructor(
     readonly weights: StackWeights,
@@ -70,6 +71,13 @@ export class WeightControl {
       if (override.mesh !== undefined) this.weights.set({ service, mesh: override.mesh });
       for (const [method, mesh] of Object.entries(override.methods)) this.weights.set({ service, method, mesh });
     }
+    for (const listener of this.applied) listener(service);
+  }
+
+  /** Calls `listener` after a service's weights in force changed (configured or overridden). Returns an unsubscribe. */
+  onApply(listener: (service: string) => void): () => void {
+    this.applied.add(listener);
+    return () => this.applied.delete(listener);
   }
 
   /** The operator's override of a service, if any. */

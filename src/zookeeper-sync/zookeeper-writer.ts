@@ -211,12 +211,14 @@ export class ZookeeperWriter {
 
   private replan(service: string): void {
     const instances = this.catalog.instances(service);
-    const migrating = this.options.migration?.isMigrating(service);
+    // The weights and what was learned matter only to services the bridge writes a Dubbo URL for:
+    // legacy-only interfaces (nearly all of an estate) cost nothing more.
+    const exportsDubbo = instances.some((i) => i.protocol === 'dubbo' && isExported(i));
+    const migrating = exportsDubbo ? this.options.migration?.isMigrating(service) : undefined;
     if (migrating === true) this.migrating.add(service);
     else this.migrating.delete(service);
-    // Learned only for services the bridge writes a Dubbo URL for: legacy-only interfaces cost nothing.
     let learned = this.learned.get(service);
-    if (instances.some((i) => i.protocol === 'dubbo' && isExported(i))) {
+    if (exportsDubbo) {
       const next = learnParams(learned, instances);
       if (!sameLearned(learned, next)) this.learned.set(service, (learned = next));
     }

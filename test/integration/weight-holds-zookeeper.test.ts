@@ -190,13 +190,14 @@ describe('when every bridge dies', () => {
     await steering(true);
     // Calls at a steady pace (every 15 ms per consumer, each on its own), so one that hangs on a
     // dead connection until its consumer's timeout holds up no other.
-    const results: Record<Consumer, Array<{ at: number; stack: Stack | 'error' }>> = { 'dubbo-js': [], sofa: [], configurators: [] };
+    type Outcome = { at: number; stack: Stack | 'error' | 'pending' };
+    const results: Record<Consumer, Outcome[]> = { 'dubbo-js': [], sofa: [], configurators: [] };
     const pending: Array<Promise<void>> = [];
     const timer = setInterval(() => {
       for (const consumer of ['dubbo-js', 'sofa', 'configurators'] as const) {
-        const entry: { at: number; stack: Stack | 'error' } = { at: Date.now(), stack: 'error' };
+        const entry: Outcome = { at: Date.now(), stack: 'pending' };
         results[consumer].push(entry);
-        pending.push(callOnce(consumer, 'whoami').then((stack) => void (entry.stack = stack), () => undefined));
+        pending.push(callOnce(consumer, 'whoami').then((stack) => void (entry.stack = stack), () => void (entry.stack = 'error')));
       }
     }, 15);
     try {
@@ -206,8 +207,8 @@ describe('when every bridge dies', () => {
       const killed = Date.now();
       await waitFor('the configurator-honouring consumer back on the legacy provider', () => honouring.enabled().join() === legacy.address, SESSION_MS * 4);
       const recoveredAt = Date.now();
-      // A second of calls after everyone is back.
-      await new Promise((r) => setTimeout(r, 1000));
+      const answered = (consumer: Consumer, from: number): Outcome[] => results[consumer].filter((r) => r.at >= from && r.stack !== 'pending');
+      await waitFor('calls answered after the kill and after the recovery', () => answered('dubbo-js', killed + 100).length > 30 && answered('sofa', killed + 100).length > 30 && answered('configurators', recoveredAt).length > 30);
       clearInterval(timer);
       await Promise.all(pending);
       expect(recoveredAt - killedAt).toBeLessThan(SESSION_MS + 2500);

@@ -268,6 +268,7 @@ export class ZookeeperSync extends EventEmitter<SyncEvents> {
     // The writer plans from what ZooKeeper holds: started before the first complete read, it would
     // write URLs without the methods it borrows from legacy providers, then replace them.
     await this.session.settled();
+    await this.writer?.loadLearned();
     this.writer?.start();
     if (this.writer !== null) {
       if (this.election === null) {

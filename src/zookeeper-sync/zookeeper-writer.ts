@@ -6,11 +6,12 @@ import type { Logger } from '../telemetry/logger';
 import { LogOnce } from '../telemetry/logger';
 import { BRIDGE_TAG } from './bad-entry';
 import { ExportOptions, LearnedParams, PlannedNode, isExported, learnParams, planService, sameLearned } from './export-plan';
+import { LearnedParamsStore, mergeLearned } from './learned-params-store';
 import { zkCode, zookeeper } from './zk-client';
 import { ZkLayout } from './zk-paths';
 import { ConnectedInfo, ZkSession, isConnectionError } from './zk-session';
 
-export type WriteOp = 'create' | 'update' | 'delete' | 'replace' | 'cleanup';
+export type WriteOp = 'create' | 'update' | 'delete' | 'replace' | 'cleanup' | 'learned';
 
 /**
  * Which services are being migrated (some of their calls go to the mesh), so the writer steers their
@@ -81,6 +82,7 @@ export class ZookeeperWriter {
   private readonly stamps = new Map<string, Map<string, number>>();
   /** Per service with mesh Dubbo instances: what its provider URL borrowed, kept when the lenders leave. */
   private readonly learned = new Map<string, LearnedParams>();
+  private readonly learnedStore: LearnedParamsStore;
   /** Services whose migration state was last planned as on. */
   private readonly migrating = new Set<string>();
   private unsubscribeMigration: (() => void) | null = null;
@@ -114,6 +116,25 @@ export class ZookeeperWriter {
     this.ledger = options.ledger;
     this.logger = options.logger;
     this.now = options.now ?? Date.now;
+    this.learnedStore = new LearnedParamsStore(options.session, options.layout, options.logger, () => options.onWriteError?.('learned'));
+  }
+
+  /**
+   * Reads what the bridges learned earlier for the services this bridge writes Dubbo URLs for, so a
+   * bridge started after their legacy providers left still writes complete URLs. Call before start().
+   */
+  async loadLearned(): Promise<void> {
+    const services = this.catalog.serviceNames().filter((service) => this.catalog.instances(service).some((i) => i.protocol === 'dubbo' && isExported(i)));
+    for (let i = 0; i < services.length; i += BATCH) {
+      await Promise.all(
+        services.slice(i, i + BATCH).map(async (service) => {
+          const stored = await this.learnedStore.load(service);
+          if (stored === undefined) return;
+          const current = this.learned.get(service);
+          this.learned.set(service, current === undefined ? stored : mergeLearned(stored, current));
+        }),
+      );
+    }
   }
 
   /** Starts following the catalog. Only per-bridge nodes are written until setActive(true). */
@@ -220,7 +241,10 @@ export class ZookeeperWriter {
     let learned = this.learned.get(service);
     if (exportsDubbo) {
       const next = learnParams(learned, instances);
-      if (!sameLearned(learned, next)) this.learned.set(service, (learned = next));
+      if (!sameLearned(learned, next)) {
+        this.learned.set(service, (learned = next));
+        this.learnedStore.save(service, next);
+      }
     }
     const plan = planService(
       service,

@@ -104,3 +104,18 @@ it('keeps the bridge URLs, methods included, when the legacy provider leaves', a
     await watcher.close();
   }
 });
+
+it('starts a bridge after the legacy provider left with the methods the bridges learned before', async () => {
+  for (const bridge of running.splice(0)) await bridge.stop(1000);
+  await startBridge('start-c', await freePort());
+  const client = new ZkSession({ connectString: zk.connectString, sessionTimeoutMs: 10_000, logger: silentLogger() });
+  client.start();
+  try {
+    await client.whenConnected(10_000);
+    const names = await client.getChildren(`/dubbo/${IFACE}/providers`);
+    expect(names).toHaveLength(1);
+    expect(urlMethods(parseZnodeName(names[0])).sort()).toEqual(['hello', 'whoami']);
+  } finally {
+    await client.close();
+  }
+});

@@ -61,7 +61,8 @@ export interface ZookeeperSyncStatus {
   sessionId: string | null;
   stale: boolean;
   /** Whether this bridge writes the shared nodes (leads the writer election), and who does. `planned`: nodes this bridge should hold now. */
-  writer: { enabled: boolean; leader: boolean; leaderOwner: string | null; planned: number; written: number; inSync: boolean };
+  /** `steered`: services whose Dubbo consumers are sent to the bridges (override configurators planned). */
+  writer: { enabled: boolean; leader: boolean; leaderOwner: string | null; planned: number; written: number; inSync: boolean; steered: string[] };
   reader: { interfaces: number; applications: number; instances: number; badEntries: number };
   reconnects: number;
   sessionExpiries: number;
@@ -98,6 +99,7 @@ export class ZookeeperSync extends EventEmitter<SyncEvents> {
     writeErrors: ReturnType<typeof counter<'registry' | 'op'>>;
     conflicts: ReturnType<typeof counter<'registry'>>;
     leader: ReturnType<typeof gauge<'registry'>>;
+    steered: ReturnType<typeof gauge<'registry'>>;
   };
   private stale = false;
   private badEntryCount = 0;
@@ -123,6 +125,7 @@ export class ZookeeperSync extends EventEmitter<SyncEvents> {
       writeErrors: counter(registry, 'mesh_bridge_registry_write_errors_total', 'Registry writes that failed (retried)', ['registry', 'op']),
       conflicts: counter(registry, 'mesh_bridge_registry_write_conflicts_total', 'Writes skipped because an entry not written by a bridge was in the way', ['registry']),
       leader: gauge(registry, 'mesh_bridge_registry_writer_leader', '1 while this bridge is the one writing into a registry', ['registry']),
+      steered: gauge(registry, 'mesh_bridge_registry_steered_services', 'Services whose registry consumers this bridge sends to the bridges (being migrated)', ['registry']),
     };
     this.metrics.stale.set({ registry: REGISTRY }, 0);
 
@@ -154,6 +157,7 @@ export class ZookeeperSync extends EventEmitter<SyncEvents> {
             onWrite: (op: WriteOp) => this.metrics.writes.inc({ registry: REGISTRY, op }),
             onWriteError: (op: WriteOp) => this.metrics.writeErrors.inc({ registry: REGISTRY, op }),
             onConflict: () => this.metrics.conflicts.inc({ registry: REGISTRY }),
+            onSteered: (count: number) => this.metrics.steered.set({ registry: REGISTRY }, count),
           });
     this.election = this.writer !== null && options.election !== false ? new WriterElection({ session: this.session, owner: options.owner, logger: this.logger, layout: this.layout }) : null;
   }
@@ -227,6 +231,7 @@ export class ZookeeperSync extends EventEmitter<SyncEvents> {
         planned: this.writer?.plannedCount ?? 0,
         written: this.writer?.writtenCount ?? 0,
         inSync: this.writer?.inSync ?? true,
+        steered: this.writer?.steeredServices() ?? [],
       },
       reader: {
         interfaces: this.reader.interfaceNames().length,

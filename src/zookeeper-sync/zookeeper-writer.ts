@@ -35,6 +35,8 @@ export interface WriterOptions {
   migration?: MigrationState;
   onWrite?: (op: WriteOp) => void;
   onWriteError?: (op: WriteOp) => void;
+  /** The number of services whose consumers are steered changed. */
+  onSteered?: (count: number) => void;
   /** A node someone else wrote sits where ours would go; it is left alone. */
   onConflict?: (path: string) => void;
   now?: () => number;
@@ -85,6 +87,8 @@ export class ZookeeperWriter {
   private readonly learnedStore: LearnedParamsStore;
   /** Services whose migration state was last planned as on. */
   private readonly migrating = new Set<string>();
+  /** Services whose plan holds override configurators (their consumers are steered to the bridges). */
+  private readonly steered = new Set<string>();
   private unsubscribeMigration: (() => void) | null = null;
   /** What this session holds: path -> data as written. */
   private readonly written = new Map<string, Buffer | null>();
@@ -179,6 +183,11 @@ export class ZookeeperWriter {
     return [...this.written.keys()];
   }
 
+  /** Services whose Dubbo consumers this bridge steers to the bridges now (overrides planned). */
+  steeredServices(): string[] {
+    return [...this.steered].sort();
+  }
+
   /** Resolves when the last scheduled pass is done. */
   async idle(): Promise<void> {
     while (this.running !== null) await this.running;
@@ -269,6 +278,9 @@ export class ZookeeperWriter {
     }
     if (after.size > 0) this.planned.set(service, after);
     else this.planned.delete(service);
+    if ([...after.keys()].some(isOverride)) this.steered.add(service);
+    else this.steered.delete(service);
+    this.options.onSteered?.(this.steered.size);
     this.schedule();
   }
 

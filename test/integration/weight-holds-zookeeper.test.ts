@@ -162,6 +162,10 @@ describe('the weight as ZooKeeper consumers see it', () => {
   it.each([0, 25, 50, 100, 0])('at weight %i, each consumer gets the share its registry reading gives it', async (w) => {
     await setWeight({ mesh: w });
     await steering(w > 0);
+    for (const bridge of bridges) {
+      const status = (await (await fetch(`http://${bridge.admin}/status`)).json()) as { zookeeper: { writer: { steered: string[] } } };
+      expect(status.zookeeper.writer.steered).toEqual(w > 0 ? [IFACE] : []);
+    }
     const before = await bridgeRequests();
     for (const consumer of ['configurators', 'dubbo-js', 'sofa'] as const) {
       expectShare(`${consumer} at ${w}`, await meshAnswers(consumer, 'whoami'), expectedShare(consumer, w));

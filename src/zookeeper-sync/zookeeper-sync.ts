@@ -128,6 +128,7 @@ export class ZookeeperSync extends EventEmitter<SyncEvents> {
       steered: gauge(registry, 'mesh_bridge_registry_steered_services', 'Services whose registry consumers this bridge sends to the bridges (being migrated)', ['registry']),
     };
     this.metrics.stale.set({ registry: REGISTRY }, 0);
+    this.metrics.steered.set({ registry: REGISTRY }, 0);
 
     this.session = new ZkSession({ connectString: options.connectString, sessionTimeoutMs: options.sessionTimeoutMs ?? 30_000, logger: this.logger });
     this.ownLedger = options.ledger === undefined ? new ZookeeperOwnershipLedger({ session: this.session, owner: options.owner, logger: this.logger, layout: this.layout }) : null;

@@ -60,7 +60,7 @@ function sameData(a: Buffer | null, b: Buffer | null): boolean {
 
 /** An override configurator node (`/<root>/<iface>/configurators/<url>`). */
 function isOverride(path: string): boolean {
-  return path.includes('/configurators/');
+  return path.slice(0, path.lastIndexOf('/')).endsWith('/configurators');
 }
 
 /** How many writes go out at once: ZooKeeper pipelines them, but a burst of 100,000 need not all be in memory. */
@@ -278,9 +278,13 @@ export class ZookeeperWriter {
     }
     if (after.size > 0) this.planned.set(service, after);
     else this.planned.delete(service);
-    if ([...after.keys()].some(isOverride)) this.steered.add(service);
-    else this.steered.delete(service);
-    this.options.onSteered?.(this.steered.size);
+    let steers = false;
+    for (const path of after.keys()) if (isOverride(path)) steers = true;
+    if (steers !== this.steered.has(service)) {
+      if (steers) this.steered.add(service);
+      else this.steered.delete(service);
+      this.options.onSteered?.(this.steered.size);
+    }
     this.schedule();
   }
 

@@ -66,7 +66,7 @@ export class Bridge {
         metrics,
         logger: logger.child({ part: 'zookeeper-sync' }),
         sessionTimeoutMs: config.zookeeper.sessionTimeoutMs,
-        export: { target: config.zookeeper.export.target, bridgeAddress },
+        export: { target: config.zookeeper.export.target, bridgeAddress, steering: config.zookeeper.export.steering },
         migration: migrationState(this.weightControl),
       });
       this.ledger = this.zookeeper.ledger;

@@ -143,6 +143,12 @@ describe('planService while a service is migrated (weights known)', () => {
     ]);
   });
 
+  it('with steering by weight, writes weight=0 instead of disabled=true', () => {
+    const plan = planService(SERVICE, [legacy('10.0.0.9:20880'), instance('10.0.0.1:20880')], ctx({ export: { ...bridge, steering: 'weight' }, migrating: true }), new Map());
+    const [override] = urls(plan.nodes.filter((n) => n.path.includes('/configurators/')));
+    expect([override.params.get('weight'), override.params.has('disabled'), override.params.get('enabled')]).toEqual(['0', false, 'true']);
+  });
+
   it('leaves enabled the legacy providers of a version the mesh does not serve', () => {
     const plan = planService(SERVICE, [legacy('10.0.0.9:20880', { version: '2.0.0' }), legacy('10.0.0.8:20880', { version: '1.0.0' }), instance('10.0.0.1:20880', { version: '1.0.0' })], ctx({ export: bridge, migrating: true }), new Map());
     expect(urls(plan.nodes.filter((n) => n.path.includes('/configurators/'))).map((u) => u.host)).toEqual(['10.0.0.8']);

@@ -20,6 +20,15 @@ export interface ExportOptions {
   bridgeAddress?: string;
   /** `application` written when an instance has no such label. Default `mesh-bridge`. */
   application?: string;
+  /**
+   * How the overrides written while a service is migrated keep consumers off its legacy providers
+   * (target `bridge`). `disable` (default): `disabled=true`, exact with every load balancer, but when
+   * every bridge is gone consumers have no provider until the bridges' sessions expire. `weight`:
+   * `weight=0`, exact with Dubbo's random (default) and round-robin balancers, not with least-active,
+   * shortest-response or consistent-hash; when the bridges' connections close, consumers pick the
+   * legacy providers at once (a zero-weight invoker is still an invoker).
+   */
+  steering?: 'disable' | 'weight';
 }
 
 export interface PlannedNode {
@@ -217,7 +226,8 @@ const RESERVED = new Set(['anyhost', 'application', 'dubbo', 'group', 'interface
 
 /**
  * One override configurator per legacy provider endpoint and (group, version) that the mesh also
- * serves, disabling it for consumers, as Dubbo's admin console writes it:
+ * serves, disabling it for consumers as Dubbo's admin console writes it (or weighting it 0, see
+ * ExportOptions.steering):
  * `override://<host>:<port>/<interface>?category=configurators&disabled=true&dynamic=false&enabled=true[&group=..][&version=..]`.
  * Why each part (Dubbo 2.6/2.7/3.x AbstractConfigurator and UrlUtils.isMatch):
  * - the port: without one, a 2.7+ consumer compares the host with its own address, not the provider's;
@@ -241,21 +251,20 @@ export function planOverrides(service: string, legacy: readonly Instance[], mesh
     // A variant the mesh does not serve keeps its legacy providers: the bridge has nowhere else to send it.
     if (!mesh.some((m) => variantMatches(m.group, instance.group) && variantMatches(m.version, instance.version))) continue;
     seen.add(identity);
-    nodes.push({ path: joinPath(dir, overrideNodeName(service, instance, ctx.owner)), data: null, service, perBridge: true });
+    nodes.push({ path: joinPath(dir, overrideNodeName(service, instance, ctx.owner, ctx.export.steering)), data: null, service, perBridge: true });
   }
   return nodes;
 }
 
 /** The znode name of the override that disables one legacy provider endpoint for consumers. */
-export function overrideNodeName(service: string, instance: Pick<Instance, 'host' | 'port' | 'group' | 'version'>, owner: string): string {
-  const params = new Map<string, string>([
-    ['category', 'configurators'],
-    ['disabled', 'true'],
-    ['dynamic', 'false'],
-    ['enabled', 'true'],
-  ]);
+export function overrideNodeName(service: string, instance: Pick<Instance, 'host' | 'port' | 'group' | 'version'>, owner: string, steering: ExportOptions['steering'] = 'disable'): string {
+  const params = new Map<string, string>([['category', 'configurators']]);
+  if (steering !== 'weight') params.set('disabled', 'true');
+  params.set('dynamic', 'false');
+  params.set('enabled', 'true');
   if (instance.group !== '') params.set('group', instance.group);
   if (instance.version !== '') params.set('version', instance.version);
+  if (steering === 'weight') params.set('weight', '0');
   params.set(BRIDGE_TAG, owner);
   const host = instance.host.includes(':') && !instance.host.startsWith('[') ? `[${instance.host}]` : instance.host;
   return toZnodeName(dubboUrl('override', host, instance.port, service, params));

@@ -31,11 +31,11 @@ let dubboJs: DubboJsConsumer;
 let sofa: SofaConsumer;
 let honouring: ConfiguratorConsumer;
 
-function bridgeConfig(id: string, dubboPort: number): unknown {
+function bridgeConfig(id: string, dubboPort: number, steering: 'disable' | 'weight' = 'disable'): unknown {
   return {
     bridge: { id },
     admin: { port: 0 },
-    zookeeper: { connect: zk.connectString, sessionTimeoutMs: SESSION_MS, export: { target: 'bridge' } },
+    zookeeper: { connect: zk.connectString, sessionTimeoutMs: SESSION_MS, export: { target: 'bridge', steering } },
     eureka: { embedded: false },
     dubbo: { port: dubboPort },
     http: { enabled: false },
@@ -83,11 +83,13 @@ function dubboJsProviders(): string[] {
 }
 
 /** Waits until ZooKeeper and every consumer see the steering on (the bridges' URLs, the legacy provider disabled) or off. */
-async function steering(on: boolean): Promise<void> {
+async function steering(on: boolean, mode: 'disable' | 'weight' = 'disable'): Promise<void> {
   const expected = (on ? [legacy.address, ...bridgeAddresses()] : [legacy.address]).sort();
   await waitFor(`the bridges' overrides ${on ? 'written' : 'removed'}`, async () => (await children(`/dubbo/${IFACE}/configurators`)).length === (on ? bridges.length : 0));
   await waitFor('the provider list in ZooKeeper', async () => (await children(`/dubbo/${IFACE}/providers`)).map((u) => u.slice('dubbo://'.length, u.indexOf('/', 'dubbo://'.length))).sort().join() === expected.join());
-  await waitFor('the configurator-honouring consumer', () => honouring.enabled().sort().join() === (on ? bridgeAddresses().sort() : [legacy.address]).join());
+  // Steering by weight keeps the legacy provider, at weight 0.
+  const honoured = on ? (mode === 'weight' ? expected : bridgeAddresses().sort()) : [legacy.address];
+  await waitFor('the configurator-honouring consumer', () => honouring.enabled().sort().join() === honoured.join());
   await waitFor('apache-dubbo-js', () => dubboJsProviders().join() === expected.join() && (!on || bridgeAddresses().every((a) => dubboJs.connectedProviders().includes(a))));
   await waitFor('sofa-rpc-node', () => sofa.addresses().sort().join() === expected.join());
 }
@@ -188,49 +190,77 @@ describe('the weight as ZooKeeper consumers see it', () => {
   });
 });
 
+type Outcome = { at: number; stack: Stack | 'error' | 'pending' };
+
+interface KillRecord {
+  results: Record<Consumer, Outcome[]>;
+  killedAt: number;
+  /** When every bridge process had exited. */
+  killed: number;
+  /** When the configurator-honouring consumer was back on the legacy provider alone. */
+  recoveredAt: number;
+}
+
+/**
+ * Kills every bridge (SIGKILL) while the consumers call at a steady pace (every 15 ms each, each call
+ * on its own, so one that hangs on a dead connection until its consumer's timeout holds up no other),
+ * and keeps calling until 30 calls of each were answered after everyone is back on the legacy provider.
+ */
+async function killEveryBridge(): Promise<KillRecord> {
+  const results: Record<Consumer, Outcome[]> = { 'dubbo-js': [], sofa: [], configurators: [] };
+  const pending: Array<Promise<void>> = [];
+  const timer = setInterval(() => {
+    for (const consumer of ['dubbo-js', 'sofa', 'configurators'] as const) {
+      const entry: Outcome = { at: Date.now(), stack: 'pending' };
+      results[consumer].push(entry);
+      pending.push(callOnce(consumer, 'whoami').then((stack) => void (entry.stack = stack), () => void (entry.stack = 'error')));
+    }
+  }, 15);
+  try {
+    await waitFor('calls through the bridges before the kill', () => (['dubbo-js', 'sofa', 'configurators'] as const).every((c) => results[c].some((r) => r.stack === 'mesh')));
+    const killedAt = Date.now();
+    await Promise.all(bridges.map((b) => b.kill()));
+    const killed = Date.now();
+    await waitFor('the configurator-honouring consumer back on the legacy provider', () => honouring.enabled().join() === legacy.address, SESSION_MS * 4);
+    const recoveredAt = Date.now();
+    const answered = (consumer: Consumer, from: number): number => results[consumer].filter((r) => r.at >= from && r.stack !== 'pending').length;
+    await waitFor('calls answered after the kill and after the recovery', () => answered('dubbo-js', killed + 100) > 30 && answered('sofa', killed + 100) > 30 && answered('configurators', recoveredAt) > 30);
+    clearInterval(timer);
+    await Promise.all(pending);
+    expect(await children(`/dubbo/${IFACE}/configurators`)).toEqual([]);
+    bridges = [];
+    return { results, killedAt, killed, recoveredAt };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** Every call started from `from` on was answered by the legacy provider. */
+function expectAllLegacyFrom(record: KillRecord, consumer: Consumer, from: number): void {
+  const later = record.results[consumer].filter((r) => r.at >= from);
+  expect(later.length).toBeGreaterThan(30);
+  expect(later.filter((r) => r.stack !== 'legacy')).toEqual([]);
+}
+
 describe('when every bridge dies', () => {
   it('consumers go back to the legacy provider by themselves, within the session timeout', async () => {
     await setWeight({ mesh: 50 });
     await steering(true);
-    // Calls at a steady pace (every 15 ms per consumer, each on its own), so one that hangs on a
-    // dead connection until its consumer's timeout holds up no other.
-    type Outcome = { at: number; stack: Stack | 'error' | 'pending' };
-    const results: Record<Consumer, Outcome[]> = { 'dubbo-js': [], sofa: [], configurators: [] };
-    const pending: Array<Promise<void>> = [];
-    const timer = setInterval(() => {
-      for (const consumer of ['dubbo-js', 'sofa', 'configurators'] as const) {
-        const entry: Outcome = { at: Date.now(), stack: 'pending' };
-        results[consumer].push(entry);
-        pending.push(callOnce(consumer, 'whoami').then((stack) => void (entry.stack = stack), () => void (entry.stack = 'error')));
-      }
-    }, 15);
-    try {
-      await waitFor('calls through the bridges before the kill', () => (['dubbo-js', 'sofa', 'configurators'] as const).every((c) => results[c].some((r) => r.stack === 'mesh')));
-      const killedAt = Date.now();
-      await Promise.all(bridges.map((b) => b.kill()));
-      const killed = Date.now();
-      await waitFor('the configurator-honouring consumer back on the legacy provider', () => honouring.enabled().join() === legacy.address, SESSION_MS * 4);
-      const recoveredAt = Date.now();
-      const answered = (consumer: Consumer, from: number): Outcome[] => results[consumer].filter((r) => r.at >= from && r.stack !== 'pending');
-      await waitFor('calls answered after the kill and after the recovery', () => answered('dubbo-js', killed + 100).length > 30 && answered('sofa', killed + 100).length > 30 && answered('configurators', recoveredAt).length > 30);
-      clearInterval(timer);
-      await Promise.all(pending);
-      expect(recoveredAt - killedAt).toBeLessThan(SESSION_MS + 2500);
-      for (const consumer of ['dubbo-js', 'sofa'] as const) {
-        // Reading only the provider list, they had the legacy provider all along: the calls in
-        // flight when the bridges died may fail; every later one is answered by the legacy stack.
-        const later = results[consumer].filter((r) => r.at >= killed + 100);
-        expect(later.length).toBeGreaterThan(30);
-        expect(later.filter((r) => r.stack !== 'legacy')).toEqual([]);
-      }
-      // Told the legacy provider is disabled until the overrides vanish: its calls fail until then, never after.
-      const afterRecovery = results.configurators.filter((r) => r.at >= recoveredAt);
-      expect(afterRecovery.length).toBeGreaterThan(30);
-      expect(afterRecovery.filter((r) => r.stack !== 'legacy')).toEqual([]);
-    } finally {
-      clearInterval(timer);
-    }
-    expect(await children(`/dubbo/${IFACE}/configurators`)).toEqual([]);
-    bridges = [];
+    const record = await killEveryBridge();
+    expect(record.recoveredAt - record.killedAt).toBeLessThan(SESSION_MS + 2500);
+    // Reading only the provider list, they had the legacy provider all along: the calls in flight
+    // when the bridges died may fail; every later one is answered by the legacy stack.
+    for (const consumer of ['dubbo-js', 'sofa'] as const) expectAllLegacyFrom(record, consumer, record.killed + 100);
+    // Told the legacy provider is disabled until the overrides vanish: its calls fail until then, never after.
+    expectAllLegacyFrom(record, 'configurators', record.recoveredAt);
+  });
+
+  it('with steering by weight 0, a consumer that honours configurators loses only the calls in flight too', async () => {
+    for (const id of ['w1', 'w2']) bridges.push(await startBridgeChild(bridgeConfig(id, await freePort(), 'weight')));
+    // The weight (50) is kept in ZooKeeper: the new bridges steer at once.
+    await steering(true, 'weight');
+    expectShare('configurators at 50, steering by weight', await meshAnswers('configurators', 'whoami'), 0.5);
+    const record = await killEveryBridge();
+    for (const consumer of ['dubbo-js', 'sofa', 'configurators'] as const) expectAllLegacyFrom(record, consumer, record.killed + 100);
   });
 });

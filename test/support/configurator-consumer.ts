@@ -1,8 +1,8 @@
 // A Dubbo consumer that discovers providers through ZooKeeper and honours override configurators as
 // a Java Dubbo 2.7 consumer does (dubbo-registry-directory.ts), since no Java Dubbo runs here: it
 // follows `/dubbo/<iface>/providers` and `/configurators`, keeps the providers a Java consumer would
-// keep, and sends each call to one of them at random (Dubbo's default RandomLoadBalance, equal
-// weights), over our codec's client. A connection that fails leaves that provider out until the
+// keep, and sends each call to one of them as Dubbo's default RandomLoadBalance does (by weight),
+// over our codec's client. A connection that fails leaves that provider out until the
 // registry changes, as Java's availability check does, and a call that could not reach its provider
 // is sent to another (FailoverCluster).
 import { DubboResponse } from '../../src/dubbo-codec';
@@ -10,7 +10,7 @@ import { parseZnodeName, formatDubboUrl } from '../../src/dubbo-codec/dubbo-url'
 import { silentLogger } from '../../src/telemetry/logger';
 import { Watch, ZkSession } from '../../src/zookeeper-sync/zk-session';
 import { RawDubboClient } from './dubbo-client';
-import { ConsumerReference, enabledProviders } from './dubbo-registry-directory';
+import { CallableProvider, ConsumerReference, callableProviders, pickRandom } from './dubbo-registry-directory';
 
 export interface ConfiguratorConsumer {
   /** Provider addresses (`host:port`) it would call now. */
@@ -39,10 +39,10 @@ export async function startConfiguratorConsumer(zk: string, ref: Omit<ConsumerRe
   await session.whenConnected(10_000);
   let providers: string[] = [];
   let overrides: string[] = [];
-  let current: string[] = [];
+  let current: CallableProvider[] = [];
   const failed = new Set<string>();
   const refresh = (): void => {
-    current = enabledProviders(reference, providers, overrides);
+    current = callableProviders(reference, providers, overrides);
     failed.clear();
   };
   const watches: Watch[] = [
@@ -74,14 +74,16 @@ export async function startConfiguratorConsumer(zk: string, ref: Omit<ConsumerRe
     });
   };
   return {
-    enabled: () => [...current],
+    enabled: () => current.map((p) => p.address),
     // Dubbo's default FailoverCluster: a call whose provider cannot be reached goes to another one, twice at most.
     async call(method, args = []) {
       let lastError: unknown = null;
       for (let attempt = 0; attempt < 3; attempt++) {
-        const usable = current.filter((a) => !failed.has(a));
+        // Java selects among all, then again among the available ones when its pick is not: the same
+        // as selecting among the available ones.
+        const usable = current.filter((p) => !failed.has(p.address));
         if (usable.length === 0) break;
-        const address = usable[Math.floor(Math.random() * usable.length)];
+        const address = pickRandom(usable, Math.random()).address;
         try {
           const client = await clientFor(address);
           return await client.call({ path: ref.interface, version: ref.version, method, parameterTypes: 'Ljava/lang/String;'.repeat(args.length), args });
@@ -90,7 +92,7 @@ export async function startConfiguratorConsumer(zk: string, ref: Omit<ConsumerRe
           lastError = err;
         }
       }
-      throw new Error(`no provider of ${ref.interface} left (enabled: ${current.join(', ') || 'none'}): ${String(lastError)}`);
+      throw new Error(`no provider of ${ref.interface} left (enabled: ${current.map((p) => p.address).join(', ') || 'none'}): ${String(lastError)}`);
     },
     async stop() {
       for (const watch of watches) watch.close();

@@ -112,24 +112,50 @@ function enabled(url: DubboUrl): boolean {
   return url.params.has('disabled') ? !bool(url, 'disabled', false) : bool(url, 'enabled', true);
 }
 
-/**
- * The `host:port` of every provider this consumer would call, given the decoded URLs under
- * `providers` and `configurators`.
- */
-export function enabledProviders(ref: ConsumerReference, providerUrls: readonly string[], overrideUrls: readonly string[]): string[] {
+/** A provider a consumer keeps, with the weight its load balancer gives it (the URL's `weight` after overrides; warm-up left out). */
+export interface CallableProvider {
+  address: string;
+  weight: number;
+}
+
+/** The providers this consumer would keep, given the decoded URLs under `providers` and `configurators`. */
+export function callableProviders(ref: ConsumerReference, providerUrls: readonly string[], overrideUrls: readonly string[]): CallableProvider[] {
   const consumer = subscription(ref);
   const overrides = overrideUrls
     .map((text) => parseDubboUrl(text))
     .filter((url) => url.protocol === 'override' && isMatch(consumer, url))
     // Sorted as Configurator.compareTo: by host (0.0.0.0 first), then priority.
     .sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : Number(param(a, 'priority') ?? 0) - Number(param(b, 'priority') ?? 0)));
-  const out: string[] = [];
+  const out: CallableProvider[] = [];
   for (const text of providerUrls) {
     const provider = parseDubboUrl(text);
     if (provider.protocol !== 'dubbo' || !isMatch(consumer, provider)) continue;
     let url = mergeConsumer(provider, ref);
     for (const override of overrides) url = configure(override, url, ref);
-    if (enabled(url)) out.push(`${provider.host}:${provider.port}`);
+    const weight = Number(param(url, 'weight') ?? 100);
+    if (enabled(url)) out.push({ address: `${provider.host}:${provider.port}`, weight: Number.isFinite(weight) ? Math.max(weight, 0) : 100 });
   }
   return out;
+}
+
+/** The `host:port` of every provider this consumer would keep. */
+export function enabledProviders(ref: ConsumerReference, providerUrls: readonly string[], overrideUrls: readonly string[]): string[] {
+  return callableProviders(ref, providerUrls, overrideUrls).map((p) => p.address);
+}
+
+/**
+ * RandomLoadBalance.doSelect: by weight when the weights differ and some is above 0, else uniformly
+ * (so when only zero-weight providers are left, they are called).
+ */
+export function pickRandom(providers: readonly CallableProvider[], random: number): CallableProvider {
+  const total = providers.reduce((sum, p) => sum + p.weight, 0);
+  const same = providers.every((p) => p.weight === providers[0].weight);
+  if (total > 0 && !same) {
+    let offset = random * total;
+    for (const provider of providers) {
+      offset -= provider.weight;
+      if (offset < 0) return provider;
+    }
+  }
+  return providers[Math.floor(random * providers.length)];
 }

@@ -5,7 +5,7 @@ import { Instance, instanceDefaults } from '../../src/catalog';
 import { parseZnodeName, formatDubboUrl } from '../../src/dubbo-codec/dubbo-url';
 import { overrideNodeName, planService } from '../../src/zookeeper-sync/export-plan';
 import { DEFAULT_LAYOUT } from '../../src/zookeeper-sync/zk-paths';
-import { ConsumerReference, enabledProviders } from '../support/dubbo-registry-directory';
+import { ConsumerReference, callableProviders, enabledProviders, pickRandom } from '../support/dubbo-registry-directory';
 
 const IFACE = 'com.foo.BarService';
 const LEGACY = `dubbo://10.20.153.10:20880/${IFACE}?anyhost=true&application=bar&interface=${IFACE}&methods=hello&side=provider&version=1.0.0`;
@@ -17,8 +17,8 @@ function legacyInstance(host: string, port: number, version = '1.0.0', group = '
   return { ...instanceDefaults(), id: `${host}:${port}`, service: IFACE, protocol: 'dubbo', host, port, stack: 'legacy', version, group, origin: { source: 'zookeeper' } };
 }
 
-function overrideUrl(instance: Instance, owner = 'b1'): string {
-  return formatDubboUrl(parseZnodeName(overrideNodeName(IFACE, instance, owner)));
+function overrideUrl(instance: Instance, owner = 'b1', steering: 'disable' | 'weight' = 'disable'): string {
+  return formatDubboUrl(parseZnodeName(overrideNodeName(IFACE, instance, owner, steering)));
 }
 
 describe('override configurators as a Java Dubbo consumer applies them', () => {
@@ -66,5 +66,20 @@ describe('override configurators as a Java Dubbo consumer applies them', () => {
     const providers = [LEGACY, OTHER, ...written('providers')];
     expect(enabledProviders(consumer, providers, written('configurators'))).toEqual(['10.0.0.5:20880']);
     expect(enabledProviders(consumer, [LEGACY, OTHER], [])).toEqual(['10.20.153.10:20880', '10.20.153.11:20880']);
+  });
+
+  it('with steering by weight, keeps the legacy endpoint at weight 0: never picked while a bridge is there, picked once none is', () => {
+    const override = overrideUrl(legacyInstance('10.20.153.10', 20880), 'b1', 'weight');
+    expect(override).toBe(`override://10.20.153.10:20880/${IFACE}?category=configurators&dynamic=false&enabled=true&version=1.0.0&weight=0&mesh-bridge=b1`);
+    const kept = callableProviders(consumer, [LEGACY, BRIDGE], [override]);
+    expect(kept).toEqual([
+      { address: '10.20.153.10:20880', weight: 0 },
+      { address: '10.0.0.5:20880', weight: 100 },
+    ]);
+    for (const random of [0, 0.001, 0.5, 0.999]) expect(pickRandom(kept, random).address).toBe('10.0.0.5:20880');
+    // The bridge's connection closed: Java picks again among the available invokers, the legacy one.
+    expect(pickRandom(kept.slice(0, 1), 0.7).address).toBe('10.20.153.10:20880');
+    const two = callableProviders(consumer, [LEGACY, OTHER], [override, overrideUrl(legacyInstance('10.20.153.11', 20880), 'b1', 'weight')]);
+    expect(new Set([0.1, 0.9].map((r) => pickRandom(two, r).address))).toEqual(new Set(['10.20.153.10:20880', '10.20.153.11:20880']));
   });
 });

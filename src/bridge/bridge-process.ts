@@ -16,7 +16,7 @@ import { adminGuard, loadAdminToken } from './admin-guard';
 import { BridgeConfig, RouteConfig, parseHostPortStrict } from './config';
 import { DubboListener, DubboServicePolicy } from './dubbo/dubbo-listener';
 import { HttpListener, HttpServicePolicy } from './http/http-listener';
-import { loadMeshServices } from './mesh-services';
+import { loadMeshServices, migrationState } from './mesh-services';
 import { ServiceNames } from './route/service-names';
 import { SelfAddresses } from './route/self-addresses';
 import { ServiceRoutes } from './route/service-routes';
@@ -99,7 +99,8 @@ export class Bridge {
         metrics,
         logger: logger.child({ part: 'zookeeper-sync' }),
         sessionTimeoutMs: config.zookeeper.sessionTimeoutMs,
-        export: { target: config.zookeeper.export.target, bridgeAddress },
+        export: { target: config.zookeeper.export.target, bridgeAddress, steering: config.zookeeper.export.steering },
+        migration: migrationState(this.weightControl),
       });
       this.ledger = this.zookeeper.ledger;
       if (config.zookeeper.sharedWeights) {

@@ -129,9 +129,11 @@ export const bridgeConfigSchema = z
             /** Provider URLs written for mesh services point at the bridge's Dubbo listener or at the instance itself. */
             target: z.enum(['bridge', 'instance']).default('instance'),
             bridgeAddress: hostPort.optional(),
+            /** How overrides keep consumers off legacy providers while a service is migrated: `disable` them, or `weight` them 0. */
+            steering: z.enum(['disable', 'weight']).default('disable'),
           })
           .strict()
-          .default({ target: 'instance' }),
+          .default({ target: 'instance', steering: 'disable' }),
       })
       .strict()
       .optional(),

@@ -82,10 +82,15 @@ export class WeightControl {
     for (const listener of this.listeners) listener(service);
   }
 
-  /** Calls `listener` after every change of a service's weights in force; returns the unsubscribe. */
+  /** Calls `listener` after every change of a service's weights in force (configured or overridden); returns the unsubscribe. */
   onChange(listener: (service: string) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** The same as onChange (the ZooKeeper writer's name for it). */
+  onApply(listener: (service: string) => void): () => void {
+    return this.onChange(listener);
   }
 
   /** The operator's override of a service, if any. */

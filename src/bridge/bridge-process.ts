@@ -16,7 +16,7 @@ import { adminGuard, loadAdminToken } from './admin-guard';
 import { BridgeConfig, RouteConfig, parseHostPortStrict } from './config';
 import { DubboListener, DubboServicePolicy } from './dubbo/dubbo-listener';
 import { HttpListener, HttpServicePolicy } from './http/http-listener';
-import { loadMeshServices } from './mesh-services';
+import { loadMeshServices, migrationState } from './mesh-services';
 import { ServiceNames } from './route/service-names';
 import { SelfAddresses } from './route/self-addresses';
 import { ServiceRoutes } from './route/service-routes';
@@ -26,6 +26,9 @@ import { listenError, listenServer } from './socket-lifecycle';
 import { WeightControl } from './route/weight-control';
 import { TrafficStats } from './stats/traffic-stats';
 import { WeightChange, createWeightsRouter } from './weights-api';
+import { BridgeHandout, httpHandout } from '../eureka-sync/bridge-handout';
+import { EurekaLeaseStore } from '../eureka-sync/eureka-lease-store';
+import { registrationPolicyFromConfig } from '../eureka-sync/eureka-config';
 
 export interface BridgeAddresses {
   admin: string;
@@ -50,6 +53,8 @@ export class Bridge {
   private readonly dubboStats: TrafficStats;
   private readonly httpStats: TrafficStats;
   private adminServer: Server | null = null;
+  /** The HTTP listener as Eureka clients are given it, once it listens. */
+  private handout: BridgeHandout | null = null;
   private starting: Promise<BridgeAddresses> | null = null;
   private stopRequested = false;
   private signalStopped!: () => void;
@@ -94,7 +99,8 @@ export class Bridge {
         metrics,
         logger: logger.child({ part: 'zookeeper-sync' }),
         sessionTimeoutMs: config.zookeeper.sessionTimeoutMs,
-        export: { target: config.zookeeper.export.target, bridgeAddress },
+        export: { target: config.zookeeper.export.target, bridgeAddress, steering: config.zookeeper.export.steering },
+        migration: migrationState(this.weightControl),
       });
       this.ledger = this.zookeeper.ledger;
       if (config.zookeeper.sharedWeights) {
@@ -104,7 +110,16 @@ export class Bridge {
       this.ledger = new MemoryOwnershipLedger(owner);
     }
     if (config.eureka.embedded) {
-      this.eureka = new EmbeddedEureka({ catalog: this.catalog, metrics, logger: logger.child({ part: 'eureka' }), ledger: this.ledger });
+      this.eureka = new EmbeddedEureka({
+        catalog: this.catalog,
+        metrics,
+        logger: logger.child({ part: 'eureka' }),
+        ledger: this.ledger,
+        meshWeightOf: (app) => this.meshWeightOf(app),
+        policy: registrationPolicyFromConfig(config.eureka, this.redactor),
+      });
+      const eureka = this.eureka;
+      this.weightControl.onChange((service) => eureka.weightChanged(service));
     }
     if (config.eureka.servers.length > 0) {
       this.eurekaRemote = new EurekaRemoteSync({
@@ -115,7 +130,12 @@ export class Bridge {
         owner,
         metrics,
         logger: logger.child({ part: 'eureka-remote' }),
+        handout: () => this.handout,
+        meshWeightOf: (app) => this.meshWeightOf(app),
+        redactor: this.redactor,
       });
+      const remote = this.eurekaRemote;
+      this.weightControl.onChange(() => void remote.weightChanged());
     }
     const self = this.selfAddresses;
     if (config.dubbo.enabled) {
@@ -149,6 +169,13 @@ export class Bridge {
         policy: (service) => this.httpPolicy(service),
       });
     }
+  }
+
+  /** The HTTP share of an app (any spelling of its name) sent to the mesh. */
+  private meshWeightOf(app: string): number {
+    let weight = 0;
+    for (const setting of this.weights.list()) if (setting.method === undefined && setting.service.toUpperCase() === app) weight = Math.max(weight, setting.mesh);
+    return weight;
   }
 
   // Policies per configured route, and one for every other service: service names come from
@@ -290,9 +317,20 @@ export class Bridge {
     await this.startListener(this.dubbo, 'Dubbo listener', this.config.dubbo);
     await this.startListener(this.http, 'HTTP listener', this.config.http);
     this.learnOwnAddresses(admin);
+    if (this.http) {
+      this.handout = httpHandout(this.config, this.http.address.port);
+      this.eureka?.setHandout(this.handout);
+    }
     this.sharedWeights?.start();
     if (this.zookeeper) await this.startZookeeper(this.zookeeper);
     this.checkNotStopped();
+    if (this.eureka && this.zookeeper) {
+      // Registrations survive restarts and are shared by replicas, as a Eureka cluster would:
+      // loaded before start resolves when ZooKeeper is there, in the background once it is.
+      const loaded = this.eureka.useStore(new EurekaLeaseStore({ session: this.zookeeper.session, bridgeId: this.config.bridge.id, metrics: this.metrics, logger: this.logger.child({ part: 'eureka-store' }) }));
+      if (this.zookeeper.session.connected) await loaded;
+      this.checkNotStopped();
+    }
     // Never rejects: an unreachable Eureka starts stale and is retried in the background.
     await this.eurekaRemote?.start();
     this.checkNotStopped();
@@ -353,10 +391,13 @@ export class Bridge {
     this.signalStopped();
     await this.starting?.catch(() => undefined);
     this.sharedWeights?.stop();
-    await this.zookeeper?.stop();
-    await this.eurekaRemote?.stop();
-    await Promise.all([this.dubbo?.stop(deadlineMs), this.http?.stop(deadlineMs)]);
+    // Registrations written so far reach ZooKeeper before its session closes.
+    await this.eureka?.storeFlushed();
     this.eureka?.stop();
+    // Before ZooKeeper closes: giving back overrides releases their ledger entries there.
+    await this.eurekaRemote?.stop();
+    await this.zookeeper?.stop();
+    await Promise.all([this.dubbo?.stop(deadlineMs), this.http?.stop(deadlineMs)]);
     for (const routes of this.serviceRoutes) routes.close();
     this.serviceNames.close();
     const admin = this.adminServer;

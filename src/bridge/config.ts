@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors';
+import { EUREKA_CONFIG_DEFAULTS, eurekaConfigSchema } from '../eureka-sync/eureka-config';
 import { DEFAULT_SECRET_KEYS } from '../telemetry/redact';
 
 const DNS_NAME = /^(?=.{1,253}\.?$)[a-zA-Z0-9_](?:[a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?(?:\.[a-zA-Z0-9_](?:[a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?)*\.?$/;
@@ -128,22 +129,15 @@ export const bridgeConfigSchema = z
             /** Provider URLs written for mesh services point at the bridge's Dubbo listener or at the instance itself. */
             target: z.enum(['bridge', 'instance']).default('instance'),
             bridgeAddress: hostPort.optional(),
+            /** How overrides keep consumers off legacy providers while a service is migrated: `disable` them, or `weight` them 0. */
+            steering: z.enum(['disable', 'weight']).default('disable'),
           })
           .strict()
-          .default({ target: 'instance' }),
+          .default({ target: 'instance', steering: 'disable' }),
       })
       .strict()
       .optional(),
-    eureka: z
-      .object({
-        /** Serve a Eureka-compatible registry at /eureka/apps and /eureka/v2/apps on the admin port. */
-        embedded: z.boolean().default(true),
-        /** External Eureka servers to sync with, e.g. http://127.0.0.1:8761/eureka/ */
-        servers: z.array(eurekaServerUrl).default([]),
-        fetchIntervalMs: z.number().int().min(100).default(30_000),
-      })
-      .strict()
-      .default({ embedded: true, servers: [], fetchIntervalMs: 30_000 }),
+    eureka: eurekaConfigSchema.extend({ servers: z.array(eurekaServerUrl).default([]) }).default(EUREKA_CONFIG_DEFAULTS),
     mesh: z
       .object({
         /** Services that live on the mesh side, to be made visible to the legacy registries. */

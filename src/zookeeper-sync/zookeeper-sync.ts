@@ -14,7 +14,7 @@ import { DEFAULT_LAYOUT, DubboCategory, ZkLayout } from './zk-paths';
 import { ConnectedInfo, ZkSession } from './zk-session';
 import { ZookeeperOwnershipLedger } from './zookeeper-ledger';
 import { InterfaceView, ZOOKEEPER_SOURCE, ZookeeperReader } from './zookeeper-reader';
-import { WriteOp, ZookeeperWriter } from './zookeeper-writer';
+import { MigrationState, WriteOp, ZookeeperWriter } from './zookeeper-writer';
 
 export interface ZookeeperSyncOptions {
   /** `host:port[,host:port...]`, as Dubbo's `zookeeper://` registry address without the scheme. */
@@ -40,6 +40,13 @@ export interface ZookeeperSyncOptions {
    * regardless (each its own); only the nodes alike for all bridges wait for the election.
    */
   election?: boolean;
+  /**
+   * The services being migrated (from the bridge's weights). With it, a service with legacy providers
+   * gets nothing written at weight 0, and, while migrating (export target `bridge`), the bridge's URL
+   * plus override configurators that disable its legacy providers for consumers. Without it, mesh
+   * services are always written and nothing is steered.
+   */
+  migration?: MigrationState;
   /** Read Dubbo 3 application-level instances under `/services` (default true). */
   applicationLevel?: boolean;
   layout?: Partial<ZkLayout>;
@@ -54,7 +61,8 @@ export interface ZookeeperSyncStatus {
   sessionId: string | null;
   stale: boolean;
   /** Whether this bridge writes the shared nodes (leads the writer election), and who does. `planned`: nodes this bridge should hold now. */
-  writer: { enabled: boolean; leader: boolean; leaderOwner: string | null; planned: number; written: number; inSync: boolean };
+  /** `steered`: services whose Dubbo consumers are sent to the bridges (override configurators planned). */
+  writer: { enabled: boolean; leader: boolean; leaderOwner: string | null; planned: number; written: number; inSync: boolean; steered: string[] };
   reader: { interfaces: number; applications: number; instances: number; badEntries: number };
   reconnects: number;
   sessionExpiries: number;
@@ -91,6 +99,7 @@ export class ZookeeperSync extends EventEmitter<SyncEvents> {
     writeErrors: ReturnType<typeof counter<'registry' | 'op'>>;
     conflicts: ReturnType<typeof counter<'registry'>>;
     leader: ReturnType<typeof gauge<'registry'>>;
+    steered: ReturnType<typeof gauge<'registry'>>;
   };
   private stale = false;
   private badEntryCount = 0;
@@ -116,8 +125,10 @@ export class ZookeeperSync extends EventEmitter<SyncEvents> {
       writeErrors: counter(registry, 'mesh_bridge_registry_write_errors_total', 'Registry writes that failed (retried)', ['registry', 'op']),
       conflicts: counter(registry, 'mesh_bridge_registry_write_conflicts_total', 'Writes skipped because an entry not written by a bridge was in the way', ['registry']),
       leader: gauge(registry, 'mesh_bridge_registry_writer_leader', '1 while this bridge is the one writing into a registry', ['registry']),
+      steered: gauge(registry, 'mesh_bridge_registry_steered_services', 'Services whose registry consumers this bridge sends to the bridges (being migrated)', ['registry']),
     };
     this.metrics.stale.set({ registry: REGISTRY }, 0);
+    this.metrics.steered.set({ registry: REGISTRY }, 0);
 
     this.session = new ZkSession({ connectString: options.connectString, sessionTimeoutMs: options.sessionTimeoutMs ?? 30_000, logger: this.logger });
     this.ownLedger = options.ledger === undefined ? new ZookeeperOwnershipLedger({ session: this.session, owner: options.owner, logger: this.logger, layout: this.layout }) : null;
@@ -143,9 +154,11 @@ export class ZookeeperSync extends EventEmitter<SyncEvents> {
             layout: this.layout,
             export: exportOptions,
             logger: this.logger,
+            migration: options.migration,
             onWrite: (op: WriteOp) => this.metrics.writes.inc({ registry: REGISTRY, op }),
             onWriteError: (op: WriteOp) => this.metrics.writeErrors.inc({ registry: REGISTRY, op }),
             onConflict: () => this.metrics.conflicts.inc({ registry: REGISTRY }),
+            onSteered: (count: number) => this.metrics.steered.set({ registry: REGISTRY }, count),
           });
     this.election = this.writer !== null && options.election !== false ? new WriterElection({ session: this.session, owner: options.owner, logger: this.logger, layout: this.layout }) : null;
   }
@@ -219,6 +232,7 @@ export class ZookeeperSync extends EventEmitter<SyncEvents> {
         planned: this.writer?.plannedCount ?? 0,
         written: this.writer?.writtenCount ?? 0,
         inSync: this.writer?.inSync ?? true,
+        steered: this.writer?.steeredServices() ?? [],
       },
       reader: {
         interfaces: this.reader.interfaceNames().length,
@@ -257,6 +271,10 @@ export class ZookeeperSync extends EventEmitter<SyncEvents> {
     // The ledger first: the reader must know what bridges wrote before it reads anything.
     await this.ownLedger?.start();
     this.reader.start();
+    // The writer plans from what ZooKeeper holds: started before the first complete read, it would
+    // write URLs without the methods it borrows from legacy providers, then replace them.
+    await this.session.settled();
+    await this.writer?.loadLearned();
     this.writer?.start();
     if (this.writer !== null) {
       if (this.election === null) {

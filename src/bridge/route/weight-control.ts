@@ -52,6 +52,8 @@ export class WeightControl {
   private readonly defaults = new Map<string, ConfiguredWeights>();
   private readonly overrides = new Map<string, WeightOverride>();
   store: OverrideStore = new LocalOverrideStore();
+  /** Told the service's name after each change of its weights in force (registries follow the weight). */
+  private readonly listeners = new Set<(service: string) => void>();
 
   constructor(
     readonly weights: StackWeights,
@@ -77,6 +79,18 @@ export class WeightControl {
       if (override.mesh !== undefined) this.weights.set({ service, mesh: override.mesh });
       for (const [method, mesh] of Object.entries(override.methods)) this.weights.set({ service, method, mesh });
     }
+    for (const listener of this.listeners) listener(service);
+  }
+
+  /** Calls `listener` after every change of a service's weights in force (configured or overridden); returns the unsubscribe. */
+  onChange(listener: (service: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The same as onChange (the ZooKeeper writer's name for it). */
+  onApply(listener: (service: string) => void): () => void {
+    return this.onChange(listener);
   }
 
   /** The operator's override of a service, if any. */

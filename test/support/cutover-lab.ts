@@ -55,7 +55,9 @@ export class Traffic {
   }
 
   private async loop(method: string, rate: number): Promise<void> {
+    // Ten batches a second, or one call every 1/rate s for slower methods.
     const batch = Math.max(1, Math.round(rate / 10));
+    const periodMs = (batch * 1000) / rate;
     let turn = 0;
     while (!this.stopped) {
       const started = Date.now();
@@ -68,7 +70,7 @@ export class Traffic {
             .catch(() => undefined);
         }),
       );
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 100 - (Date.now() - started))));
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, periodMs - (Date.now() - started))));
     }
   }
 

@@ -1,8 +1,11 @@
 // One runner at a time, and a runner killed with -9 replaced by another that continues from the
-// recorded state without applying any step twice: real ZooKeeper, two real bridge processes,
-// `mesh-bridge cutover run` processes. The gates are off here (a pass at each hold's end), so
-// this tests the election and the recorded state, not the judge.
+// recorded state without applying any step twice; approvals of steps and waves from another
+// process; a runner refused when the recorded run has another plan. Real ZooKeeper, two real
+// bridge processes, `mesh-bridge cutover run` processes. The gates are off here (a pass at each
+// hold's end), so this tests the election and the recorded state, not the judge.
+import { parseAllDocuments } from 'yaml';
 import { planFromFiles } from '../../src/cli/commands/cutover';
+import { parseDubboUrl } from '../../src/dubbo-codec/dubbo-url';
 import { DEFAULT_RUN_TIMINGS, unitSpecs } from '../../src/cutover-planner/run-plan';
 import { initialState, stepId, transition } from '../../src/cutover-planner/run-state';
 import { RunStore } from '../../src/cutover-planner/runner/run-store';
@@ -12,13 +15,15 @@ import { CutoverLab, RunnerEvent } from '../support/cutover-lab';
 
 const KILLED = 'com.example.lab.KilledService';
 const RECORDED = 'com.example.lab.RecordedService';
+const FIRST = 'com.example.lab.FirstWaveService';
+const SECOND = 'com.example.lab.SecondWaveService';
 
 function playbook(name: string, service: string): object {
   return {
     name,
     approvalBetweenWaves: false,
     defaults: {
-      steps: [{ weight: 10, hold: '3s' }, { weight: 30, hold: '3s' }, { weight: 60, hold: '3s' }, { weight: 100 }],
+      steps: [{ weight: 10, hold: '2s' }, { weight: 30, hold: '2s' }, { weight: 60, hold: '2s' }, { weight: 100 }],
       gate: { interval: '1s', errors: false, latency: false },
     },
     services: [{ name: service, kind: 'dubbo', callsPerSecond: 50 }],
@@ -38,6 +43,8 @@ describe('cutover runners: leader election and a kill -9', () => {
     lab = await CutoverLab.start([
       { name: KILLED, methods: ['sayHello'] },
       { name: RECORDED, methods: ['sayHello'] },
+      { name: FIRST, methods: ['sayHello'] },
+      { name: SECOND, methods: ['sayHello'] },
     ]);
   });
 
@@ -106,5 +113,76 @@ describe('cutover runners: leader election and a kill -9', () => {
     const unit = (await status(lab, 'recorded')).units[0];
     expect(unit.appliedStepIds).toEqual([10, 30, 60, 100].map((w, i) => stepId(RECORDED, i, w)));
     expect(lab.weightHistory(RECORDED).filter((c) => c.after !== c.before).map((c) => c.after)).toEqual([10, 30, 60, 100]);
+  });
+
+  it('waits for a person at an approval step and between waves, and goes on when approved from another process', async () => {
+    const file = lab.writePlaybook('approvals', {
+      name: 'approvals',
+      maxServicesPerWave: 1,
+      approvalBetweenWaves: true,
+      defaults: { steps: [{ weight: 10, hold: '1s' }, { weight: 50, hold: '1s', approval: true }, { weight: 100 }], gate: { interval: '1s', errors: false, latency: false } },
+      services: [FIRST, SECOND].map((name) => ({ name, kind: 'dubbo', callsPerSecond: 50 })),
+    });
+    const zk = ['--zookeeper', lab.zk.connectString, '--run', 'approvals'];
+    const runner = lab.startRunner(file);
+    const awaiting = (unit: string) => runner.waitForEvent(`${unit} to wait for approval`, (e) => e.event === 'unit' && e.unit === unit && e.status === 'awaiting_approval', 30_000);
+
+    await awaiting(FIRST);
+    expect(runner.events().some((e) => e.event === 'notify' && String(e.message).includes(`cutover approve ${FIRST}`))).toBe(true);
+    // A person looks, and approves whatever waits.
+    expect((await lab.cli(['status', ...zk])).stdout).toMatch(/awaiting_approval/);
+    const approved = await lab.cli(['approve', ...zk, '--json']);
+    expect(approved.code).toBe(0);
+    expect(JSON.parse(approved.stdout).taken).toEqual([{ type: 'approve', unit: FIRST, stepId: stepId(FIRST, 1, 50) }]);
+    await runner.waitForEvent('the first wave to complete', (e) => e.event === 'unit' && e.unit === FIRST && e.status === 'completed', 30_000);
+
+    // The second wave waits for its own approval; nothing of it moves before.
+    await runner.waitForEvent('the run to wait for wave 2', (e) => e.event === 'progress' && e.status === 'awaiting_wave_approval' && e.wave === 2, 30_000);
+    expect(await lab.weightOn(lab.bridges[0], SECOND)).toBe(0);
+    expect((await lab.cli(['approve', ...zk, '--wave', '2'])).code).toBe(0);
+    await awaiting(SECOND);
+    expect((await lab.cli(['approve', SECOND, ...zk])).code).toBe(0);
+    const done = await runner.waitForEvent('the run to complete', (e) => e.event === 'done', 30_000);
+    expect(done.status).toBe('completed');
+    for (const service of [FIRST, SECOND]) expect(await lab.weightOn(lab.bridges[1], service)).toBe(100);
+
+    // Nothing waits any more: approving is refused, saying why.
+    const late = await lab.cli(['approve', ...zk]);
+    expect(late.code).toBe(1);
+    expect(late.stderr).toContain('CUTOVER_BAD_COMMAND: nothing waits for approval');
+  });
+
+  it('refuses to run a recorded run with another plan', async () => {
+    const other = lab.writePlaybook('other', { ...(playbook('other', FIRST) as object), name: 'approvals' });
+    const runner = lab.startRunner(other);
+    expect((await runner.exit).code).toBe(1);
+    expect(runner.stderr).toContain('CUTOVER_PLAN_MISMATCH');
+  });
+
+  it('exports the weights in force as Istio resources and as Dubbo override configurators', async () => {
+    const bridges = ['--bridges', lab.adminUrls.join(',')];
+    const istio = await lab.cli(['export', '--format', 'istio', '--namespace', 'lab', ...bridges]);
+    expect(istio.code).toBe(0);
+    const docs = parseAllDocuments(istio.stdout).map((d) => d.toJS());
+    const vs = docs.find((d) => d?.kind === 'VirtualService' && d.spec.hosts[0] === KILLED);
+    expect(vs.metadata.namespace).toBe('lab');
+    expect(vs.spec.http[0].route.map((r: { destination: { subset: string }; weight: number }) => [r.destination.subset, r.weight])).toEqual([
+      ['legacy', 0],
+      ['mesh', 100],
+    ]);
+
+    const dubbo = await lab.cli(['export', '--format', 'dubbo', ...bridges]);
+    expect(dubbo.code).toBe(0);
+    const urls = dubbo.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('override://'))
+      .map(parseDubboUrl)
+      .filter((u) => u.path === KILLED);
+    const { legacy, mesh } = lab.services.get(KILLED)!;
+    const weightAt = (port: number) => urls.find((u) => u.port === port)?.params.get('weight');
+    // At 100 % the legacy provider gets nothing and the mesh twin everything.
+    expect(weightAt(legacy.port)).toBe('0');
+    expect(Number(weightAt(mesh.port))).toBeGreaterThan(0);
+    expect(urls.every((u) => u.params.get('category') === 'configurators' && u.params.get('enabled') === 'true')).toBe(true);
   });
 });

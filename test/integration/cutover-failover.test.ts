@@ -3,6 +3,7 @@
 // process; a runner refused when the recorded run has another plan. Real ZooKeeper, two real
 // bridge processes, `mesh-bridge cutover run` processes. The gates are off here (a pass at each
 // hold's end), so this tests the election and the recorded state, not the judge.
+import { request } from 'undici';
 import { parseAllDocuments } from 'yaml';
 import { planFromFiles } from '../../src/cli/commands/cutover';
 import { parseDubboUrl } from '../../src/dubbo-codec/dubbo-url';
@@ -12,6 +13,7 @@ import { RunStore } from '../../src/cutover-planner/runner/run-store';
 import { silentLogger } from '../../src/telemetry/logger';
 import { ZkSession } from '../../src/zookeeper-sync/zk-session';
 import { CutoverLab, RunnerEvent } from '../support/cutover-lab';
+import { freePort } from '../support/zookeeper';
 
 const KILLED = 'com.example.lab.KilledService';
 const RECORDED = 'com.example.lab.RecordedService';
@@ -124,7 +126,8 @@ describe('cutover runners: leader election and a kill -9', () => {
       services: [FIRST, SECOND].map((name) => ({ name, kind: 'dubbo', callsPerSecond: 50 })),
     });
     const zk = ['--zookeeper', lab.zk.connectString, '--run', 'approvals'];
-    const runner = lab.startRunner(file);
+    const metricsPort = await freePort();
+    const runner = lab.startRunner(file, ['--metrics-port', String(metricsPort)]);
     const awaiting = (unit: string) => runner.waitForEvent(`${unit} to wait for approval`, (e) => e.event === 'unit' && e.unit === unit && e.status === 'awaiting_approval', 30_000);
 
     await awaiting(FIRST);
@@ -142,6 +145,10 @@ describe('cutover runners: leader election and a kill -9', () => {
     expect((await lab.cli(['approve', ...zk, '--wave', '2'])).code).toBe(0);
     await awaiting(SECOND);
     expect((await lab.cli(['approve', SECOND, ...zk])).code).toBe(0);
+    // What the runner did, for the Prometheus that watches the migration.
+    const metrics = await (await request(`http://127.0.0.1:${metricsPort}/metrics`)).body.text();
+    expect(metrics).toMatch(/mesh_bridge_cutover_events_total\{event="applied"\} [1-9]/);
+    expect(metrics).toMatch(/mesh_bridge_cutover_leader 1/);
     const done = await runner.waitForEvent('the run to complete', (e) => e.event === 'done', 30_000);
     expect(done.status).toBe('completed');
     for (const service of [FIRST, SECOND]) expect(await lab.weightOn(lab.bridges[1], service)).toBe(100);

@@ -5,6 +5,7 @@
 // state in ZooKeeper) and `export` (the bridges' weights as Istio or Dubbo override rules).
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { Server, createServer } from 'node:http';
 import { hostname } from 'node:os';
 import { Command } from 'commander';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
@@ -21,6 +22,7 @@ import { CUTOVER_ROOT, OperatorCommand, RunStore, checkRunId, runIdFromName } fr
 import { CutoverRunner } from '../../cutover-planner/runner/runner';
 import { loadAdminToken } from '../../bridge/admin-guard';
 import type { Logger } from '../../telemetry/logger';
+import { Registry } from '../../telemetry/metrics';
 import { ZkSession } from '../../zookeeper-sync/zk-session';
 import pino from 'pino';
 
@@ -206,6 +208,26 @@ interface RunOptions extends ZkOptions {
   retry?: string;
   promoteTimeout?: string;
   tickMs: string;
+  metricsPort?: string;
+}
+
+/** The runner's metrics on 127.0.0.1:<port>/metrics, for the Prometheus that watches the migration. */
+async function serveMetrics(registry: Registry, port: number): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      () => res.writeHead(500).end(),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new MeshBridgeError('LISTEN_FAILED', `cannot serve metrics on 127.0.0.1:${port}: ${err.message}`, { value: port, where: '--metrics-port', cause: err })));
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return server;
 }
 
 async function runCutover(opts: RunOptions): Promise<void> {
@@ -217,7 +239,15 @@ async function runCutover(opts: RunOptions): Promise<void> {
   };
   const bridges = bridgeClient(opts);
   const logger = stderrLogger();
-  const session = await openSession(opts, logger);
+  const metrics = new Registry();
+  const metricsServer = opts.metricsPort ? await serveMetrics(metrics, positiveNumber('--metrics-port', opts.metricsPort)) : null;
+  let session: ZkSession;
+  try {
+    session = await openSession(opts, logger);
+  } catch (err) {
+    metricsServer?.close();
+    throw err;
+  }
   const view: ProgressView = opts.json || !process.stdout.isTTY ? new JsonLinesView() : new TerminalView();
   let runner: CutoverRunner | null = null;
   const stop = (): void => runner?.stop();
@@ -235,6 +265,7 @@ async function runCutover(opts: RunOptions): Promise<void> {
       logger,
       onEvent: (event) => view.update(event),
       tickMs: positiveNumber('--tick-ms', opts.tickMs),
+      metrics,
     });
     const outcome = await runner.run();
     // A halted run (a unit rolled back) is not a success: scripts see it.
@@ -243,6 +274,7 @@ async function runCutover(opts: RunOptions): Promise<void> {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
     view.close();
+    metricsServer?.close();
     await session.close();
   }
 }
@@ -267,6 +299,7 @@ function runCommands(): Command[] {
     .option('--retry <seconds>', `an unacknowledged weight change is sent again after this long (default ${DEFAULT_RUN_TIMINGS.retrySeconds})`)
     .option('--promote-timeout <seconds>', `a step not applied after this long rolls back (default ${DEFAULT_RUN_TIMINGS.promoteTimeoutSeconds})`)
     .option('--tick-ms <ms>', 'how often the leader looks at its units', '500')
+    .option('--metrics-port <port>', 'serve the runner\'s Prometheus metrics (mesh_bridge_cutover_*) on 127.0.0.1:<port>/metrics')
     .action((opts: RunOptions) => runCutover(opts));
 
   const status = withZk(new Command('status'))

@@ -5,6 +5,7 @@
 // its recorded id, a rollback in flight re-issued. Every interval it scrapes every replica's call
 // histograms, diffs them against the scrape taken when the step's hold began, and feeds the judge.
 import type { Logger } from '../../telemetry/logger';
+import { Registry, counter, gauge } from '../../telemetry/metrics';
 import { isMeshBridgeError, MeshBridgeError } from '../../errors';
 import { WriterElection } from '../../zookeeper-sync/writer-election';
 import type { ZkSession } from '../../zookeeper-sync/zk-session';
@@ -46,6 +47,19 @@ export interface RunnerOptions {
   tickMs?: number;
   /** How long a weight change may take to show on every replica before it is retried later (default 10 s). */
   applyWaitMs?: number;
+  /** Where the runner counts what it did and what went wrong (`mesh_bridge_cutover_*`). */
+  metrics?: Registry;
+}
+
+/** The runner's Prometheus metrics: every event counted by kind (and by verdict or outcome). */
+function runnerMetrics(registry: Registry) {
+  return {
+    events: counter(registry, 'mesh_bridge_cutover_events_total', 'Cutover runner events by kind (apply, applied, restore, restored, bridge_error, scrape_failed, command ...)', ['event']),
+    verdicts: counter(registry, 'mesh_bridge_cutover_verdicts_total', 'Gate verdicts by outcome', ['verdict']),
+    conflicts: counter(registry, 'mesh_bridge_cutover_state_conflicts_total', 'Unit states changed under this runner (another runner wrote): state read again'),
+    turnFailures: counter(registry, 'mesh_bridge_cutover_turn_failures_total', 'Leader turns that failed (ZooKeeper unreachable, ...) and were tried again'),
+    leader: gauge(registry, 'mesh_bridge_cutover_leader', '1 while this runner leads its run'),
+  };
 }
 
 export type RunOutcome = 'completed' | 'halted' | 'stopped';
@@ -75,6 +89,7 @@ export class CutoverRunner {
   private lastProgress = '';
   private readonly tickMs: number;
   private readonly applyWaitMs: number;
+  private readonly metrics: ReturnType<typeof runnerMetrics> | null;
 
   constructor(private readonly options: RunnerOptions) {
     const { plan, timings } = options.record;
@@ -95,10 +110,18 @@ export class CutoverRunner {
       dir: options.store.leaderDir,
       role: `leads cutover run ${options.store.runId}`,
     });
-    this.election.on('change', () => this.wake?.());
+    this.metrics = options.metrics ? runnerMetrics(options.metrics) : null;
+    this.election.on('change', (leader) => {
+      this.metrics?.leader.set(leader ? 1 : 0);
+      this.wake?.();
+    });
   }
 
   private emit(event: RunEvent): void {
+    if (this.metrics) {
+      this.metrics.events.inc({ event: event.event });
+      if (event.event === 'verdict') this.metrics.verdicts.inc({ verdict: event.verdict });
+    }
     this.options.onEvent?.(event);
   }
 
@@ -143,9 +166,11 @@ export class CutoverRunner {
         } catch (err) {
           if (isMeshBridgeError(err) && err.code === 'CUTOVER_STATE_CONFLICT') {
             // Someone else wrote: read everything again before acting once more.
+            this.metrics?.conflicts.inc();
             this.options.logger.error({ err }, 'cutover state changed under this runner; reading it again');
             this.loaded = false;
           } else {
+            this.metrics?.turnFailures.inc();
             this.options.logger.error({ err }, 'cutover runner turn failed; trying again');
           }
         }

@@ -3,7 +3,7 @@
 // that drive one listener without the whole process.
 import type { Catalog } from '../../src/catalog';
 import { DubboListener, DubboServicePolicy } from '../../src/bridge/dubbo/dubbo-listener';
-import { HttpListener, HttpRouteBy, HttpServicePolicy } from '../../src/bridge/http/http-listener';
+import { HttpListener, HttpListenerOptions, HttpRouteBy, HttpServicePolicy } from '../../src/bridge/http/http-listener';
 import { ServiceRoutes } from '../../src/bridge/route/service-routes';
 import { StackWeights } from '../../src/bridge/route/stack-weights';
 import { TrafficStats } from '../../src/bridge/stats/traffic-stats';
@@ -43,7 +43,7 @@ export function dubboGateway(
 
 export function httpGateway(
   catalog: Catalog,
-  options: CommonOptions & { policy: (service: string) => HttpServicePolicy; routeBy?: HttpRouteBy },
+  options: CommonOptions & { policy: (service: string) => HttpServicePolicy; routeBy?: HttpRouteBy; listener?: Partial<HttpListenerOptions> },
 ): Gateway<HttpListener> {
   const metrics = options.metrics ?? new Registry();
   const routes = new ServiceRoutes(catalog, options.weights ?? new StackWeights(), (address) => listener.pendingOf(address), 'http');
@@ -56,6 +56,7 @@ export function httpGateway(
     logger: silentLogger(),
     routeBy: options.routeBy ?? 'host',
     policy: options.policy,
+    ...options.listener,
   });
   return { listener, routes, stop: async (deadlineMs = 1000) => (await listener.stop(deadlineMs), routes.close()) };
 }

@@ -14,6 +14,7 @@ import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy 
 import { TrafficStats } from '../stats/traffic-stats';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE, METHODS } from './http-parser';
 import { HttpUpstream, UpstreamSink } from './http-upstream';
+import { HOP_BY_HOP, ResponseFraming, finalResponseHead, interimResponseHead, switchingProtocolsHead } from './response-head';
 
 export type HttpRouteBy = 'host' | 'path';
 
@@ -37,10 +38,24 @@ export interface HttpListenerOptions {
   connectTimeoutMs?: number;
   /** Idle keep-alive connections kept per upstream address. */
   maxIdlePerUpstream?: number;
+  /** Requests read ahead on one caller connection (pipelining); past it the caller is not read. Default 16. */
+  maxPipelined?: number;
+  /** Caller connections open at once; more are closed as they arrive. Default 10,000. */
+  maxConnections?: number;
 }
 
-// Headers that describe one hop, never forwarded (RFC 9110 section 7.6.1).
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization']);
+/** Response bytes held for a pipelined exchange that must wait its turn, before its upstream is paused. */
+const HELD_BYTES_LIMIT = 64 * 1024;
+
+/** Why a caller connection is not being read (a bit each; reading resumes when none is left). */
+const enum Hold {
+  /** As many requests as `maxPipelined` are waiting for answers. */
+  Pipeline = 1,
+  /** The upstream is not taking the request body (or tunnel bytes) as fast as the caller sends it. */
+  UpstreamFull = 2,
+  /** An upgrade request waits for the upstream's answer. */
+  Upgrading = 4,
+}
 
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
 
@@ -54,7 +69,7 @@ function jsonResponse(status: number, code: string, message: string, extra: Reco
 }
 
 /** One request and its response, in the order the caller sent them. */
-class Exchange implements UpstreamSink {
+class Exchange implements UpstreamSink, ResponseFraming {
   upstream: HttpUpstream | null = null;
   service = '';
   stack: Stack = 'legacy';
@@ -68,8 +83,12 @@ class Exchange implements UpstreamSink {
   requestDone = false;
   responseStarted = false;
   done = false;
-  /** The caller asked to close after this response, or the upstream will close. */
+  /** The caller's connection closes after this response. */
   closeAfter = false;
+  /** The caller spoke HTTP/1.0: no chunked bodies, no interim responses. */
+  http10 = false;
+  /** The response body goes to the caller chunked (see response-head.ts). */
+  rechunk = false;
   deadline = 0;
   status = 0;
   /** The head as sent upstream, kept to send again when a connection could not be made. */
@@ -82,8 +101,13 @@ class Exchange implements UpstreamSink {
   bodyBytes = 0;
   /** After a 101: the exchange left the queue and its connection carries the upgraded protocol. */
   tunnelled = false;
+  /** Routed (sent upstream or answered): a pipelined request waits unrouted until its turn. */
+  routed = false;
+  /** Body bytes read before the request was routed (at most one read's worth: the caller is held). */
+  pendingBody: Buffer[] | null = null;
   /** Response bytes held while an earlier exchange on the same connection is still answering. */
   private held: Buffer[] | null = null;
+  private heldBytes = 0;
 
   constructor(
     readonly downstream: Downstream,
@@ -95,24 +119,51 @@ class Exchange implements UpstreamSink {
     return this.downstream.queue[0] === this;
   }
 
-  /** Sends response bytes now if this exchange is at the head of the connection, else holds them. */
-  emit(bytes: Buffer): void {
-    if (this.tunnelled || this.isHead) this.downstream.socket.write(bytes);
-    else (this.held ??= []).push(bytes);
+  /**
+   * Sends response bytes now if this exchange is at the head of the connection, else holds them.
+   * Either way the upstream stops being read once the caller's buffer (or the held bytes) is full.
+   */
+  emit(bytes: Buffer | string): void {
+    if (this.tunnelled || this.isHead) {
+      const socket = this.downstream.socket;
+      if (!(typeof bytes === 'string' ? socket.write(bytes, 'latin1') : socket.write(bytes))) this.upstream?.pauseReading();
+    } else {
+      (this.held ??= []).push(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
+      this.heldBytes += bytes.length;
+      if (this.heldBytes > HELD_BYTES_LIMIT) this.upstream?.pauseReading();
+    }
   }
 
+  /** The exchange's turn came: what it held goes out, and its upstream is read again if the caller can take it. */
   flushHeld(): void {
-    if (this.held === null) return;
-    for (const bytes of this.held) this.downstream.socket.write(bytes);
-    this.held = null;
+    const socket = this.downstream.socket;
+    if (this.held !== null) {
+      for (const bytes of this.held) socket.write(bytes);
+      this.held = null;
+      this.heldBytes = 0;
+    }
+    if (!socket.writableNeedDrain) this.upstream?.resumeReading();
   }
 
-  onResponseHead(statusCode: number, keepAlive: boolean): void {
-    if (statusCode >= 200) {
+  onResponseHead(statusCode: number, statusMessage: string, fields: string[]): void {
+    if (statusCode === 101) this.emit(switchingProtocolsHead(statusMessage, fields));
+    else if (statusCode < 200) {
+      const head = interimResponseHead(statusCode, statusMessage, fields, this.http10);
+      if (head !== '') this.emit(head);
+    } else {
       this.responseStarted = true;
       this.status = statusCode;
-      if (!keepAlive) this.closeAfter = true;
+      // An upstream's Connection: close is about its own connection, not the caller's.
+      this.emit(finalResponseHead(this, statusCode, statusMessage, fields, this.skipResponseBody, this.http10));
     }
+  }
+
+  onResponseBody(bytes: Buffer): void {
+    if (this.rechunk) {
+      this.emit(`${bytes.length.toString(16)}\r\n`);
+      this.emit(bytes);
+      this.emit('\r\n');
+    } else this.emit(bytes);
   }
 
   onResponseBytes(bytes: Buffer): void {
@@ -121,7 +172,16 @@ class Exchange implements UpstreamSink {
   }
 
   onResponseEnd(): void {
+    if (this.rechunk) this.emit('0\r\n\r\n');
     this.downstream.listener.exchangeEnded(this, this.status >= 500);
+  }
+
+  cork(): void {
+    this.downstream.socket.cork();
+  }
+
+  uncork(): void {
+    this.downstream.socket.uncork();
   }
 
   onUpstreamError(message: string, kind: 'connect' | 'reset' | 'bad-response'): void {
@@ -148,8 +208,18 @@ class Downstream {
   /** Header fields delivered in pieces when a head spans several reads. */
   partialHeaders: string[] = [];
   partialUrl = '';
-  /** Set by an upgrade request: the caller's bytes after its head go to this upstream unparsed. */
+  /** Set once the upstream answered an upgrade request 101: the caller's bytes go to it unparsed. */
   tunnel: HttpUpstream | null = null;
+  /**
+   * An upgrade request waiting for the upstream's answer: the caller is not read meanwhile, and the
+   * bytes that followed its head in the same read wait here (at most one read's worth).
+   */
+  upgrading: Exchange | null = null;
+  afterUpgrade: Buffer | null = null;
+  /** Reasons the caller is not read (Hold bits). */
+  private holds = 0;
+  /** Set while waiting pipelined requests are being routed, so a local answer does not start it again. */
+  routing = false;
 
   constructor(
     readonly listener: HttpListener,
@@ -157,6 +227,30 @@ class Downstream {
   ) {
     this.parser = new HTTPParser();
     this.parser.initialize(HTTPParser.REQUEST, {}, MAX_HEADER_SIZE);
+  }
+
+  hold(reason: Hold): void {
+    if (this.holds === 0) this.socket.pause();
+    this.holds |= reason;
+  }
+
+  letGo(reason: Hold): void {
+    if ((this.holds & reason) === 0) return;
+    this.holds &= ~reason;
+    if (this.holds === 0 && !this.closed) this.socket.resume();
+  }
+
+  /** The upstream that filled up took its bytes: read the caller again. */
+  upstreamDrained(): void {
+    this.letGo(Hold.UpstreamFull);
+  }
+
+  /** Writes request (or tunnel) bytes upstream; the caller waits while the upstream's buffer is full. */
+  sendUpstream(upstream: HttpUpstream, bytes: Buffer | string): void {
+    if (!upstream.write(bytes)) {
+      upstream.drainWaiter = this;
+      this.hold(Hold.UpstreamFull);
+    }
   }
 }
 
@@ -177,6 +271,8 @@ export class HttpListener {
   private clockMs = Date.now();
   private draining = false;
   private readonly maxIdlePerUpstream: number;
+  private readonly maxPipelined: number;
+  private readonly maxConnections: number;
   private readonly metrics: {
     connections: { inc(): void; dec(): void };
     badRequests: { inc(): void };
@@ -184,16 +280,24 @@ export class HttpListener {
     tunnels: { inc(): void };
     ejections: { inc(): void };
     retries: { inc(): void };
+    outOfStep: { inc(): void };
+    refusedConnections: { inc(): void };
+    acceptErrors: { inc(labels: { code: string }): void };
   };
 
   constructor(private readonly options: HttpListenerOptions) {
     this.maxIdlePerUpstream = options.maxIdlePerUpstream ?? 64;
+    this.maxPipelined = Math.max(1, options.maxPipelined ?? 16);
+    this.maxConnections = options.maxConnections ?? 10_000;
     const m = options.metrics;
     this.metrics = {
       connections: gauge(m, 'mesh_bridge_http_client_connections', 'Caller connections open on the HTTP listener'),
       badRequests: counter(m, 'mesh_bridge_http_bad_requests_total', 'Malformed HTTP requests answered 400'),
       failures: counter(m, 'mesh_bridge_http_upstream_failures_total', 'HTTP requests answered with an error by the bridge, by reason', ['reason']),
       retries: counter(m, 'mesh_bridge_http_retries_total', 'Requests sent to another instance because a connection could not be made'),
+      outOfStep: counter(m, 'mesh_bridge_http_upstream_out_of_step_total', 'Upstream connections closed for sending bytes past the end of a response (never passed on)'),
+      refusedConnections: counter(m, 'mesh_bridge_http_refused_connections_total', 'Caller connections closed on arrival because maxConnections were open'),
+      acceptErrors: counter(m, 'mesh_bridge_http_accept_errors_total', 'Connections the HTTP listener could not accept (EMFILE: out of file descriptors), by code', ['code']),
       tunnels: counter(m, 'mesh_bridge_http_upgrades_total', 'Protocol upgrades (WebSocket) the bridge tunnels to an upstream'),
       ejections: counter(m, 'mesh_bridge_outlier_ejections_total', 'Upstream instances left out of routing for a while after repeated connection failures', ['protocol']).labels({ protocol: 'http' }),
     };
@@ -208,6 +312,12 @@ export class HttpListener {
 
   async start(): Promise<void> {
     this.server = await listenOn(this.options.host, this.options.port, (socket) => this.accept(socket));
+    // Accept errors (EMFILE, ENFILE when descriptors run out) are counted; the listener keeps going.
+    this.server.on('error', (err: NodeJS.ErrnoException) => {
+      const code = err.code === 'EMFILE' || err.code === 'ENFILE' ? err.code : 'other';
+      this.metrics.acceptErrors.inc({ code });
+      if (this.logOnce.first(`accept|${code}`)) this.options.logger.warn({ code: err.code }, `the HTTP listener could not accept a connection: ${err.message}`);
+    });
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweepTimer.unref();
   }
@@ -227,6 +337,11 @@ export class HttpListener {
 
   private accept(socket: Socket): void {
     if (this.draining) {
+      socket.destroy();
+      return;
+    }
+    if (this.downstreams.size >= this.maxConnections) {
+      this.metrics.refusedConnections.inc();
       socket.destroy();
       return;
     }
@@ -259,6 +374,7 @@ export class HttpListener {
     this.downstreams.add(downstream);
     this.metrics.connections.inc();
     socket.on('data', (chunk) => this.onData(downstream, chunk));
+    socket.on('drain', () => this.callerDrained(downstream));
     socket.on('error', () => undefined);
     socket.on('close', () => {
       downstream.closed = true;
@@ -278,15 +394,16 @@ export class HttpListener {
 
   private onData(downstream: Downstream, chunk: Buffer): void {
     if (downstream.tunnel !== null) {
-      downstream.tunnel.write(chunk);
+      downstream.sendUpstream(downstream.tunnel, chunk);
       return;
     }
     const result = downstream.parser.execute(chunk);
-    // The parser's callbacks may have set it: an upgrade request's head was just read.
-    const tunnel = downstream.tunnel as HttpUpstream | null;
-    if (typeof result === 'number' && tunnel !== null) {
-      // What follows the head is the new protocol's.
-      if (result < chunk.length) tunnel.write(chunk.subarray(result));
+    // The parser's callbacks may have set it: an upgrade request's head was just read. Nothing more
+    // of this caller is read or sent upstream before the upstream has agreed (101): what followed
+    // the head waits, and belongs to the new protocol if it agrees.
+    if (typeof result === 'number' && downstream.upgrading !== null) {
+      if (result < chunk.length) downstream.afterUpgrade = chunk.subarray(result);
+      downstream.hold(Hold.Upgrading);
       return;
     }
     // Not `instanceof Error`: the parser's errors come from Node's realm, not always the caller's (jest).
@@ -347,9 +464,18 @@ export class HttpListener {
     const exchange = new Exchange(downstream, performance.now(), method === 'HEAD');
     downstream.queue.push(exchange);
     downstream.current = exchange;
+    // Pipelining: past the cap the caller is not read until answers go out (the rest of this read
+    // is parsed, and those requests wait unrouted).
+    if (downstream.queue.length >= this.maxPipelined) downstream.hold(Hold.Pipeline);
     if (!keepAlive || this.draining) exchange.closeAfter = true;
-    // A protocol upgrade (WebSocket) gets a connection of its own, piped both ways after the 101.
-    if (upgrade) exchange.closeAfter = true;
+    if (major === 1 && minor === 0) exchange.http10 = true;
+    // A protocol upgrade (WebSocket) gets a connection of its own, piped both ways after the 101;
+    // until then the caller is not read, and if the upgrade is refused its connection closes.
+    if (upgrade) {
+      exchange.closeAfter = true;
+      exchange.upgrade = true;
+      downstream.upgrading = exchange;
+    }
     // One pass over the fields: each name is lower-cased once, and the head to send is built as we go.
     let host = '';
     let forwardedFor = '';
@@ -391,21 +517,53 @@ export class HttpListener {
     if (forwardedHost || host) head += `x-forwarded-host: ${forwardedHost || host}\r\n`;
     if (exchange.chunkedRequest) head += 'transfer-encoding: chunked\r\n';
     head += upgrade ? 'connection: upgrade\r\n\r\n' : 'connection: keep-alive\r\n\r\n';
-    void major;
-    void minor;
-
-    const choice = this.options.routes.choose(service, '', '', undefined, sticky, Math.random);
     exchange.service = service;
-    if (choice === null) {
-      this.metrics.failures.inc({ reason: 'no-instance' });
-      this.answer(exchange, 503, 'HTTP_NO_INSTANCE', `no legacy or mesh instance of ${service}`, { service });
-      return;
-    }
-    exchange.deadline = exchange.startedAt + policy.timeoutMs;
+    exchange.deadline = policy.timeoutMs;
     exchange.head = head;
     exchange.sticky = sticky;
-    exchange.upgrade = upgrade;
+    if (downstream.queue.length <= this.maxPipelined) this.route(exchange);
+  }
+
+  /** Picks an instance and sends the request, or answers 503 when there is none. */
+  private route(exchange: Exchange): void {
+    exchange.routed = true;
+    const choice = this.options.routes.choose(exchange.service, '', '', undefined, exchange.sticky, Math.random);
+    if (choice === null) {
+      exchange.pendingBody = null;
+      this.metrics.failures.inc({ reason: 'no-instance' });
+      this.answer(exchange, 503, 'HTTP_NO_INSTANCE', `no legacy or mesh instance of ${exchange.service}`, { service: exchange.service });
+      return;
+    }
+    // The policy's timeout, until now; from now on the time it ends.
+    exchange.deadline += performance.now();
     this.dispatch(exchange, choice);
+    const body = exchange.pendingBody;
+    if (body !== null) {
+      exchange.pendingBody = null;
+      for (const bytes of body) this.sendBody(exchange, bytes);
+    }
+    if (exchange.requestDone && exchange.chunkedRequest && !exchange.done) exchange.downstream.sendUpstream(exchange.upstream as HttpUpstream, '0\r\n\r\n');
+  }
+
+  /** Routes the pipelined requests whose turn has come; reads the caller again once under the cap. */
+  private routeWaiting(downstream: Downstream): void {
+    if (downstream.routing) return;
+    downstream.routing = true;
+    const queue = downstream.queue;
+    for (let i = 0; i < queue.length && i < this.maxPipelined; i++) {
+      const exchange = queue[i];
+      if (exchange.routed) continue;
+      this.route(exchange);
+      i = -1; // a local answer may have moved the queue on: look again from its head
+    }
+    downstream.routing = false;
+    if (queue.length < this.maxPipelined) downstream.letGo(Hold.Pipeline);
+  }
+
+  /** The caller's buffer drained: the upstream feeding it (the head exchange's, or the tunnel) is read again. */
+  private callerDrained(downstream: Downstream): void {
+    if (downstream.tunnel !== null) downstream.tunnel.resumeReading();
+    else downstream.queue[0]?.upstream?.resumeReading();
   }
 
   /** Sends an exchange's head to the chosen instance (again, after a connection that was never made). */
@@ -415,33 +573,39 @@ export class HttpListener {
     const address = choice.candidate.address;
     exchange.address = address;
     const { host: upstreamHost, port: upstreamPort } = choice.candidate.instance;
+    // An upgrade gets a connection of its own that never returns to the pool, whatever the answer.
     const upstream = exchange.upgrade ? this.dedicatedUpstream(address, upstreamHost, upstreamPort) : this.upstreamFor(address, upstreamHost, upstreamPort);
-    if (exchange.upgrade) exchange.downstream.tunnel = upstream;
     exchange.upstream = upstream;
     upstream.attach(exchange);
     this.pending.add(address);
     this.inFlight.add(exchange);
-    upstream.write(exchange.head);
-    if (exchange.requestDone && exchange.chunkedRequest) upstream.write('0\r\n\r\n');
+    exchange.downstream.sendUpstream(upstream, exchange.head);
   }
 
   private onRequestBody(downstream: Downstream, body: Buffer): void {
     const exchange = downstream.current;
-    const upstream = exchange?.upstream;
-    if (!exchange || !upstream || exchange.done) return; // answered already: the body is dropped
+    if (exchange === null) return;
+    if (!exchange.routed) (exchange.pendingBody ??= []).push(body);
+    else if (exchange.upstream !== null && !exchange.done) this.sendBody(exchange, body);
+    // else: answered already, the body is dropped
+  }
+
+  private sendBody(exchange: Exchange, body: Buffer): void {
+    const upstream = exchange.upstream as HttpUpstream;
+    const downstream = exchange.downstream;
     exchange.bodyBytes += body.length;
     if (exchange.chunkedRequest) {
       upstream.write(`${body.length.toString(16)}\r\n`);
       upstream.write(body);
-      upstream.write('\r\n');
-    } else upstream.write(body);
+      downstream.sendUpstream(upstream, '\r\n');
+    } else downstream.sendUpstream(upstream, body);
   }
 
   private onRequestEnd(downstream: Downstream): void {
     const exchange = downstream.current;
     if (!exchange) return;
     exchange.requestDone = true;
-    if (exchange.chunkedRequest && exchange.upstream && !exchange.done) exchange.upstream.write('0\r\n\r\n');
+    if (exchange.chunkedRequest && exchange.routed && exchange.upstream && !exchange.done) downstream.sendUpstream(exchange.upstream, '0\r\n\r\n');
     downstream.current = null;
   }
 
@@ -470,9 +634,16 @@ export class HttpListener {
     this.options.stats.record(exchange.service, exchange.stack, this.clockMs, (performance.now() - exchange.startedAt) * 1000, false);
     exchange.done = true;
     exchange.tunnelled = true;
-    const queue = exchange.downstream.queue;
+    const downstream = exchange.downstream;
+    const queue = downstream.queue;
     const at = queue.indexOf(exchange);
     if (at >= 0) queue.splice(at, 1);
+    const upstream = exchange.upstream as HttpUpstream;
+    downstream.upgrading = null;
+    downstream.tunnel = upstream;
+    if (downstream.afterUpgrade !== null) downstream.sendUpstream(upstream, downstream.afterUpgrade);
+    downstream.afterUpgrade = null;
+    downstream.letGo(Hold.Upgrading);
   }
 
   private release(exchange: Exchange): void {
@@ -494,12 +665,22 @@ export class HttpListener {
     const upstream = exchange.upstream;
     this.release(exchange);
     this.options.routes.outliers.success(exchange.address);
+    if (upstream?.outOfStep) {
+      this.metrics.outOfStep.inc();
+      if (this.logOnce.first(`out-of-step|${upstream.address}`)) {
+        this.options.logger.warn({ upstream: upstream.address }, `HTTP upstream ${upstream.address} sent bytes past the end of its response: dropped, with its connection`);
+      }
+    }
     if (upstream) {
       // The request body may still be arriving (an early answer): the connection is not reusable then.
-      if (exchange.requestDone && upstream.reusable && !upstream.closed && !this.draining) {
+      // An upgrade's connection never is, even when the upstream declined it.
+      if (exchange.requestDone && !exchange.upgrade && upstream.reusable && !upstream.closed && !this.draining) {
         let pool = this.idle.get(upstream.address);
         if (!pool) this.idle.set(upstream.address, (pool = []));
-        if (pool.length < this.maxIdlePerUpstream) pool.push(upstream);
+        if (pool.length < this.maxIdlePerUpstream) {
+          upstream.resumeReading(); // an idle connection is read, so its close is seen
+          pool.push(upstream);
+        }
         else upstream.destroy();
       } else upstream.destroy();
     }
@@ -554,12 +735,19 @@ export class HttpListener {
     while (downstream.queue.length > 0 && downstream.queue[0].done) {
       const finished = downstream.queue.shift() as Exchange;
       if (finished.closeAfter) {
-        downstream.socket.end();
+        // A declined upgrade: the caller is not read again (what it sent after the head was meant
+        // for the new protocol); the connection closes once the answer is written.
+        if (finished.upgrade) {
+          downstream.upgrading = null;
+          downstream.afterUpgrade = null;
+          downstream.socket.destroySoon();
+        } else downstream.socket.end();
         return;
       }
       const next = downstream.queue[0];
       next?.flushHeld();
     }
+    this.routeWaiting(downstream);
     if (this.draining && downstream.queue.length === 0) downstream.socket.end();
   }
 

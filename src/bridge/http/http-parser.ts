@@ -16,6 +16,7 @@ interface HttpParserClass {
   new (): HttpParser;
   REQUEST: number;
   RESPONSE: number;
+  kOnMessageBegin: number;
   kOnHeaders: number;
   kOnHeadersComplete: number;
   kOnBody: number;

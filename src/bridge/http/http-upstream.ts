@@ -1,14 +1,17 @@
 // One keep-alive connection from the bridge to an HTTP upstream. It carries one exchange at a time
-// (HTTP/1.1 without pipelining, as every pool does); the response's bytes are passed on as they
-// arrive while Node's parser finds where the response ends, so the connection can be reused.
+// (HTTP/1.1 without pipelining, as every pool does). Node's parser reads each response: its head's
+// fields and its body (de-chunked) go to the exchange, which rebuilds the head for its caller; no
+// byte past the response's end is ever passed on, and a connection that sends any is not reused.
 import { Socket, connect } from 'node:net';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE } from './http-parser';
 
 /** What the upstream tells the exchange it carries. */
 export interface UpstreamSink {
-  /** The status line and headers arrived (`statusCode` 1xx responses included). */
-  onResponseHead(statusCode: number, keepAlive: boolean): void;
-  /** Raw response bytes, to pass on unchanged. */
+  /** A response head arrived (1xx interim ones and 101 included), its fields as `[name, value, ...]`. */
+  onResponseHead(statusCode: number, statusMessage: string, fields: string[]): void;
+  /** Body bytes of the final response, de-chunked: never a byte past the response's end. */
+  onResponseBody(bytes: Buffer): void;
+  /** After a 101: raw bytes of the upgraded protocol. */
   onResponseBytes(bytes: Buffer): void;
   /** The final response is complete. */
   onResponseEnd(): void;
@@ -18,6 +21,9 @@ export interface UpstreamSink {
   readonly skipResponseBody: boolean;
   /** The upstream accepted a protocol upgrade (101): from now on bytes pass through unparsed. */
   onTunnelOpen(): void;
+  /** Around one read's worth of callbacks, so their writes to the caller go out as one. */
+  cork(): void;
+  uncork(): void;
 }
 
 export class HttpUpstream {
@@ -28,12 +34,20 @@ export class HttpUpstream {
   closed = false;
   /** False once the upstream said it will close, or a response ended with the connection. */
   reusable = true;
+  /** The upstream sent bytes past the end of its response: the connection is never reused. */
+  outOfStep = false;
   idleSince = 0;
   private sawHead = false;
   private complete = false;
   private finalStatus = false;
   /** After a 101 the connection carries another protocol: bytes are passed on, never parsed. */
   private tunnel = false;
+  /** Header fields delivered in pieces when a head spans several reads. */
+  private partialFields: string[] = [];
+  /** Reading is paused while the caller cannot take more (flow control). */
+  private paused = false;
+  /** Told once when the socket's write buffer drained after a write that filled it. */
+  drainWaiter: { upstreamDrained(): void } | null = null;
 
   constructor(
     readonly address: string,
@@ -44,12 +58,19 @@ export class HttpUpstream {
     this.socket = connect({ host, port, noDelay: true });
     this.parser = new HTTPParser();
     this.parser.initialize(HTTPParser.RESPONSE, {}, MAX_HEADER_SIZE);
+    this.parser[HTTPParser.kOnMessageBegin] = this.onMessageBegin;
+    this.parser[HTTPParser.kOnHeaders] = this.onHeaders;
     this.parser[HTTPParser.kOnHeadersComplete] = this.onHeadersComplete;
-    this.parser[HTTPParser.kOnBody] = noop;
+    this.parser[HTTPParser.kOnBody] = this.onBody;
     this.parser[HTTPParser.kOnMessageComplete] = this.onMessageComplete;
     this.socket.on('connect', () => (this.connected = true));
     this.socket.on('data', (chunk) => this.onData(chunk));
     this.socket.on('end', () => this.onEnd());
+    this.socket.on('drain', () => {
+      const waiter = this.drainWaiter;
+      this.drainWaiter = null;
+      waiter?.upstreamDrained();
+    });
     this.socket.on('error', (err) => this.fail(`${address}: ${err.message}`, this.connected ? 'reset' : 'connect'));
     this.socket.on('close', () => {
       this.closed = true;
@@ -65,11 +86,26 @@ export class HttpUpstream {
     this.sawHead = false;
     this.complete = false;
     this.finalStatus = false;
+    this.drainWaiter = null;
+    this.resumeReading();
   }
 
-  write(data: string | Buffer): void {
-    if (typeof data === 'string') this.socket.write(data, 'latin1');
-    else this.socket.write(data);
+  /** False when the socket's write buffer is full: the writer should wait for `drainWaiter`. */
+  write(data: string | Buffer): boolean {
+    return typeof data === 'string' ? this.socket.write(data, 'latin1') : this.socket.write(data);
+  }
+
+  /** Stops reading the upstream (its caller is not reading); bytes wait in the kernel. */
+  pauseReading(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.socket.resume();
   }
 
   destroy(): void {
@@ -77,28 +113,45 @@ export class HttpUpstream {
     this.socket.destroy();
   }
 
+  /** A message starts: after the response completed, it is one nobody asked for. */
+  private readonly onMessageBegin = (): void => {
+    if (this.complete || this.sink === null) this.outOfStep = true;
+    this.partialFields = [];
+  };
+
+  private readonly onHeaders = (fields: string[]): void => {
+    // Trailers of a chunked body arrive here too, after the head: they are not passed on.
+    if (!this.sawHead && !this.outOfStep) for (const field of fields) this.partialFields.push(field);
+  };
+
   private readonly onHeadersComplete = (
     _major: number,
     _minor: number,
-    _headers: string[] | undefined,
+    headers: string[] | undefined,
     _method: number | undefined,
     _url: string | undefined,
     statusCode: number | undefined,
-    _statusMessage: string | undefined,
+    statusMessage: string | undefined,
     _upgrade: boolean,
     shouldKeepAlive: boolean,
   ): number => {
+    const sink = this.sink;
+    if (this.outOfStep || sink === null) return 1;
     const status = statusCode ?? 0;
-    this.sawHead = true;
     if (status === 101) {
       this.tunnel = true;
       this.reusable = false;
     }
     this.finalStatus = status >= 200 || status === 101;
+    if (this.finalStatus) this.sawHead = true;
     if (this.finalStatus && !shouldKeepAlive) this.reusable = false;
-    this.sink?.onResponseHead(status, shouldKeepAlive);
+    sink.onResponseHead(status, statusMessage ?? '', headers ?? this.partialFields);
     // 1: no body follows (HEAD responses, 204, 304 are known to llhttp already).
-    return this.finalStatus && this.sink?.skipResponseBody ? 1 : 0;
+    return this.finalStatus && sink.skipResponseBody ? 1 : 0;
+  };
+
+  private readonly onBody = (bytes: Buffer): void => {
+    if (!this.outOfStep && !this.complete) this.sink?.onResponseBody(bytes);
   };
 
   private readonly onMessageComplete = (): void => {
@@ -113,22 +166,29 @@ export class HttpUpstream {
     }
     if (sink === null) {
       // Bytes with no request outstanding: the connection is out of step; drop it.
+      this.outOfStep = true;
       this.destroy();
       return;
     }
+    sink.cork();
     const result = this.parser.execute(chunk);
-    // Not `instanceof Error`: the parser's errors come from Node's realm, not always the caller's (jest).
-    if (typeof result !== 'number') {
+    if (this.tunnel) {
+      // With a 101 the bytes after the head are already the new protocol's.
+      if (typeof result === 'number' && result < chunk.length) sink.onResponseBytes(chunk.subarray(result));
+      sink.onTunnelOpen();
+    } else if (this.complete) {
+      // Whatever followed the response's end (another response, garbage) is dropped with the connection.
+      if (typeof result !== 'number') this.outOfStep = true;
+      if (this.outOfStep) this.reusable = false;
+      this.finish(sink);
+    } else if (typeof result !== 'number') {
+      // Not `instanceof Error`: the parser's errors come from Node's realm, not always the caller's (jest).
       const err = result as HttpParseError;
       this.sink = null;
       this.destroy();
       sink.onUpstreamError(`${this.address} sent a malformed response (${err.code ?? err.message})`, 'bad-response');
-      return;
     }
-    // Passed on whole: with a 101 the bytes after the head are already the new protocol's.
-    sink.onResponseBytes(chunk);
-    if (this.tunnel) sink.onTunnelOpen();
-    else if (this.complete) this.finish(sink);
+    sink.uncork();
   }
 
   private onEnd(): void {
@@ -153,5 +213,3 @@ export class HttpUpstream {
     sink.onUpstreamError(message, kind);
   }
 }
-
-function noop(): void {}

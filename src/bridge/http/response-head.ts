@@ -1,0 +1,118 @@
+// The response head the bridge sends its caller, rebuilt from the upstream's parsed head: the
+// upstream's hop-by-hop headers (and those its Connection header names) describe the bridge's
+// connection to it, not the caller's, and the body's framing is chosen for the caller's HTTP
+// version. Pure: fields in, head text and two decisions out.
+
+/** Headers that describe one hop, never forwarded (RFC 9110 section 7.6.1, and RFC 2616's list). */
+export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate']);
+
+/** The connection options every hop understands: naming them in Connection strips nothing more. */
+const PLAIN_CONNECTION_TOKENS = new Set(['close', 'keep-alive', 'upgrade']);
+
+/** Where the head's decisions land (the exchange itself, so no object is made per response). */
+export interface ResponseFraming {
+  /** The body arrives de-chunked from the parser and goes to the caller chunked again. */
+  rechunk: boolean;
+  /** The caller's connection closes after this response (its own wish, or a close-delimited body). */
+  closeAfter: boolean;
+}
+
+/**
+ * The head for a final (>= 200, not 101) response. `noBody`: a HEAD request's response, or a status
+ * that never has one. `http10`: the caller spoke HTTP/1.0 and cannot read chunked bodies.
+ */
+export function finalResponseHead(
+  out: ResponseFraming,
+  status: number,
+  message: string,
+  fields: readonly string[],
+  noBody: boolean,
+  http10: boolean,
+): string {
+  let head = `HTTP/1.1 ${status} ${message}\r\n`;
+  let transferEncoding = '';
+  let connection = '';
+  let sized = false;
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i];
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'transfer-encoding') transferEncoding = transferEncoding === '' ? fields[i + 1] : `${transferEncoding}, ${fields[i + 1]}`;
+      else if (lower === 'connection') connection = connection === '' ? fields[i + 1] : `${connection},${fields[i + 1]}`;
+      continue;
+    }
+    if (lower === 'content-length') sized = true;
+    head += `${name}: ${fields[i + 1]}\r\n`;
+  }
+  if (connection !== '') head = withoutNamed(head, connection);
+  out.rechunk = false;
+  const bodyless = noBody || status === 204 || status === 304;
+  if (!bodyless) {
+    if (transferEncoding !== '') {
+      // The parser removes the chunked framing; the other codings (gzip ...) stay on the body.
+      const codings = withoutChunked(transferEncoding);
+      if (http10) {
+        out.closeAfter = true;
+        if (codings !== '') head += `transfer-encoding: ${codings}\r\n`;
+      } else {
+        out.rechunk = true;
+        head += `transfer-encoding: ${codings === '' ? 'chunked' : `${codings}, chunked`}\r\n`;
+      }
+    } else if (!sized) {
+      // Delimited by the end of the upstream connection: chunked to a caller that can read it, so
+      // its connection stays open; close-delimited to an HTTP/1.0 caller.
+      if (http10) out.closeAfter = true;
+      else {
+        out.rechunk = true;
+        head += 'transfer-encoding: chunked\r\n';
+      }
+    }
+  }
+  if (out.closeAfter) head += 'connection: close\r\n\r\n';
+  else head += http10 ? 'connection: keep-alive\r\n\r\n' : '\r\n';
+  return head;
+}
+
+/** The head of an interim (1xx other than 101) response; '' for an HTTP/1.0 caller, which must not get one. */
+export function interimResponseHead(status: number, message: string, fields: readonly string[], http10: boolean): string {
+  if (http10) return '';
+  let head = `HTTP/1.1 ${status} ${message}\r\n`;
+  for (let i = 0; i < fields.length; i += 2) if (!HOP_BY_HOP.has(fields[i].toLowerCase())) head += `${fields[i]}: ${fields[i + 1]}\r\n`;
+  return head + '\r\n';
+}
+
+/** The head of a 101: the upgrade it agreed to, on a connection that is now a tunnel. */
+export function switchingProtocolsHead(message: string, fields: readonly string[]): string {
+  let head = `HTTP/1.1 101 ${message}\r\n`;
+  for (let i = 0; i < fields.length; i += 2) {
+    const lower = fields[i].toLowerCase();
+    if (lower === 'upgrade' || !HOP_BY_HOP.has(lower)) head += `${fields[i]}: ${fields[i + 1]}\r\n`;
+  }
+  return head + 'connection: upgrade\r\n\r\n';
+}
+
+/** The transfer codings without a final `chunked`. */
+function withoutChunked(value: string): string {
+  const codings = value.split(',').map((c) => c.trim()).filter((c) => c !== '');
+  if (codings.length > 0 && codings[codings.length - 1].toLowerCase() === 'chunked') codings.pop();
+  return codings.join(', ');
+}
+
+/** The head without the header lines a Connection header named (rare: usually only close or keep-alive). */
+function withoutNamed(head: string, connection: string): string {
+  let named: Set<string> | null = null;
+  for (const token of connection.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name !== '' && !PLAIN_CONNECTION_TOKENS.has(name)) (named ??= new Set()).add(name);
+  }
+  if (named === null) return head;
+  const lines = head.split('\r\n');
+  const kept = [lines[0]];
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i];
+    if (line === '') continue;
+    const colon = line.indexOf(':');
+    if (!named.has(line.slice(0, colon).toLowerCase())) kept.push(line);
+  }
+  return kept.join('\r\n') + '\r\n';
+}

@@ -83,14 +83,23 @@ describe('per-method canaries against real bridges and providers', () => {
   });
 
   it('takes pause, resume and rollback from a person in another process, and halts once nothing is left to run', async () => {
+    // The whole run first: every moving unit pauses, and resumes.
+    const zk = ['--zookeeper', lab.zk.connectString, '--run', 'methods'];
+    expect((await lab.cli(['pause', ...zk, '--reason', 'lunch'])).code).toBe(0);
+    await runner.waitForEvent('audit paused with the run', (e) => e.event === 'unit' && e.unit === unit('audit') && e.status === 'paused' && String(e.reason).includes('lunch'));
+    expect((await lab.cli(['status', ...zk])).stdout).toMatch(/\(paused\)/);
+    expect((await lab.cli(['resume', ...zk])).code).toBe(0);
+    await runner.waitForEvent('audit resumed with the run', (e) => e.event === 'unit' && e.unit === unit('audit') && e.status === 'holding' && String(e.reason).startsWith('resumed'));
+
     expect((await operator('pause', unit('audit'))).code).toBe(0);
     await runner.waitForEvent('audit paused', (e) => e.event === 'unit' && e.unit === unit('audit') && e.status === 'paused');
     const status = await lab.cli(['status', '--zookeeper', lab.zk.connectString, '--run', 'methods']);
     expect(status.stdout).toMatch(new RegExp(`${unit('audit').replace(/[.#]/g, '\\$&')} +paused`));
     expect(status.stdout).toContain('(leads)');
 
+    const resumedBefore = runner.events().filter((e) => e.event === 'unit' && e.unit === unit('audit') && String(e.reason).startsWith('resumed')).length;
     expect((await operator('resume', unit('audit'))).code).toBe(0);
-    await runner.waitForEvent('audit holding again', (e) => e.event === 'unit' && e.unit === unit('audit') && e.status === 'holding' && String(e.reason).startsWith('resumed'));
+    await waitFor('audit holding again', () => runner.events().filter((e) => e.event === 'unit' && e.unit === unit('audit') && e.status === 'holding' && String(e.reason).startsWith('resumed')).length > resumedBefore);
 
     expect((await operator('rollback', unit('audit'))).code).toBe(0);
     await runner.waitForEvent('audit rolled back', (e) => e.event === 'unit' && e.unit === unit('audit') && e.status === 'rolled_back');

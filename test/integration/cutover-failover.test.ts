@@ -17,6 +17,7 @@ import { freePort } from '../support/zookeeper';
 
 const KILLED = 'com.example.lab.KilledService';
 const RECORDED = 'com.example.lab.RecordedService';
+const ROLLING = 'com.example.lab.RollingBackService';
 const FIRST = 'com.example.lab.FirstWaveService';
 const SECOND = 'com.example.lab.SecondWaveService';
 
@@ -45,6 +46,7 @@ describe('cutover runners: leader election and a kill -9', () => {
     lab = await CutoverLab.start([
       { name: KILLED, methods: ['sayHello'] },
       { name: RECORDED, methods: ['sayHello'] },
+      { name: ROLLING, methods: ['sayHello'] },
       { name: FIRST, methods: ['sayHello'] },
       { name: SECOND, methods: ['sayHello'] },
     ]);
@@ -115,6 +117,38 @@ describe('cutover runners: leader election and a kill -9', () => {
     const unit = (await status(lab, 'recorded')).units[0];
     expect(unit.appliedStepIds).toEqual([10, 30, 60, 100].map((w, i) => stepId(RECORDED, i, w)));
     expect(lab.weightHistory(RECORDED).filter((c) => c.after !== c.before).map((c) => c.after)).toEqual([10, 30, 60, 100]);
+  });
+
+  it('finishes a rollback recorded in flight (its runner died before the weight went back): every replica back at 0 %', async () => {
+    const file = lab.writePlaybook('rolling', playbook('rolling', ROLLING));
+    const plan = planFromFiles({ playbook: file });
+    const [spec] = unitSpecs(plan, DEFAULT_RUN_TIMINGS);
+    // Step 1 at 10 % is in force, then a rollback was recorded and its runner died before acting.
+    const put = await request(`${lab.bridges[1].admin}/weights/${ROLLING}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mesh: 10 }) });
+    expect(put.statusCode).toBe(200);
+    await put.body.text();
+    const session = new ZkSession({ connectString: lab.zk.connectString, sessionTimeoutMs: 4000, logger: silentLogger() });
+    session.start();
+    try {
+      await session.whenConnected(10_000);
+      const store = new RunStore(session, 'rolling');
+      await store.createOrCheck({ runId: 'rolling', createdAt: Date.now(), timings: DEFAULT_RUN_TIMINGS, plan });
+      let state = transition(spec, initialState(spec, Date.now()), { type: 'start' }, Date.now()).state;
+      state = transition(spec, state, { type: 'applied', stepId: stepId(ROLLING, 0, 10) }, Date.now()).state;
+      state = transition(spec, state, { type: 'rollback', reason: 'test' }, Date.now()).state;
+      expect(state.status).toBe('rolling_back');
+      await store.writeUnit(state, -1);
+    } finally {
+      await session.close();
+    }
+
+    const runner = lab.startRunner(file);
+    const done = await runner.waitForEvent('the run to end', (e) => e.event === 'done', 60_000);
+    expect(done.status).toBe('halted');
+    expect((await runner.exit).code).toBe(3);
+    expect(runner.events().filter((e) => e.event === 'restore')).toMatchObject([{ rollbackId: `${ROLLING}@rollback-1`, weight: 0 }]);
+    expect(runner.events().some((e) => e.event === 'apply')).toBe(false);
+    for (const bridge of lab.bridges) expect(await lab.weightOn(bridge, ROLLING)).toBe(0);
   });
 
   it('waits for a person at an approval step and between waves, and goes on when approved from another process', async () => {

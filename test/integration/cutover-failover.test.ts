@@ -15,9 +15,13 @@ import { ZkSession } from '../../src/zookeeper-sync/zk-session';
 import { CutoverLab, RunnerEvent } from '../support/cutover-lab';
 import { freePort } from '../support/zookeeper';
 
+// Runs take a few holds each, more on a busy machine: the waits inside have their own deadlines.
+jest.setTimeout(180_000);
+
 const KILLED = 'com.example.lab.KilledService';
 const RECORDED = 'com.example.lab.RecordedService';
 const ROLLING = 'com.example.lab.RollingBackService';
+const RESTARTED = 'com.example.lab.ZookeeperRestartService';
 const FIRST = 'com.example.lab.FirstWaveService';
 const SECOND = 'com.example.lab.SecondWaveService';
 
@@ -47,6 +51,7 @@ describe('cutover runners: leader election and a kill -9', () => {
       { name: KILLED, methods: ['sayHello'] },
       { name: RECORDED, methods: ['sayHello'] },
       { name: ROLLING, methods: ['sayHello'] },
+      { name: RESTARTED, methods: ['sayHello'] },
       { name: FIRST, methods: ['sayHello'] },
       { name: SECOND, methods: ['sayHello'] },
     ]);
@@ -225,5 +230,17 @@ describe('cutover runners: leader election and a kill -9', () => {
     expect(weightAt(legacy.port)).toBe('0');
     expect(Number(weightAt(mesh.port))).toBeGreaterThan(0);
     expect(urls.every((u) => u.params.get('category') === 'configurators' && u.params.get('enabled') === 'true')).toBe(true);
+  });
+
+  it('goes on after ZooKeeper restarts mid-run, without a step applied twice', async () => {
+    const file = lab.writePlaybook('restarted', playbook('restarted', RESTARTED));
+    const runner = lab.startRunner(file);
+    await runner.waitForEvent('step 1 applied', (e) => e.event === 'applied' && e.unit === RESTARTED, 30_000);
+    await lab.zk.restart();
+    const done = await runner.waitForEvent('the run to end', (e) => e.event === 'done', 90_000);
+    expect(done.status).toBe('completed');
+    const unit = (await status(lab, 'restarted')).units[0];
+    expect(unit.appliedStepIds).toEqual([10, 30, 60, 100].map((w, i) => stepId(RESTARTED, i, w)));
+    expect(lab.weightHistory(RESTARTED).filter((c) => c.after !== c.before).map((c) => c.after)).toEqual([10, 30, 60, 100]);
   });
 });

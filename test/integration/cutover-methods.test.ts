@@ -6,6 +6,9 @@ import { stepId } from '../../src/cutover-planner/run-state';
 import { CutoverLab, RunnerProcess, Traffic } from '../support/cutover-lab';
 import { waitFor } from '../support/wait';
 
+// Runs take a few holds each, more on a busy machine: the waits inside have their own deadlines.
+jest.setTimeout(180_000);
+
 const SERVICE = 'com.example.lab.PaymentService';
 const METHODS = ['pay', 'query', 'refund', 'audit'];
 const unit = (method: string) => `${SERVICE}#${method}`;

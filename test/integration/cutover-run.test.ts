@@ -7,6 +7,9 @@ import { stepId } from '../../src/cutover-planner/run-state';
 import { CutoverLab, RunnerEvent } from '../support/cutover-lab';
 import { waitFor } from '../support/wait';
 
+// Runs take a few holds each, more on a busy machine: the waits inside have their own deadlines.
+jest.setTimeout(180_000);
+
 const CLEAN = 'com.example.lab.CleanService';
 const FAILING = 'com.example.lab.FailingService';
 const INTERVAL_MS = 1000;

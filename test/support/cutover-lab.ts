@@ -64,10 +64,10 @@ export class Traffic {
       await Promise.all(
         Array.from({ length: batch }, () => {
           const client = this.clients[turn++ % this.clients.length];
-          return client
+          const call = client
             .call({ path: this.service, version: VERSION, method, parameterTypes: 'Ljava/lang/String;', args: ['x'] })
-            .then(() => this.answered.set(method, (this.answered.get(method) ?? 0) + 1))
-            .catch(() => undefined);
+            .then(() => this.answered.set(method, (this.answered.get(method) ?? 0) + 1));
+          return atMost(call, 5000);
         }),
       );
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, periodMs - (Date.now() - started))));
@@ -78,6 +78,13 @@ export class Traffic {
     this.stopped = true;
     await Promise.all(this.loops);
   }
+}
+
+/** Resolves when `promise` does, or after `ms` at the latest: a peer that never answers must not hang a test's cleanup. */
+async function atMost(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 export type RunnerEvent = Record<string, unknown> & { event: string };
@@ -253,7 +260,8 @@ export class CutoverLab {
     await Promise.all(this.runners.map((r) => r.stop()));
     for (const client of this.clients) client.close();
     for (const bridge of this.bridges) await bridge.stop();
-    for (const service of this.services.values()) await Promise.all([service.legacy.stop(), service.mesh.stop()]);
+    // A provider unregisters through ZooKeeper, whose answer may never come after a restart.
+    for (const service of this.services.values()) await atMost(Promise.all([service.legacy.stop(), service.mesh.stop()]), 10_000);
     await this.zk?.destroy();
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -87,6 +87,7 @@ export class CutoverRunner {
   private readonly baselines = new Map<string, Baseline>();
   private readonly lastJudged = new Map<string, number>();
   private lastProgress = '';
+  private lastTurnFailure: string | null = null;
   private readonly tickMs: number;
   private readonly applyWaitMs: number;
   private readonly metrics: ReturnType<typeof runnerMetrics> | null;
@@ -115,6 +116,14 @@ export class CutoverRunner {
       this.metrics?.leader.set(leader ? 1 : 0);
       this.wake?.();
     });
+  }
+
+  /**
+   * Leading, and still connected: a runner cut off from ZooKeeper may already have been replaced
+   * (its session expired on the server before it hears so), so it changes nothing meanwhile.
+   */
+  private leading(): boolean {
+    return this.election.isLeader && this.options.session.connected;
   }
 
   private emit(event: RunEvent): void {
@@ -162,6 +171,7 @@ export class CutoverRunner {
         try {
           if (!this.loaded) await this.takeOver();
           const outcome = await this.leadTick(Date.now());
+          this.lastTurnFailure = null;
           if (outcome !== null) return outcome;
         } catch (err) {
           if (isMeshBridgeError(err) && err.code === 'CUTOVER_STATE_CONFLICT') {
@@ -171,7 +181,10 @@ export class CutoverRunner {
             this.loaded = false;
           } else {
             this.metrics?.turnFailures.inc();
-            this.options.logger.error({ err }, 'cutover runner turn failed; trying again');
+            // Once per distinct failure: a ZooKeeper away for a minute is not 120 log lines.
+            const message = (err as Error).message;
+            if (message !== this.lastTurnFailure) this.options.logger.error({ err }, 'cutover runner turn failed; trying again each turn');
+            this.lastTurnFailure = message;
           }
         }
         await this.pause(this.tickMs);
@@ -223,7 +236,7 @@ export class CutoverRunner {
     const current = this.stateOf(unit, now);
     const result = transition(spec, current.value, event, now);
     if (result.state !== current.value) {
-      if (!this.election.isLeader) return;
+      if (!this.leading()) return;
       const version = await this.options.store.writeUnit(result.state, current.version);
       this.units.set(unit, { value: result.state, version });
       this.emitUnit(result.state);
@@ -237,7 +250,7 @@ export class CutoverRunner {
       return;
     }
     // A runner that lost the lead changes nothing: the new leader re-sends what is in flight.
-    if (!this.election.isLeader || this.stopped) return;
+    if (!this.leading() || this.stopped) return;
     const target = targetOf(action.unit);
     if (action.type === 'apply_weight') this.emit({ event: 'apply', unit: action.unit, stepId: action.stepId, weight: action.weight });
     else this.emit({ event: 'restore', unit: action.unit, rollbackId: action.rollbackId, weight: action.weight });

@@ -236,7 +236,8 @@ export class CutoverRunner {
     const current = this.stateOf(unit, now);
     const result = transition(spec, current.value, event, now);
     if (result.state !== current.value) {
-      if (!this.leading()) return;
+      // Not leading (or cut off): the turn ends here, nothing recorded, nothing done.
+      if (!this.leading()) throw new MeshBridgeError('ZK_UNAVAILABLE', `not leading run ${this.options.store.runId} with a live ZooKeeper session: ${unit} left as recorded`, { where: unit });
       const version = await this.options.store.writeUnit(result.state, current.version);
       this.units.set(unit, { value: result.state, version });
       this.emitUnit(result.state);

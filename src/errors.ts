@@ -39,7 +39,9 @@ export type ErrorCode =
   | 'CUTOVER_BAD_WINDOW'
   | 'CUTOVER_BAD_GRAPH'
   | 'CUTOVER_BAD_COMMAND'
-  | 'CUTOVER_NOT_BUILT';
+  | 'CUTOVER_NOT_BUILT'
+  // data path
+  | 'HTTP_PARSER_UNAVAILABLE';
 
 export interface ErrorDetails {
   /** The offending value, kept short enough to log. */

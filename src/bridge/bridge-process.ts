@@ -15,7 +15,7 @@ import { createAdminRouter, createJsonErrorHandler, jsonNotFound } from './admin
 import { adminGuard, loadAdminToken } from './admin-guard';
 import { BridgeConfig, RouteConfig, parseHostPortStrict } from './config';
 import { DubboListener, DubboServicePolicy } from './dubbo/dubbo-listener';
-import { HttpListener, HttpServicePolicy } from './http/http-listener';
+import { HttpListener, HttpServicePolicy } from '../proxy/http/http-listener';
 import { loadMeshServices, migrationState } from './mesh-services';
 import { ServiceNames } from './route/service-names';
 import { SelfAddresses } from './route/self-addresses';

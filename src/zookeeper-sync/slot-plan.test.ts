@@ -63,7 +63,8 @@ describe('the weight the bridges route by', () => {
   it('says when the endpoints cannot reach the weight', () => {
     expect(reachableShare(2, 2)).toBe(50);
     const view = slotView('s', 75, 2, 2, 2);
-    expect(view).toMatchObject({ target: 2, scale: 2, reachable: 50, capped: true });
+    expect(view).toMatchObject({ target: 2, scale: 2, effective: 100, achieved: 50, reachable: 50, capped: true });
+    expect(slotView('s', 75, 1, 3, 8)).toMatchObject({ target: 3, effective: 100, achieved: 75, capped: false });
     expect(effectiveWeight(75, view.scale)).toBe(100); // x = 1: the achieved share is the cap's, 50 %
     expect(slotView('s', 50, 2, 2, 2).capped).toBe(false);
     expect(slotView('s', 0, 2, 0, 2).capped).toBe(false);

@@ -131,6 +131,10 @@ export interface SlotView {
   target: number;
   /** (B + L) / B: the factor the bridges apply to every weight of the service. */
   scale: number;
+  /** The weight the bridges route the highest weight by: x = min(100, weight * scale). */
+  effective: number;
+  /** The mesh's share of a uniform picker's calls at the highest weight: B / (B + L) * x (the weight unless capped). */
+  achieved: number;
   /** The highest share a uniform picker can give the mesh, S / (S + L), percent. */
   reachable: number;
   /** True while the weight is above what S endpoints can reach. */
@@ -139,6 +143,8 @@ export interface SlotView {
 
 export function slotView(service: string, weight: number, legacy: number, bridges: number, available: number): SlotView {
   const reachable = reachableShare(available, legacy);
+  const scale = slotScale(bridges, legacy);
+  const effective = effectiveWeight(weight, scale);
   return {
     service,
     weight,
@@ -146,7 +152,9 @@ export function slotView(service: string, weight: number, legacy: number, bridge
     bridges,
     available,
     target: slotCount(weight, legacy, available),
-    scale: slotScale(bridges, legacy),
+    scale,
+    effective,
+    achieved: legacy > 0 ? (bridges / (bridges + legacy)) * effective : bridges > 0 ? effective : 0,
     reachable,
     capped: weight > 0 && legacy > 0 && weight > reachable + 1e-9,
   };

@@ -258,7 +258,7 @@ export function crossKeyIssues(input: unknown): ConfigIssue[] {
   slotPorts.forEach((slot, i) => {
     if (typeof slot !== 'number') return;
     const other = ports.get(slot);
-    if (other !== undefined) issues.push({ path: ['dubbo', 'slotPorts', i], message: `${slot} is also ${other}: each listener needs its own port` });
+    if (other !== undefined) issues.push({ path: ['dubbo', 'slotPorts', i], message: `${slot} is also ${other === 'dubbo.slotPorts' ? other : `${other}.port`}: each listener needs its own port` });
     else ports.set(slot, 'dubbo.slotPorts');
   });
   if (slotPorts.length > 0 && (exported.steering !== 'slots' || exported.target !== 'bridge' || !dubboEnabled)) {

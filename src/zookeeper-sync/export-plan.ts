@@ -140,7 +140,7 @@ export function isLegacyProvider(instance: Instance): boolean {
 }
 
 /** Version or group matching as the bridge routes: equal, either empty, or '*'. */
-function variantMatches(a: string, b: string): boolean {
+export function variantMatches(a: string, b: string): boolean {
   return a === b || a === '' || b === '' || a === '*' || b === '*';
 }
 

@@ -110,10 +110,11 @@ describe('member nodes', () => {
 });
 
 describe('legacyEndpoints', () => {
-  const instance = (host: string, port: number, source = 'zookeeper', health: Instance['health'] = 'up'): Instance =>
-    ({ id: `${host}:${port}`, service: 's', protocol: 'dubbo', host, port, version: '', group: '', weight: 100, health, labels: {}, origin: { source }, stack: 'legacy' }) as unknown as Instance;
+  const instance = (host: string, port: number, source = 'zookeeper', health: Instance['health'] = 'up', version = '1.0.0'): Instance =>
+    ({ id: `${host}:${port}`, service: 's', protocol: 'dubbo', host, port, version, group: '', weight: 100, health, labels: {}, origin: { source }, stack: source === 'zookeeper' ? 'legacy' : 'mesh' }) as unknown as Instance;
 
-  it('counts distinct legacy host:port, up, read from ZooKeeper', () => {
-    expect(legacyEndpoints([instance('a', 1), instance('a', 1), instance('b', 1), instance('c', 1, 'mesh'), instance('d', 1, 'zookeeper', 'down')])).toBe(2);
+  it('counts distinct legacy host:port, up, read from ZooKeeper, of a version the mesh serves', () => {
+    const meshTwin = instance('m', 1, 'mesh');
+    expect(legacyEndpoints([meshTwin, instance('a', 1), instance('a', 1), instance('b', 1), instance('d', 1, 'zookeeper', 'down'), instance('e', 1, 'zookeeper', 'up', '2.0.0')])).toBe(2);
   });
 });

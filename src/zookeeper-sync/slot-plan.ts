@@ -7,7 +7,7 @@
 // computes the same B, the same split of endpoints among bridges and the same x from what ZooKeeper
 // shows it.
 import type { Instance } from '../catalog';
-import { isLegacyProvider } from './export-plan';
+import { isExported, isLegacyProvider, variantMatches } from './export-plan';
 import { joinPath } from './zk-paths';
 
 /** A live bridge and the Dubbo endpoints it can be written at: its main listener first, then its slot ports. */
@@ -86,11 +86,16 @@ export function availableEndpoints(members: readonly SlotMember[]): number {
 
 /**
  * The legacy endpoints (L) a uniform picker sees for a service: distinct host:port of its legacy
- * providers (read from ZooKeeper, Dubbo, up), bridges' URLs not among them.
+ * providers (read from ZooKeeper, Dubbo, up) of a version and group the mesh serves (the consumers
+ * the bridges' URLs reach filter by those), bridges' URLs not among them.
  */
 export function legacyEndpoints(instances: readonly Instance[]): number {
+  const mesh = instances.filter((i) => i.protocol === 'dubbo' && isExported(i));
   const seen = new Set<string>();
-  for (const instance of instances) if (isLegacyProvider(instance)) seen.add(`${instance.host}:${instance.port}`);
+  for (const instance of instances) {
+    if (!isLegacyProvider(instance)) continue;
+    if (mesh.some((m) => variantMatches(m.group, instance.group) && variantMatches(m.version, instance.version))) seen.add(`${instance.host}:${instance.port}`);
+  }
   return seen.size;
 }
 

@@ -197,9 +197,14 @@ describe('when every bridge dies', () => {
       clearInterval(timer);
       await Promise.all(pending);
       expect(goneAfter).toBeLessThan(SESSION_MS + 2500);
+      const gone = killedAt + goneAfter;
       for (const consumer of CONSUMERS) {
-        const later = results[consumer].filter((r) => r.at >= killed + 100);
-        expect(later.filter((r) => r.stack !== 'legacy')).toEqual([]);
+        // Their connections to the bridges closed with the processes: from then on they pick the legacy
+        // provider. A dead endpoint a consumer has not noticed yet costs it at most the call it picks it for.
+        const failed = results[consumer].filter((r) => r.at >= killed + 100 && r.stack !== 'legacy');
+        expect(failed.length).toBeLessThanOrEqual(endpoints.flat().length);
+        // Once the bridges' URLs are gone (within the session timeout), every call is the legacy provider's.
+        expect(results[consumer].filter((r) => r.at >= gone && r.stack !== 'legacy')).toEqual([]);
       }
     } finally {
       clearInterval(timer);

@@ -172,11 +172,24 @@ describe('steering by slots: uniform pickers get the weight', () => {
     expect(metrics).toMatch(/mesh_bridge_registry_slots_capped_services\{registry="zookeeper"\} 1/);
     expectShare('sofa, hello at 95 capped to 6/7', await meshAnswers('sofa', 'hello'), CALLS, 6 / 7);
   });
+
+  it('a bridge leaving: the others take over its share of the endpoints', async () => {
+    await setWeight({ mesh: 75, method: 'hello' });
+    await listed([endpoints[0][0], endpoints[1][0], endpoints[0][1]]);
+    // A graceful stop withdraws b2's URL and member node at once; b1 writes three endpoints of its own.
+    await bridges[1].stop();
+    bridges.splice(1, 1);
+    endpoints.splice(1, 1);
+    await listed(endpoints[0].slice(0, 3));
+    expect(await slotStatus(bridges[0])).toMatchObject({ weight: 75, bridges: 3, available: 4, capped: false });
+    for (const consumer of CONSUMERS) expectShare(`${consumer}, hello at 75 after b2 left`, await meshAnswers(consumer, 'hello'), CALLS, 0.75);
+  });
 });
 
 describe('when every bridge dies', () => {
   it('consumers call the legacy provider directly, losing only the calls in flight, and the URLs vanish within the session timeout', async () => {
-    await setWeight({ mesh: 50, method: 'hello' });
+    await startBridge('b3', 1);
+    await listed([endpoints[0][0], endpoints[1][0], endpoints[0][1]]);
     const results: Record<Consumer, Array<{ at: number; stack: Stack | 'error' | 'pending' }>> = { 'dubbo-js': [], sofa: [] };
     const pending: Array<Promise<void>> = [];
     const timer = setInterval(() => {

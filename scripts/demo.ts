@@ -212,6 +212,8 @@ async function main(): Promise<void> {
       '\nThe Java-rules caller calls only the bridge while a service is migrated (the bridge writes override' +
         '\nconfigurators disabling the legacy provider) and gets the weight; apache-dubbo-js reads no configurators' +
         '\nand still calls the legacy provider directly beside the bridge. At 0 nothing of the bridge is in ZooKeeper.' +
+        '\nFor consumers like it, `zookeeper.export.steering: slots` (with `dubbo.slotPorts`) lists the bridge at enough' +
+        '\nendpoints that a uniform pick gives the weight, up to a cap the slot ports set.' +
         '\nSee "How the weight reaches registry consumers" in the README.',
     );
   } finally {

@@ -43,7 +43,9 @@ export type ErrorCode =
   | 'CUTOVER_RUN_NOT_FOUND'
   | 'CUTOVER_PLAN_MISMATCH'
   | 'CUTOVER_STATE_CONFLICT'
-  | 'CUTOVER_BRIDGE_FAILED';
+  | 'CUTOVER_BRIDGE_FAILED'
+  // data path
+  | 'HTTP_PARSER_UNAVAILABLE';
 
 export interface ErrorDetails {
   /** The offending value, kept short enough to log. */

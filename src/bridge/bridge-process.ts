@@ -1,7 +1,7 @@
 // The bridge: registry sync (ZooKeeper, Eureka), the Dubbo and HTTP listeners facing the legacy
 // side, and the admin API, in one process built from one validated config.
 import { Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server as TcpServer } from 'node:net';
 import express from 'express';
 import { Catalog, MemoryOwnershipLedger, OwnershipLedger } from '../catalog';
 import { MeshBridgeError } from '../errors';
@@ -15,14 +15,15 @@ import { createAdminRouter, createJsonErrorHandler, jsonNotFound } from './admin
 import { adminGuard, loadAdminToken } from './admin-guard';
 import { BridgeConfig, RouteConfig, parseHostPortStrict } from './config';
 import { DubboListener, DubboServicePolicy } from './dubbo/dubbo-listener';
-import { HttpListener, HttpServicePolicy } from './http/http-listener';
+import { HttpListener, HttpServicePolicy } from '../proxy/http/http-listener';
 import { loadMeshServices, migrationState } from './mesh-services';
 import { ServiceNames } from './route/service-names';
 import { SelfAddresses } from './route/self-addresses';
 import { ServiceRoutes } from './route/service-routes';
 import { SharedWeights } from './route/shared-weights';
 import { StackWeights } from './route/stack-weights';
-import { listenError, listenServer } from './socket-lifecycle';
+import { ScaledWeights } from './route/scaled-weights';
+import { listenError, listenOn, listenServer, stopAccepting } from './socket-lifecycle';
 import { WeightControl } from './route/weight-control';
 import { TrafficStats } from './stats/traffic-stats';
 import { WeightChange, createWeightsRouter } from './weights-api';
@@ -47,6 +48,10 @@ export class Bridge {
   readonly eurekaRemote: EurekaRemoteSync | null = null;
   readonly dubbo: DubboListener | null = null;
   readonly http: HttpListener | null = null;
+  /** Steering `slots`: the extra ports whose connections the Dubbo listener serves. */
+  private readonly slotServers: TcpServer[] = [];
+  /** Steering `slots`: the weights the Dubbo listener routes by (the operator's, scaled). */
+  private readonly slotWeights: ScaledWeights | null = null;
   private readonly ledger: OwnershipLedger;
   private readonly routesByService = new Map<string, RouteConfig>();
   private readonly serviceRoutes: ServiceRoutes[] = [];
@@ -92,6 +97,8 @@ export class Bridge {
     const owner = config.bridge.id;
     if (config.zookeeper) {
       const bridgeAddress = config.zookeeper.export.bridgeAddress ?? `${config.dubbo.host}:${config.dubbo.port}`;
+      // Slot ports are written at the exported address's host.
+      const bridgeHost = bridgeAddress.slice(0, bridgeAddress.lastIndexOf(':'));
       this.zookeeper = new ZookeeperSync({
         connectString: config.zookeeper.connect,
         catalog: this.catalog,
@@ -101,6 +108,7 @@ export class Bridge {
         sessionTimeoutMs: config.zookeeper.sessionTimeoutMs,
         export: { target: config.zookeeper.export.target, bridgeAddress, steering: config.zookeeper.export.steering },
         migration: migrationState(this.weightControl),
+        slotEndpoints: config.dubbo.slotPorts.map((port) => `${bridgeHost}:${port}`),
       });
       this.ledger = this.zookeeper.ledger;
       if (config.zookeeper.sharedWeights) {
@@ -139,7 +147,11 @@ export class Bridge {
     }
     const self = this.selfAddresses;
     if (config.dubbo.enabled) {
-      const routes = new ServiceRoutes(this.catalog, this.weights, (a) => this.dubbo?.pendingOf(a) ?? 0, 'dubbo', self);
+      // With slots the Dubbo listener routes by the operator's weights times (B + L) / B: it receives only
+      // the bridges' share of the calls of uniform pickers (zookeeper-sync/slot-plan.ts).
+      const zookeeper = this.zookeeper;
+      if (zookeeper !== null && config.zookeeper?.export.steering === 'slots') this.slotWeights = new ScaledWeights(this.weights, (service) => zookeeper.slotScale(service));
+      const routes = new ServiceRoutes(this.catalog, this.slotWeights ?? this.weights, (a) => this.dubbo?.pendingOf(a) ?? 0, 'dubbo', self);
       this.serviceRoutes.push(routes);
       this.dubbo = new DubboListener({
         host: config.dubbo.host,
@@ -169,6 +181,17 @@ export class Bridge {
         policy: (service) => this.httpPolicy(service),
       });
     }
+  }
+
+  /** Steering `slots`: the weights the Dubbo listener routes a service by, beside the operator's, and why. */
+  private routedBy(service: string): Record<string, unknown> | null {
+    const view = this.zookeeper?.slotView(service) ?? null;
+    if (this.slotWeights === null || view === null) return null;
+    const methods = this.weights.list().filter((w) => w.service === service && w.method !== undefined);
+    return {
+      effective: { mesh: this.slotWeights.meshWeight(service), methods: methods.map((w) => ({ method: w.method, mesh: this.slotWeights?.meshWeight(service, w.method) })) },
+      slots: view,
+    };
   }
 
   /** The HTTP share of an app (any spelling of its name) sent to the mesh. */
@@ -301,6 +324,7 @@ export class Bridge {
         shared: this.sharedWeights !== null,
         stats: { dubbo: this.dubboStats, http: this.httpStats },
         onChange: (change) => this.audit(change),
+        routedBy: (service) => this.routedBy(service),
       }),
     );
     if (this.eureka) {
@@ -315,6 +339,17 @@ export class Bridge {
     await listenServer(admin, host, port, 'admin API');
     this.checkNotStopped();
     await this.startListener(this.dubbo, 'Dubbo listener', this.config.dubbo);
+    const dubbo = this.dubbo;
+    if (dubbo !== null) {
+      for (const port of this.config.dubbo.slotPorts) {
+        try {
+          this.slotServers.push(await listenOn(this.config.dubbo.host, port, (socket) => dubbo.adopt(socket), 'Dubbo slot listener'));
+        } catch (err) {
+          throw listenError(err instanceof MeshBridgeError && err.code === 'LISTEN_FAILED' ? err.cause : err, 'Dubbo slot listener', this.config.dubbo.host, port);
+        }
+        this.checkNotStopped();
+      }
+    }
     await this.startListener(this.http, 'HTTP listener', this.config.http);
     this.learnOwnAddresses(admin);
     if (this.http) {
@@ -345,10 +380,12 @@ export class Bridge {
   private learnOwnAddresses(admin: Server): void {
     this.selfAddresses.add(this.config.admin.host, (admin.address() as AddressInfo).port);
     if (this.dubbo) this.selfAddresses.add(this.config.dubbo.host, this.dubbo.address.port);
+    for (const port of this.config.dubbo.slotPorts) this.selfAddresses.add(this.config.dubbo.host, port);
     if (this.http) this.selfAddresses.add(this.config.http.host, this.http.address.port);
     const exported = this.config.zookeeper?.export.bridgeAddress;
     const at = exported === undefined ? null : parseHostPortStrict(exported);
     if (at !== null) this.selfAddresses.add(at.host, at.port);
+    if (at !== null) for (const port of this.config.dubbo.slotPorts) this.selfAddresses.add(at.host, port);
     for (const routes of this.serviceRoutes) routes.clearCache();
   }
 
@@ -397,7 +434,10 @@ export class Bridge {
     // Before ZooKeeper closes: giving back overrides releases their ledger entries there.
     await this.eurekaRemote?.stop();
     await this.zookeeper?.stop();
+    // Slot ports stop accepting with the main port; their connections close with the Dubbo listener's.
+    const slotsClosed = this.slotServers.map((server) => stopAccepting(server));
     await Promise.all([this.dubbo?.stop(deadlineMs), this.http?.stop(deadlineMs)]);
+    await Promise.all(slotsClosed);
     for (const routes of this.serviceRoutes) routes.close();
     this.serviceNames.close();
     const admin = this.adminServer;

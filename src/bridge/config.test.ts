@@ -85,6 +85,20 @@ describe('bridge config', () => {
     expect(() => validateBridgeConfig({ admin: { host: '::1' }, dubbo: { host: '0.0.0.0' }, http: { host: 'bridge-1.example.com' } })).not.toThrow();
   });
 
+  it('takes slot ports only for steering by slots, each a port of its own', () => {
+    const zookeeper = (steering: string, target = 'bridge') => ({ connect: '127.0.0.1:2181', export: { target, steering } });
+    const ok = validateBridgeConfig({ zookeeper: zookeeper('slots'), dubbo: { port: 20880, slotPorts: [20881, 20882] } });
+    expect(ok.dubbo.slotPorts).toEqual([20881, 20882]);
+    expect(validateBridgeConfig({}).dubbo.slotPorts).toEqual([]);
+    expect(problemsOf({ zookeeper: zookeeper('slots'), dubbo: { port: 20880, slotPorts: [20881, 20880, 0, 20881] } })).toEqual([
+      'dubbo.slotPorts.2: Too small: expected number to be >=1',
+      'dubbo.slotPorts.1: 20880 is also dubbo.port: each listener needs its own port',
+      'dubbo.slotPorts.3: 20881 is also dubbo.slotPorts: each listener needs its own port',
+    ]);
+    expect(problemsOf({ zookeeper: zookeeper('disable'), dubbo: { slotPorts: [20881] } })).toEqual(['dubbo.slotPorts: slot ports serve only zookeeper.export.steering "slots" with target "bridge" and the Dubbo listener enabled']);
+    expect(problemsOf({ zookeeper: zookeeper('slots', 'instance') })).toEqual(['zookeeper.export.steering: steering "slots" writes bridge URLs: it needs zookeeper.export.target "bridge"']);
+  });
+
   it('reports every error at once, those across keys with those of single keys', () => {
     const problems = problemsOf({ admin: { port: 'eighty' }, dubbo: { port: 18080 }, routes: [{ service: 'nowhere' }] });
     expect(problems).toEqual([

@@ -129,8 +129,12 @@ export const bridgeConfigSchema = z
             /** Provider URLs written for mesh services point at the bridge's Dubbo listener or at the instance itself. */
             target: z.enum(['bridge', 'instance']).default('instance'),
             bridgeAddress: hostPort.optional(),
-            /** How overrides keep consumers off legacy providers while a service is migrated: `disable` them, or `weight` them 0. */
-            steering: z.enum(['disable', 'weight']).default('disable'),
+            /**
+             * How consumers are steered while a service is migrated: overrides that `disable` the legacy
+             * providers or `weight` them 0, or `slots`: no override, as many bridge URLs beside the legacy
+             * ones as make a uniform picker's share reach the weight (see dubbo.slotPorts).
+             */
+            steering: z.enum(['disable', 'weight', 'slots']).default('disable'),
           })
           .strict()
           .default({ target: 'instance', steering: 'disable' }),
@@ -160,9 +164,14 @@ export const bridgeConfigSchema = z
         heartbeatIdleMs: z.number().int().min(100).default(60_000),
         connectionsPerInstance: z.number().int().min(1).max(64).default(1),
         maxBodyBytes: z.number().int().min(1024).default(8 * 1024 * 1024),
+        /**
+         * Extra ports the Dubbo listener also accepts on (steering `slots`): each is one more provider
+         * endpoint this bridge can be written at, so uniform pickers send it a larger share. Default none.
+         */
+        slotPorts: z.array(port.min(1)).max(64).default([]),
       })
       .strict()
-      .default({ enabled: true, host: '127.0.0.1', port: 20880, timeoutMs: 3000, honorConsumerTimeout: true, connectTimeoutMs: 1000, heartbeatIdleMs: 60_000, connectionsPerInstance: 1, maxBodyBytes: 8 * 1024 * 1024 }),
+      .default({ enabled: true, host: '127.0.0.1', port: 20880, timeoutMs: 3000, honorConsumerTimeout: true, connectTimeoutMs: 1000, heartbeatIdleMs: 60_000, connectionsPerInstance: 1, maxBodyBytes: 8 * 1024 * 1024, slotPorts: [] }),
     http: z
       .object({
         /** The bridge's HTTP listener, facing Spring Cloud callers. */
@@ -244,6 +253,19 @@ export function crossKeyIssues(input: unknown): ConfigIssue[] {
     const other = ports.get(port);
     if (other !== undefined) issues.push({ path: [name, 'port'], message: `${port} is also ${other}.port: each listener needs its own port` });
     else ports.set(port, name);
+  }
+  const slotPorts = list(dubbo.slotPorts);
+  slotPorts.forEach((slot, i) => {
+    if (typeof slot !== 'number') return;
+    const other = ports.get(slot);
+    if (other !== undefined) issues.push({ path: ['dubbo', 'slotPorts', i], message: `${slot} is also ${other === 'dubbo.slotPorts' ? other : `${other}.port`}: each listener needs its own port` });
+    else ports.set(slot, 'dubbo.slotPorts');
+  });
+  if (slotPorts.length > 0 && (exported.steering !== 'slots' || exported.target !== 'bridge' || !dubboEnabled)) {
+    issues.push({ path: ['dubbo', 'slotPorts'], message: 'slot ports serve only zookeeper.export.steering "slots" with target "bridge" and the Dubbo listener enabled' });
+  }
+  if (exported.steering === 'slots' && exported.target !== 'bridge') {
+    issues.push({ path: ['zookeeper', 'export', 'steering'], message: 'steering "slots" writes bridge URLs: it needs zookeeper.export.target "bridge"' });
   }
 
   // The same service twice: the last would silently win and an instance list would be dropped.

@@ -52,10 +52,18 @@ export function isMigrating(weights: StackWeights, service: string): boolean {
   return weights.list().some((w) => w.service === service && w.method !== undefined && w.mesh > 0);
 }
 
+/** The highest mesh weight of a service or any of its methods, percent. */
+export function maxWeight(weights: StackWeights, service: string): number {
+  let max = weights.meshWeight(service);
+  for (const w of weights.list()) if (w.service === service && w.method !== undefined && w.mesh > max) max = w.mesh;
+  return max;
+}
+
 /** The bridge's weights as the registry writers see them: migrating or not, and when that may change. */
 export function migrationState(control: WeightControl): MigrationState {
   return {
     isMigrating: (service) => isMigrating(control.weights, service),
+    maxWeight: (service) => maxWeight(control.weights, service),
     onChange: (listener) => control.onApply(listener),
   };
 }

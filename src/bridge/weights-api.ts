@@ -36,6 +36,11 @@ export interface WeightsApiOptions {
   shared: boolean;
   stats: { dubbo?: TrafficStats; http?: TrafficStats };
   onChange?: (change: WeightChange) => void;
+  /**
+   * What the Dubbo listener routes a service by when it differs from the operator's weight (steering
+   * `slots`: the weight times (B + L) / B), with the figures behind it; null otherwise.
+   */
+  routedBy?: (service: string) => Record<string, unknown> | null;
 }
 
 function fail(res: Response, status: number, code: string, message: string, value?: unknown): void {
@@ -103,6 +108,7 @@ export function createWeightsRouter(options: WeightsApiOptions): Router {
       mesh: weights.meshWeight(service),
       methods: weights.list().filter((w) => w.service === service && w.method),
       override: control.overrideOf(service),
+      ...(options.routedBy?.(service) ?? {}),
     });
   });
 

@@ -149,6 +149,22 @@ describe('planService while a service is migrated (weights known)', () => {
     expect([override.params.get('weight'), override.params.has('disabled'), override.params.get('enabled')]).toEqual(['0', false, 'true']);
   });
 
+  it('with steering by slots, writes one URL per endpoint given this bridge, no override, legacy URLs untouched', () => {
+    const slots = { ...bridge, steering: 'slots' as const };
+    const instances = [legacy('10.0.0.9:20880', { weight: 100 }), instance('10.0.0.1:20880', { weight: 300 })];
+    const plan = planService(SERVICE, instances, ctx({ export: slots, migrating: true, slotEndpoints: ['10.0.0.5:20880', '10.0.0.5:20881'] }), new Map());
+    expect(plan.nodes.every((n) => n.path.includes('/providers/') && n.perBridge === true)).toBe(true);
+    const written = urls(plan.nodes);
+    expect(written.map((u) => `${u.host}:${u.port}`)).toEqual(['10.0.0.5:20880', '10.0.0.5:20881']);
+    // Each endpoint weighs as one legacy provider (Java's weighted random then matches a uniform picker).
+    expect(written.map(urlWeight)).toEqual([100, 100]);
+    // A bridge given no endpoint writes nothing for the service; at weight 0 nobody does.
+    expect(planService(SERVICE, instances, ctx({ export: slots, migrating: true, slotEndpoints: [] }), new Map()).nodes).toEqual([]);
+    expect(planService(SERVICE, instances, ctx({ export: slots, migrating: false, slotEndpoints: ['10.0.0.5:20880'] }), new Map()).nodes).toEqual([]);
+    // Without legacy providers the bridge's own address, as with the other steerings.
+    expect(urls(planService(SERVICE, [instances[1]], ctx({ export: slots, migrating: true, slotEndpoints: [] }), new Map()).nodes).map((u) => u.port)).toEqual([20999]);
+  });
+
   it('leaves enabled the legacy providers of a version the mesh does not serve', () => {
     const plan = planService(SERVICE, [legacy('10.0.0.9:20880', { version: '2.0.0' }), legacy('10.0.0.8:20880', { version: '1.0.0' }), instance('10.0.0.1:20880', { version: '1.0.0' })], ctx({ export: bridge, migrating: true }), new Map());
     expect(urls(plan.nodes.filter((n) => n.path.includes('/configurators/'))).map((u) => u.host)).toEqual(['10.0.0.8']);

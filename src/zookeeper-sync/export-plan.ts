@@ -26,9 +26,12 @@ export interface ExportOptions {
    * every bridge is gone consumers have no provider until the bridges' sessions expire. `weight`:
    * `weight=0`, exact with Dubbo's random (default) and round-robin balancers, not with least-active,
    * shortest-response or consistent-hash; when the bridges' connections close, consumers pick the
-   * legacy providers at once (a zero-weight invoker is still an invoker).
+   * legacy providers at once (a zero-weight invoker is still an invoker). `slots`: no override; the
+   * legacy URLs stay and the bridges write as many URLs of their own (distinct endpoints, see
+   * slot-plan.ts) as make a uniform picker's share of bridges reach the weight; the bridges scale the
+   * weight they route by to match. For consumers that read no configurator.
    */
-  steering?: 'disable' | 'weight';
+  steering?: 'disable' | 'weight' | 'slots';
 }
 
 export interface PlannedNode {
@@ -65,6 +68,11 @@ export interface PlanContext {
   migrating?: boolean;
   /** Provider parameters learned earlier (see learnParams); default none. */
   learned?: LearnedParams;
+  /**
+   * Steering `slots`, a migrating service with legacy providers: the endpoints (`host:port`) this
+   * bridge writes a URL at (its share of the B, see assignSlots); empty: it writes none.
+   */
+  slotEndpoints?: readonly string[];
 }
 
 /**
@@ -132,7 +140,7 @@ export function isLegacyProvider(instance: Instance): boolean {
 }
 
 /** Version or group matching as the bridge routes: equal, either empty, or '*'. */
-function variantMatches(a: string, b: string): boolean {
+export function variantMatches(a: string, b: string): boolean {
   return a === b || a === '' || b === '' || a === '*' || b === '*';
 }
 
@@ -177,7 +185,10 @@ export function planService(service: string, instances: readonly Instance[], ctx
       }
     } else {
       const address = parseHostPort(ctx.export.bridgeAddress ?? '');
-      if (address !== null) {
+      // Slots: a uniform picker weighs every URL alike, so each written endpoint counts as one legacy provider.
+      const slots = ctx.export.steering === 'slots' && ctx.migrating === true && legacy.length > 0;
+      const addresses = slots ? (ctx.slotEndpoints ?? []).map(parseHostPort).filter((a): a is { host: string; port: number } => a !== null) : address === null ? [] : [address];
+      if (addresses.length > 0) {
         const groups = new Map<string, Instance[]>();
         for (const instance of dubbo) {
           const key = `${instance.group}|${instance.version}`;
@@ -188,13 +199,14 @@ export function planService(service: string, instances: readonly Instance[], ctx
         for (const [key, members] of groups) {
           // One URL stands for all of a group's instances: its weight is theirs together, so legacy
           // consumers send the bridge the share those instances would get.
-          const weight = members.reduce((sum, i) => sum + i.weight, 0);
+          // With slots, one legacy provider's weight: Java's weighted random then treats each endpoint as one provider.
+          const weight = slots ? legacy[0].weight : members.reduce((sum, i) => sum + i.weight, 0);
           const identity = `bridge|${key}`;
           const params = providerParams(service, members[0], weight, knownMethods, learnedParams, stampOf(identity), ctx);
-          nodes.push({ path: joinPath(dir, formatProviderNodeName(address.host, address.port, service, params)), data: null, service, perBridge: true });
+          for (const at of addresses) nodes.push({ path: joinPath(dir, formatProviderNodeName(at.host, at.port, service, params)), data: null, service, perBridge: true });
         }
         // Consumers that honour configurators then call only the bridges, which split by the weight.
-        if (ctx.migrating === true) nodes.push(...planOverrides(service, legacy, dubbo, ctx));
+        if (ctx.migrating === true && ctx.export.steering !== 'slots') nodes.push(...planOverrides(service, legacy, dubbo, ctx));
       }
     }
   }

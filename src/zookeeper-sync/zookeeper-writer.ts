@@ -5,8 +5,9 @@ import { Catalog, OwnershipLedger, Subscription } from '../catalog';
 import type { Logger } from '../telemetry/logger';
 import { LogOnce } from '../telemetry/logger';
 import { BRIDGE_TAG } from './bad-entry';
-import { ExportOptions, LearnedParams, PlannedNode, isExported, learnParams, planService, sameLearned } from './export-plan';
+import { ExportOptions, LearnedParams, PlannedNode, isExported, isLegacyProvider, learnParams, planService, sameLearned } from './export-plan';
 import { LearnedParamsStore, mergeLearned } from './learned-params-store';
+import { SlotMember, assignSlots, availableEndpoints, legacyEndpoints, slotCount, slotMemberPath } from './slot-plan';
 import { zkCode, zookeeper } from './zk-client';
 import { ZkLayout } from './zk-paths';
 import { ConnectedInfo, ZkSession, isConnectionError } from './zk-session';
@@ -19,6 +20,8 @@ export type WriteOp = 'create' | 'update' | 'delete' | 'replace' | 'cleanup' | '
  */
 export interface MigrationState {
   isMigrating(service: string): boolean;
+  /** The highest mesh weight of the service or any of its methods, percent (steering `slots` sizes B by it). */
+  maxWeight?(service: string): number;
   /** Calls `listener` when a service's weights changed; returns an unsubscribe. */
   onChange(listener: (service: string) => void): () => void;
 }
@@ -42,6 +45,11 @@ export interface WriterOptions {
   now?: () => number;
   /** Pause before retrying writes that failed for a reason other than the connection. Default 2 s. */
   retryDelayMs?: number;
+  /**
+   * Steering `slots`: this bridge's Dubbo endpoints (`host:port`, main listener first, then slot
+   * ports). The writer announces them in an ephemeral member node every bridge reads.
+   */
+  slotEndpoints?: readonly string[];
 }
 
 /** Enough to list the entries of every owner (the ZooKeeper ledger has it; a memory ledger need not). */
@@ -90,6 +98,8 @@ export class ZookeeperWriter {
   /** Services whose plan holds override configurators (their consumers are steered to the bridges). */
   private readonly steered = new Set<string>();
   private unsubscribeMigration: (() => void) | null = null;
+  /** Steering `slots`: the live bridges and their endpoints, as ZooKeeper lists them. */
+  private slotMembers: readonly SlotMember[] = [];
   /** What this session holds: path -> data as written. */
   private readonly written = new Map<string, Buffer | null>();
   /** Paths where a node we did not write sits; retried only when the plan for them changes. */
@@ -121,6 +131,25 @@ export class ZookeeperWriter {
     this.logger = options.logger;
     this.now = options.now ?? Date.now;
     this.learnedStore = new LearnedParamsStore(options.session, options.layout, options.logger, () => options.onWriteError?.('learned'));
+    if (options.export.steering === 'slots' && options.export.target === 'bridge') {
+      // Announced by every bridge, leading or not, as its other per-bridge nodes are.
+      const path = slotMemberPath(options.layout.bridgeRoot, { owner: options.owner, endpoints: this.ownEndpoints() });
+      const node: PlannedNode = { path, data: null, service: '', perBridge: true };
+      this.desired.set(path, node);
+      this.desiredOwn.set(path, node);
+    }
+  }
+
+  /** This bridge's endpoints: the exported address, then the slot ports. */
+  private ownEndpoints(): string[] {
+    const main = this.options.export.bridgeAddress;
+    return [...new Set([...(main === undefined ? [] : [main]), ...(this.options.slotEndpoints ?? [])])];
+  }
+
+  /** Steering `slots`: the live bridges changed; services being migrated are split among them again. */
+  setSlotMembers(members: readonly SlotMember[]): void {
+    this.slotMembers = members;
+    for (const service of [...this.migrating]) this.replan(service);
   }
 
   /**
@@ -236,7 +265,8 @@ export class ZookeeperWriter {
   /** A weight moved: only a change of the service's migration state changes what is written. */
   private onMigrationChange(service: string): void {
     const migrating = this.options.migration?.isMigrating(service) ?? false;
-    if (migrating !== this.migrating.has(service)) this.replan(service);
+    // With slots the number of URLs follows the weight itself, not only whether it is above 0.
+    if (migrating !== this.migrating.has(service) || (migrating && this.options.export.steering === 'slots')) this.replan(service);
   }
 
   private replan(service: string): void {
@@ -255,10 +285,17 @@ export class ZookeeperWriter {
         this.learnedStore.save(service, next);
       }
     }
+    let slotEndpoints: string[] | undefined;
+    if (migrating === true && this.options.export.steering === 'slots') {
+      // Every bridge computes the same B and the same split from the same view of ZooKeeper.
+      const weight = this.options.migration?.maxWeight?.(service) ?? 0;
+      const count = slotCount(weight, legacyEndpoints(instances), availableEndpoints(this.slotMembers));
+      slotEndpoints = assignSlots(count, this.slotMembers).get(this.options.owner) ?? [];
+    }
     const plan = planService(
       service,
       instances,
-      { owner: this.options.owner, layout: this.options.layout, export: this.options.export, now: this.now(), migrating, learned },
+      { owner: this.options.owner, layout: this.options.layout, export: this.options.export, now: this.now(), migrating, learned, slotEndpoints },
       this.stamps.get(service) ?? new Map(),
     );
     if (plan.stamps.size > 0) this.stamps.set(service, plan.stamps);
@@ -280,6 +317,8 @@ export class ZookeeperWriter {
     else this.planned.delete(service);
     let steers = false;
     for (const path of after.keys()) if (isOverride(path)) steers = true;
+    // Slots steer without overrides: by the bridges' URLs beside the legacy ones (this bridge's share may be none).
+    if (slotEndpoints !== undefined && exportsDubbo && instances.some(isLegacyProvider)) steers = true;
     if (steers !== this.steered.has(service)) {
       if (steers) this.steered.add(service);
       else this.steered.delete(service);

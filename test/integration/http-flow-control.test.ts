@@ -1,32 +1,18 @@
 // Every buffer on the HTTP path has a bound: a caller that stops reading pauses its upstream, a
 // pipelining caller is read only as fast as it is answered, and the listener survives running out
 // of connections or file descriptors.
-import { createServer, Server } from 'node:http';
+import { createServer } from 'node:http';
 import { connect, Socket } from 'node:net';
 import { request as undiciRequest } from 'undici';
-import { Catalog, Instance, instanceDefaults } from '../../src/catalog';
+import { Catalog } from '../../src/catalog';
 import { Registry, metricValue } from '../../src/telemetry/metrics';
 import { startListenerChild } from '../support/child-listener';
 import { httpGateway } from '../support/gateway';
-import { rawCaller } from '../support/http-raw';
+import { TEST_APP, closeHttp, httpInstance, listenHttp, rawCaller } from '../support/http-raw';
 import { waitFor } from '../support/wait';
 
-const APP = 'GREETING-SERVICE';
 const MiB = 1024 * 1024;
 
-function instance(port: number): Instance {
-  return { ...instanceDefaults(), id: `127.0.0.1:${port}`, service: APP, protocol: 'http', host: '127.0.0.1', port, stack: 'legacy', origin: { source: 'static' } };
-}
-
-async function listen(server: Server): Promise<number> {
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return (server.address() as { port: number }).port;
-}
-
-async function close(server: Server): Promise<void> {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-}
 
 describe('HTTP listener flow control', () => {
   it('pauses the upstream of a caller that stops reading a 64 MiB response: RSS grows under 8 MiB', async () => {
@@ -44,7 +30,7 @@ describe('HTTP listener flow control', () => {
       };
       pump();
     });
-    const bridge = await startListenerChild(await listen(upstream));
+    const bridge = await startListenerChild(await listenHttp(upstream));
     try {
       // Warm: the first requests compile what the path needs.
       for (let i = 0; i < 20; i++) await (await undiciRequest(`http://127.0.0.1:${bridge.port}/small`, { headers: { host: 'app' } })).body.text();
@@ -78,7 +64,7 @@ describe('HTTP listener flow control', () => {
       caller.destroy();
     } finally {
       await bridge.stop();
-      await close(upstream);
+      await closeHttp(upstream);
     }
   });
 
@@ -91,7 +77,7 @@ describe('HTTP listener flow control', () => {
       socket.on('close', () => open--);
     });
     const catalog = new Catalog();
-    catalog.replaceSource('static', APP, [instance(await listen(upstream))]);
+    catalog.replaceSource('static', TEST_APP, [httpInstance(await listenHttp(upstream))]);
     const gateway = httpGateway(catalog, { policy: () => ({ timeoutMs: 10_000 }), listener: { maxPipelined: 16 } });
     await gateway.listener.start();
     try {
@@ -105,14 +91,14 @@ describe('HTTP listener flow control', () => {
       caller.socket.destroy();
     } finally {
       await gateway.stop(500);
-      await close(upstream);
+      await closeHttp(upstream);
     }
   });
 
   it('closes caller connections past maxConnections on arrival, and serves again once under it', async () => {
     const upstream = createServer((_req, res) => res.end('ok'));
     const catalog = new Catalog();
-    catalog.replaceSource('static', APP, [instance(await listen(upstream))]);
+    catalog.replaceSource('static', TEST_APP, [httpInstance(await listenHttp(upstream))]);
     const metrics = new Registry();
     const gateway = httpGateway(catalog, { metrics, policy: () => ({ timeoutMs: 5000 }), listener: { maxConnections: 3 } });
     await gateway.listener.start();
@@ -130,7 +116,7 @@ describe('HTTP listener flow control', () => {
       for (const c of held) c.socket.destroy();
     } finally {
       await gateway.stop(500);
-      await close(upstream);
+      await closeHttp(upstream);
     }
   });
 });

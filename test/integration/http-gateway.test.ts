@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { request as undiciRequest, Agent, WebSocket as UndiciWebSocket } from 'undici';
 import { WebSocketServer } from 'ws';
 import { Catalog, Instance, instanceDefaults } from '../../src/catalog';
-import { HttpListener, HttpServicePolicy } from '../../src/bridge/http/http-listener';
+import { HttpListener, HttpServicePolicy } from '../../src/proxy/http/http-listener';
 import { StackWeights } from '../../src/bridge/route/stack-weights';
 import { Registry, metricValue } from '../../src/telemetry/metrics';
 import { Gateway, httpGateway } from '../support/gateway';

@@ -2,25 +2,9 @@
 // the caller piped into a pooled connection, and bytes an upstream sends past a response's end must
 // not reach the caller as the answer to its next request.
 import { IncomingMessage, Server, ServerResponse, createServer } from 'node:http';
-import { Catalog, Instance, instanceDefaults } from '../../src/catalog';
-import { HttpListener } from '../../src/bridge/http/http-listener';
-import { Gateway, httpGateway } from '../support/gateway';
-import { okResponse, rawCaller, rawUpstream } from '../support/http-raw';
+import { gatewayTo, okResponse, rawCaller, rawUpstream } from '../support/http-raw';
 import { waitFor } from '../support/wait';
 
-const APP = 'GREETING-SERVICE';
-
-function instance(port: number): Instance {
-  return { ...instanceDefaults(), id: `127.0.0.1:${port}`, service: APP, protocol: 'http', host: '127.0.0.1', port, stack: 'legacy', origin: { source: 'static' } };
-}
-
-async function gatewayTo(port: number): Promise<Gateway<HttpListener>> {
-  const catalog = new Catalog();
-  catalog.replaceSource('static', APP, [instance(port)]);
-  const gateway = httpGateway(catalog, { policy: () => ({ timeoutMs: 5000 }) });
-  await gateway.listener.start();
-  return gateway;
-}
 
 describe('HTTP listener: no caller reads or steers another caller data', () => {
   it('never pipes an upgrade caller into an upstream that answered 200, nor pools that connection', async () => {
@@ -36,7 +20,7 @@ describe('HTTP listener: no caller reads or steers another caller data', () => {
       });
     });
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-    const gateway = await gatewayTo((upstream.address() as { port: number }).port);
+    const gateway = await gatewayTo([(upstream.address() as { port: number }).port], {}, undefined, 5000);
     const port = gateway.listener.address.port;
     try {
       const attacker = await rawCaller(port, true);
@@ -77,7 +61,7 @@ describe('HTTP listener: no caller reads or steers another caller data', () => {
           okResponse('hello') + 'HTTP/1.1 302 Found\r\nLocation: http://evil.example/\r\nContent-Length: 0\r\n\r\n'
         : okResponse(`real ${request.url}`),
     );
-    const gateway = await gatewayTo(upstream.port);
+    const gateway = await gatewayTo([upstream.port], {}, undefined, 5000);
     try {
       const caller = await rawCaller(gateway.listener.address.port);
       caller.socket.write('GET /inject HTTP/1.1\r\nHost: greeting-service\r\n\r\nGET /second HTTP/1.1\r\nHost: greeting-service\r\n\r\n');

@@ -8,6 +8,7 @@
 import { BridgeChild, startBridgeChild } from '../support/bridge-child';
 import { ConfiguratorConsumer, startConfiguratorConsumer } from '../support/configurator-consumer';
 import { DubboJsConsumer, SofaProvider, closeZookeeper, connectZookeeper, java, startDubboJsConsumer, startSofaProvider } from '../support/dubbo-peers';
+import { bridgeRequests, dubboJsProviders, expectShare, putWeight } from '../support/registry-shares';
 import { SofaConsumer, startSofaConsumer } from '../support/sofa-consumer';
 import { waitFor } from '../support/wait';
 import { ZookeeperServer, freePort } from '../support/zookeeper';
@@ -56,31 +57,10 @@ async function children(path: string): Promise<string[]> {
 }
 
 async function setWeight(body: { mesh: number; method?: string }): Promise<void> {
-  const res = await fetch(`http://${bridges[0].admin}/weights/${IFACE}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  expect(res.status).toBe(200);
-}
-
-/** Requests each bridge forwarded for the service, from its Prometheus counters. */
-async function bridgeRequests(): Promise<number> {
-  let total = 0;
-  for (const bridge of bridges) {
-    const text = await (await fetch(`http://${bridge.admin}/metrics`)).text();
-    for (const line of text.split('\n')) {
-      if (line.startsWith('mesh_bridge_requests_total{') && line.includes(`service="${IFACE}"`)) total += Number(line.slice(line.lastIndexOf(' ') + 1));
-    }
-  }
-  return total;
+  expect(await putWeight(bridges[0], IFACE, body)).toBe(200);
 }
 
 const bridgeAddresses = (): string[] => bridges.map((b) => b.dubbo as string);
-
-/** apache-dubbo-js's provider list for the interface (its registry's map; internals, read only). */
-function dubboJsProviders(): string[] {
-  const Scheduler = (require('apache-dubbo-js/es7/scheduler') as { default: { __meshBridgeCapture?: Array<{ _registry: { _dubboServiceUrlMap: Map<string, Array<{ host: string; port: number }>> } }> } }).default;
-  const captured = Scheduler.__meshBridgeCapture ?? [];
-  const urls = captured[captured.length - 1]?._registry._dubboServiceUrlMap.get(IFACE) ?? [];
-  return urls.map((u) => `${u.host}:${u.port}`).sort();
-}
 
 /** Waits until ZooKeeper and every consumer see the steering on (the bridges' URLs, the legacy provider disabled) or off. */
 async function steering(on: boolean, mode: 'disable' | 'weight' = 'disable'): Promise<void> {
@@ -90,7 +70,7 @@ async function steering(on: boolean, mode: 'disable' | 'weight' = 'disable'): Pr
   // Steering by weight keeps the legacy provider, at weight 0.
   const honoured = on ? (mode === 'weight' ? expected : bridgeAddresses().sort()) : [legacy.address];
   await waitFor('the configurator-honouring consumer', () => honouring.enabled().sort().join() === honoured.join());
-  await waitFor('apache-dubbo-js', () => dubboJsProviders().join() === expected.join() && (!on || bridgeAddresses().every((a) => dubboJs.connectedProviders().includes(a))));
+  await waitFor('apache-dubbo-js', () => dubboJsProviders(IFACE).join() === expected.join() && (!on || bridgeAddresses().every((a) => dubboJs.connectedProviders().includes(a))));
   await waitFor('sofa-rpc-node', () => sofa.addresses().sort().join() === expected.join());
 }
 
@@ -124,13 +104,6 @@ async function meshAnswers(consumer: Consumer, method: 'whoami' | 'hello'): Prom
     }),
   );
   return meshCount;
-}
-
-/** |observed - expected| within four binomial standard deviations (exact at p = 0 or 1). */
-function expectShare(what: string, observed: number, p: number): void {
-  const sigma = Math.sqrt(CALLS * p * (1 - p));
-  const deviation = Math.abs(observed - CALLS * p);
-  if (deviation > 4 * sigma) throw new Error(`${what}: ${observed}/${CALLS} answered by the mesh, expected ${(CALLS * p).toFixed(1)} ± ${(4 * sigma).toFixed(1)}`);
 }
 
 /**
@@ -168,12 +141,12 @@ describe('the weight as ZooKeeper consumers see it', () => {
       const status = (await (await fetch(`http://${bridge.admin}/status`)).json()) as { zookeeper: { writer: { steered: string[] } } };
       expect(status.zookeeper.writer.steered).toEqual(w > 0 ? [IFACE] : []);
     }
-    const before = await bridgeRequests();
+    const before = await bridgeRequests(bridges, IFACE);
     for (const consumer of ['configurators', 'dubbo-js', 'sofa'] as const) {
-      expectShare(`${consumer} at ${w}`, await meshAnswers(consumer, 'whoami'), expectedShare(consumer, w));
+      expectShare(`${consumer} at ${w}`, await meshAnswers(consumer, 'whoami'), CALLS, expectedShare(consumer, w));
     }
     // At 0 nothing goes through a bridge: no extra hop.
-    if (w === 0) expect(await bridgeRequests()).toBe(before);
+    if (w === 0) expect(await bridgeRequests(bridges, IFACE)).toBe(before);
   });
 
   it('gives one method its own weight and leaves the others on the legacy stack', async () => {
@@ -181,8 +154,8 @@ describe('the weight as ZooKeeper consumers see it', () => {
     await setWeight({ mesh: 100, method: 'hello' });
     await steering(true);
     for (const consumer of ['configurators', 'dubbo-js', 'sofa'] as const) {
-      expectShare(`${consumer}, hello at 100`, await meshAnswers(consumer, 'hello'), expectedShare(consumer, 100));
-      expectShare(`${consumer}, whoami at 0`, await meshAnswers(consumer, 'whoami'), 0);
+      expectShare(`${consumer}, hello at 100`, await meshAnswers(consumer, 'hello'), CALLS, expectedShare(consumer, 100));
+      expectShare(`${consumer}, whoami at 0`, await meshAnswers(consumer, 'whoami'), CALLS, 0);
     }
     const res = await fetch(`http://${bridges[0].admin}/weights/${IFACE}`, { method: 'DELETE' });
     expect(res.status).toBe(200);
@@ -259,7 +232,7 @@ describe('when every bridge dies', () => {
     for (const id of ['w1', 'w2']) bridges.push(await startBridgeChild(bridgeConfig(id, await freePort(), 'weight')));
     // The weight (50) is kept in ZooKeeper: the new bridges steer at once.
     await steering(true, 'weight');
-    expectShare('configurators at 50, steering by weight', await meshAnswers('configurators', 'whoami'), 0.5);
+    expectShare('configurators at 50, steering by weight', await meshAnswers('configurators', 'whoami'), CALLS, 0.5);
     const record = await killEveryBridge();
     for (const consumer of ['dubbo-js', 'sofa', 'configurators'] as const) expectAllLegacyFrom(record, consumer, record.killed + 100);
   });

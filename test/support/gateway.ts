@@ -3,7 +3,7 @@
 // that drive one listener without the whole process.
 import type { Catalog } from '../../src/catalog';
 import { DubboListener, DubboServicePolicy } from '../../src/bridge/dubbo/dubbo-listener';
-import { HttpListener, HttpListenerOptions, HttpRouteBy, HttpServicePolicy } from '../../src/bridge/http/http-listener';
+import { HttpListener, HttpListenerOptions, HttpRouteBy, HttpServicePolicy } from '../../src/proxy/http/http-listener';
 import { ServiceRoutes } from '../../src/bridge/route/service-routes';
 import { StackWeights } from '../../src/bridge/route/stack-weights';
 import { TrafficStats } from '../../src/bridge/stats/traffic-stats';

@@ -4,7 +4,7 @@
 // Usage: node --import tsx test/support/http-listener-child.ts --upstream=<port> [--options=<JSON>]
 //        -> prints "READY <port>"; exits when stdin closes or on SIGTERM.
 import { Catalog, instanceDefaults } from '../../src/catalog';
-import type { HttpListenerOptions } from '../../src/bridge/http/http-listener';
+import type { HttpListenerOptions } from '../../src/proxy/http/http-listener';
 import { createLogger } from '../../src/telemetry/logger';
 import { httpGateway } from './gateway';
 

@@ -1,7 +1,12 @@
 // Raw-socket HTTP helpers for tests that need to send or answer bytes no well-behaved client or
 // server would: pipelined heads, smuggled bodies, injected responses, callers that never read.
+import type { Server as HttpServer } from 'node:http';
 import { Server, Socket, connect, createServer } from 'node:net';
-import { HTTPParser, HttpParser, METHODS } from '../../src/bridge/http/http-parser';
+import { Catalog, Instance, instanceDefaults } from '../../src/catalog';
+import { HttpListener, HttpListenerOptions } from '../../src/proxy/http/http-listener';
+import { HTTPParser, HttpParser, METHODS } from '../../src/proxy/http/http-parser';
+import { Registry } from '../../src/telemetry/metrics';
+import { Gateway, httpGateway } from './gateway';
 
 export interface RawResponse {
   status: number;
@@ -145,4 +150,35 @@ export async function rawUpstream(
 /** A complete response with a Content-Length body. */
 export function okResponse(body: string, extra = ''): string {
   return `HTTP/1.1 200 OK\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
+}
+
+/** The app name the HTTP tests route to (Host: greeting-service). */
+export const TEST_APP = 'GREETING-SERVICE';
+
+export function httpInstance(port: number, stack: 'legacy' | 'mesh' = 'legacy'): Instance {
+  return { ...instanceDefaults(), id: `127.0.0.1:${port}`, service: TEST_APP, protocol: 'http', host: '127.0.0.1', port, stack, origin: { source: 'static' } };
+}
+
+/** A started HTTP gateway whose catalog holds TEST_APP at these ports. */
+export async function gatewayTo(
+  ports: number[],
+  listener: Partial<HttpListenerOptions> = {},
+  metrics = new Registry(),
+  timeoutMs = 10_000,
+): Promise<Gateway<HttpListener>> {
+  const catalog = new Catalog();
+  catalog.replaceSource('static', TEST_APP, ports.map((port) => httpInstance(port)));
+  const gateway = httpGateway(catalog, { metrics, policy: () => ({ timeoutMs }), listener });
+  await gateway.listener.start();
+  return gateway;
+}
+
+export async function listenHttp(server: HttpServer): Promise<number> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return (server.address() as { port: number }).port;
+}
+
+export async function closeHttp(server: HttpServer): Promise<void> {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
 }

@@ -184,6 +184,11 @@ export class DubboListener {
     this.sweepTimer.unref();
   }
 
+  /** Serves a consumer connection accepted elsewhere (the bridge's slot ports) as one of its own. */
+  adopt(socket: Socket): void {
+    this.accept(socket);
+  }
+
   /**
    * Graceful shutdown: stop accepting, let requests in flight finish until `deadlineMs`, then close
    * every connection. Requests still open at the deadline are answered with an error.

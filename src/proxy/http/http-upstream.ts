@@ -5,6 +5,15 @@
 import { Socket, connect } from 'node:net';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE } from './http-parser';
 
+/** How an upstream connection failed an exchange (failure-class.ts); bridge_refusal: this process ran out of descriptors. */
+export type UpstreamFailure = 'connect_failure' | 'connect_timeout' | 'reset' | 'bridge_refusal';
+
+/**
+ * A clock read per socket event without a system call: the listener's sweep sets it (performance.now()
+ * every 50 ms), which is precise enough for timeouts counted in hundreds of milliseconds or more.
+ */
+export const coarseClock = { now: performance.now() };
+
 /** What the upstream tells the exchange it carries. */
 export interface UpstreamSink {
   /** A response head arrived (1xx interim ones and 101 included), its fields as `[name, value, ...]`. */
@@ -15,8 +24,11 @@ export interface UpstreamSink {
   onResponseBytes(bytes: Buffer): void;
   /** The final response is complete. */
   onResponseEnd(): void;
-  /** The connection failed before the response completed. */
-  onUpstreamError(message: string, kind: 'connect' | 'reset' | 'bad-response'): void;
+  /**
+   * The connection failed before the response completed. `staleReuse`: it was a kept-alive
+   * connection that broke before any byte of this response (the upstream closed it as we reused it).
+   */
+  onUpstreamError(message: string, outcome: UpstreamFailure, staleReuse: boolean): void;
   /** True for a response that has no body whatever its headers say (a HEAD request's). */
   readonly skipResponseBody: boolean;
   /** The upstream accepted a protocol upgrade (101): from now on bytes pass through unparsed. */
@@ -36,7 +48,14 @@ export class HttpUpstream {
   reusable = true;
   /** The upstream sent bytes past the end of its response: the connection is never reused. */
   outOfStep = false;
+  /** When it went back to the pool (coarse clock). */
   idleSince = 0;
+  /** When the upstream last sent bytes, or was read again after a pause (coarse clock). */
+  lastReadAt = coarseClock.now;
+  /** Exchanges completed on this connection: more than none makes it a reused one. */
+  private served = 0;
+  /** Bytes of the current exchange's response arrived. */
+  private answered = false;
   private sawHead = false;
   private complete = false;
   private finalStatus = false;
@@ -53,9 +72,17 @@ export class HttpUpstream {
     readonly address: string,
     host: string,
     port: number,
+    connectTimeoutMs: number,
     private readonly onClosed: (upstream: HttpUpstream) => void,
   ) {
     this.socket = connect({ host, port, noDelay: true });
+    // Until connected, inactivity is a connect that does not complete (SYNs dropped, backlog full).
+    this.socket.setTimeout(connectTimeoutMs);
+    this.socket.once('timeout', () => {
+      if (this.connected) return;
+      this.fail(`${address}: no connection within ${connectTimeoutMs} ms`, 'connect_timeout');
+      this.destroy();
+    });
     this.parser = new HTTPParser();
     this.parser.initialize(HTTPParser.RESPONSE, {}, MAX_HEADER_SIZE);
     this.parser[HTTPParser.kOnMessageBegin] = this.onMessageBegin;
@@ -63,7 +90,10 @@ export class HttpUpstream {
     this.parser[HTTPParser.kOnHeadersComplete] = this.onHeadersComplete;
     this.parser[HTTPParser.kOnBody] = this.onBody;
     this.parser[HTTPParser.kOnMessageComplete] = this.onMessageComplete;
-    this.socket.on('connect', () => (this.connected = true));
+    this.socket.on('connect', () => {
+      this.connected = true;
+      this.socket.setTimeout(0);
+    });
     this.socket.on('data', (chunk) => this.onData(chunk));
     this.socket.on('end', () => this.onEnd());
     this.socket.on('drain', () => {
@@ -71,10 +101,14 @@ export class HttpUpstream {
       this.drainWaiter = null;
       waiter?.upstreamDrained();
     });
-    this.socket.on('error', (err) => this.fail(`${address}: ${err.message}`, this.connected ? 'reset' : 'connect'));
+    this.socket.on('error', (err: NodeJS.ErrnoException) => {
+      // Out of descriptors is this process's trouble, not the upstream's.
+      const local = err.code === 'EMFILE' || err.code === 'ENFILE';
+      this.fail(`${address}: ${err.message}`, local ? 'bridge_refusal' : this.connected ? 'reset' : 'connect_failure');
+    });
     this.socket.on('close', () => {
       this.closed = true;
-      this.fail(`${address} closed the connection before the response ended`, this.connected ? 'reset' : 'connect');
+      this.fail(`${address} closed the connection before the response ended`, this.connected ? 'reset' : 'connect_failure');
       this.parser.close();
       this.onClosed(this);
     });
@@ -86,8 +120,15 @@ export class HttpUpstream {
     this.sawHead = false;
     this.complete = false;
     this.finalStatus = false;
+    this.answered = false;
     this.drainWaiter = null;
+    this.lastReadAt = coarseClock.now;
     this.resumeReading();
+  }
+
+  /** The exchange went away (its caller did): nothing more is reported to it. */
+  detach(): void {
+    this.sink = null;
   }
 
   /** False when the socket's write buffer is full: the writer should wait for `drainWaiter`. */
@@ -105,7 +146,13 @@ export class HttpUpstream {
   resumeReading(): void {
     if (!this.paused) return;
     this.paused = false;
+    this.lastReadAt = coarseClock.now;
     this.socket.resume();
+  }
+
+  /** Not read because its caller is not reading: a silence that is not the upstream's. */
+  get isPaused(): boolean {
+    return this.paused;
   }
 
   destroy(): void {
@@ -159,6 +206,8 @@ export class HttpUpstream {
   };
 
   private onData(chunk: Buffer): void {
+    this.lastReadAt = coarseClock.now;
+    this.answered = true;
     const sink = this.sink;
     if (this.tunnel && sink !== null) {
       sink.onResponseBytes(chunk);
@@ -186,7 +235,7 @@ export class HttpUpstream {
       const err = result as HttpParseError;
       this.sink = null;
       this.destroy();
-      sink.onUpstreamError(`${this.address} sent a malformed response (${err.code ?? err.message})`, 'bad-response');
+      sink.onUpstreamError(`${this.address} sent a malformed response (${err.code ?? err.message})`, 'reset', false);
     }
     sink.uncork();
   }
@@ -202,14 +251,15 @@ export class HttpUpstream {
 
   private finish(sink: UpstreamSink): void {
     this.sink = null;
+    this.served++;
     sink.onResponseEnd();
   }
 
-  private fail(message: string, kind: 'connect' | 'reset'): void {
+  private fail(message: string, outcome: UpstreamFailure): void {
     const sink = this.sink;
     if (sink === null) return;
     this.sink = null;
     this.reusable = false;
-    sink.onUpstreamError(message, kind);
+    sink.onUpstreamError(message, outcome, outcome === 'reset' && this.served > 0 && !this.answered);
   }
 }

@@ -1,0 +1,1045 @@
+// The bridge's HTTP listener for Spring Cloud callers. A caller names the service by its Eureka app
+// name (the Host header's first label, or the first path segment); the request head is parsed with
+// Node's parser, rewritten with X-Forwarded-* and sent to an instance of the legacy or mesh set over
+// a keep-alive pool; bodies stream through in both directions and are never buffered whole. Errors
+// the bridge makes are JSON: 400 for a malformed request, 502/503/504 naming the cause.
+import { Server, Socket } from 'node:net';
+import type { Stack } from '../../catalog';
+import type { Logger } from '../../telemetry/logger';
+import { LogOnce } from '../../telemetry/logger';
+import { Registry, counter, gauge } from '../../telemetry/metrics';
+import { BridgeRefusal, Outcome, httpStatusFor, isError } from '../failure-class';
+import type { ProxyRequest } from '../filters/filter';
+import type { FilterChain } from '../filters/filter-chain';
+import { PendingCounts } from '../../bridge/route/pending-counts';
+import { RouteChoice, ServiceRoutes } from '../../bridge/route/service-routes';
+import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy } from '../../bridge/socket-lifecycle';
+import { TrafficStats } from '../../bridge/stats/traffic-stats';
+import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE, METHODS, assertParserWorks } from './http-parser';
+import { HttpUpstream, UpstreamFailure, UpstreamSink, coarseClock } from './http-upstream';
+import { HOP_BY_HOP, ResponseFraming, finalResponseHead, interimResponseHead, switchingProtocolsHead } from './response-head';
+
+export type HttpRouteBy = 'host' | 'path';
+
+export interface HttpServicePolicy {
+  /** Header whose value keeps a caller on one stack. */
+  stickyHeader?: string;
+  /** Time allowed for the response head to arrive. */
+  timeoutMs: number;
+}
+
+export interface HttpListenerOptions {
+  host: string;
+  port: number;
+  routes: ServiceRoutes;
+  stats: TrafficStats;
+  metrics: Registry;
+  logger: Logger;
+  /** `host`: the Host header's first label is the app name. `path`: the first path segment is, and is removed. */
+  routeBy: HttpRouteBy;
+  policy(service: string): HttpServicePolicy;
+  /** Time allowed to open a connection to an instance; past it the request goes to another. Default 1,000 ms. */
+  connectTimeoutMs?: number;
+  /** A caller's request head must arrive whole within this, from its first byte (slowloris). Default 10,000 ms. */
+  headerTimeoutMs?: number;
+  /** A request body may pause this long between reads. Default 30,000 ms. */
+  bodyIdleTimeoutMs?: number;
+  /** An idle keep-alive caller connection is closed after this. Default 60,000 ms. */
+  keepAliveTimeoutMs?: number;
+  /** An upstream that stops sending mid-response (while its caller reads) fails after this. Default 30,000 ms. */
+  responseStallTimeoutMs?: number;
+  /** An idle pooled upstream connection is closed after this. Default 4,000 ms (under Node's 5 s keep-alive). */
+  upstreamIdleTimeoutMs?: number;
+  /** Idle keep-alive connections kept per upstream address. */
+  maxIdlePerUpstream?: number;
+  /** Requests read ahead on one caller connection (pipelining); past it the caller is not read. Default 16. */
+  maxPipelined?: number;
+  /** Caller connections open at once; more are closed as they arrive. Default 10,000. */
+  maxConnections?: number;
+  /**
+   * Peers (socket addresses) whose X-Forwarded-Proto and X-Forwarded-Host are kept: a TLS-ending load
+   * balancer in front of the bridge. From anyone else they are replaced. Default: none.
+   */
+  trustedForwarders?: readonly string[];
+  /** Bridges a request may already have crossed (x-mesh-bridge-hops); at this many it is refused 508. Default 8. */
+  maxHops?: number;
+  /** Filters every routed request goes through before the router; none by default (and then they cost nothing). */
+  filters?: FilterChain;
+}
+
+/** The header a caller may name its application in, for filters (unverified, as in Dubbo's `application` attachment). */
+export const CALLER_APP_HEADER = 'x-caller-app';
+
+/** What filters see of an HTTP request: built only when there are filters. */
+class HttpProxyRequest implements ProxyRequest {
+  readonly protocol = 'http';
+  readonly version = '';
+  readonly group = '';
+
+  constructor(
+    readonly service: string,
+    readonly method: string,
+    readonly remoteAddress: string,
+    private readonly fields: readonly string[],
+  ) {}
+
+  callerApp(): string | undefined {
+    return this.attribute(CALLER_APP_HEADER);
+  }
+
+  attribute(name: string): string | undefined {
+    for (let i = 0; i < this.fields.length; i += 2) if (this.fields[i].toLowerCase() === name) return this.fields[i + 1];
+    return undefined;
+  }
+}
+
+/** Counts the bridges a request crossed, so a routing loop between bridges is cut. */
+export const HOPS_HEADER = 'x-mesh-bridge-hops';
+
+/** Methods a request may be sent again for when a reused connection broke before any answer (RFC 9110 9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+/** What a caller connection is reading, for its timeouts. */
+const enum Phase {
+  Idle = 0,
+  Head = 1,
+  Body = 2,
+}
+
+/** Response bytes held for a pipelined exchange that must wait its turn, before its upstream is paused. */
+const HELD_BYTES_LIMIT = 64 * 1024;
+
+/** Why a caller connection is not being read (a bit each; reading resumes when none is left). */
+const enum Hold {
+  /** As many requests as `maxPipelined` are waiting for answers. */
+  Pipeline = 1,
+  /** The upstream is not taking the request body (or tunnel bytes) as fast as the caller sends it. */
+  UpstreamFull = 2,
+  /** An upgrade request waits for the upstream's answer. */
+  Upgrading = 4,
+  /** The connection is being closed (a timeout): never read again. */
+  Closing = 8,
+}
+
+/** Requests routed while in flight: whether a retry may send them again, and where. */
+type Retry = { choice: RouteChoice; staleRetried: boolean };
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  408: 'Request Timeout',
+  429: 'Too Many Requests',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+  508: 'Loop Detected',
+};
+
+function jsonResponse(status: number, code: string, message: string, extra: Record<string, unknown> = {}, close = false): Buffer {
+  const body = JSON.stringify({ error: { code, message, ...extra } });
+  return Buffer.from(
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+      `${close ? 'connection: close\r\n' : ''}x-mesh-bridge-error: ${code}\r\n\r\n${body}`,
+  );
+}
+
+/** One request and its response, in the order the caller sent them. */
+class Exchange implements UpstreamSink, ResponseFraming {
+  upstream: HttpUpstream | null = null;
+  service = '';
+  stack: Stack = 'legacy';
+  address = '';
+
+  /** `host:port (stack)` for messages; built only when one is needed. */
+  get upstreamLabel(): string {
+    return `${this.address} (${this.stack})`;
+  }
+  chunkedRequest = false;
+  requestDone = false;
+  responseStarted = false;
+  done = false;
+  /** The caller's connection closes after this response. */
+  closeAfter = false;
+  /** The caller spoke HTTP/1.0: no chunked bodies, no interim responses. */
+  http10 = false;
+  /** The response body goes to the caller chunked (see response-head.ts). */
+  rechunk = false;
+  deadline = 0;
+  status = 0;
+  /** The head as sent upstream, kept to send again when a connection could not be made. */
+  head = '';
+  sticky: string | undefined;
+  upgrade = false;
+  attempts = 0;
+  tried: Set<string> | undefined;
+  /** Where the request went last, to send it again on a fresh connection when a reused one was stale. */
+  retry: Retry | null = null;
+  /** Request body bytes written upstream: once there are any, the request cannot be sent again. */
+  bodyBytes = 0;
+  /** After a 101: the exchange left the queue and its connection carries the upgraded protocol. */
+  tunnelled = false;
+  /** Routed (sent upstream or answered): a pipelined request waits unrouted until its turn. */
+  routed = false;
+  /** False while filters decide on the request: it is not routed before they let it go. */
+  cleared = true;
+  /** The request as filters saw it, for their onComplete; null without filters. */
+  proxyRequest: ProxyRequest | null = null;
+  /** Body bytes read before the request was routed (at most one read's worth: the caller is held). */
+  pendingBody: Buffer[] | null = null;
+  /** Response bytes held while an earlier exchange on the same connection is still answering. */
+  private held: Buffer[] | null = null;
+  private heldBytes = 0;
+
+  constructor(
+    readonly downstream: Downstream,
+    readonly startedAt: number,
+    readonly method: string,
+  ) {}
+
+  get skipResponseBody(): boolean {
+    return this.method === 'HEAD';
+  }
+
+  get isHead(): boolean {
+    return this.downstream.queue[0] === this;
+  }
+
+  /**
+   * Sends response bytes now if this exchange is at the head of the connection, else holds them.
+   * Either way the upstream stops being read once the caller's buffer (or the held bytes) is full.
+   */
+  emit(bytes: Buffer | string): void {
+    if (this.tunnelled || this.isHead) {
+      const socket = this.downstream.socket;
+      if (!(typeof bytes === 'string' ? socket.write(bytes, 'latin1') : socket.write(bytes))) this.upstream?.pauseReading();
+    } else {
+      (this.held ??= []).push(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
+      this.heldBytes += bytes.length;
+      if (this.heldBytes > HELD_BYTES_LIMIT) this.upstream?.pauseReading();
+    }
+  }
+
+  /** The exchange's turn came: what it held goes out, and its upstream is read again if the caller can take it. */
+  flushHeld(): void {
+    const socket = this.downstream.socket;
+    if (this.held !== null) {
+      for (const bytes of this.held) socket.write(bytes);
+      this.held = null;
+      this.heldBytes = 0;
+    }
+    if (!socket.writableNeedDrain) this.upstream?.resumeReading();
+  }
+
+  onResponseHead(statusCode: number, statusMessage: string, fields: string[]): void {
+    if (statusCode === 101) this.emit(switchingProtocolsHead(statusMessage, fields));
+    else if (statusCode < 200) {
+      const head = interimResponseHead(statusCode, statusMessage, fields, this.http10);
+      if (head !== '') this.emit(head);
+    } else {
+      this.responseStarted = true;
+      this.status = statusCode;
+      // An upstream's Connection: close is about its own connection, not the caller's.
+      this.emit(finalResponseHead(this, statusCode, statusMessage, fields, this.skipResponseBody, this.http10));
+    }
+  }
+
+  onResponseBody(bytes: Buffer): void {
+    if (this.rechunk) {
+      this.emit(`${bytes.length.toString(16)}\r\n`);
+      this.emit(bytes);
+      this.emit('\r\n');
+    } else this.emit(bytes);
+  }
+
+  onResponseBytes(bytes: Buffer): void {
+    this.responseStarted = true;
+    this.emit(bytes);
+  }
+
+  onResponseEnd(): void {
+    if (this.rechunk) this.emit('0\r\n\r\n');
+    this.downstream.listener.exchangeEnded(this);
+  }
+
+  cork(): void {
+    this.downstream.socket.cork();
+  }
+
+  uncork(): void {
+    this.downstream.socket.uncork();
+  }
+
+  onUpstreamError(message: string, outcome: UpstreamFailure, staleReuse: boolean): void {
+    if (this.downstream.tunnel === this.upstream && this.done) {
+      // The tunnel's far end went away: so does the caller's side.
+      this.downstream.socket.end();
+      return;
+    }
+    this.downstream.listener.upstreamFailed(this, message, outcome, staleReuse);
+  }
+
+  onTunnelOpen(): void {
+    if (!this.done) this.downstream.listener.tunnelOpened(this);
+  }
+}
+
+/** One caller connection. */
+class Downstream {
+  readonly parser: HttpParser;
+  readonly queue: Exchange[] = [];
+  /** The exchange whose request is being read. */
+  current: Exchange | null = null;
+  closed = false;
+  /** Header fields delivered in pieces when a head spans several reads. */
+  partialHeaders: string[] = [];
+  partialUrl = '';
+  /** Set once the upstream answered an upgrade request 101: the caller's bytes go to it unparsed. */
+  tunnel: HttpUpstream | null = null;
+  /**
+   * An upgrade request waiting for the upstream's answer: the caller is not read meanwhile, and the
+   * bytes that followed its head in the same read wait here (at most one read's worth).
+   */
+  upgrading: Exchange | null = null;
+  afterUpgrade: Buffer | null = null;
+  /** Reasons the caller is not read (Hold bits). */
+  private holds = 0;
+  /** Set while waiting pipelined requests are being routed, so a local answer does not start it again. */
+  routing = false;
+  /** What is being read, since when, and when the connection last did anything (coarse clock). */
+  phase = Phase.Idle;
+  phaseSince = 0;
+  lastActiveAt = coarseClock.now;
+
+  constructor(
+    readonly listener: HttpListener,
+    readonly socket: Socket,
+  ) {
+    this.parser = new HTTPParser();
+    this.parser.initialize(HTTPParser.REQUEST, {}, MAX_HEADER_SIZE);
+  }
+
+  hold(reason: Hold): void {
+    if (this.holds === 0) this.socket.pause();
+    this.holds |= reason;
+  }
+
+  /** True while the bridge itself is not reading the caller: its silence then is not its own. */
+  get held(): boolean {
+    return this.holds !== 0;
+  }
+
+  letGo(reason: Hold): void {
+    if ((this.holds & reason) === 0) return;
+    this.holds &= ~reason;
+    if (this.holds === 0 && !this.closed) {
+      // Time spent held was the bridge's: the caller's timeouts count from now.
+      this.phaseSince = this.lastActiveAt = coarseClock.now;
+      this.socket.resume();
+    }
+  }
+
+  /** The upstream that filled up took its bytes: read the caller again. */
+  upstreamDrained(): void {
+    this.letGo(Hold.UpstreamFull);
+  }
+
+  /** Writes request (or tunnel) bytes upstream; the caller waits while the upstream's buffer is full. */
+  sendUpstream(upstream: HttpUpstream, bytes: Buffer | string): void {
+    if (!upstream.write(bytes)) {
+      upstream.drainWaiter = this;
+      this.hold(Hold.UpstreamFull);
+    }
+  }
+}
+
+const SWEEP_MS = 50;
+/** Caller timeouts and idle pools are checked every this many sweeps (250 ms). */
+const CALLER_SWEEP_EVERY = 5;
+/** Other instances tried for a request whose connection could not be made. */
+const NEVER_DELIVERED_RETRIES = 2;
+
+export class HttpListener {
+  private server: Server | null = null;
+  private readonly downstreams = new Set<Downstream>();
+  private readonly idle = new Map<string, HttpUpstream[]>();
+  private readonly pending = new PendingCounts();
+  private readonly inFlight = new Set<Exchange>();
+  private readonly serviceByName = new Map<string, string>();
+  private readonly logOnce = new LogOnce();
+  private sweepTimer: NodeJS.Timeout | null = null;
+  /** Wall clock for the traffic windows, refreshed by the sweep: one Date.now() per 50 ms, not per request. */
+  private clockMs = Date.now();
+  private draining = false;
+  private readonly maxIdlePerUpstream: number;
+  private readonly maxPipelined: number;
+  private readonly maxConnections: number;
+  private readonly connectTimeoutMs: number;
+  private readonly headerTimeoutMs: number;
+  private readonly bodyIdleTimeoutMs: number;
+  private readonly keepAliveTimeoutMs: number;
+  private readonly responseStallTimeoutMs: number;
+  private readonly upstreamIdleTimeoutMs: number;
+  private readonly trustedForwarders: ReadonlySet<string>;
+  private readonly maxHops: number;
+  /** Null when there are no filters: the hot path then checks one field. */
+  private readonly filters: FilterChain | null;
+  private sweeps = 0;
+  private readonly metrics: {
+    connections: { inc(): void; dec(): void };
+    badRequests: { inc(): void };
+    failures: { inc(labels: { reason: string }): void };
+    tunnels: { inc(): void };
+    ejections: { inc(): void };
+    retries: { inc(): void };
+    outOfStep: { inc(): void };
+    refusedConnections: { inc(): void };
+    acceptErrors: { inc(labels: { code: string }): void };
+    callerTimeouts: { inc(labels: { phase: string }): void };
+  };
+
+  constructor(private readonly options: HttpListenerOptions) {
+    assertParserWorks();
+    this.maxIdlePerUpstream = options.maxIdlePerUpstream ?? 64;
+    this.maxPipelined = Math.max(1, options.maxPipelined ?? 16);
+    this.maxConnections = options.maxConnections ?? 10_000;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 1000;
+    this.headerTimeoutMs = options.headerTimeoutMs ?? 10_000;
+    this.bodyIdleTimeoutMs = options.bodyIdleTimeoutMs ?? 30_000;
+    this.keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? 60_000;
+    this.responseStallTimeoutMs = options.responseStallTimeoutMs ?? 30_000;
+    this.upstreamIdleTimeoutMs = options.upstreamIdleTimeoutMs ?? 4000;
+    this.trustedForwarders = new Set(options.trustedForwarders ?? []);
+    this.maxHops = options.maxHops ?? 8;
+    this.filters = options.filters !== undefined && !options.filters.empty ? options.filters : null;
+    const m = options.metrics;
+    this.metrics = {
+      connections: gauge(m, 'mesh_bridge_http_client_connections', 'Caller connections open on the HTTP listener'),
+      badRequests: counter(m, 'mesh_bridge_http_bad_requests_total', 'Malformed HTTP requests answered 400'),
+      failures: counter(m, 'mesh_bridge_http_upstream_failures_total', 'HTTP requests that did not end ok, by outcome (failure-class.ts)', ['reason']),
+      retries: counter(m, 'mesh_bridge_http_retries_total', 'Requests sent again: to another instance when a connection could not be made, or on a fresh connection when a reused one was stale'),
+      outOfStep: counter(m, 'mesh_bridge_http_upstream_out_of_step_total', 'Upstream connections closed for sending bytes past the end of a response (never passed on)'),
+      refusedConnections: counter(m, 'mesh_bridge_http_refused_connections_total', 'Caller connections closed on arrival because maxConnections were open'),
+      acceptErrors: counter(m, 'mesh_bridge_http_accept_errors_total', 'Connections the HTTP listener could not accept (EMFILE: out of file descriptors), by code', ['code']),
+      callerTimeouts: counter(m, 'mesh_bridge_http_caller_timeouts_total', 'Caller connections closed for a timeout: head, body or idle keep-alive', ['phase']),
+      tunnels: counter(m, 'mesh_bridge_http_upgrades_total', 'Protocol upgrades (WebSocket) the bridge tunnels to an upstream'),
+      ejections: counter(m, 'mesh_bridge_outlier_ejections_total', 'Upstream instances left out of routing for a while after repeated connection failures', ['protocol']).labels({ protocol: 'http' }),
+    };
+  }
+
+  /** Requests in flight to one instance address, for the least-pending choice. */
+  readonly pendingOf = this.pending.of;
+
+  get address(): { host: string; port: number } {
+    return listeningAddress(this.server, 'HTTP');
+  }
+
+  async start(): Promise<void> {
+    this.server = await listenOn(this.options.host, this.options.port, (socket) => this.accept(socket));
+    // Accept errors (EMFILE, ENFILE when descriptors run out) are counted; the listener keeps going.
+    this.server.on('error', (err: NodeJS.ErrnoException) => {
+      const code = err.code === 'EMFILE' || err.code === 'ENFILE' ? err.code : 'other';
+      this.metrics.acceptErrors.inc({ code });
+      if (this.logOnce.first(`accept|${code}`)) this.options.logger.warn({ code: err.code }, `the HTTP listener could not accept a connection: ${err.message}`);
+    });
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweepTimer.unref();
+  }
+
+  /** Stops accepting, lets exchanges in flight finish until the deadline, then closes everything. */
+  async stop(deadlineMs = 5000): Promise<void> {
+    this.draining = true;
+    const closed = stopAccepting(this.server);
+    // Idle callers are closed now; busy ones after their last response.
+    for (const downstream of this.downstreams) if (downstream.queue.length === 0) downstream.socket.end();
+    await waitWhileBusy(() => this.inFlight.size > 0, deadlineMs);
+    await closeSockets(this.downstreams);
+    for (const pool of this.idle.values()) for (const upstream of pool) upstream.destroy();
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    await closed;
+  }
+
+  private accept(socket: Socket): void {
+    if (this.draining) {
+      socket.destroy();
+      return;
+    }
+    if (this.downstreams.size >= this.maxConnections) {
+      this.metrics.refusedConnections.inc();
+      socket.destroy();
+      return;
+    }
+    const downstream = new Downstream(this, socket);
+    const parser = downstream.parser;
+    parser[HTTPParser.kOnMessageBegin] = () => {
+      downstream.phase = Phase.Head;
+      downstream.phaseSince = coarseClock.now;
+    };
+    parser[HTTPParser.kOnHeaders] = (headers: string[], url: string) => {
+      downstream.partialHeaders.push(...headers);
+      downstream.partialUrl += url;
+    };
+    parser[HTTPParser.kOnHeadersComplete] = (
+      major: number,
+      minor: number,
+      headers: string[] | undefined,
+      method: number,
+      url: string | undefined,
+      _status: unknown,
+      _message: unknown,
+      upgrade: boolean,
+      keepAlive: boolean,
+    ) => {
+      const fields = headers ?? downstream.partialHeaders;
+      const target = url ?? downstream.partialUrl;
+      downstream.partialHeaders = [];
+      downstream.partialUrl = '';
+      downstream.phase = Phase.Body;
+      this.onRequestHead(downstream, major, minor, fields, METHODS[method], target, upgrade, keepAlive);
+      return 0;
+    };
+    parser[HTTPParser.kOnBody] = (body: Buffer) => this.onRequestBody(downstream, body);
+    parser[HTTPParser.kOnMessageComplete] = () => this.onRequestEnd(downstream);
+    this.downstreams.add(downstream);
+    this.metrics.connections.inc();
+    socket.on('data', (chunk) => this.onData(downstream, chunk));
+    socket.on('drain', () => this.callerDrained(downstream));
+    socket.on('error', () => undefined);
+    socket.on('close', () => this.callerClosed(downstream));
+  }
+
+  /**
+   * The caller's connection closed. Its exchanges still in flight end as caller_gone: their upstream
+   * connections are detached and closed (they cannot be reused mid-response) and never blamed.
+   */
+  private callerClosed(downstream: Downstream): void {
+    downstream.closed = true;
+    downstream.parser.close();
+    this.downstreams.delete(downstream);
+    this.metrics.connections.dec();
+    downstream.tunnel?.destroy();
+    for (const exchange of downstream.queue) this.abandon(exchange);
+    downstream.queue.length = 0;
+  }
+
+  /** An exchange whose caller went (or was sent) away: ended as caller_gone, never blamed on the upstream. */
+  private abandon(exchange: Exchange): void {
+    if (exchange.done) return;
+    exchange.done = true;
+    const upstream = exchange.upstream;
+    if (upstream === null || !this.inFlight.has(exchange)) return;
+    upstream.detach();
+    upstream.destroy();
+    this.release(exchange);
+    this.metrics.failures.inc({ reason: 'caller_gone' });
+    this.record(exchange, 'caller_gone');
+  }
+
+  private onData(downstream: Downstream, chunk: Buffer): void {
+    downstream.lastActiveAt = coarseClock.now;
+    if (downstream.tunnel !== null) {
+      downstream.sendUpstream(downstream.tunnel, chunk);
+      return;
+    }
+    const result = downstream.parser.execute(chunk);
+    // The parser's callbacks may have set it: an upgrade request's head was just read. Nothing more
+    // of this caller is read or sent upstream before the upstream has agreed (101): what followed
+    // the head waits, and belongs to the new protocol if it agrees.
+    if (typeof result === 'number' && downstream.upgrading !== null) {
+      if (result < chunk.length) downstream.afterUpgrade = chunk.subarray(result);
+      downstream.hold(Hold.Upgrading);
+      return;
+    }
+    // Not `instanceof Error`: the parser's errors come from Node's realm, not always the caller's (jest).
+    if (typeof result !== 'number') {
+      const err = result as HttpParseError;
+      this.metrics.badRequests.inc();
+      const remote = `${downstream.socket.remoteAddress}:${downstream.socket.remotePort}`;
+      if (this.logOnce.first(`bad-request|${remote}`)) {
+        this.options.logger.warn({ remote, code: err.code }, `malformed HTTP request from ${remote}: ${err.reason ?? err.message}`);
+      }
+      const answer = jsonResponse(400, 'HTTP_BAD_REQUEST', `malformed HTTP request: ${err.reason ?? err.message}`, { parserCode: err.code }, true);
+      if (downstream.queue.length === 0) downstream.socket.end(answer);
+      else downstream.socket.destroy();
+    }
+  }
+
+  /** The service a request names; '' when it names none. */
+  private serviceOf(host: string, target: string): { service: string; path: string } {
+    if (this.options.routeBy === 'path') {
+      const end = target.indexOf('/', 1);
+      const query = target.indexOf('?');
+      const stop = end < 0 ? (query < 0 ? target.length : query) : query >= 0 && query < end ? query : end;
+      const name = target.slice(1, stop);
+      const rest = target.slice(stop);
+      return { service: this.knownService(name), path: rest === '' || rest[0] === '?' ? '/' + rest : rest };
+    }
+    const dot = host.indexOf('.');
+    const colon = host.indexOf(':');
+    const end = dot >= 0 ? dot : colon >= 0 ? colon : host.length;
+    return { service: this.knownService(host.slice(0, end)), path: target };
+  }
+
+  /** Maps a name from a request to the catalog's spelling (Eureka keeps app names upper case). */
+  private knownService(name: string): string {
+    if (name === '') return '';
+    const known = this.serviceByName.get(name);
+    if (known !== undefined) return known;
+    for (const spelling of [name, name.toUpperCase()]) {
+      const set = this.options.routes.routeSet(spelling, '', '');
+      if (set.legacy.length + set.mesh.length === 0) continue;
+      if (this.serviceByName.size > 10_000) this.serviceByName.clear();
+      this.serviceByName.set(name, spelling);
+      return spelling;
+    }
+    return name; // unknown: not remembered, it may appear later
+  }
+
+  private onRequestHead(
+    downstream: Downstream,
+    major: number,
+    minor: number,
+    fields: string[],
+    method: string,
+    target: string,
+    upgrade: boolean,
+    keepAlive: boolean,
+  ): void {
+    const exchange = new Exchange(downstream, performance.now(), method);
+    downstream.queue.push(exchange);
+    downstream.current = exchange;
+    // Pipelining: past the cap the caller is not read until answers go out (the rest of this read
+    // is parsed, and those requests wait unrouted).
+    if (downstream.queue.length >= this.maxPipelined) downstream.hold(Hold.Pipeline);
+    if (!keepAlive || this.draining) exchange.closeAfter = true;
+    if (major === 1 && minor === 0) exchange.http10 = true;
+    // A protocol upgrade (WebSocket) gets a connection of its own, piped both ways after the 101;
+    // until then the caller is not read, and if the upgrade is refused its connection closes.
+    if (upgrade) {
+      exchange.closeAfter = true;
+      exchange.upgrade = true;
+      downstream.upgrading = exchange;
+    }
+    // One pass over the fields: each name is lower-cased once, and the head to send is built as we go.
+    let host = '';
+    let hosts = 0;
+    let hops = 0;
+    let forwardedFor = '';
+    let forwardedProto = '';
+    let forwardedHost = '';
+    let transferEncoding = '';
+    let headers = '';
+    for (let i = 0; i < fields.length; i += 2) {
+      const name = fields[i];
+      const value = fields[i + 1];
+      const lower = name.toLowerCase();
+      if (lower === 'host') {
+        host = value;
+        hosts++;
+      } else if (lower.startsWith('x-')) {
+        if (lower === 'x-forwarded-for') forwardedFor = forwardedFor ? `${forwardedFor}, ${value}` : value;
+        else if (lower === 'x-forwarded-proto') forwardedProto = value;
+        else if (lower === 'x-forwarded-host') forwardedHost = value;
+        else if (lower === HOPS_HEADER) hops = Number.parseInt(value, 10) || 0;
+        else headers += `${name}: ${value}\r\n`;
+        continue;
+      } else if (HOP_BY_HOP.has(lower)) {
+        if (lower === 'transfer-encoding') transferEncoding = transferEncoding === '' ? value : `${transferEncoding}, ${value}`;
+        if (!(upgrade && lower === 'upgrade')) continue;
+      }
+      headers += `${name}: ${value}\r\n`;
+    }
+    // The parser accepts a request with a body only when chunked is its last coding; the others (gzip ...) stay.
+    if (transferEncoding !== '') exchange.chunkedRequest = true;
+    if (hosts > 1) {
+      // Which one would the upstream believe? Refused rather than routed by one and read by the other.
+      this.answerLocal(exchange, 'bad_request', 'HTTP_BAD_REQUEST', 'the request has more than one Host header');
+      return;
+    }
+    if (hops >= this.maxHops) {
+      this.answerLocal(exchange, 'loop', 'HTTP_LOOP_DETECTED', `the request already crossed ${hops} bridges (${HOPS_HEADER}): a routing loop?`);
+      return;
+    }
+    const { service, path } = this.serviceOf(host, target);
+    if (service === '') {
+      this.answerLocal(exchange, 'bad_request', 'HTTP_NO_SERVICE', `the request names no service: use ${this.options.routeBy === 'host' ? 'a Host header whose first label is the app name' : 'a path starting /<app name>/'}`);
+      return;
+    }
+    const policy = this.options.policy(service);
+    let sticky: string | undefined;
+    if (policy.stickyHeader !== undefined) {
+      for (let i = 0; i < fields.length; i += 2) if (fields[i].toLowerCase() === policy.stickyHeader) sticky = fields[i + 1];
+    }
+    const client = downstream.socket.remoteAddress ?? '';
+    // What a caller says about the scheme and host it used is believed only from a trusted hop.
+    if (this.trustedForwarders.size === 0 || !this.trustedForwarders.has(client)) {
+      forwardedProto = '';
+      forwardedHost = '';
+    }
+    let head =
+      `${method} ${path} HTTP/1.1\r\n${headers}` +
+      `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ${client}` : client}\r\n` +
+      `x-forwarded-proto: ${forwardedProto || 'http'}\r\n${HOPS_HEADER}: ${hops + 1}\r\n`;
+    if (forwardedHost || host) head += `x-forwarded-host: ${forwardedHost || host}\r\n`;
+    if (exchange.chunkedRequest) head += `transfer-encoding: ${transferEncoding}\r\n`;
+    head += upgrade ? 'connection: upgrade\r\n\r\n' : 'connection: keep-alive\r\n\r\n';
+    exchange.service = service;
+    exchange.deadline = policy.timeoutMs;
+    exchange.head = head;
+    exchange.sticky = sticky;
+    if (this.filters !== null) this.filter(exchange, this.filters, `${method} ${path}`, client, fields);
+    else if (downstream.queue.length <= this.maxPipelined) this.route(exchange);
+  }
+
+  /** Runs the filters on a request; it is routed (when its turn has come) once they let it go. */
+  private filter(exchange: Exchange, filters: FilterChain, method: string, client: string, fields: string[]): void {
+    exchange.cleared = false;
+    const request = new HttpProxyRequest(exchange.service, method, `${client}:${exchange.downstream.socket.remotePort}`, fields);
+    exchange.proxyRequest = request;
+    filters.run(request, this.clockMs, (reply) => {
+      if (exchange.done) return; // its caller went away while a filter held it
+      exchange.cleared = true;
+      if (reply !== undefined) {
+        exchange.routed = true;
+        exchange.pendingBody = null;
+        this.metrics.failures.inc({ reason: reply.outcome });
+        filters.complete(request, reply.outcome, (performance.now() - exchange.startedAt) * 1000, this.clockMs);
+        this.answer(exchange, reply.outcome, reply.refusal, `HTTP_${(reply.refusal ?? reply.outcome).toUpperCase()}`, reply.message, { service: exchange.service });
+        return;
+      }
+      if (exchange.downstream.queue.indexOf(exchange) < this.maxPipelined) this.route(exchange);
+    });
+  }
+
+  /** Picks an instance and sends the request, or answers 503 when there is none. */
+  private route(exchange: Exchange): void {
+    exchange.routed = true;
+    const choice = this.options.routes.choose(exchange.service, '', '', undefined, exchange.sticky, Math.random);
+    if (choice === null) {
+      exchange.pendingBody = null;
+      this.answerLocal(exchange, 'no_instance', 'HTTP_NO_INSTANCE', `no legacy or mesh instance of ${exchange.service}`, { service: exchange.service });
+      return;
+    }
+    // The policy's timeout, until now; from now on the time it ends.
+    exchange.deadline += performance.now();
+    this.dispatch(exchange, choice, false);
+  }
+
+  /** Routes the pipelined requests whose turn has come; reads the caller again once under the cap. */
+  private routeWaiting(downstream: Downstream): void {
+    if (downstream.routing) return;
+    downstream.routing = true;
+    const queue = downstream.queue;
+    for (let i = 0; i < queue.length && i < this.maxPipelined; i++) {
+      const exchange = queue[i];
+      if (exchange.routed || !exchange.cleared) continue;
+      this.route(exchange);
+      i = -1; // a local answer may have moved the queue on: look again from its head
+    }
+    downstream.routing = false;
+    if (queue.length < this.maxPipelined) downstream.letGo(Hold.Pipeline);
+  }
+
+  /** The caller's buffer drained: the upstream feeding it (the head exchange's, or the tunnel) is read again. */
+  private callerDrained(downstream: Downstream): void {
+    if (downstream.tunnel !== null) downstream.tunnel.resumeReading();
+    else downstream.queue[0]?.upstream?.resumeReading();
+  }
+
+  /**
+   * Sends an exchange's head, and what of its body was read, to the chosen instance (again, after a
+   * connection that was never made, or on a `fresh` one after a stale keep-alive connection).
+   */
+  private dispatch(exchange: Exchange, choice: RouteChoice, fresh: boolean): void {
+    exchange.attempts++;
+    exchange.stack = choice.routedStack;
+    const address = choice.candidate.address;
+    exchange.address = address;
+    if (exchange.retry === null) exchange.retry = { choice, staleRetried: false };
+    else exchange.retry.choice = choice;
+    const { host: upstreamHost, port: upstreamPort } = choice.candidate.instance;
+    // An upgrade gets a connection of its own that never returns to the pool, whatever the answer.
+    const upstream = exchange.upgrade || fresh ? this.dedicatedUpstream(address, upstreamHost, upstreamPort) : this.upstreamFor(address, upstreamHost, upstreamPort);
+    exchange.upstream = upstream;
+    upstream.attach(exchange);
+    this.pending.add(address);
+    this.inFlight.add(exchange);
+    exchange.downstream.sendUpstream(upstream, exchange.head);
+    const body = exchange.pendingBody;
+    if (body !== null) {
+      exchange.pendingBody = null;
+      for (const bytes of body) this.sendBody(exchange, bytes);
+    }
+    if (exchange.requestDone && exchange.chunkedRequest) exchange.downstream.sendUpstream(upstream, '0\r\n\r\n');
+  }
+
+  private onRequestBody(downstream: Downstream, body: Buffer): void {
+    const exchange = downstream.current;
+    if (exchange === null) return;
+    if (!exchange.routed) (exchange.pendingBody ??= []).push(body);
+    else if (exchange.upstream !== null && !exchange.done) this.sendBody(exchange, body);
+    // else: answered already, the body is dropped
+  }
+
+  private sendBody(exchange: Exchange, body: Buffer): void {
+    const upstream = exchange.upstream as HttpUpstream;
+    const downstream = exchange.downstream;
+    exchange.bodyBytes += body.length;
+    if (exchange.chunkedRequest) {
+      upstream.write(`${body.length.toString(16)}\r\n`);
+      upstream.write(body);
+      downstream.sendUpstream(upstream, '\r\n');
+    } else downstream.sendUpstream(upstream, body);
+  }
+
+  private onRequestEnd(downstream: Downstream): void {
+    downstream.phase = Phase.Idle;
+    const exchange = downstream.current;
+    if (!exchange) return;
+    exchange.requestDone = true;
+    if (exchange.chunkedRequest && exchange.routed && exchange.upstream && !exchange.done) downstream.sendUpstream(exchange.upstream, '0\r\n\r\n');
+    downstream.current = null;
+  }
+
+  private upstreamFor(address: string, host: string, port: number): HttpUpstream {
+    const pool = this.idle.get(address);
+    while (pool && pool.length > 0) {
+      const upstream = pool.pop() as HttpUpstream;
+      if (!upstream.closed && upstream.reusable) return upstream;
+    }
+    return this.dedicatedUpstream(address, host, port);
+  }
+
+  /** A new connection, never taken from the pool (an upgrade's, or when none is idle). */
+  private dedicatedUpstream(address: string, host: string, port: number): HttpUpstream {
+    return new HttpUpstream(address, host, port, this.connectTimeoutMs, (closed) => {
+      const idle = this.idle.get(address);
+      const index = idle ? idle.indexOf(closed) : -1;
+      if (idle && index >= 0) idle.splice(index, 1);
+    });
+  }
+
+  /** @internal The upstream answered 101: the exchange is over, the connection is a tunnel now. */
+  tunnelOpened(exchange: Exchange): void {
+    this.release(exchange);
+    this.metrics.tunnels.inc();
+    this.record(exchange, 'ok');
+    exchange.done = true;
+    exchange.tunnelled = true;
+    const downstream = exchange.downstream;
+    const queue = downstream.queue;
+    const at = queue.indexOf(exchange);
+    if (at >= 0) queue.splice(at, 1);
+    const upstream = exchange.upstream as HttpUpstream;
+    downstream.upgrading = null;
+    downstream.tunnel = upstream;
+    if (downstream.afterUpgrade !== null) downstream.sendUpstream(upstream, downstream.afterUpgrade);
+    downstream.afterUpgrade = null;
+    downstream.letGo(Hold.Upgrading);
+  }
+
+  private release(exchange: Exchange): void {
+    if (!this.inFlight.delete(exchange)) return;
+    const address = exchange.upstream?.address;
+    if (address === undefined) return;
+    this.pending.release(address);
+  }
+
+  /** Answers an exchange from the bridge itself, in the HTTP form failure-class.ts gives the outcome. */
+  private answer(exchange: Exchange, outcome: Outcome, refusal: BridgeRefusal | undefined, code: string, message: string, extra: Record<string, unknown> = {}): void {
+    const status = httpStatusFor(outcome, refusal);
+    exchange.status = status;
+    exchange.emit(jsonResponse(status, code, message, extra, exchange.closeAfter));
+    this.complete(exchange);
+  }
+
+  /** The bridge refuses a request before it went anywhere. */
+  private answerLocal(exchange: Exchange, refusal: BridgeRefusal, code: string, message: string, extra: Record<string, unknown> = {}): void {
+    this.metrics.failures.inc({ reason: 'bridge_refusal' });
+    if (refusal === 'bad_request') this.metrics.badRequests.inc();
+    this.answer(exchange, 'bridge_refusal', refusal, code, message, extra);
+  }
+
+  /** Traffic stats for an exchange that was routed (its service and stack are known). */
+  private record(exchange: Exchange, outcome: Outcome): void {
+    const micros = (performance.now() - exchange.startedAt) * 1000;
+    this.options.stats.record(exchange.service, exchange.stack, this.clockMs, micros, isError(outcome));
+    if (exchange.proxyRequest !== null) this.filters?.complete(exchange.proxyRequest, outcome, micros, this.clockMs);
+  }
+
+  /** Tells outlier detection how a call to an instance ended; logs and counts an ejection. */
+  private reportOutcome(address: string, outcome: Outcome, now: number): void {
+    if (this.draining || !this.options.routes.outliers.report(address, outcome, now)) return;
+    this.metrics.ejections.inc();
+    this.options.logger.warn({ upstream: address, outcome }, `ejecting HTTP upstream ${address} for a while: its calls keep failing (${outcome})`);
+  }
+
+  /** @internal The upstream's response ended. A 5xx is the application's error, never the instance's transport's. */
+  exchangeEnded(exchange: Exchange): void {
+    const upstream = exchange.upstream;
+    this.release(exchange);
+    const outcome: Outcome = exchange.status >= 500 ? 'application_exception' : 'ok';
+    this.reportOutcome(exchange.address, outcome, this.clockMs);
+    if (outcome !== 'ok') this.metrics.failures.inc({ reason: outcome });
+    if (upstream?.outOfStep) {
+      this.metrics.outOfStep.inc();
+      if (this.logOnce.first(`out-of-step|${upstream.address}`)) {
+        this.options.logger.warn({ upstream: upstream.address }, `HTTP upstream ${upstream.address} sent bytes past the end of its response: dropped, with its connection`);
+      }
+    }
+    if (upstream) {
+      // The request body may still be arriving (an early answer): the connection is not reusable then.
+      // An upgrade's connection never is, even when the upstream declined it.
+      if (exchange.requestDone && !exchange.upgrade && upstream.reusable && !upstream.closed && !this.draining) {
+        let pool = this.idle.get(upstream.address);
+        if (!pool) this.idle.set(upstream.address, (pool = []));
+        if (pool.length < this.maxIdlePerUpstream) {
+          upstream.resumeReading(); // an idle connection is read, so its close is seen
+          upstream.idleSince = coarseClock.now;
+          pool.push(upstream);
+        }
+        else upstream.destroy();
+      } else upstream.destroy();
+    }
+    this.record(exchange, outcome);
+    this.complete(exchange);
+  }
+
+  /** @internal The upstream failed before its response completed. */
+  upstreamFailed(exchange: Exchange, message: string, outcome: UpstreamFailure | 'response_timeout', staleReuse: boolean): void {
+    if (exchange.done) return;
+    this.release(exchange);
+    const upstream = exchange.upstream;
+    upstream?.detach();
+    upstream?.destroy();
+    const resendable = !exchange.responseStarted && exchange.bodyBytes === 0 && !this.draining && !exchange.downstream.closed;
+    const retry = exchange.retry;
+    // A kept-alive connection the upstream closed as we reused it: the request never reached the
+    // application. Sent once more on a fresh connection when sending it twice would do no harm.
+    if (staleReuse && resendable && retry !== null && !retry.staleRetried && IDEMPOTENT.has(exchange.method)) {
+      retry.staleRetried = true;
+      this.metrics.retries.inc();
+      this.dispatch(exchange, retry.choice, true);
+      return;
+    }
+    if (outcome !== 'bridge_refusal') this.reportOutcome(exchange.address, outcome, Date.now());
+    // A connection that was never made delivered nothing: the request goes to another instance,
+    // whatever its method, as long as none of its body was consumed.
+    if ((outcome === 'connect_failure' || outcome === 'connect_timeout') && resendable && exchange.attempts <= NEVER_DELIVERED_RETRIES) {
+      (exchange.tried ??= new Set()).add(exchange.address);
+      const choice = this.options.routes.choose(exchange.service, '', '', undefined, exchange.sticky, Math.random, exchange.tried);
+      if (choice !== null) {
+        this.metrics.retries.inc();
+        this.dispatch(exchange, choice, false);
+        return;
+      }
+    }
+    this.metrics.failures.inc({ reason: outcome });
+    this.record(exchange, outcome);
+    if (this.logOnce.first(`${outcome}|${exchange.upstreamLabel}`)) this.options.logger.warn({ upstream: exchange.upstreamLabel, outcome }, message);
+    if (exchange.responseStarted) {
+      // Part of the response went out: the caller must see the connection break, not a spliced answer.
+      exchange.downstream.socket.destroy();
+      exchange.done = true;
+      return;
+    }
+    if (outcome === 'bridge_refusal') {
+      this.answer(exchange, outcome, 'overloaded', 'HTTP_BRIDGE_OVERLOADED', `mesh-bridge cannot open a connection to ${exchange.upstreamLabel} now: ${message}`, {
+        service: exchange.service,
+      });
+      return;
+    }
+    const timeout = outcome === 'response_timeout' || outcome === 'connect_timeout';
+    this.answer(
+      exchange,
+      outcome,
+      undefined,
+      timeout ? 'HTTP_UPSTREAM_TIMEOUT' : 'HTTP_UPSTREAM_FAILED',
+      `mesh-bridge ${timeout ? 'timed out waiting for' : 'failed calling'} upstream ${exchange.upstreamLabel} for ${exchange.service}: ${message}`,
+      { service: exchange.service, upstream: exchange.upstreamLabel },
+    );
+  }
+
+  /** Marks an exchange answered and moves the connection's queue on. */
+  private complete(exchange: Exchange): void {
+    exchange.done = true;
+    const downstream = exchange.downstream;
+    while (downstream.queue.length > 0 && downstream.queue[0].done) {
+      const finished = downstream.queue.shift() as Exchange;
+      if (finished.closeAfter) {
+        // A declined upgrade: the caller is not read again (what it sent after the head was meant
+        // for the new protocol); the connection closes once the answer is written.
+        if (finished.upgrade) {
+          downstream.upgrading = null;
+          downstream.afterUpgrade = null;
+          downstream.socket.destroySoon();
+        } else downstream.socket.end();
+        return;
+      }
+      const next = downstream.queue[0];
+      next?.flushHeld();
+    }
+    this.routeWaiting(downstream);
+    if (downstream.queue.length === 0) {
+      downstream.lastActiveAt = coarseClock.now;
+      if (this.draining) downstream.socket.end();
+    }
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    coarseClock.now = now;
+    this.clockMs = Date.now();
+    for (const exchange of this.inFlight) {
+      if (!exchange.responseStarted) {
+        if (exchange.deadline <= now) this.upstreamFailed(exchange, `no response within ${Math.round(exchange.deadline - exchange.startedAt)} ms`, 'response_timeout', false);
+        continue;
+      }
+      // Mid-response: silence counts only while the bridge is reading (its caller takes the bytes).
+      const upstream = exchange.upstream;
+      if (upstream !== null && !upstream.isPaused && now - upstream.lastReadAt > this.responseStallTimeoutMs) {
+        this.upstreamFailed(exchange, `the response stalled for ${this.responseStallTimeoutMs} ms`, 'response_timeout', false);
+      }
+    }
+    // Caller connections and pools are looked at less often: their timeouts are seconds.
+    if (++this.sweeps % CALLER_SWEEP_EVERY === 0) {
+      for (const downstream of this.downstreams) this.checkCaller(downstream, now);
+      for (const pool of this.idle.values()) {
+        for (const upstream of pool) if (now - upstream.idleSince > this.upstreamIdleTimeoutMs) upstream.destroy();
+      }
+    }
+  }
+
+  /** Closes a caller connection that has been too slow sending a head or a body, or idle too long. */
+  private checkCaller(downstream: Downstream, now: number): void {
+    if (downstream.tunnel !== null || downstream.closed || downstream.held) return;
+    if (downstream.phase === Phase.Head) {
+      if (now - downstream.phaseSince > this.headerTimeoutMs) this.callerTimedOut(downstream, 'header', this.headerTimeoutMs);
+    } else if (downstream.phase === Phase.Body) {
+      if (now - downstream.lastActiveAt > this.bodyIdleTimeoutMs) this.callerTimedOut(downstream, 'body', this.bodyIdleTimeoutMs);
+    } else if (downstream.queue.length === 0 && now - downstream.lastActiveAt > this.keepAliveTimeoutMs) {
+      this.metrics.callerTimeouts.inc({ phase: 'idle' });
+      downstream.socket.destroySoon();
+    }
+  }
+
+  /**
+   * A caller too slow with its request: answered 408 when nothing else is owed on the connection,
+   * then closed. Its exchanges in flight end as caller_gone when the socket closes.
+   */
+  private callerTimedOut(downstream: Downstream, phase: 'header' | 'body', limitMs: number): void {
+    this.metrics.callerTimeouts.inc({ phase });
+    downstream.hold(Hold.Closing);
+    const queue = downstream.queue;
+    // The request whose body stalled is answered 408 itself when it is the only one and nothing of its answer went out.
+    const stalled = phase === 'body' && queue.length === 1 && queue[0] === downstream.current && !queue[0].responseStarted ? queue[0] : null;
+    if (stalled !== null) {
+      this.abandon(stalled);
+      queue.length = 0;
+    }
+    if (queue.length === 0) {
+      const what = phase === 'header' ? 'request head' : 'request body';
+      downstream.socket.write(jsonResponse(408, 'HTTP_REQUEST_TIMEOUT', `the ${what} did not arrive within ${limitMs} ms`, {}, true));
+      downstream.socket.destroySoon();
+    } else downstream.socket.destroy();
+  }
+}

@@ -1,0 +1,132 @@
+// HTTP/1.1 as a proxy must speak it (RFC 9110, 9112): framing chosen for the caller's version,
+// transfer codings kept, hop-by-hop headers dropped, claims about the caller's scheme and host
+// believed only from a trusted hop, an ambiguous Host refused, and a loop between bridges cut.
+import { HttpListenerOptions } from '../../src/proxy/http/http-listener';
+import { gatewayTo, okResponse, rawCaller, rawUpstream } from '../support/http-raw';
+import { waitFor } from '../support/wait';
+
+/** Sends raw request bytes on a fresh connection and waits for `answers` responses. */
+async function exchange(port: number, bytes: string, answers = 1) {
+  const caller = await rawCaller(port);
+  caller.socket.write(bytes);
+  await waitFor(`${answers} answer(s)`, () => caller.reader.responses.length >= answers);
+  return caller;
+}
+
+describe('HTTP correctness through the bridge', () => {
+  let upstream: Awaited<ReturnType<typeof rawUpstream>>;
+  beforeAll(async () => {
+    upstream = await rawUpstream((request) => {
+      switch (request.url) {
+        case '/chunked':
+          return 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n';
+        case '/gzip-chunked':
+          return 'HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n';
+        case '/close':
+          return okResponse('closing', 'connection: close\r\n');
+        case '/hop-by-hop':
+          return okResponse('h', 'connection: keep-alive, x-private-hop\r\nkeep-alive: timeout=5\r\nx-private-hop: 1\r\nproxy-authenticate: Basic\r\nx-end-to-end: kept\r\n');
+        default:
+          return okResponse(JSON.stringify(request.headers));
+      }
+    });
+  });
+  afterAll(async () => upstream.close());
+
+  async function bridge(options: Partial<HttpListenerOptions> = {}) {
+    return gatewayTo([upstream.port], options);
+  }
+
+  it('never sends a chunked body to an HTTP/1.0 caller: it is close-delimited', async () => {
+    const gateway = await bridge();
+    try {
+      const caller = await rawCaller(gateway.listener.address.port);
+      caller.socket.write('GET /chunked HTTP/1.0\r\nHost: greeting-service\r\n\r\n');
+      await caller.closed;
+      expect(caller.raw()).not.toMatch(/transfer-encoding/i);
+      expect(caller.raw()).toMatch(/connection: close/i);
+      expect(caller.raw().endsWith('\r\n\r\nhello world')).toBe(true);
+    } finally {
+      await gateway.stop(500);
+    }
+  });
+
+  it('keeps gzip in Transfer-Encoding: gzip, chunked, both ways', async () => {
+    const gateway = await bridge();
+    try {
+      const port = gateway.listener.address.port;
+      const response = (await exchange(port, 'GET /gzip-chunked HTTP/1.1\r\nHost: greeting-service\r\n\r\n')).reader.responses[0];
+      expect(response.headers['transfer-encoding']).toBe('gzip, chunked');
+      expect(response.body).toBe('abc');
+      const echoed = (await exchange(port, 'POST /echo HTTP/1.1\r\nHost: greeting-service\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n')).reader.responses[0];
+      expect(JSON.parse(echoed.body)['transfer-encoding']).toBe('gzip, chunked');
+    } finally {
+      await gateway.stop(500);
+    }
+  });
+
+  it("replaces a caller's X-Forwarded-Proto and -Host unless it is a trusted hop", async () => {
+    const spoof = 'GET /echo HTTP/1.1\r\nHost: greeting-service\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: bank.example\r\n\r\n';
+    const untrusted = await bridge();
+    const trusted = await bridge({ trustedForwarders: ['127.0.0.1'] });
+    try {
+      const seen = JSON.parse((await exchange(untrusted.listener.address.port, spoof)).reader.responses[0].body);
+      expect(seen).toMatchObject({ 'x-forwarded-proto': 'http', 'x-forwarded-host': 'greeting-service' });
+      const believed = JSON.parse((await exchange(trusted.listener.address.port, spoof)).reader.responses[0].body);
+      expect(believed).toMatchObject({ 'x-forwarded-proto': 'https', 'x-forwarded-host': 'bank.example' });
+    } finally {
+      await untrusted.stop(500);
+      await trusted.stop(500);
+    }
+  });
+
+  it('refuses a request with two Host headers', async () => {
+    const gateway = await bridge();
+    try {
+      const before = upstream.requests.length;
+      const r = (await exchange(gateway.listener.address.port, 'GET /echo HTTP/1.1\r\nHost: greeting-service\r\nHost: other-service\r\n\r\n')).reader.responses[0];
+      expect(r.status).toBe(400);
+      expect(upstream.requests.length).toBe(before);
+    } finally {
+      await gateway.stop(500);
+    }
+  });
+
+  it("keeps the caller's connection open when the upstream answers Connection: close", async () => {
+    const gateway = await bridge();
+    try {
+      const caller = await exchange(gateway.listener.address.port, 'GET /close HTTP/1.1\r\nHost: greeting-service\r\n\r\n');
+      expect(caller.reader.responses[0].headers.connection).toBeUndefined();
+      caller.socket.write('GET /echo HTTP/1.1\r\nHost: greeting-service\r\n\r\n');
+      await waitFor('the second answer on the same connection', () => caller.reader.responses.length === 2);
+      expect(caller.reader.responses.map((r) => r.status)).toEqual([200, 200]);
+      caller.socket.destroy();
+    } finally {
+      await gateway.stop(500);
+    }
+  });
+
+  it('strips hop-by-hop response headers and those Connection names', async () => {
+    const gateway = await bridge();
+    try {
+      const r = (await exchange(gateway.listener.address.port, 'GET /hop-by-hop HTTP/1.1\r\nHost: greeting-service\r\n\r\n')).reader.responses[0];
+      expect(r.fields.map(([name]) => name).sort()).toEqual(['content-length', 'x-end-to-end']);
+    } finally {
+      await gateway.stop(500);
+    }
+  });
+
+  it('counts the bridges a request crossed and refuses it 508 at the cap', async () => {
+    const gateway = await bridge({ maxHops: 3 });
+    try {
+      const port = gateway.listener.address.port;
+      const seen = JSON.parse((await exchange(port, 'GET /echo HTTP/1.1\r\nHost: greeting-service\r\nX-Mesh-Bridge-Hops: 2\r\n\r\n')).reader.responses[0].body);
+      expect(seen['x-mesh-bridge-hops']).toBe('3');
+      const looped = (await exchange(port, 'GET /echo HTTP/1.1\r\nHost: greeting-service\r\nX-Mesh-Bridge-Hops: 3\r\n\r\n')).reader.responses[0];
+      expect(looped.status).toBe(508);
+      expect(looped.headers['x-mesh-bridge-error']).toBe('HTTP_LOOP_DETECTED');
+    } finally {
+      await gateway.stop(500);
+    }
+  });
+});

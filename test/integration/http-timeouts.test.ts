@@ -1,0 +1,106 @@
+// Every wait on the HTTP path has a deadline: a caller dribbling its head or body, an idle kept-alive
+// caller, an upstream that stalls mid-response, an idle pooled upstream connection.
+import { Socket } from 'node:net';
+import { Registry, metricValue } from '../../src/telemetry/metrics';
+import { gatewayTo, okResponse, rawCaller, rawUpstream } from '../support/http-raw';
+import { waitFor } from '../support/wait';
+
+
+describe('HTTP listener timeouts', () => {
+  let upstream: Awaited<ReturnType<typeof rawUpstream>>;
+  beforeAll(async () => {
+    upstream = await rawUpstream((request, socket) => {
+      if (request.url === '/stall') {
+        // A head and half the body, then nothing.
+        socket.write('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhello');
+        return null;
+      }
+      return okResponse(`answer ${request.url}`);
+    });
+  });
+  afterAll(async () => upstream.close());
+
+  it('answers a head sent one byte at a time 408 and closes, within the header timeout', async () => {
+    const metrics = new Registry();
+    const gateway = await gatewayTo([upstream.port], { headerTimeoutMs: 600 }, metrics);
+    try {
+      const caller = await rawCaller(gateway.listener.address.port);
+      const head = 'GET /slowloris HTTP/1.1\r\nHost: greeting-service\r\nX-Padding: ' + 'a'.repeat(200);
+      const began = Date.now();
+      let i = 0;
+      const drip = setInterval(() => {
+        if (i < head.length && !caller.socket.destroyed) caller.socket.write(head[i++]);
+      }, 50);
+      await caller.closed;
+      clearInterval(drip);
+      const took = Date.now() - began;
+      expect(caller.raw()).toMatch(/^HTTP\/1.1 408 /);
+      expect(took).toBeGreaterThanOrEqual(550);
+      expect(took).toBeLessThan(3000);
+      expect(upstream.requests.some((r) => r.url === '/slowloris')).toBe(false);
+      expect(await metricValue(metrics, 'mesh_bridge_http_caller_timeouts_total', { phase: 'header' })).toBe(1);
+    } finally {
+      await gateway.stop(500);
+    }
+  });
+
+  it('answers a request whose body stops arriving 408 and closes, within the body idle timeout', async () => {
+    const gateway = await gatewayTo([upstream.port], { bodyIdleTimeoutMs: 500 });
+    try {
+      const caller = await rawCaller(gateway.listener.address.port);
+      caller.socket.write('POST /upload HTTP/1.1\r\nHost: greeting-service\r\nContent-Length: 100\r\n\r\nonly part');
+      const began = Date.now();
+      await caller.closed;
+      expect(caller.raw()).toMatch(/^HTTP\/1.1 408 /);
+      expect(Date.now() - began).toBeLessThan(3000);
+    } finally {
+      await gateway.stop(500);
+    }
+  });
+
+  it('closes an idle kept-alive caller connection after the keep-alive timeout', async () => {
+    const gateway = await gatewayTo([upstream.port], { keepAliveTimeoutMs: 500 });
+    try {
+      const caller = await rawCaller(gateway.listener.address.port);
+      caller.socket.write('GET /one HTTP/1.1\r\nHost: greeting-service\r\n\r\n');
+      await waitFor('the answer', () => caller.reader.responses.length === 1);
+      const began = Date.now();
+      await caller.closed;
+      expect(Date.now() - began).toBeGreaterThanOrEqual(400);
+      expect(Date.now() - began).toBeLessThan(3000);
+    } finally {
+      await gateway.stop(500);
+    }
+  });
+
+  it('breaks the caller connection when the upstream stalls mid-body, and drops that upstream connection', async () => {
+    const gateway = await gatewayTo([upstream.port], { responseStallTimeoutMs: 500 });
+    try {
+      const caller = await rawCaller(gateway.listener.address.port);
+      caller.socket.write('GET /stall HTTP/1.1\r\nHost: greeting-service\r\n\r\n');
+      const began = Date.now();
+      await caller.closed;
+      expect(Date.now() - began).toBeLessThan(3000);
+      expect(caller.raw()).toContain('hello');
+      expect(caller.reader.responses).toHaveLength(0); // never a complete answer
+      await waitFor('the stalled upstream connection to close', () => upstream.sockets.size === 0);
+    } finally {
+      await gateway.stop(500);
+    }
+  });
+
+  it('closes idle pooled upstream connections after the upstream idle timeout', async () => {
+    const gateway = await gatewayTo([upstream.port], { upstreamIdleTimeoutMs: 300 });
+    try {
+      const caller = await rawCaller(gateway.listener.address.port);
+      caller.socket.write('GET /pooled HTTP/1.1\r\nHost: greeting-service\r\n\r\n');
+      await waitFor('the answer', () => caller.reader.responses.length === 1);
+      const pooled = [...upstream.sockets];
+      expect(pooled).toHaveLength(1);
+      await waitFor('the pooled connection to be closed', () => (pooled[0] as Socket).destroyed, 5000);
+      caller.socket.destroy();
+    } finally {
+      await gateway.stop(500);
+    }
+  });
+});

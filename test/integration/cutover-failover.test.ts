@@ -13,6 +13,7 @@ import { RunStore } from '../../src/cutover-planner/runner/run-store';
 import { silentLogger } from '../../src/telemetry/logger';
 import { ZkSession } from '../../src/zookeeper-sync/zk-session';
 import { CutoverLab, RunnerEvent } from '../support/cutover-lab';
+import { waitFor } from '../support/wait';
 import { freePort } from '../support/zookeeper';
 
 // Runs take a few holds each, more on a busy machine: the waits inside have their own deadlines.
@@ -124,7 +125,7 @@ describe('cutover runners: leader election and a kill -9', () => {
     expect(lab.weightHistory(RECORDED).filter((c) => c.after !== c.before).map((c) => c.after)).toEqual([10, 30, 60, 100]);
   });
 
-  it('finishes a rollback recorded in flight (its runner died before the weight went back): every replica back at 0 %', async () => {
+  it('finishes a rollback recorded in flight (its runner died before the weight went back): every replica back at 0 %, the registry export withdrawn', async () => {
     const file = lab.writePlaybook('rolling', playbook('rolling', ROLLING));
     const plan = planFromFiles({ playbook: file });
     const [spec] = unitSpecs(plan, DEFAULT_RUN_TIMINGS);
@@ -132,6 +133,9 @@ describe('cutover runners: leader election and a kill -9', () => {
     const put = await request(`${lab.bridges[1].admin}/weights/${ROLLING}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mesh: 10 }) });
     expect(put.statusCode).toBe(200);
     await put.body.text();
+    // While migrating, the bridges export the mesh twin into ZooKeeper beside the legacy provider.
+    const exported = async () => (await lab.registryNodes(ROLLING, 'providers')).filter((url) => url.includes('mesh-bridge='));
+    await waitFor('the mesh twin exported at 10 %', async () => (await exported()).length > 0);
     const session = new ZkSession({ connectString: lab.zk.connectString, sessionTimeoutMs: 4000, logger: silentLogger() });
     session.start();
     try {
@@ -154,6 +158,9 @@ describe('cutover runners: leader election and a kill -9', () => {
     expect(runner.events().filter((e) => e.event === 'restore')).toMatchObject([{ rollbackId: `${ROLLING}@rollback-1`, weight: 0 }]);
     expect(runner.events().some((e) => e.event === 'apply')).toBe(false);
     for (const bridge of lab.bridges) expect(await lab.weightOn(bridge, ROLLING)).toBe(0);
+    // The registry exports follow the weight back: only the legacy provider is left.
+    await waitFor('the export withdrawn', async () => (await exported()).length === 0);
+    expect(await lab.registryNodes(ROLLING, 'providers')).toEqual([lab.services.get(ROLLING)!.legacy.url]);
   });
 
   it('waits for a person at an approval step and between waves, and goes on when approved from another process', async () => {

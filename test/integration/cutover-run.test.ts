@@ -2,7 +2,7 @@
 // providers and mesh twins behind them, callers sending Dubbo traffic through both bridges, and
 // `mesh-bridge cutover run` judging each step from the bridges' call histograms.
 // (a) a clean service goes 0 -> 100 and its wave completes; (b) the mesh twin starts failing at
-// 25 %: the gate fails at its first look and the weights go back to 0 on every replica.
+// 25 %: the gate fails at its first look and the weights (and so the registry exports) go back.
 import { stepId } from '../../src/cutover-planner/run-state';
 import { CutoverLab, RunnerEvent } from '../support/cutover-lab';
 import { waitFor } from '../support/wait';
@@ -96,6 +96,9 @@ describe('a cutover run against real bridges and providers', () => {
     expect(states.slice(-2)).toEqual(['rolling_back', 'rolled_back']);
     expect(runner.events().some((e) => e.event === 'restored' && e.unit === FAILING && e.weight === 0)).toBe(true);
     for (const bridge of lab.bridges) await waitFor('the weight back at 0', async () => (await lab.weightOn(bridge, FAILING)) === 0);
+    // And so the registry export: the mesh twin's URL leaves ZooKeeper, the legacy provider stays.
+    await waitFor('the mesh export withdrawn', async () => (await lab.registryNodes(FAILING, 'providers')).every((url) => !url.includes('mesh-bridge=')));
+    expect(await lab.registryNodes(FAILING, 'providers')).toEqual([lab.services.get(FAILING)!.legacy.url]);
     expect(lab.weightHistory(FAILING).filter((c) => c.after !== c.before).map((c) => c.after)).toEqual([10, 25, 0]);
     // Never beyond the failing step.
     expect(runner.events().some((e) => e.event === 'apply' && e.weight === 50)).toBe(false);

@@ -7,6 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
+import { silentLogger } from '../../src/telemetry/logger';
+import { ZkSession } from '../../src/zookeeper-sync/zk-session';
 import { BridgeProcess } from './bridge-process';
 import { RawDubboClient } from './dubbo-client';
 import { SofaProvider, startSofaProvider } from './dubbo-peers';
@@ -241,6 +243,19 @@ export class CutoverLab {
     const json = (await answer.body.json()) as { mesh: number; methods: Array<{ method?: string; mesh: number }> };
     if (method === undefined) return json.mesh;
     return json.methods.find((m) => m.method === method)?.mesh ?? json.mesh;
+  }
+
+  /** What ZooKeeper holds for a Dubbo interface under a category (URL-decoded znode names). */
+  async registryNodes(service: string, category: 'providers' | 'configurators'): Promise<string[]> {
+    const session = new ZkSession({ connectString: this.zk.connectString, sessionTimeoutMs: 4000, logger: silentLogger() });
+    session.start();
+    try {
+      await session.whenConnected(10_000);
+      const names = await session.getChildren(`/dubbo/${service}/${category}`).catch(() => [] as string[]);
+      return names.map((n) => decodeURIComponent(n)).sort();
+    } finally {
+      await session.close();
+    }
   }
 
   /** Every weight change the bridges' audit logs recorded for a service, in order per bridge, merged by time. */

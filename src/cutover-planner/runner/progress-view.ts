@@ -72,8 +72,9 @@ export class TerminalView implements ProgressView {
     switch (event.event) {
       case 'unit': {
         const previous = this.rows.get(event.unit);
-        this.rows.set(event.unit, { status: event.status, step: event.step, steps: event.steps, weight: event.weight, note: previous?.note ?? event.reason });
-        if (event.status !== 'holding') this.rows.get(event.unit)!.note = event.reason;
+        // A new state says why; within one (a hold), the last verdict says more.
+        const note = previous && previous.status === event.status && previous.step === event.step ? previous.note : event.reason;
+        this.rows.set(event.unit, { status: event.status, step: event.step, steps: event.steps, weight: event.weight, note });
         this.redraw();
         return;
       }

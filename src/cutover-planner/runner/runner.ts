@@ -155,6 +155,9 @@ export class CutoverRunner {
   /** Waits to lead, then drives the run until it completes, halts with nothing left to do, or stop(). */
   async run(): Promise<RunOutcome> {
     this.election.start();
+    // Say "waiting" only once the election says so, not while this runner is still joining it.
+    await Promise.race([this.election.whenDecided(), new Promise<void>((resolve) => (this.wake = resolve))]);
+    this.wake = null;
     let waitingSaid = false;
     try {
       while (!this.stopped) {

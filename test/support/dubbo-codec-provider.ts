@@ -23,6 +23,8 @@ export interface CodecProvider {
   accepted(): number;
   heartbeats(): number;
   requests(): number;
+  /** Closes every accepted connection, keeping the listener (a provider's connections reset). */
+  dropConnections(): void;
   /** Dubbo's graceful close: READONLY to every connection, answer what is in flight, then close. */
   stopGracefully(graceMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -87,6 +89,9 @@ export async function startCodecProvider(options: CodecProviderOptions): Promise
     accepted: () => accepted,
     heartbeats: () => heartbeats,
     requests: () => requests,
+    dropConnections() {
+      for (const socket of sockets) socket.destroy();
+    },
     async stopGracefully(graceMs = 3000) {
       server.close();
       let id = 1n;

@@ -5,6 +5,7 @@
 // connection's. Responses go back with the consumer's id restored. Every buffer has a bound: a
 // consumer that does not read its answers stops being read, then is closed; a provider that does
 // not read stops the consumers feeding it, then is refused. Every call ends in one failure class.
+import { readFileSync } from 'node:fs';
 import { Server, Socket } from 'node:net';
 import type { Stack } from '../../catalog';
 import { Frame, FrameDecoder, RoutingView, encodeHeartbeat, encodeResponse, readRequestId, readRoutingView } from '../../dubbo-codec';
@@ -12,6 +13,7 @@ import { CodecError, MeshBridgeError } from '../../errors';
 import { BridgeRefusal, Outcome, dubboStatusFor, isError } from '../../proxy/failure-class';
 import type { FilterChain } from '../../proxy/filters/filter-chain';
 import type { LocalReply, ProxyRequest } from '../../proxy/filters/filter';
+import { EndOfTurn } from '../../proxy/dubbo/end-of-turn';
 import { encodeReadonlyEvent } from '../../proxy/dubbo/readonly-event';
 import { responseOutcome } from '../../proxy/dubbo/response-outcome';
 import type { Logger } from '../../telemetry/logger';
@@ -62,9 +64,28 @@ export interface DubboLimits {
   consumerIdleTimeoutMs: number;
 }
 
+/** The process's soft limit on open files, from /proc/self/limits; undefined where unreadable. */
+function openFilesLimit(): number | undefined {
+  try {
+    const match = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Consumer connections allowed by default: 20,000, but never so many that the file descriptors
+ * run out: an eighth (at least 64) stays for upstream connections, the admin API and registries.
+ */
+function defaultMaxConnections(): number {
+  const files = openFilesLimit();
+  return files === undefined ? 20_000 : Math.max(16, Math.min(20_000, files - Math.max(64, Math.floor(files / 8))));
+}
+
 export function defaultDubboLimits(maxBodyLength: number, heartbeatIdleMs: number): DubboLimits {
   return {
-    maxConnections: 20_000,
+    maxConnections: defaultMaxConnections(),
     maxInFlightPerConsumer: 1000,
     consumerHighWaterBytes: 1024 * 1024,
     consumerMaxBufferedBytes: maxBodyLength + 8 * 1024 * 1024,
@@ -116,6 +137,9 @@ class Downstream {
   private writeBacklogged = false;
   private readonly blockedOn = new Set<UpstreamConnection>();
   private paused = false;
+  /** Answers of this event-loop turn, not yet written. */
+  private out: Buffer[] = [];
+  private outBytes = 0;
 
   constructor(
     readonly socket: Socket,
@@ -127,11 +151,41 @@ class Downstream {
     this.lastReadAt = now;
   }
 
-  /** Writes unless the consumer went away meanwhile; watches what is queued for it. */
+  /**
+   * Queues an answer unless the consumer went away meanwhile; the answers of one event-loop turn
+   * leave in one write (flush), and what is queued for the consumer is watched.
+   */
   write(bytes: Buffer): void {
-    if (this.closed) return;
-    this.socket.write(bytes);
-    if (this.socket.writableLength > this.listener.limits.consumerHighWaterBytes) this.listener.backlogged(this);
+    if (this.closed || this.socket.destroyed) return;
+    if (this.out.length === 0) this.listener.flushSoon(this);
+    this.out.push(bytes);
+    this.outBytes += bytes.length;
+    // Many small answers in one turn (a flood of heartbeats) leave early, joined, rather than
+    // pile up as objects until the turn ends.
+    if (this.out.length >= FLUSH_EARLY_ANSWERS || this.outBytes >= COALESCE_BYTES) this.flush();
+    if (this.socket.writableLength + this.outBytes > this.listener.limits.consumerHighWaterBytes) this.listener.backlogged(this);
+  }
+
+  /** Bytes queued for this consumer, in the bridge. */
+  get queued(): number {
+    return this.socket.writableLength + this.outBytes;
+  }
+
+  flush(): void {
+    const out = this.out;
+    if (out.length === 0 || this.closed) return;
+    if (out.length === 1) this.socket.write(out[0]);
+    else if (this.outBytes <= COALESCE_BYTES) {
+      // One buffer, not one queued entry per answer: a consumer that stops reading then holds
+      // its answers' bytes and nothing more.
+      this.socket.write(Buffer.concat(out, this.outBytes));
+    } else {
+      this.socket.cork();
+      for (const bytes of out) this.socket.write(bytes);
+      this.socket.uncork();
+    }
+    this.out = [];
+    this.outBytes = 0;
   }
 
   /** Stop reading until what is queued for this consumer drains. */
@@ -240,6 +294,10 @@ interface Pool {
 }
 
 const SWEEP_MS = 50;
+/** Answers queued in one turn up to this size are joined into one buffer before writing. */
+const COALESCE_BYTES = 256 * 1024;
+/** Answers queued in one turn past which they are written without waiting for the turn's end. */
+const FLUSH_EARLY_ANSWERS = 256;
 /** Pools are checked against the catalog this often. */
 const POOL_SWEEP_MS = 1000;
 /** Other instances tried for a request whose connection could not be made. */
@@ -265,13 +323,9 @@ export class DubboListener {
   private readonly connectionsPerInstance: number;
   readonly limits: DubboLimits;
   private readonly filters: FilterChain | null;
-  private readonly corked = new Set<UpstreamConnection>();
-  private uncorkScheduled = false;
-  private readonly uncorkAll = (): void => {
-    this.uncorkScheduled = false;
-    for (const connection of this.corked) connection.uncork();
-    this.corked.clear();
-  };
+  /** Upstream connections corked this turn, and consumers with answers to write. */
+  private readonly corked = new EndOfTurn<UpstreamConnection>((connection) => connection.uncork());
+  private readonly toFlush = new EndOfTurn<Downstream>((downstream) => downstream.flush());
   private draining = false;
   private nextEventId = 1n;
   private readonly metrics: {
@@ -346,6 +400,7 @@ export class DubboListener {
     await waitWhileBusy(() => this.totalInFlight() > 0, deadlineMs);
     for (const pool of this.pools.values()) for (const connection of pool.connections) connection.close({ outcome: 'reset', message: 'the bridge is shutting down' });
     // close() fails what is in flight at once: the error answers are written before closeSockets ends the sockets.
+    this.toFlush.run();
     await closeSockets(this.downstreams);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     await closed;
@@ -380,16 +435,23 @@ export class DubboListener {
     downstream.requests.clear();
   }
 
+  /** @internal A consumer has answers to write: they leave together at the end of this turn. */
+  flushSoon(downstream: Downstream): void {
+    this.toFlush.add(downstream);
+  }
+
   /** @internal Answers are queuing up for a consumer that does not read them. */
   backlogged(downstream: Downstream): void {
-    if (downstream.socket.writableLength > this.limits.consumerMaxBufferedBytes) {
-      this.closeConsumer(downstream, 'slow_reader', `it left ${downstream.socket.writableLength} bytes of answers unread`);
+    const queued = downstream.queued;
+    if (queued > this.limits.consumerMaxBufferedBytes) {
+      this.closeConsumer(downstream, 'slow_reader', `it left ${queued} bytes of answers unread`);
     } else {
       downstream.holdForDrain();
     }
   }
 
   private closeConsumer(downstream: Downstream, reason: string, why: string): void {
+    if (downstream.socket.destroyed) return;
     this.metrics.closed.inc({ reason });
     if (this.logOnce.first(`close|${reason}`)) {
       const remote = `${downstream.socket.remoteAddress}:${downstream.socket.remotePort}`;
@@ -503,10 +565,6 @@ export class DubboListener {
       // uncorking after each consumer's chunk cost a write system call per request.
       connection.cork();
       this.corked.add(connection);
-      if (!this.uncorkScheduled) {
-        this.uncorkScheduled = true;
-        setImmediate(this.uncorkAll);
-      }
     }
     if (!twoWay) connection.sendOneWay(request.frame);
     else {

@@ -25,7 +25,10 @@ export interface CodecProvider {
   requests(): number;
   /** Closes every accepted connection, keeping the listener (a provider's connections reset). */
   dropConnections(): void;
-  /** Dubbo's graceful close: READONLY to every connection, answer what is in flight, then close. */
+  /**
+   * Dubbo's graceful close: READONLY to every connection, keep serving until nothing is in flight
+   * and no request came for 200 ms (or `graceMs` passed), then close whatever is left.
+   */
   stopGracefully(graceMs?: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -37,6 +40,7 @@ export async function startCodecProvider(options: CodecProviderOptions): Promise
   let requests = 0;
   let accepted = 0;
   let inFlight = 0;
+  let lastRequestAt = 0;
   const server: Server = createServer((socket) => {
     accepted++;
     sockets.add(socket);
@@ -58,6 +62,7 @@ export async function startCodecProvider(options: CodecProviderOptions): Promise
           return;
         }
         requests++;
+        lastRequestAt = Date.now();
         if (!frame.header.twoWay) return;
         const answer = options.answer(readRoutingView(frame.body).method, frame.header.requestId, frame);
         if (answer === null) return;
@@ -97,7 +102,7 @@ export async function startCodecProvider(options: CodecProviderOptions): Promise
       let id = 1n;
       for (const socket of sockets) socket.write(encodeReadonlyEvent(id++));
       const until = Date.now() + graceMs;
-      while (inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+      while ((inFlight > 0 || Date.now() - lastRequestAt < 200) && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
       await close();
     },
     close,

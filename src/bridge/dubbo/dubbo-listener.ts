@@ -339,6 +339,7 @@ export class DubboListener {
     closed: { inc(labels: { reason: string }): void };
     acceptErrors: { inc(labels: { code: string }): void };
     readonly: { inc(): void };
+    attemptFailures: { inc(labels: { reason: string }): void };
   };
 
   constructor(private readonly options: DubboListenerOptions) {
@@ -362,6 +363,7 @@ export class DubboListener {
       closed: counter(m, 'mesh_bridge_dubbo_consumers_closed_total', 'Consumer connections the bridge closed or refused, by reason', ['reason']),
       acceptErrors: counter(m, 'mesh_bridge_dubbo_accept_errors_total', 'Errors accepting consumer connections (EMFILE ...), by code', ['code']),
       readonly: counter(m, 'mesh_bridge_dubbo_upstream_readonly_total', 'READONLY events received from providers shutting down'),
+      attemptFailures: counter(m, 'mesh_bridge_dubbo_attempt_failures_total', 'Upstream attempts that failed, retried or not, by failure class', ['reason']),
     };
   }
 
@@ -659,6 +661,7 @@ export class DubboListener {
     this.pending.release(request.address);
     request.connection = null;
     const outcome = reason.outcome;
+    this.metrics.attemptFailures.inc({ reason: outcome });
     if (!this.draining && this.options.routes.outliers.report(request.address, outcome, Date.now())) {
       this.metrics.ejections.inc();
       this.options.logger.warn({ upstream: request.address, outcome }, `ejecting Dubbo upstream ${request.address} for a while: its calls keep failing (${outcome})`);

@@ -4,7 +4,7 @@
 // against the provider it was waiting for.
 import { Catalog, Instance, instanceDefaults } from '../../src/catalog';
 import { encodeResponse } from '../../src/dubbo-codec';
-import { DubboServicePolicy } from '../../src/bridge/dubbo/dubbo-listener';
+import { DubboServicePolicy } from '../../src/proxy/dubbo/dubbo-listener';
 import { Registry, metricValue } from '../../src/telemetry/metrics';
 import { RawDubboClient } from '../support/dubbo-client';
 import { CodecProvider, startCodecProvider } from '../support/dubbo-codec-provider';

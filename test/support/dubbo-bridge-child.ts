@@ -2,7 +2,7 @@
 // /proc/<pid>/status) and run it under a file-descriptor limit. Started by startBridgeChild with
 // its config as JSON in argv[2]; prints its port once listening; answers metric queries over IPC.
 import { Catalog, instanceDefaults } from '../../src/catalog';
-import type { DubboLimits } from '../../src/bridge/dubbo/dubbo-listener';
+import type { DubboLimits } from '../../src/proxy/dubbo/dubbo-listener';
 import { Registry, metricValue } from '../../src/telemetry/metrics';
 import { dubboGateway } from './gateway';
 

@@ -5,8 +5,8 @@
 import { Socket, connect } from 'node:net';
 import { CodecError } from '../../errors';
 import { Frame, FrameDecoder, FrameHeader, encodeHeartbeat, readRequestId } from '../../dubbo-codec';
-import type { Outcome } from '../../proxy/failure-class';
-import { isReadonlyEvent } from '../../proxy/dubbo/readonly-event';
+import type { Outcome } from '../failure-class';
+import { isReadonlyEvent } from '../dubbo/readonly-event';
 
 /** A request in flight on an upstream connection; the listener keeps what it needs to answer. */
 export interface InFlight {

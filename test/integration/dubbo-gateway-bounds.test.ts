@@ -238,4 +238,27 @@ describe('Dubbo bridge caps (in process)', () => {
       await gateway.stop(100);
     }
   });
+
+  it('refuses calls with status 100 once a provider that never reads has its queue full', async () => {
+    const stuck = await startCodecProvider({ answer: () => null, neverRead: true });
+    const catalog = new Catalog();
+    catalog.replaceSource('static', IFACE, [{ ...instanceDefaults(), id: stuck.address, service: IFACE, protocol: 'dubbo', host: '127.0.0.1', port: stuck.port, stack: 'legacy', origin: { source: 'static' } }]);
+    const gateway = dubboGateway(catalog, {
+      limits: { upstreamHighWaterBytes: 64 * 1024, upstreamMaxBufferedBytes: 256 * 1024 },
+      policy: () => ({ idempotentMethods: new Set(), retries: 0, timeoutMs: 20_000 }),
+    });
+    await gateway.listener.start();
+    const clients = await Promise.all(Array.from({ length: 40 }, () => RawDubboClient.connect(gateway.listener.address.port)));
+    try {
+      const payload = 'q'.repeat(64 * 1024);
+      const calls = clients.flatMap((c) => Array.from({ length: 8 }, () => c.call({ path: IFACE, method: 'store', parameterTypes: 'Ljava/lang/String;', args: [payload] })));
+      const first = await Promise.race(calls);
+      expect(first.status).toBe(100);
+      expect(first.errorMessage).toContain('not reading');
+    } finally {
+      for (const c of clients) c.close();
+      await gateway.stop(100);
+      await stuck.close();
+    }
+  });
 });

@@ -97,6 +97,13 @@ export function defaultDubboLimits(maxBodyLength: number, heartbeatIdleMs: numbe
   };
 }
 
+/** The defaults, overridden by every limit given (undefined ones, as optional config keys are, do not count). */
+function withDefaults(defaults: DubboLimits, given: Partial<DubboLimits> | undefined): DubboLimits {
+  const limits = { ...defaults };
+  if (given !== undefined) for (const key of Object.keys(defaults) as Array<keyof DubboLimits>) if (typeof given[key] === 'number') limits[key] = given[key];
+  return limits;
+}
+
 /** A consumer's `timeout` attachment in ms, capped, or undefined when absent or not a positive number. */
 function consumerTimeout(value: unknown, max: number): number | undefined {
   const ms = typeof value === 'string' ? Number(value) : typeof value === 'number' ? value : NaN;
@@ -117,6 +124,7 @@ export interface DubboListenerOptions {
   maxBodyLength?: number;
   /** Upstream connections per provider instance. */
   connectionsPerInstance?: number;
+  /** Any object carrying some of the limits by name (the bridge passes its `dubbo` config section). */
   limits?: Partial<DubboLimits>;
   /** Filters every request passes before routing; none by default. */
   filters?: FilterChain;
@@ -355,7 +363,7 @@ export class DubboListener {
     this.heartbeatIdleMs = options.heartbeatIdleMs ?? 60_000;
     this.maxBodyLength = options.maxBodyLength ?? 8 * 1024 * 1024;
     this.connectionsPerInstance = options.connectionsPerInstance ?? 1;
-    this.limits = { ...defaultDubboLimits(this.maxBodyLength, this.heartbeatIdleMs), ...options.limits };
+    this.limits = withDefaults(defaultDubboLimits(this.maxBodyLength, this.heartbeatIdleMs), options.limits);
     this.filters = options.filters !== undefined && !options.filters.empty ? options.filters : null;
     const shortest = Math.min(this.limits.frameTimeoutMs, this.limits.consumerIdleTimeoutMs, this.heartbeatIdleMs);
     this.downstreamSweepEvery = Math.max(1, Math.min(20, Math.floor(shortest / 4 / SWEEP_MS)));

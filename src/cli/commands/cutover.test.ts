@@ -76,6 +76,12 @@ describe('cutover plan', () => {
     expect(isMeshBridgeError(missing.error) && missing.error.code).toBe('CUTOVER_BAD_GRAPH');
   });
 
+  it('refuses a bridge address that is not a URL, naming it', async () => {
+    const { error } = await cli(['cutover', 'export', '--format', 'istio', '--bridges', 'http://a:1,http://[bad']);
+    expect(isMeshBridgeError(error) && error.code).toBe('CLI_USAGE');
+    expect((error as Error).message).toContain('"http://[bad"');
+  });
+
   it('asks for the ZooKeeper that holds the run state before any run command', async () => {
     const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
     try {

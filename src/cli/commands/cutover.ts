@@ -193,6 +193,16 @@ function bridgeClient(opts: { bridges: string; tokenFile?: string }): BridgeClie
     .map((b) => b.trim())
     .filter(Boolean)
     .map((b) => (/^https?:\/\//.test(b) ? b : `http://${b}`));
+  const isUrl = (text: string): boolean => {
+    try {
+      return new URL(text).hostname !== '';
+    } catch {
+      return false;
+    }
+  };
+  for (const bridge of bridges) {
+    if (!isUrl(bridge)) throw new MeshBridgeError('CLI_USAGE', `--bridges takes admin API base URLs (http://host:port), got ${JSON.stringify(bridge)}`, { value: bridge, where: '--bridges' });
+  }
   // The same rules as the bridge's own: a file, else MESH_BRIDGE_ADMIN_TOKEN; at least 16 characters.
   const token = loadAdminToken({ host: '127.0.0.1', tokenFile: opts.tokenFile });
   return new BridgeClient({ bridges, token });

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { silentLogger } from '../../src/telemetry/logger';
+import { zkCode, zookeeper } from '../../src/zookeeper-sync/zk-client';
 import { ZkSession } from '../../src/zookeeper-sync/zk-session';
 import { BridgeProcess } from './bridge-process';
 import { RawDubboClient } from './dubbo-client';
@@ -161,18 +162,27 @@ export class CutoverLab {
   private readonly runners: RunnerProcess[] = [];
   private readonly traffic: Traffic[] = [];
   private readonly dir = mkdtempSync(join(tmpdir(), 'mesh-bridge-cutover-'));
+  private registry: ZkSession | null = null;
 
   /** Starts ZooKeeper, the providers of each service and `replicas` bridges. */
   static async start(services: Array<{ name: string; methods: string[] }>, replicas = 2): Promise<CutoverLab> {
     const lab = new CutoverLab();
     try {
       lab.zk = await ZookeeperServer.start();
+      lab.registry = new ZkSession({ connectString: lab.zk.connectString, sessionTimeoutMs: 10_000, logger: silentLogger() });
+      lab.registry.start();
+      await lab.registry.whenConnected(15_000);
+      // As a Dubbo provider does: registered again with a new session (after an expiry).
+      lab.registry.on('connected', (info) => {
+        if (info.newSession) void lab.registerLegacy().catch(() => undefined);
+      });
       for (const { name, methods } of services) {
         const meshFailing = new Map<string, number>();
-        const legacy = await startSofaProvider({ zk: lab.zk.connectString, interface: name, version: VERSION, methods: provider('legacy', methods, meshFailing) });
+        const legacy = await startSofaProvider({ interface: name, version: VERSION, methods: provider('legacy', methods, meshFailing), register: false });
         const mesh = await startSofaProvider({ interface: name, version: VERSION, methods: provider('mesh', methods, meshFailing), register: false });
         lab.services.set(name, { name, methods, meshFailing, legacy, mesh });
       }
+      await lab.registerLegacy();
       for (let i = 0; i < replicas; i++) lab.bridges.push(await BridgeProcess.start(lab.bridgeConfig(`bridge-${i}`)));
       for (const bridge of lab.bridges) {
         const port = Number(String(bridge.addresses.dubbo).split(':').pop());
@@ -183,6 +193,18 @@ export class CutoverLab {
       throw err;
     }
     return lab;
+  }
+
+  /**
+   * The legacy providers' URLs in ZooKeeper, ephemeral, in a session of the lab's own (closed with
+   * a deadline at the end, unlike a client that waits forever for a server that was restarted).
+   */
+  private async registerLegacy(): Promise<void> {
+    for (const service of this.services.values()) {
+      await this.registry!.createWithParents(`/dubbo/${service.name}/providers/${encodeURIComponent(service.legacy.url)}`, null, 'ephemeral').catch((err: unknown) => {
+        if (zkCode(err) !== zookeeper.Exception.NODE_EXISTS) throw err;
+      });
+    }
   }
 
   private bridgeConfig(id: string): object {
@@ -275,7 +297,7 @@ export class CutoverLab {
     await Promise.all(this.runners.map((r) => r.stop()));
     for (const client of this.clients) client.close();
     for (const bridge of this.bridges) await bridge.stop();
-    // A provider unregisters through ZooKeeper, whose answer may never come after a restart.
+    await this.registry?.close();
     for (const service of this.services.values()) await atMost(Promise.all([service.legacy.stop(), service.mesh.stop()]), 10_000);
     await this.zk?.destroy();
     rmSync(this.dir, { recursive: true, force: true });

@@ -27,6 +27,16 @@ describe('progress views', () => {
     expect(out).toMatch(/a: hello\n.*\[#{12}-{12}\]/);
   });
 
+  it('shows no more bars than the terminal has rows, moving units first', () => {
+    const { view, text } = terminal();
+    (view as unknown as { out: { rows: number } }).out.rows = 6;
+    for (let i = 0; i < 10; i++) view.update({ event: 'unit', unit: `u${i}`, status: i === 7 ? 'holding' : 'completed', step: 1, steps: 1, weight: 100, reason: 'r', appliedStepIds: [] });
+    const last = text().split('\u001b[0J').pop()!;
+    expect(last.split('\n').filter(Boolean)).toHaveLength(4);
+    expect(last.startsWith('u7 ')).toBe(true);
+    expect(last).toContain('... 7 more (cutover status lists every unit)');
+  });
+
   it('prints one JSON object per event with the time', () => {
     const stream = new PassThrough();
     let text = '';

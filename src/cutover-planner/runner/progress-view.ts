@@ -62,8 +62,15 @@ export class TerminalView implements ProgressView {
   }
 
   private draw(): void {
-    const width = Math.max(8, ...[...this.rows.keys()].map((u) => u.length));
-    const lines = [this.header, ...[...this.rows].map(([unit, row]) => formatBar(unit, row, width))].filter((l) => l !== '');
+    // No more bars than the terminal has rows (the cursor cannot move above the screen): units
+    // moving first, then the rest, and a count of those left out.
+    const room = Math.max(3, (this.out.rows || 40) - 2);
+    const settled = (status: string) => status === 'completed' || status === 'pending';
+    const all = [...this.rows].sort((a, b) => Number(settled(a[1].status)) - Number(settled(b[1].status)));
+    const shown = all.length > room ? all.slice(0, room - 1) : all;
+    const width = Math.max(8, ...shown.map(([u]) => u.length));
+    const lines = [this.header, ...shown.map(([unit, row]) => formatBar(unit, row, width))].filter((l) => l !== '');
+    if (shown.length < all.length) lines.push(`... ${all.length - shown.length} more (cutover status lists every unit)`);
     for (const l of lines) this.out.write(`${l.slice(0, this.columns() - 1)}\n`);
     this.drawn = lines.length;
   }

@@ -364,7 +364,12 @@ export class CutoverRunner {
       const own = this.canaryMethods.get(planned.service);
       if (own && own.size > 0) window = { ...window, methods: window.methods.filter((m) => !own.has(m.method)) };
     }
-    const looks = step.holdSeconds ? Math.max(1, Math.ceil(step.holdSeconds / planned.gate.intervalSeconds)) : 1;
+    // The looks the plan sized the hold for, or more once a step holds past its hold for want of
+    // calls: every look is counted (from the recorded hold start, so a new leader counts the same),
+    // each held to alpha / looks.
+    const plannedLooks = step.holdSeconds ? Math.max(1, Math.ceil(step.holdSeconds / planned.gate.intervalSeconds)) : 1;
+    const looksSoFar = state.holdStartedAt === null ? 1 : Math.floor((at - state.holdStartedAt) / (planned.gate.intervalSeconds * 1000)) + 1;
+    const looks = Math.max(plannedLooks, looksSoFar);
     const settings: GateSettings = { ...DEFAULT_GATE, ...planned.gate.settings, looks };
     let verdict;
     try {

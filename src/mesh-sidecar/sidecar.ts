@@ -197,8 +197,11 @@ export class Sidecar {
     await Promise.all([...this.stacks.values()].map((s) => s.listener.stop(deadlineMs)));
     for (const stack of this.stacks.values()) stack.close();
     const admin = this.admin;
-    if (admin !== null) await new Promise<void>((done) => admin.close(() => done()));
-    admin?.closeAllConnections();
+    if (admin !== null) {
+      const closed = new Promise<void>((done) => admin.close(() => done()));
+      admin.closeAllConnections();
+      await closed;
+    }
   }
 
   /** Re-reads the config file; a bad one is refused (logged with its key paths) and the old one kept. */

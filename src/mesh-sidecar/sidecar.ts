@@ -288,7 +288,7 @@ export class Sidecar {
         if (current === undefined) continue;
         this.stacks.delete(p.name);
         notes.push(`${p.name}: removed; its listener at ${current.address} drains and closes`);
-        void current.listener.stop().then(() => current.close());
+        this.drain(current.listener, current.address, () => current.close());
         continue;
       }
       if (p.stack !== undefined) {
@@ -304,7 +304,7 @@ export class Sidecar {
         const oldAddress = current.address;
         current.listener = p.listener;
         notes.push(`${p.name}: listener moved from ${oldAddress} to ${current.address}; connections to the old address are closed once their requests finish`);
-        void old.stop();
+        this.drain(old, oldAddress);
       }
     }
     this.config = next;
@@ -312,6 +312,17 @@ export class Sidecar {
     this.lastReload = { at: new Date().toISOString(), outcome: 'applied', notes };
     this.logger.info({ reload: 'applied', notes }, `config reload applied${notes.length > 0 ? `: ${notes.join('; ')}` : ''}`);
     return { outcome: 'applied', notes };
+  }
+
+  /** Stops a listener a reload retired, in the background: its callers finish, then it closes. */
+  private drain(listener: HttpListener, address: string, then?: () => void): void {
+    listener.stop().then(
+      () => {
+        then?.();
+        this.logger.info(`the retired listener at ${address} is closed`);
+      },
+      (err: unknown) => this.logger.error({ err }, `the retired listener at ${address} did not stop cleanly`),
+    );
   }
 
   private buildChain(name: StackName, config: SidecarConfig): FilterChain {

@@ -2,7 +2,7 @@
 // real node:http upstreams, node:http keep-alive callers. Each filter's behaviour is observed from
 // the caller: what it admits, the status and the rule named, the time a delay adds; then SIGHUP
 // reloads, a good one applied on a kept connection and a bad one refused with the old one working.
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, IncomingHttpHeaders, Server, createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -348,5 +348,15 @@ describe('mesh-bridge sidecar: filters seen from real callers', () => {
     fresh.destroy();
     // The inbound stack, unchanged, kept its address.
     expect((await call(sidecar.inbound, 'orders', {}, agent)).status).toBe(200);
+  });
+
+  it('--check prints every problem with its key path and exits 1', () => {
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, stringify({ ...configFor(ports, -5), admin: { listen: 'nowhere' } }));
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'sidecar', '--config', bad, '--check'], { cwd: resolve(__dirname, '../..'), encoding: 'utf8', timeout: 30_000 });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(`${bad}: 2 problems`);
+    expect(run.stderr).toContain('admin.listen: expected host:port');
+    expect(run.stderr).toContain('outbound.filters[2].config.rules[0].perSecond: Too small');
   });
 });

@@ -249,10 +249,8 @@ export class Sidecar {
     const notes: string[] = [];
     if (next.app !== this.config.app) return this.refuse([`app: changed from ${JSON.stringify(this.config.app)} to ${JSON.stringify(next.app)}; the app a sidecar stands beside changes only with a restart`]);
     if (next.admin.listen !== this.config.admin.listen) notes.push(`admin.listen: changed to ${next.admin.listen}, applied at the next restart (the admin port stays ${this.config.admin.listen})`);
-    if (next.log.level !== this.config.log.level) {
-      this.logger.level = next.log.level;
-      notes.push(`log.level: ${next.log.level}`);
-    }
+    // Pino's child loggers (one per listener) keep the level they were made with: a restart applies it.
+    if (next.log.level !== this.config.log.level) notes.push(`log.level: changed to ${next.log.level}, applied at the next restart`);
     // Everything that can fail (building filters, binding a new address) happens before anything changes.
     const prepared: Array<{ name: StackName; plan?: StackPlan; chain?: FilterChain; listener?: HttpListener; stack?: HttpStack }> = [];
     try {
@@ -343,7 +341,7 @@ export class Sidecar {
           instances: instances.map((i) => `${i.host}:${i.port} (${i.stack})`),
         })),
         ejected: stack.routes.outliers.ejected(now),
-        filters: stack.chain.active.filters.map(filterState),
+        filters: stack.chain.active.filters.map((filter, i) => filterState(filter, this.config[name]?.filters[i]?.config)),
       };
     }
     return {
@@ -356,9 +354,13 @@ export class Sidecar {
     };
   }
 
+  /**
+   * Each active filter with its state. The active chain's filter i was built from
+   * `config[stack].filters[i]`: a reload swaps the chains and sets `config` in one synchronous step.
+   */
   private filterStates(): Array<[StackName, FilterState, object]> {
     const out: Array<[StackName, FilterState, object]> = [];
-    for (const [name, stack] of this.stacks) for (const filter of stack.chain.active.filters) out.push([name, filterState(filter), filter]);
+    for (const [name, stack] of this.stacks) stack.chain.active.filters.forEach((filter, i) => out.push([name, filterState(filter, this.config[name]?.filters[i]?.config), filter]));
     return out;
   }
 

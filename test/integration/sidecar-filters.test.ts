@@ -227,6 +227,8 @@ describe('mesh-bridge sidecar: filters seen from real callers', () => {
     expect(admitted).toBeGreaterThanOrEqual(RATE * RATE_SECONDS * 0.8);
     expect(admitted).toBeLessThanOrEqual(RATE * RATE_SECONDS + 2);
     expect(refusal).toContain('rate limit limited-20rps (20/s)');
+    const status = await adminJson(sidecar, '/status');
+    expect(JSON.stringify(status)).toContain(`"refusedByRule":{"limited-20rps":${counts.get(429)}}`);
   });
 
   it('holds one hot header value while other values pass', async () => {

@@ -3,7 +3,7 @@
 // the caller: what it admits, the status and the rule named, the time a delay adds; then SIGHUP
 // reloads, a good one applied on a kept connection and a bad one refused with the old one working.
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, IncomingHttpHeaders, Server, createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -69,8 +69,8 @@ interface SidecarChild {
 }
 
 /** Runs the CLI (`mesh-bridge sidecar --config FILE`) with tsx; resolves once it logs its addresses. */
-async function startSidecar(file: string): Promise<SidecarChild> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'sidecar', '--config', file], { cwd: resolve(__dirname, '../..'), stdio: ['ignore', 'pipe', 'pipe'] });
+async function startSidecar(file: string, extra: string[] = []): Promise<SidecarChild> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'sidecar', '--config', file, ...extra], { cwd: resolve(__dirname, '../..'), stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (chunk: Buffer): void => {
     output = (output + chunk.toString('utf8')).slice(-200_000);
@@ -360,5 +360,24 @@ describe('mesh-bridge sidecar: filters seen from real callers', () => {
     expect(run.stderr).toContain(`${bad}: 2 problems`);
     expect(run.stderr).toContain('admin.listen: expected host:port');
     expect(run.stderr).toContain('outbound.filters[2].config.rules[0].perSecond: Too small');
+  });
+
+  it('with --watch, applies a change written to the file (renamed over it, as editors do) without a signal', async () => {
+    const watched = join(dir, 'watched.yaml');
+    const base = configFor(ports, 0.01);
+    writeFileSync(watched, stringify(base));
+    const second = await startSidecar(watched, ['--watch']);
+    try {
+      const one = new Agent({ keepAlive: true, maxSockets: 1 });
+      expect((await call(second.outbound, 'reloadable', {}, one)).status).toBe(200);
+      expect((await call(second.outbound, 'reloadable', {}, one)).status).toBe(429);
+      writeFileSync(`${watched}.tmp`, stringify(configFor(ports, 1000)));
+      renameSync(`${watched}.tmp`, watched);
+      await waitFor('the watched change to be applied', async () => JSON.stringify((await adminJson(second, '/status')).lastReload).includes('"outcome":"applied"'));
+      expect((await call(second.outbound, 'reloadable', {}, one)).status).toBe(200);
+      one.destroy();
+    } finally {
+      await second.stop();
+    }
   });
 });

@@ -1,11 +1,13 @@
-// `mesh-bridge sidecar --config FILE [--check]`: the mesh sidecar beside one app, an inbound and an
-// outbound HTTP stack with filters, and its admin port. SIGHUP re-reads the file: a valid change is
-// applied without dropping connections, a bad one is refused (logged with its key paths) and the
-// running config kept. SIGTERM/SIGINT drain and stop.
+// `mesh-bridge sidecar --config FILE [--check] [--watch]`: the mesh sidecar beside one app, an
+// inbound and an outbound HTTP stack with filters, and its admin port. SIGHUP (and with --watch, a
+// change of the file) re-reads the file: a valid change is applied without dropping connections, a
+// bad one is refused (logged with its key paths) and the running config kept. SIGTERM/SIGINT drain
+// and stop.
 import { Command } from 'commander';
 import { ConfigError } from '../../errors';
 import { Sidecar } from '../../mesh-sidecar/sidecar';
 import { loadSidecarConfig } from '../../mesh-sidecar/config';
+import { watchConfigFile } from '../../mesh-sidecar/config-watch';
 import { createLogger } from '../../telemetry/logger';
 import { stopOnSignals } from '../stop-signals';
 
@@ -15,8 +17,9 @@ export function sidecarCommand(): Command {
   return new Command('sidecar')
     .description('run the mesh sidecar beside an app: inbound and outbound HTTP stacks with filters, admin on /metrics /status /healthz')
     .requiredOption('-c, --config <file>', 'YAML config file (validated at start and on every SIGHUP)')
+    .option('--watch', 'also reload when the config file changes (as SIGHUP does)')
     .option('--check', 'validate the config, print every error with its key path (or the config with defaults), then exit')
-    .action(async (opts: { config: string; check?: boolean }) => {
+    .action(async (opts: { config: string; check?: boolean; watch?: boolean }) => {
       if (opts.check) {
         try {
           const config = loadSidecarConfig(opts.config);
@@ -33,10 +36,12 @@ export function sidecarCommand(): Command {
       const logger = createLogger({ level: config.log.level, name: 'mesh-sidecar' });
       const sidecar = new Sidecar(config, logger, undefined, opts.config);
       stopOnSignals(logger, 'requests in flight finished', (deadline) => sidecar.stop(deadline), STOP_DEADLINE_MS);
-      process.on('SIGHUP', () => {
-        logger.info(`SIGHUP: re-reading ${opts.config}`);
+      const reload = (why: string): void => {
+        logger.info(`${why}: re-reading ${opts.config}`);
         sidecar.reloadFromFile().catch((err) => logger.error({ err }, 'config reload failed'));
-      });
+      };
+      process.on('SIGHUP', () => reload('SIGHUP'));
+      if (opts.watch) watchConfigFile(opts.config, () => reload('the config file changed'), logger);
       let addresses;
       try {
         addresses = await sidecar.start();

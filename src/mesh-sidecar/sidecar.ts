@@ -63,6 +63,31 @@ function stackPlan(config: SidecarConfig, name: StackName): StackPlan | undefine
 
 const DEFAULT_POLICY: HttpServicePolicy = { timeoutMs: 30_000 };
 
+/** What a reload changes in a stack that stays, for the reload's notes: filters, and services by name. */
+function changesOf(name: StackName, before: SidecarConfig, after: SidecarConfig): string[] {
+  const notes: string[] = [];
+  const filtersBefore = before[name]?.filters ?? [];
+  const filtersAfter = after[name]?.filters ?? [];
+  if (JSON.stringify(filtersBefore) !== JSON.stringify(filtersAfter)) notes.push(`${name}.filters: replaced (${filtersAfter.length} filters; their counters, buckets and breakers start fresh)`);
+  if (name === 'inbound') {
+    if (before.inbound?.app !== after.inbound?.app || before.inbound?.timeoutMs !== after.inbound?.timeoutMs) notes.push(`inbound: the app is now ${after.inbound?.app}`);
+    return notes;
+  }
+  const servicesBefore = new Map((before.outbound?.services ?? []).map((s) => [s.name, JSON.stringify(s)]));
+  const servicesAfter = new Map((after.outbound?.services ?? []).map((s) => [s.name, JSON.stringify(s)]));
+  const added = [...servicesAfter.keys()].filter((s) => !servicesBefore.has(s));
+  const removed = [...servicesBefore.keys()].filter((s) => !servicesAfter.has(s));
+  const changed = [...servicesAfter].filter(([s, text]) => servicesBefore.has(s) && servicesBefore.get(s) !== text).map(([s]) => s);
+  for (const [what, list] of [
+    ['added', added],
+    ['removed', removed],
+    ['changed', changed],
+  ] as const) {
+    if (list.length > 0) notes.push(`outbound services ${what}: ${list.slice(0, 20).join(', ')}${list.length > 20 ? ` and ${list.length - 20} more` : ''}`);
+  }
+  return notes;
+}
+
 interface StackDeps {
   app: string;
   stats: TrafficStats;
@@ -295,6 +320,7 @@ export class Sidecar {
         continue;
       }
       if (current === undefined) continue;
+      notes.push(...changesOf(p.name, this.config, next));
       current.chain.swap(p.chain as FilterChain);
       current.applyRoutes(p.plan);
       if (p.listener !== undefined) {

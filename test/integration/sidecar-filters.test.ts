@@ -343,6 +343,7 @@ describe('mesh-bridge sidecar: filters seen from real callers', () => {
     await waitFor('the second reload to be applied', async () => String((await adminJson(sidecar, '/metrics')).text).includes('mesh_sidecar_reloads_total{outcome="applied"} 2'));
     const status = await adminJson(sidecar, '/status');
     expect(JSON.stringify(status.lastReload)).toContain(`outbound: listener moved from 127.0.0.1:${oldPort} to 127.0.0.1:${newPort}`);
+    expect(JSON.stringify(status.lastReload)).toContain('outbound services changed: direct');
     // The flaky upstream recovered above: it answers "recovered", so the route moved.
     expect(await call(newPort, 'direct', {}, agent)).toMatchObject({ status: 200, body: 'recovered' });
     const fresh = new Agent({ keepAlive: false });
@@ -350,6 +351,16 @@ describe('mesh-bridge sidecar: filters seen from real callers', () => {
     fresh.destroy();
     // The inbound stack, unchanged, kept its address.
     expect((await call(sidecar.inbound, 'orders', {}, agent)).status).toBe(200);
+    sidecar.outbound = newPort;
+  });
+
+  it('refuses a reload whose new address is taken, and keeps serving at the old one', async () => {
+    writeFileSync(file, stringify(configFor(ports, 1000, { outboundListen: `127.0.0.1:${ports.ok}`, directPort: ports.flaky })));
+    sidecar.child.kill('SIGHUP');
+    await waitFor('the reload to be refused', async () => String((await adminJson(sidecar, '/metrics')).text).includes('mesh_sidecar_reloads_total{outcome="refused"} 2'));
+    const status = await adminJson(sidecar, '/status');
+    expect(JSON.stringify(status.lastReload)).toMatch(new RegExp(`127\\.0\\.0\\.1:${ports.ok}`));
+    expect(await call(sidecar.outbound, 'direct', {}, agent)).toMatchObject({ status: 200, body: 'recovered' });
   });
 
   it('--check prints every problem with its key path and exits 1', () => {

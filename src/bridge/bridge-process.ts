@@ -165,6 +165,7 @@ export class Bridge {
         heartbeatIdleMs: config.dubbo.heartbeatIdleMs,
         maxBodyLength: config.dubbo.maxBodyBytes,
         connectionsPerInstance: config.dubbo.connectionsPerInstance,
+        limits: config.dubbo,
       });
     }
     if (config.http.enabled) {

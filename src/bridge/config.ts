@@ -169,6 +169,16 @@ export const bridgeConfigSchema = z
          * endpoint this bridge can be written at, so uniform pickers send it a larger share. Default none.
          */
         slotPorts: z.array(port.min(1)).max(64).default([]),
+        /** Bounds of the Dubbo path; each defaults as README "The Dubbo data path" says. */
+        maxConnections: z.number().int().min(1).optional(),
+        maxInFlightPerConsumer: z.number().int().min(1).optional(),
+        consumerHighWaterBytes: z.number().int().min(1024).optional(),
+        consumerMaxBufferedBytes: z.number().int().min(1024).optional(),
+        upstreamHighWaterBytes: z.number().int().min(1024).optional(),
+        upstreamMaxBufferedBytes: z.number().int().min(1024).optional(),
+        maxConsumerTimeoutMs: z.number().int().min(1).optional(),
+        frameTimeoutMs: z.number().int().min(1).optional(),
+        consumerIdleTimeoutMs: z.number().int().min(100).optional(),
       })
       .strict()
       .default({ enabled: true, host: '127.0.0.1', port: 20880, timeoutMs: 3000, honorConsumerTimeout: true, connectTimeoutMs: 1000, heartbeatIdleMs: 60_000, connectionsPerInstance: 1, maxBodyBytes: 8 * 1024 * 1024, slotPorts: [] }),

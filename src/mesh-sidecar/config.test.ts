@@ -38,7 +38,7 @@ describe('sidecar config', () => {
   });
 
   it('needs a stack, and a service needs an instance', () => {
-    expect(sidecarConfigIssues({ app: 'orders' }).issues).toEqual(['(top level): configure inbound, outbound or both']);
+    expect(sidecarConfigIssues({ app: 'orders' }).issues).toEqual(['(top level): configure a stack: inbound, outbound, dubbo.inbound or dubbo.outbound']);
     expect(sidecarConfigIssues({ app: 'orders', outbound: { listen: '127.0.0.1:0', services: [{ name: 'x' }] } }).issues).toEqual([
       'outbound.services[0]: a service needs at least one legacy or mesh instance',
     ]);
@@ -46,6 +46,38 @@ describe('sidecar config', () => {
 
   it('throws CONFIG_INVALID naming every problem', () => {
     expect(() => validateSidecarConfig({ app: '', inbound: { listen: 'x', app: '127.0.0.1:1' } }, 'f.yaml')).toThrow(/invalid sidecar configuration in f.yaml:\n {2}app: .*\n {2}inbound.listen: /);
+  });
+
+  it('checks the Dubbo stacks as the HTTP ones: key paths under dubbo., case-sensitive interface names', () => {
+    const { issues } = sidecarConfigIssues({
+      app: 'orders',
+      dubbo: {
+        inbound: { listen: '127.0.0.1:20881', app: '127.0.0.1:20880', filters: [{ name: 'isolation', config: { rules: [{ maxConcurrent: 0 }] } }] },
+        outbound: {
+          listen: '127.0.0.1:20881',
+          services: [
+            { name: 'com.example.Greeter', legacy: ['127.0.0.1:20880'] },
+            { name: 'com.example.greeter', legacy: ['127.0.0.1:20880'] },
+            { name: 'com.example.Greeter', mesh: ['127.0.0.1:20890'], retries: 9 },
+          ],
+        },
+      },
+    });
+    expect(issues).toEqual([
+      'dubbo.outbound.services[2].retries: Too big: expected number to be <=5',
+      'dubbo.inbound.filters[0].config.rules[0].maxConcurrent: Too small: expected number to be >0',
+    ]);
+    const fixed = sidecarConfigIssues({
+      app: 'orders',
+      dubbo: {
+        inbound: { listen: '127.0.0.1:20881', app: '127.0.0.1:20880' },
+        outbound: { listen: '127.0.0.1:20881', services: [{ name: 'com.example.Greeter', legacy: ['127.0.0.1:20880'] }, { name: 'com.example.Greeter', mesh: ['127.0.0.1:20890'] }] },
+      },
+    });
+    expect(fixed.issues).toEqual([
+      "dubbo.outbound.listen: port 20881 is also dubbo.inbound.listen's: each listener needs its own port",
+      'dubbo.outbound.services[1].name: "com.example.Greeter" is already declared at dubbo.outbound.services[0]',
+    ]);
   });
 
   it('prints key paths with indexes in brackets', () => {

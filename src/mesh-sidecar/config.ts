@@ -1,6 +1,6 @@
 // The sidecar's config: the app it stands beside, an inbound HTTP stack (callers -> filters -> the
 // local app) and an outbound HTTP stack (the app's calls -> filters -> static instance lists per
-// stack, legacy and mesh, split by weight). Validated whole at start and on every reload: every
+// stack, legacy and mesh, split by weight), and the same two for Dubbo under `dubbo:`. Validated whole at start and on every reload: every
 // problem is reported with its key path (`outbound.services[0].legacy[1]`), filter configs included,
 // so a bad reload is refused with all its errors at once.
 import { readFileSync } from 'node:fs';
@@ -47,22 +47,41 @@ const outboundService = z
   .strict()
   .refine((s) => s.legacy.length + s.mesh.length > 0, { message: 'a service needs at least one legacy or mesh instance' });
 
+const dubboOutboundService = z
+  .object({
+    /** The Dubbo interface the app calls. */
+    name: z.string().min(1).max(253),
+    timeoutMs,
+    meshWeight: z.number().min(0).max(100).default(0),
+    /** An attachment whose value keeps a caller on one stack. */
+    stickyAttachment: z.string().min(1).optional(),
+    /** Methods that may be sent again to another instance when their upstream connection fails. */
+    idempotentMethods: z.array(z.string().min(1)).max(1000).default([]),
+    retries: z.number().int().min(0).max(5).default(0),
+    legacy: z.array(instanceSchema).max(1000).default([]),
+    mesh: z.array(instanceSchema).max(1000).default([]),
+  })
+  .strict()
+  .refine((s) => s.legacy.length + s.mesh.length > 0, { message: 'a service needs at least one legacy or mesh instance' });
+
+/** The inbound stack of either protocol: every call goes to the local app. */
+const inboundStack = z
+  .object({
+    listen,
+    /** The local app's address: the inbound stack's single upstream. */
+    app: upstream,
+    timeoutMs,
+    filters,
+  })
+  .strict();
+
 export const sidecarConfigSchema = z
   .object({
     /** The application this sidecar stands beside: the inbound stack's service name. */
     app: z.string().min(1).max(253),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().prefault({}),
     admin: z.object({ listen: listen.default('127.0.0.1:15000') }).strict().prefault({}),
-    inbound: z
-      .object({
-        listen,
-        /** The local app's address: the inbound stack's single upstream. */
-        app: upstream,
-        timeoutMs,
-        filters,
-      })
-      .strict()
-      .optional(),
+    inbound: inboundStack.optional(),
     outbound: z
       .object({
         listen,
@@ -72,12 +91,41 @@ export const sidecarConfigSchema = z
       })
       .strict()
       .optional(),
+    /** Dubbo stacks: consumers -> filters -> the local app's Dubbo port; the app's Dubbo calls -> filters -> providers. */
+    dubbo: z
+      .object({
+        inbound: inboundStack.optional(),
+        outbound: z
+          .object({
+            listen,
+            filters,
+            services: z.array(dubboOutboundService).max(10_000).default([]),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
-  .refine((c) => c.inbound !== undefined || c.outbound !== undefined, { message: 'configure inbound, outbound or both' });
+  .refine((c) => c.inbound !== undefined || c.outbound !== undefined || c.dubbo?.inbound !== undefined || c.dubbo?.outbound !== undefined, {
+    message: 'configure a stack: inbound, outbound, dubbo.inbound or dubbo.outbound',
+  });
 
 export type SidecarConfig = z.infer<typeof sidecarConfigSchema>;
 export type OutboundServiceConfig = z.infer<typeof outboundService>;
+export type DubboOutboundServiceConfig = z.infer<typeof dubboOutboundService>;
+
+/** The four stacks, named by their key path in the config. */
+export const STACK_NAMES = ['inbound', 'outbound', 'dubbo.inbound', 'dubbo.outbound'] as const;
+export type StackName = (typeof STACK_NAMES)[number];
+
+/** A stack's section of a config (raw or validated), by its key path. */
+export function stackSection<T>(config: unknown, name: StackName): T | undefined {
+  let node = config as Record<string, unknown> | undefined;
+  for (const key of name.split('.')) node = node !== null && typeof node === 'object' ? (node[key] as Record<string, unknown> | undefined) : undefined;
+  return node as T | undefined;
+}
 export type InstanceConfig = z.infer<typeof instanceSchema>;
 
 /** A key path as the errors print it: `outbound.services[0].legacy[1]`. */
@@ -94,8 +142,8 @@ export function keyPath(path: ReadonlyArray<PropertyKey>): string {
 function filterIssues(raw: unknown): string[] {
   const issues: string[] = [];
   const deps = { logger: silentLogger(), metrics: new Registry() };
-  for (const stack of ['inbound', 'outbound'] as const) {
-    const specs: unknown = (raw as Record<string, { filters?: unknown } | undefined> | null)?.[stack]?.filters;
+  for (const stack of STACK_NAMES) {
+    const specs: unknown = stackSection<{ filters?: unknown }>(raw, stack)?.filters;
     if (!Array.isArray(specs)) continue;
     specs.forEach((entry: unknown, i) => {
       const parsed = filterSpecSchema.safeParse(entry);
@@ -121,6 +169,8 @@ function crossKeyIssues(config: SidecarConfig): string[] {
     ['admin.listen', config.admin.listen],
     ['inbound.listen', config.inbound?.listen],
     ['outbound.listen', config.outbound?.listen],
+    ['dubbo.inbound.listen', config.dubbo?.inbound?.listen],
+    ['dubbo.outbound.listen', config.dubbo?.outbound?.listen],
   ] as const) {
     const port = address === undefined ? 0 : (parseListenAddress(address)?.port ?? 0);
     if (port === 0) continue;
@@ -128,13 +178,19 @@ function crossKeyIssues(config: SidecarConfig): string[] {
     if (other !== undefined) issues.push(`${where}: port ${port} is also ${other}'s: each listener needs its own port`);
     else ports.set(port, where);
   }
-  const names = new Map<string, number>();
-  config.outbound?.services.forEach((service, i) => {
-    const key = service.name.toLowerCase();
-    const first = names.get(key);
-    if (first !== undefined) issues.push(`outbound.services[${i}].name: ${JSON.stringify(service.name)} is already declared at outbound.services[${first}]`);
-    else names.set(key, i);
-  });
+  // HTTP names match in any case (as Eureka's); Dubbo interfaces are Java names, case-sensitive.
+  for (const [where, services, fold] of [
+    ['outbound', config.outbound?.services ?? [], true],
+    ['dubbo.outbound', config.dubbo?.outbound?.services ?? [], false],
+  ] as const) {
+    const names = new Map<string, number>();
+    services.forEach((service, i) => {
+      const key = fold ? service.name.toLowerCase() : service.name;
+      const first = names.get(key);
+      if (first !== undefined) issues.push(`${where}.services[${i}].name: ${JSON.stringify(service.name)} is already declared at ${where}.services[${first}]`);
+      else names.set(key, i);
+    });
+  }
   return issues;
 }
 

@@ -1,162 +1,28 @@
-// The sidecar process: an inbound HTTP stack (callers -> filters -> the local app) and an outbound
-// one (the app's calls -> filters -> legacy or mesh instances by weight), each the data path's own
-// HttpListener over a ServiceRoutes fed by a catalog of the config's static instances, and an admin
-// port (/metrics, /status, /healthz). A reload applies a valid config without dropping connections:
+// The sidecar process: inbound stacks (callers -> filters -> the local app) and outbound ones (the
+// app's calls -> filters -> legacy or mesh instances by weight), HTTP and Dubbo, each the data
+// path's own listener over a ServiceRoutes fed by a catalog of the config's static instances
+// (stack.ts), and an admin port (/metrics, /status, /healthz). A reload applies a valid config without dropping connections:
 // the filter chain is swapped under the listener, instances and weights change in the catalog the
 // routes read. Only a listener whose address (or routeBy) changed is replaced: a new one starts at
 // the new address and the old one drains (its idle connections close, busy ones after their answer).
 import { IncomingMessage, ServerResponse, Server as HttpServer, createServer } from 'node:http';
-import { Catalog, Instance } from '../catalog';
-import { ServiceRoutes } from '../bridge/route/service-routes';
-import { StackWeights } from '../bridge/route/stack-weights';
 import { listenServer, listeningAddress } from '../bridge/socket-lifecycle';
 import { TrafficStats } from '../bridge/stats/traffic-stats';
 import { MeshBridgeError } from '../errors';
-import { buildFilterChain, FilterChain } from '../proxy/filters';
-import { HttpListener, HttpServicePolicy } from '../proxy/http/http-listener';
+import { buildFilterChain, FilterChain, FilterSpec } from '../proxy/filters';
 import type { Logger } from '../telemetry/logger';
 import { Registry, counter } from '../telemetry/metrics';
 import { Counter, Gauge } from 'prom-client';
-import { SidecarConfig, instanceOf, loadSidecarConfig, parseListenAddress } from './config';
+import { STACK_NAMES, SidecarConfig, StackName, loadSidecarConfig, parseListenAddress, stackSection } from './config';
 import { FilterState, filterState } from './filter-state';
-import { SwappableFilterChain } from './swappable-chain';
+import { ProxyStack, StackDeps, StackListener, StackPlan, changesOf, stackPlan } from './stack';
 
-export type StackName = 'inbound' | 'outbound';
-const STACKS: readonly StackName[] = ['inbound', 'outbound'];
-
-/** Where the catalog says a static instance came from. */
-const SOURCE = 'static';
-
-/** What a stack needs from the config, compared between reloads. */
-interface StackPlan {
-  listen: string;
-  routeBy: 'host' | 'path';
-  instances: Map<string, Instance[]>;
-  weights: Map<string, number>;
-  policies: Map<string, HttpServicePolicy>;
+/** The filters a stack's config lists, in order. */
+function filterSpecs(config: SidecarConfig, name: StackName): readonly FilterSpec[] {
+  return stackSection<{ filters: FilterSpec[] }>(config, name)?.filters ?? [];
 }
 
-function stackPlan(config: SidecarConfig, name: StackName): StackPlan | undefined {
-  const instances = new Map<string, Instance[]>();
-  const weights = new Map<string, number>();
-  const policies = new Map<string, HttpServicePolicy>();
-  const make = (service: string, stack: 'legacy' | 'mesh', entry: Parameters<typeof instanceOf>[0]): Instance => {
-    const { host, port, weight } = instanceOf(entry);
-    return { id: `${stack}/${host}:${port}`, service, protocol: 'http', host, port, stack, weight, version: '', group: '', health: 'up', labels: {}, origin: { source: SOURCE } };
-  };
-  if (name === 'inbound') {
-    const inbound = config.inbound;
-    if (inbound === undefined) return undefined;
-    instances.set(config.app, [make(config.app, 'legacy', inbound.app)]);
-    policies.set(config.app, { timeoutMs: inbound.timeoutMs });
-    return { listen: inbound.listen, routeBy: 'host', instances, weights, policies };
-  }
-  const outbound = config.outbound;
-  if (outbound === undefined) return undefined;
-  for (const service of outbound.services) {
-    instances.set(service.name, [...service.legacy.map((e) => make(service.name, 'legacy', e)), ...service.mesh.map((e) => make(service.name, 'mesh', e))]);
-    weights.set(service.name, service.meshWeight);
-    policies.set(service.name, { timeoutMs: service.timeoutMs, stickyHeader: service.stickyHeader });
-  }
-  return { listen: outbound.listen, routeBy: outbound.routeBy, instances, weights, policies };
-}
-
-const DEFAULT_POLICY: HttpServicePolicy = { timeoutMs: 30_000 };
-
-/** What a reload changes in a stack that stays, for the reload's notes: filters, and services by name. */
-function changesOf(name: StackName, before: SidecarConfig, after: SidecarConfig): string[] {
-  const notes: string[] = [];
-  const filtersBefore = before[name]?.filters ?? [];
-  const filtersAfter = after[name]?.filters ?? [];
-  if (JSON.stringify(filtersBefore) !== JSON.stringify(filtersAfter)) notes.push(`${name}.filters: replaced (${filtersAfter.length} filters; their counters, buckets and breakers start fresh)`);
-  if (name === 'inbound') {
-    if (before.inbound?.app !== after.inbound?.app || before.inbound?.timeoutMs !== after.inbound?.timeoutMs) notes.push(`inbound: the app is now ${after.inbound?.app}`);
-    return notes;
-  }
-  const servicesBefore = new Map((before.outbound?.services ?? []).map((s) => [s.name, JSON.stringify(s)]));
-  const servicesAfter = new Map((after.outbound?.services ?? []).map((s) => [s.name, JSON.stringify(s)]));
-  const added = [...servicesAfter.keys()].filter((s) => !servicesBefore.has(s));
-  const removed = [...servicesBefore.keys()].filter((s) => !servicesAfter.has(s));
-  const changed = [...servicesAfter].filter(([s, text]) => servicesBefore.has(s) && servicesBefore.get(s) !== text).map(([s]) => s);
-  for (const [what, list] of [
-    ['added', added],
-    ['removed', removed],
-    ['changed', changed],
-  ] as const) {
-    if (list.length > 0) notes.push(`outbound services ${what}: ${list.slice(0, 20).join(', ')}${list.length > 20 ? ` and ${list.length - 20} more` : ''}`);
-  }
-  return notes;
-}
-
-interface StackDeps {
-  app: string;
-  stats: TrafficStats;
-  metrics: Registry;
-  logger: Logger;
-}
-
-/** One stack: its listener, the routes and filters it reads, which a reload changes in place. */
-class HttpStack {
-  readonly catalog = new Catalog();
-  readonly weights = new StackWeights();
-  readonly routes: ServiceRoutes;
-  readonly chain: SwappableFilterChain;
-  listener: HttpListener;
-  plan: StackPlan;
-
-  constructor(
-    readonly name: StackName,
-    plan: StackPlan,
-    chain: FilterChain,
-    private readonly sidecar: StackDeps,
-  ) {
-    this.plan = plan;
-    this.chain = new SwappableFilterChain(chain);
-    this.routes = new ServiceRoutes(this.catalog, this.weights, (address) => this.listener.pendingOf(address), 'http');
-    this.applyRoutes(plan);
-    this.listener = this.makeListener(plan);
-  }
-
-  makeListener(plan: StackPlan): HttpListener {
-    const { host, port } = parseListenAddress(plan.listen) as { host: string; port: number };
-    return new HttpListener({
-      host,
-      port,
-      routes: this.routes,
-      stats: this.sidecar.stats,
-      metrics: this.sidecar.metrics,
-      logger: this.sidecar.logger.child({ part: this.name }),
-      routeBy: plan.routeBy,
-      policy: (service) => this.plan.policies.get(service) ?? DEFAULT_POLICY,
-      filters: this.chain,
-      service: this.name === 'inbound' ? this.sidecar.app : undefined,
-    });
-  }
-
-  /** Makes the catalog and weights what the plan says (deltas drop the routes' cached sets). */
-  applyRoutes(plan: StackPlan): void {
-    for (const [service, instances] of plan.instances) this.catalog.replaceSource(SOURCE, service, instances);
-    for (const service of this.catalog.serviceNames()) if (!plan.instances.has(service)) this.catalog.replaceSource(SOURCE, service, []);
-    for (const [service, mesh] of plan.weights) if (this.weights.meshWeight(service) !== mesh) this.weights.set({ service, mesh });
-    for (const setting of this.weights.list()) if (!plan.weights.has(setting.service)) this.weights.clear(setting.service);
-    this.plan = plan;
-  }
-
-  get address(): string {
-    const { host, port } = this.listener.address;
-    return `${host}:${port}`;
-  }
-
-  close(): void {
-    this.routes.close();
-  }
-}
-
-export interface SidecarAddresses {
-  admin: string;
-  inbound?: string;
-  outbound?: string;
-}
+export type SidecarAddresses = { admin: string } & Partial<Record<StackName, string>>;
 
 export interface ReloadResult {
   outcome: 'applied' | 'refused' | 'unchanged';
@@ -166,8 +32,8 @@ export interface ReloadResult {
 
 export class Sidecar {
   readonly metrics: Registry;
-  private readonly stats: TrafficStats;
-  private readonly stacks = new Map<StackName, HttpStack>();
+  private readonly stats: StackDeps['stats'];
+  private readonly stacks = new Map<StackName, ProxyStack>();
   private admin: HttpServer | null = null;
   private readonly reloads: Counter<'outcome'>;
   private lastReload: { at: string; outcome: string; notes: string[] } | null = null;
@@ -185,16 +51,16 @@ export class Sidecar {
     private readonly file?: string,
   ) {
     this.metrics = metrics;
-    this.stats = new TrafficStats(metrics, 'http');
+    this.stats = { http: new TrafficStats(metrics, 'http'), dubbo: new TrafficStats(metrics, 'dubbo') };
     this.reloads = counter(metrics, 'mesh_sidecar_reloads_total', 'Config reloads (SIGHUP), by outcome: applied, unchanged, refused (the old config kept)', ['outcome']);
     this.registerFilterMetrics();
   }
 
   async start(): Promise<SidecarAddresses> {
-    for (const name of STACKS) {
+    for (const name of STACK_NAMES) {
       const plan = stackPlan(this.config, name);
       if (plan === undefined) continue;
-      const stack = new HttpStack(name, plan, this.buildChain(name, this.config), this.stackDeps());
+      const stack = new ProxyStack(name, plan, this.buildChain(name, this.config), this.stackDeps());
       this.stacks.set(name, stack);
       await stack.listener.start();
     }
@@ -215,7 +81,9 @@ export class Sidecar {
 
   addresses(): SidecarAddresses {
     const { host, port } = listeningAddress(this.admin, 'admin');
-    return { admin: `${host}:${port}`, inbound: this.stacks.get('inbound')?.address, outbound: this.stacks.get('outbound')?.address };
+    const addresses: SidecarAddresses = { admin: `${host}:${port}` };
+    for (const [name, stack] of this.stacks) addresses[name] = stack.address;
+    return addresses;
   }
 
   async stop(deadlineMs = 5000): Promise<void> {
@@ -277,9 +145,9 @@ export class Sidecar {
     // Pino's child loggers (one per listener) keep the level they were made with: a restart applies it.
     if (next.log.level !== this.config.log.level) notes.push(`log.level: changed to ${next.log.level}, applied at the next restart`);
     // Everything that can fail (building filters, binding a new address) happens before anything changes.
-    const prepared: Array<{ name: StackName; plan?: StackPlan; chain?: FilterChain; listener?: HttpListener; stack?: HttpStack }> = [];
+    const prepared: Array<{ name: StackName; plan?: StackPlan; chain?: FilterChain; listener?: StackListener; stack?: ProxyStack }> = [];
     try {
-      for (const name of STACKS) {
+      for (const name of STACK_NAMES) {
         const plan = stackPlan(next, name);
         const current = this.stacks.get(name);
         if (plan === undefined) {
@@ -288,7 +156,7 @@ export class Sidecar {
         }
         const chain = this.buildChain(name, next);
         if (current === undefined) {
-          const stack = new HttpStack(name, plan, chain, this.stackDeps());
+          const stack = new ProxyStack(name, plan, chain, this.stackDeps());
           prepared.push({ name, plan, chain, stack });
           await stack.listener.start();
         } else if (current.plan.listen !== plan.listen || current.plan.routeBy !== plan.routeBy) {
@@ -339,7 +207,7 @@ export class Sidecar {
   }
 
   /** Stops a listener a reload retired, in the background: its callers finish, then it closes. */
-  private drain(listener: HttpListener, address: string, then?: () => void): void {
+  private drain(listener: StackListener, address: string, then?: () => void): void {
     listener.stop().then(
       () => {
         then?.();
@@ -350,7 +218,7 @@ export class Sidecar {
   }
 
   private buildChain(name: StackName, config: SidecarConfig): FilterChain {
-    return buildFilterChain(config[name]?.filters ?? [], { logger: this.logger.child({ part: `${name}-filters` }), metrics: this.metrics }, `${name}.filters`);
+    return buildFilterChain(filterSpecs(config, name), { logger: this.logger.child({ part: `${name}-filters` }), metrics: this.metrics }, `${name}.filters`);
   }
 
   /** What /status shows. */
@@ -367,7 +235,7 @@ export class Sidecar {
           instances: instances.map((i) => `${i.host}:${i.port} (${i.stack})`),
         })),
         ejected: stack.routes.outliers.ejected(now),
-        filters: stack.chain.active.filters.map((filter, i) => filterState(filter, this.config[name]?.filters[i]?.config)),
+        filters: stack.chain.active.filters.map((filter, i) => filterState(filter, filterSpecs(this.config, name)[i]?.config)),
       };
     }
     return {
@@ -376,7 +244,7 @@ export class Sidecar {
       config: this.file,
       stacks,
       lastReload: this.lastReload,
-      traffic: this.stats.summaries(now),
+      traffic: [...this.stats.http.summaries(now), ...this.stats.dubbo.summaries(now)],
     };
   }
 
@@ -386,7 +254,7 @@ export class Sidecar {
    */
   private filterStates(): Array<[StackName, FilterState, object]> {
     const out: Array<[StackName, FilterState, object]> = [];
-    for (const [name, stack] of this.stacks) stack.chain.active.filters.forEach((filter, i) => out.push([name, filterState(filter, this.config[name]?.filters[i]?.config), filter]));
+    for (const [name, stack] of this.stacks) stack.chain.active.filters.forEach((filter, i) => out.push([name, filterState(filter, filterSpecs(this.config, name)[i]?.config), filter]));
     return out;
   }
 

@@ -2,12 +2,13 @@
 // real node:http upstreams, node:http keep-alive callers. Each filter's behaviour is observed from
 // the caller: what it admits, the status and the rule named, the time a delay adds; then SIGHUP
 // reloads, a good one applied on a kept connection and a bad one refused with the old one working.
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, IncomingHttpHeaders, Server, createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
+import { SidecarChild, adminJson, startSidecar } from '../support/sidecar-child';
 import { waitFor } from '../support/wait';
 
 interface Reply {
@@ -57,68 +58,6 @@ function message(reply: Reply): string {
 function send(res: import('node:http').ServerResponse, status: number, body: string): void {
   res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
   res.end(body);
-}
-
-interface SidecarChild {
-  child: ChildProcess;
-  admin: string;
-  inbound: number;
-  outbound: number;
-  output(): string;
-  stop(): Promise<void>;
-}
-
-/** Runs the CLI (`mesh-bridge sidecar --config FILE`) with tsx; resolves once it logs its addresses. */
-async function startSidecar(file: string, extra: string[] = []): Promise<SidecarChild> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'sidecar', '--config', file, ...extra], { cwd: resolve(__dirname, '../..'), stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const keep = (chunk: Buffer): void => {
-    output = (output + chunk.toString('utf8')).slice(-200_000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
-  let addresses: { admin: string; inbound: string; outbound: string } | undefined;
-  await waitFor(
-    'the sidecar to log its addresses',
-    () => {
-      if (child.exitCode !== null) throw new Error(`sidecar exited:\n${output}`);
-      const line = output.split('\n').find((l) => l.includes('"addresses"'));
-      if (line !== undefined) addresses = (JSON.parse(line) as { addresses: typeof addresses }).addresses;
-      return addresses !== undefined;
-    },
-    30_000,
-  );
-  const a = addresses as { admin: string; inbound: string; outbound: string };
-  const portOf = (address: string): number => Number(address.slice(address.lastIndexOf(':') + 1));
-  return {
-    child,
-    admin: a.admin,
-    inbound: portOf(a.inbound),
-    outbound: portOf(a.outbound),
-    output: () => output,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
-
-async function adminJson(sidecar: SidecarChild, path: string): Promise<Record<string, unknown>> {
-  const [host, port] = [sidecar.admin.slice(0, sidecar.admin.lastIndexOf(':')), Number(sidecar.admin.slice(sidecar.admin.lastIndexOf(':') + 1))];
-  const reply = await new Promise<string>((done, fail) => {
-    request({ host, port, path }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString('utf8')));
-      res.on('end', () => done(text));
-    })
-      .on('error', fail)
-      .end();
-  });
-  return path === '/metrics' ? { text: reply } : (JSON.parse(reply) as Record<string, unknown>);
 }
 
 const RATE = 20;

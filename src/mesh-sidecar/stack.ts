@@ -37,6 +37,14 @@ function policyOf(timeoutMs: number, more: Partial<ServicePolicy> = {}): Service
   return { timeoutMs, idempotentMethods: new Set(), retries: 0, ...more };
 }
 
+function httpPolicy(service: OutboundServiceConfig): ServicePolicy {
+  return policyOf(service.timeoutMs, { stickyHeader: service.stickyHeader });
+}
+
+function dubboPolicy(service: DubboOutboundServiceConfig): ServicePolicy {
+  return policyOf(service.timeoutMs, { stickyAttachment: service.stickyAttachment, idempotentMethods: new Set(service.idempotentMethods), retries: service.retries });
+}
+
 export function stackPlan(config: SidecarConfig, name: StackName): StackPlan | undefined {
   const protocol: Protocol = name.startsWith('dubbo') ? 'dubbo' : 'http';
   const inbound = name.endsWith('inbound');
@@ -59,16 +67,7 @@ export function stackPlan(config: SidecarConfig, name: StackName): StackPlan | u
   for (const service of section.services) {
     instances.set(service.name, [...service.legacy.map((e) => make(service.name, 'legacy', e)), ...service.mesh.map((e) => make(service.name, 'mesh', e))]);
     weights.set(service.name, service.meshWeight);
-    policies.set(
-      service.name,
-      'stickyHeader' in service
-        ? policyOf(service.timeoutMs, { stickyHeader: service.stickyHeader })
-        : policyOf(service.timeoutMs, {
-            stickyAttachment: (service as DubboOutboundServiceConfig).stickyAttachment,
-            idempotentMethods: new Set((service as DubboOutboundServiceConfig).idempotentMethods),
-            retries: (service as DubboOutboundServiceConfig).retries,
-          }),
-    );
+    policies.set(service.name, protocol === 'http' ? httpPolicy(service as OutboundServiceConfig) : dubboPolicy(service as DubboOutboundServiceConfig));
   }
   return { protocol, inbound, listen: section.listen, routeBy: section.routeBy ?? 'host', instances, weights, policies, defaultPolicy: policyOf(30_000) };
 }

@@ -208,11 +208,13 @@ describe('mesh-bridge sidecar: filters seen from real callers', () => {
   });
 
   it('shows an injected delay in the caller timings and an abort as its status', async () => {
-    const direct = await call(sidecar.outbound, 'direct', {}, agent);
+    // The fastest of three undelayed calls: what the path costs without the fault, even on a busy machine.
+    let direct = Infinity;
+    for (let i = 0; i < 3; i++) direct = Math.min(direct, (await call(sidecar.outbound, 'direct', {}, agent)).ms);
     const delayed = await call(sidecar.outbound, 'delayed', {}, agent);
     expect(delayed.status).toBe(200);
     expect(delayed.ms).toBeGreaterThanOrEqual(295);
-    expect(delayed.ms - direct.ms).toBeGreaterThanOrEqual(250);
+    expect(delayed.ms - direct).toBeGreaterThanOrEqual(250);
     const aborted = await call(sidecar.outbound, 'aborted', {}, agent);
     expect(aborted.status).toBe(503);
     expect(aborted.headers['x-mesh-bridge-error']).toBe('HTTP_FAULT_INJECTED');

@@ -56,7 +56,14 @@ export class Sidecar {
     this.registerFilterMetrics();
   }
 
-  async start(): Promise<SidecarAddresses> {
+  /** Starts every configured stack and the admin port. A reload asked for meanwhile waits for it. */
+  start(): Promise<SidecarAddresses> {
+    const started = this.startAll();
+    this.reloading = started.catch(() => undefined);
+    return started;
+  }
+
+  private async startAll(): Promise<SidecarAddresses> {
     for (const name of STACK_NAMES) {
       const plan = stackPlan(this.config, name);
       if (plan === undefined) continue;

@@ -65,6 +65,8 @@ export interface HttpListenerOptions {
   maxHops?: number;
   /** Filters every routed request goes through before the router; none by default (and then they cost nothing). */
   filters?: FilterChain;
+  /** Every request goes to this service, whatever its Host or path names (a sidecar's inbound stack: the local app). */
+  service?: string;
 }
 
 /** The header a caller may name its application in, for filters (unverified, as in Dubbo's `application` attachment). */
@@ -565,6 +567,7 @@ export class HttpListener {
 
   /** The service a request names; '' when it names none. */
   private serviceOf(host: string, target: string): { service: string; path: string } {
+    if (this.options.service !== undefined) return { service: this.options.service, path: target };
     if (this.options.routeBy === 'path') {
       const end = target.indexOf('/', 1);
       const query = target.indexOf('?');

@@ -4,6 +4,7 @@ import { isMeshBridgeError } from '../errors';
 import { bridgeCommand } from './commands/bridge';
 import { cutoverCommand } from './commands/cutover';
 import { decodeCommand } from './commands/decode';
+import { sidecarCommand } from './commands/sidecar';
 
 /** The package version, from src/cli (under tsx) or dist/src/cli (built). */
 function packageVersion(): string {
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   program.addCommand(bridgeCommand());
   program.addCommand(decodeCommand());
   program.addCommand(cutoverCommand());
+  program.addCommand(sidecarCommand());
   return program;
 }
 

@@ -7,6 +7,7 @@ import { BridgeConfig, loadBridgeConfig, validateBridgeConfig } from '../../brid
 import { MeshBridgeError } from '../../errors';
 import { createLogger } from '../../telemetry/logger';
 import { Redactor } from '../../telemetry/redact';
+import { stopOnSignals } from '../stop-signals';
 
 /** How long a stop may take before the process exits anyway. */
 const STOP_DEADLINE_MS = 5000;
@@ -26,22 +27,7 @@ export function bridgeCommand(): Command {
       const bridge = new Bridge(config, logger);
       // Installed before anything starts: a stop at any moment withdraws this bridge's
       // registrations at once instead of leaving them to a session timeout.
-      let stopping = false;
-      const stop = (signal: string): void => {
-        if (stopping) return;
-        stopping = true;
-        logger.info(`${signal}: stopping (registrations withdrawn, requests in flight finished, ${STOP_DEADLINE_MS / 1000} s at most)`);
-        setTimeout(() => process.exit(1), STOP_DEADLINE_MS + 3000).unref();
-        bridge.stop(STOP_DEADLINE_MS).then(
-          () => process.exit(0),
-          (err) => {
-            logger.error({ err }, 'error while stopping');
-            process.exit(1);
-          },
-        );
-      };
-      process.on('SIGTERM', () => stop('SIGTERM'));
-      process.on('SIGINT', () => stop('SIGINT'));
+      stopOnSignals(logger, 'registrations withdrawn, requests in flight finished', (deadline) => bridge.stop(deadline), STOP_DEADLINE_MS);
       let addresses;
       try {
         addresses = await bridge.start();

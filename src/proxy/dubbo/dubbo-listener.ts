@@ -10,7 +10,7 @@ import { Server, Socket } from 'node:net';
 import type { Stack } from '../../catalog';
 import { Frame, FrameDecoder, RoutingView, encodeHeartbeat, encodeResponse, readRequestId, readRoutingView } from '../../dubbo-codec';
 import { CodecError, MeshBridgeError } from '../../errors';
-import { BridgeRefusal, Outcome, dubboStatusFor, isError } from '../failure-class';
+import { BridgeRefusal, Outcome, dubboStatusFor } from '../failure-class';
 import type { FilterChain } from '../filters/filter-chain';
 import type { LocalReply, ProxyRequest } from '../filters/filter';
 import { EndOfTurn } from './end-of-turn';
@@ -330,6 +330,11 @@ function dubboMetrics(m: Registry) {
 
 type DubboMetrics = ReturnType<typeof dubboMetrics>;
 
+/** The instances an instance is compared with in outlier detection's success-rate mode. */
+function outlierSet(service: string, stack: Stack): string {
+  return `${service}|${stack}`;
+}
+
 export class DubboListener {
   private server: Server | null = null;
   private readonly downstreams = new Set<Downstream>();
@@ -641,7 +646,7 @@ export class DubboListener {
   /** @internal Called by a request when its response was delivered. */
   finished(request: ProxiedRequest, outcome: Outcome): void {
     this.pending.release(request.address);
-    this.options.routes.outliers.report(request.address, outcome, this.clockMs);
+    this.options.routes.outliers.report(request.address, outcome, this.clockMs, outlierSet(request.service, request.routedStack));
     request.downstream.requests.delete(request);
     if (outcome !== 'ok') this.metrics.failures.inc({ reason: outcome });
     this.complete(request, outcome);
@@ -649,7 +654,7 @@ export class DubboListener {
 
   private complete(request: ProxiedRequest, outcome: Outcome): void {
     const micros = (performance.now() - request.startedAt) * 1000;
-    this.options.stats.record(request.service, request.routedStack, this.clockMs, micros, isError(outcome));
+    this.options.stats.recordCall(request.service, request.routedStack, request.method, this.clockMs, micros, outcome);
     if (this.filters !== null) this.filters.complete(request, outcome, micros, this.clockMs);
   }
 
@@ -667,10 +672,12 @@ export class DubboListener {
   /** @internal Called by a request whose upstream failed or timed out. */
   upstreamFailed(request: ProxiedRequest, reason: UpstreamFailure): void {
     this.pending.release(request.address);
+    // Every call in flight on one lost connection fails here: the detector counts that connection once.
+    const failedOn = request.connection ?? undefined;
     request.connection = null;
     const outcome = reason.outcome;
     this.metrics.attemptFailures.inc({ reason: outcome });
-    if (!this.draining && this.options.routes.outliers.report(request.address, outcome, Date.now())) {
+    if (!this.draining && this.options.routes.outliers.report(request.address, outcome, Date.now(), outlierSet(request.service, request.routedStack), failedOn)) {
       this.metrics.ejections.inc();
       this.options.logger.warn({ upstream: request.address, outcome }, `ejecting Dubbo upstream ${request.address} for a while: its calls keep failing (${outcome})`);
     }

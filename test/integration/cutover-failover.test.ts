@@ -2,7 +2,8 @@
 // recorded state without applying any step twice; approvals of steps and waves from another
 // process; a runner refused when the recorded run has another plan. Real ZooKeeper, two real
 // bridge processes, `mesh-bridge cutover run` processes. The gates are off here (a pass at each
-// hold's end), so this tests the election and the recorded state, not the judge.
+// hold's end), so this tests the election and the recorded state, not the judge. The bridges
+// demand an admin token for changes, which the runners take from MESH_BRIDGE_ADMIN_TOKEN.
 import { request } from 'undici';
 import { parseAllDocuments } from 'yaml';
 import { planFromFiles } from '../../src/cli/commands/cutover';
@@ -19,6 +20,8 @@ import { freePort } from '../support/zookeeper';
 // Runs take a few holds each, more on a busy machine: the waits inside have their own deadlines.
 jest.setTimeout(180_000);
 
+// The bridges demand an admin token for changes: every runner here sends it, as a real one must.
+const TOKEN = 'cutover-lab-admin-token-0123456789';
 const KILLED = 'com.example.lab.KilledService';
 const RECORDED = 'com.example.lab.RecordedService';
 const ROLLING = 'com.example.lab.RollingBackService';
@@ -55,7 +58,7 @@ describe('cutover runners: leader election and a kill -9', () => {
       { name: RESTARTED, methods: ['sayHello'] },
       { name: FIRST, methods: ['sayHello'] },
       { name: SECOND, methods: ['sayHello'] },
-    ]);
+    ], 2, { token: TOKEN });
   });
 
   afterAll(async () => {
@@ -88,6 +91,7 @@ describe('cutover runners: leader election and a kill -9', () => {
     // (the step in flight may be re-sent by the new leader: the same weight, no change).
     const changes = lab.weightHistory(KILLED).filter((c) => c.after !== c.before);
     expect(changes.map((c) => c.after)).toEqual([10, 30, 60, 100]);
+    expect(new Set(changes.map((c) => c.auth))).toEqual(new Set(['token']));
     for (const bridge of lab.bridges) expect(await lab.weightOn(bridge, KILLED)).toBe(100);
 
     // The second runner started no step the first had applied.
@@ -130,7 +134,11 @@ describe('cutover runners: leader election and a kill -9', () => {
     const plan = planFromFiles({ playbook: file });
     const [spec] = unitSpecs(plan, DEFAULT_RUN_TIMINGS);
     // Step 1 at 10 % is in force, then a rollback was recorded and its runner died before acting.
-    const put = await request(`${lab.bridges[1].admin}/weights/${ROLLING}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mesh: 10 }) });
+    const put = await request(`${lab.bridges[1].admin}/weights/${ROLLING}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify({ mesh: 10 }),
+    });
     expect(put.statusCode).toBe(200);
     await put.body.text();
     // While migrating, the bridges export the mesh twin into ZooKeeper beside the legacy provider.

@@ -163,10 +163,17 @@ export class CutoverLab {
   private readonly traffic: Traffic[] = [];
   private readonly dir = mkdtempSync(join(tmpdir(), 'mesh-bridge-cutover-'));
   private registry: ZkSession | null = null;
+  /** What the bridges, runners and commands get in their environment (the admin token). */
+  env: Record<string, string> = {};
 
   /** Starts ZooKeeper, the providers of each service and `replicas` bridges. */
-  static async start(services: Array<{ name: string; methods: string[] }>, replicas = 2): Promise<CutoverLab> {
+  /**
+   * `token`: the bridges' admin token (MESH_BRIDGE_ADMIN_TOKEN), which the lab's runners and
+   * commands are given too; writes without it are refused.
+   */
+  static async start(services: Array<{ name: string; methods: string[] }>, replicas = 2, options: { token?: string } = {}): Promise<CutoverLab> {
     const lab = new CutoverLab();
+    lab.env = options.token ? { MESH_BRIDGE_ADMIN_TOKEN: options.token } : {};
     try {
       lab.zk = await ZookeeperServer.start();
       lab.registry = new ZkSession({ connectString: lab.zk.connectString, sessionTimeoutMs: 10_000, logger: silentLogger() });
@@ -183,7 +190,7 @@ export class CutoverLab {
         lab.services.set(name, { name, methods, meshFailing, legacy, mesh });
       }
       await lab.registerLegacy();
-      for (let i = 0; i < replicas; i++) lab.bridges.push(await BridgeProcess.start(lab.bridgeConfig(`bridge-${i}`)));
+      for (let i = 0; i < replicas; i++) lab.bridges.push(await BridgeProcess.start(lab.bridgeConfig(`bridge-${i}`), { env: lab.env }));
       for (const bridge of lab.bridges) {
         const port = Number(String(bridge.addresses.dubbo).split(':').pop());
         lab.clients.push(await RawDubboClient.connect(port));
@@ -241,14 +248,14 @@ export class CutoverLab {
   /** Starts `mesh-bridge cutover run --json` for a playbook file. */
   startRunner(playbook: string, extra: string[] = []): RunnerProcess {
     const args = ['--import', 'tsx', CLI, 'cutover', 'run', '--json', '--playbook', playbook, '--zookeeper', this.zk.connectString, '--bridges', this.adminUrls.join(','), '--session-timeout', '4000', '--tick-ms', '200', ...extra];
-    const runner = new RunnerProcess(spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+    const runner = new RunnerProcess(spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] }));
     this.runners.push(runner);
     return runner;
   }
 
   /** Runs another cutover CLI command to its end. */
   async cli(args: string[], timeoutMs = 40_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'cutover', ...args], { cwd: ROOT, env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'cutover', ...args], { cwd: ROOT, env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
@@ -281,12 +288,12 @@ export class CutoverLab {
   }
 
   /** Every weight change the bridges' audit logs recorded for a service, in order per bridge, merged by time. */
-  weightHistory(service: string, method?: string): Array<{ at: string; before: number; after: number; bridge: number }> {
-    const out: Array<{ at: string; before: number; after: number; bridge: number }> = [];
+  weightHistory(service: string, method?: string): Array<{ at: string; before: number; after: number; bridge: number; auth: string }> {
+    const out: Array<{ at: string; before: number; after: number; bridge: number; auth: string }> = [];
     this.bridges.forEach((bridge, i) => {
       for (const e of bridge.logEntries()) {
         if (e.audit !== 'weight' || e.service !== service || (e.method ?? undefined) !== method) continue;
-        out.push({ at: String(e.at), before: Number(e.before), after: Number(e.after), bridge: i });
+        out.push({ at: String(e.at), before: Number(e.before), after: Number(e.after), bridge: i, auth: String((e.who as { auth?: string } | undefined)?.auth) });
       }
     });
     return out.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));

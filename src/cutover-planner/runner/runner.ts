@@ -205,13 +205,14 @@ export class CutoverRunner {
     this.control = await this.options.store.readControl();
     this.baselines.clear();
     this.lastJudged.clear();
-    this.loaded = true;
     this.emit({ event: 'leading', runner: this.options.owner, units: this.units.size });
     for (const [unit, { value }] of this.units) {
       if (!this.specs.has(unit)) continue;
       this.emitUnit(value);
       await this.send(unit, { type: 'recover' }, Date.now());
     }
+    // Only now: a take-over cut short is done again whole (re-sending what is in flight is idempotent).
+    this.loaded = true;
   }
 
   private emitUnit(state: UnitState): void {

@@ -53,8 +53,8 @@ describe('a cutover run against real bridges and providers', () => {
     const runner = lab.startRunner(file);
     const done = await runner.waitForEvent('the run to end', (e) => e.event === 'done', 120_000);
     await traffic.stop();
-    // On a failure, the verdicts say why.
-    expect({ status: done.status, verdicts: verdicts(runner.events(), CLEAN) }).toMatchObject({ status: 'completed' });
+    // On a failure, the events (verdicts, bridge errors) say why.
+    expect({ status: done.status, events: runner.events().filter((e) => e.event !== 'unit') }).toMatchObject({ status: 'completed' });
     expect((await runner.exit).code).toBe(0);
 
     const events = runner.events();

@@ -329,6 +329,8 @@ export class Bridge {
       }),
     );
     if (this.eureka) {
+      // Registrations kept in ZooKeeper are read once it is connected: clients wait for them briefly.
+      if (this.zookeeper) this.eureka.expectStore();
       app.use(createEurekaRouter(this.eureka));
       this.eureka.start();
     }

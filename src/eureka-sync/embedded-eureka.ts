@@ -51,8 +51,8 @@ export class EmbeddedEureka {
   private subscription: Subscription | undefined;
   private handout: BridgeHandout | null = null;
   private store: EurekaLeaseStore | null = null;
-  /** Set while the stored registrations are being read (see whenLoaded). */
-  private storeLoading: Promise<void> | null = null;
+  /** Set from expectStore() until the stored registrations are read (see whenLoaded). */
+  private storeReady: { promise: Promise<void>; resolve(): void } | null = null;
   readonly policy: RegistrationPolicy;
   /** The address each lease was registered from (`APP\0id`): only it (or an operator) may change the lease. */
   private readonly owners = new Map<string, string>();
@@ -156,23 +156,39 @@ export class EmbeddedEureka {
    * Keeps registrations in `store` (ZooKeeper) from now on and serves what it holds: what this
    * bridge was told before a restart, and what its replicas are told. Resolves once loaded.
    */
+  /**
+   * Says that stored registrations will be attached (ZooKeeper is configured): until they are read,
+   * Eureka requests wait a little (whenLoaded) rather than be told an instance is unknown.
+   */
+  expectStore(): void {
+    if (this.storeReady !== null) return;
+    let resolve = noop;
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.storeReady = { promise, resolve };
+  }
+
   async useStore(store: EurekaLeaseStore): Promise<void> {
     this.store = store;
-    const loading = store.start({ replicate: (stored) => this.replicate(stored), replicatedRemoval: (app, id) => this.replicatedRemoval(app, id) });
-    this.storeLoading = loading.finally(() => (this.storeLoading = null));
-    await loading;
+    this.expectStore();
+    const ready = this.storeReady;
+    try {
+      await store.start({ replicate: (stored) => this.replicate(stored), replicatedRemoval: (app, id) => this.replicatedRemoval(app, id) });
+    } finally {
+      ready?.resolve();
+      if (this.storeReady === ready) this.storeReady = null;
+    }
   }
 
   /**
-   * Resolves once the stored registrations are loaded, or after `maxMs`: a client's heartbeat that
-   * reaches a bridge restarting is answered from what it was told before, not with a 404 that
-   * makes every client register again. Bounded, so an unreachable ZooKeeper never holds clients.
+   * Resolves once the stored registrations are read, or after `maxMs`; null when there is nothing
+   * to wait for. A client's heartbeat that reaches a bridge restarting is answered from what it was
+   * told before, not with a 404 that makes every client register again. Bounded, and never while
+   * ZooKeeper is unreachable, so it never holds clients for long.
    */
   whenLoaded(maxMs: number): Promise<void> | null {
-    const loading = this.storeLoading;
-    // Without ZooKeeper there is nothing to wait for: the store reads in the background once it is back.
-    if (loading === null || this.store?.connected !== true) return null;
-    return Promise.race([loading.then(noop, noop), new Promise<void>((resolve) => setTimeout(resolve, maxMs).unref())]);
+    const ready = this.storeReady;
+    if (ready === null || (this.store !== null && !this.store.connected)) return null;
+    return Promise.race([ready.promise, new Promise<void>((resolve) => setTimeout(resolve, maxMs).unref())]);
   }
 
   /**

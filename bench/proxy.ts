@@ -3,7 +3,9 @@
 //   Dubbo  direct to a fast provider (bench/support/dubbo-provider.ts)
 //          through the bridge's DubboListener (bench/support/bridge.ts --mode=dubbo)
 //          through a plain Node TCP pipe (bench/support/tcp-pipe.ts)
-//          load: bench/support/dubbo-load.ts, N connections x K requests in flight each
+//          through HAProxy (`mode tcp`, one thread), when /usr/sbin/haproxy exists
+//          load: bench/support/dubbo-load.ts, N connections x K requests in flight each, and the
+//          shape real consumers use: one connection with 32 requests in flight ("mux")
 //   HTTP   direct to a node:http upstream (bench/support/http-upstream.ts)
 //          through the bridge's HttpListener (bench/support/bridge.ts --mode=http)
 //          through http-proxy with a keep-alive Agent (bench/support/http-proxy.ts)
@@ -14,7 +16,9 @@
 // so proxy CPU (utime + stime over the measured window, /proc/<pid>/stat) and RSS (VmRSS after its
 // runs, /proc/<pid>/status) are per proxy. Measured: throughput at 32 connections; p50 / p99 at 1
 // and 32 connections and what each proxy adds to direct; proxy CPU ms per 1,000 requests (in the
-// 32-connection run); RSS. The last line is name=value pairs for scripts.
+// 32-connection run); RSS. After the rounds, two memory probes, each against a bridge of its own
+// (bench/support/memory-probes.ts): RSS growth while a caller refuses to read a 64 MiB response,
+// and RSS with 10,000 idle consumer connections. The last line is name=value pairs for scripts.
 //
 // Rounds: this machine is noisy, so every child is started once and the load is run in R
 // interleaved rounds, each round measuring every system once (1 and 32 connections) in the same
@@ -34,6 +38,8 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatProfile, summarizeProfile } from './support/cpuprofile';
+import { haproxyAvailable, startHaproxy } from './support/haproxy';
+import { idleConnectionsRssMb, slowReaderRssMb } from './support/memory-probes';
 import { nginxAvailable, startNginx } from './support/nginx';
 import { Child, ProcSample, killAllNow, nodeScriptArgs, runProcess, sampleProc, startNodeChild, stopChild } from './support/processes';
 import { runWrk, wrkAvailable } from './support/wrk';
@@ -47,8 +53,10 @@ const PROFILE = process.env.BENCH_PROFILE === '1';
 const ONLY = process.env.BENCH_ONLY ?? '';
 const PATCH = process.env.BENCH_BRIDGE_PATCH ?? '';
 
-const BARS = { dubboVsPipe: 0.85, httpVsHttpProxy: 2.5 };
-const AIMS = { httpVsNginx: 0.5, dubboP50AddUs: 40, httpP50AddUs: 60 };
+const MUX_DEPTH = 32;
+
+const BARS = { dubboVsPipe: 0.85, httpVsHttpProxy: 2.5, dubboMuxVsHaproxy: 0.5, slowReaderRssMb: 8, idleConns10kRssMb: 200 };
+const AIMS = { httpVsNginx: 0.5, dubboP50AddUs: 40, httpP50AddUs: 60, httpCpuVsNginx: 3 };
 
 interface Run {
   rps: number;
@@ -62,7 +70,7 @@ interface Run {
   syscalls: number;
 }
 
-type RunOnce = (port: number, connections: number, proxy: Child | null) => Promise<Run>;
+type RunOnce = (port: number, connections: number, proxy: Child | null, depth?: number) => Promise<Run>;
 
 /** One system under load: where to send it, the process to sample (null for direct), how to load it. */
 interface System {
@@ -70,12 +78,15 @@ interface System {
   port: number;
   proxy: Child | null;
   runOnce: RunOnce;
+  /** Also measure one connection with MUX_DEPTH requests in flight (Dubbo). */
+  mux?: boolean;
 }
 
 /** One round of one system: the 1-connection and the HIGH-connection run (null: not measured). */
 interface RoundRuns {
   low: Run | null;
   high: Run | null;
+  mux: Run | null;
 }
 
 interface SystemResult {
@@ -106,8 +117,8 @@ function delta(before: ProcSample | null, after: ProcSample | null): { cpuMs: nu
 }
 
 /** One Dubbo load run against a port; the proxy's CPU is sampled around the measured window. */
-async function dubboRun(port: number, connections: number, proxy: Child | null): Promise<Run> {
-  const args = [`--port=${port}`, `--connections=${connections}`, `--depth=${DEPTH}`, `--warmup-ms=${WARMUP_MS}`, `--duration-ms=${DURATION_MS}`];
+async function dubboRun(port: number, connections: number, proxy: Child | null, depth = DEPTH): Promise<Run> {
+  const args = [`--port=${port}`, `--connections=${connections}`, `--depth=${depth}`, `--warmup-ms=${WARMUP_MS}`, `--duration-ms=${DURATION_MS}`];
   const run = runProcess(process.execPath, nodeScriptArgs('dubbo-load.ts', args));
   await run.lines.next(/^MEASURE_START$/);
   const before = proxy ? sampleProc(proxy.pid) : null;
@@ -130,7 +141,7 @@ async function httpRun(port: number, connections: number, proxy: Child | null): 
 /** One round of one system; a failure is recorded and the system is left out of later rounds. */
 async function measureRound(system: System, result: SystemResult, round: number): Promise<void> {
   if (result.error) return;
-  const runs: RoundRuns = { low: null, high: null };
+  const runs: RoundRuns = { low: null, high: null, mux: null };
   result.rounds[round] = runs;
   const tag = `  round ${round + 1}/${ROUNDS} ${system.name}`;
   try {
@@ -138,6 +149,10 @@ async function measureRound(system: System, result: SystemResult, round: number)
     runs.low = await system.runOnce(system.port, 1, system.proxy);
     log(`${tag}: ${HIGH} connections`);
     runs.high = await system.runOnce(system.port, HIGH, system.proxy);
+    if (system.mux) {
+      log(`${tag}: 1 connection x ${MUX_DEPTH} in flight`);
+      runs.mux = await system.runOnce(system.port, 1, system.proxy, MUX_DEPTH);
+    }
     if (system.proxy) {
       const rss = sampleProc(system.proxy.pid).rssMb;
       result.rssMb = Number.isFinite(result.rssMb) ? Math.max(result.rssMb, rss) : rss;
@@ -176,7 +191,7 @@ function spread(values: number[]): Spread {
   };
 }
 
-type Level = 'low' | 'high';
+type Level = 'low' | 'high' | 'mux';
 
 /** A per-round figure of one system, over the rounds it was measured in. */
 function perRound(r: SystemResult | undefined, level: Level, f: (run: Run) => number): number[] {
@@ -198,6 +213,7 @@ const rpsRatio = (a: Run, b: Run): number => a.rps / b.rps;
 const p50Add = (a: Run, b: Run): number => a.p50us - b.p50us;
 const p99Add = (a: Run, b: Run): number => a.p99us - b.p99us;
 const cpuPerK = (run: Run): number => run.cpuMs / (run.requests / 1000);
+const cpuUsPerReq = (run: Run): number => (run.cpuMs * 1000) / run.requests;
 const callsPerReq = (run: Run): number => run.syscalls / run.requests;
 
 // ---- output -------------------------------------------------------------------------------------
@@ -230,13 +246,24 @@ function table(title: string, results: SystemResult[]): string {
     'rss MB',
     'errors',
   ];
+  const withMux = results.some((r) => r.rounds.some((round) => round.mux !== null));
+  if (withMux) header.push(`rps mux${MUX_DEPTH}`, `p50 mux`, `p99 mux`, `bridge/row mux`, 'cpu µs/call mux');
   const rows = results.map((r) => {
     const med = (level: Level, f: (run: Run) => number): number => median(perRound(r, level, f));
     const add = (level: Level, f: (a: Run, b: Run) => number): Spread => (r === direct ? spread([]) : paired(r, direct, level, f));
     const rpsHigh = spread(perRound(r, 'high', (run) => run.rps));
     const addP50Low = add('low', p50Add);
     const vsBridge = bridge && r !== bridge ? paired(bridge, r, 'high', rpsRatio) : spread([]);
-    const errors = r.rounds.reduce((sum, round) => sum + (round.low?.errors ?? 0) + (round.high?.errors ?? 0), 0);
+    const errors = r.rounds.reduce((sum, round) => sum + (round.low?.errors ?? 0) + (round.high?.errors ?? 0) + (round.mux?.errors ?? 0), 0);
+    const mux = withMux
+      ? [
+          fmt(med('mux', (run) => run.rps)),
+          fmt(med('mux', (run) => run.p50us)),
+          fmt(med('mux', (run) => run.p99us)),
+          fmt(bridge && r !== bridge ? paired(bridge, r, 'mux', rpsRatio).median : NaN, 2),
+          fmt(med('mux', cpuUsPerReq), 1),
+        ]
+      : [];
     return [
       r.name + (r.error ? ' (FAILED)' : ''),
       fmt(rpsHigh.median),
@@ -257,6 +284,7 @@ function table(title: string, results: SystemResult[]): string {
       fmt(med('high', callsPerReq), 2),
       fmt(r.rssMb, 1),
       String(errors),
+      ...mux,
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
@@ -274,16 +302,29 @@ interface Half {
 }
 
 async function startDubbo(): Promise<Half> {
-  log('Dubbo: starting provider, bridge and TCP pipe' + (PATCH ? ` and bridge+${PATCH}` : ''));
+  log('Dubbo: starting provider, bridge, TCP pipe' + (haproxyAvailable() ? ' and HAProxy' : '') + (PATCH ? ` and bridge+${PATCH}` : ''));
   const provider = await start(startNodeChild('dubbo provider', 'dubbo-provider.ts'));
   const bridge = await start(startNodeChild('bridge (dubbo)', 'bridge.ts', ['--mode=dubbo', `--upstream=${provider.port}`], profileFlags('dubbo')));
   const pipe = await start(startNodeChild('tcp pipe', 'tcp-pipe.ts', [`--upstream=${provider.port}`]));
   const systems: System[] = [
-    { name: 'direct', port: provider.port, proxy: null, runOnce: dubboRun },
-    { name: 'bridge', port: bridge.port, proxy: bridge, runOnce: dubboRun },
-    { name: 'node tcp pipe', port: pipe.port, proxy: pipe, runOnce: dubboRun },
+    { name: 'direct', port: provider.port, proxy: null, runOnce: dubboRun, mux: true },
+    { name: 'bridge', port: bridge.port, proxy: bridge, runOnce: dubboRun, mux: true },
+    { name: 'node tcp pipe', port: pipe.port, proxy: pipe, runOnce: dubboRun, mux: true },
   ];
   const children = [bridge, pipe];
+  let cleanup = (): void => undefined;
+  let note = '';
+  if (haproxyAvailable()) {
+    try {
+      const haproxy = await startHaproxy(provider.port);
+      started.push(haproxy.child);
+      systems.push({ name: 'haproxy', port: haproxy.child.port, proxy: haproxy.child, runOnce: dubboRun, mux: true });
+      children.push(haproxy.child);
+      cleanup = haproxy.cleanup;
+    } catch (err) {
+      note = `HAProxy did not start, skipped: ${(err as Error).message}`;
+    }
+  } else note = 'HAProxy is not installed (/usr/sbin/haproxy), skipped';
   if (PATCH) {
     const patched = await start(
       startNodeChild(`bridge (dubbo, ${PATCH})`, 'bridge.ts', ['--mode=dubbo', `--upstream=${provider.port}`, `--patch=${PATCH}`], profileFlags('dubbo-patched')),
@@ -292,7 +333,7 @@ async function startDubbo(): Promise<Half> {
     children.push(patched);
   }
   children.push(provider);
-  return { systems, children, cleanup: () => undefined, note: '' };
+  return { systems, children, cleanup, note };
 }
 
 async function startHttp(): Promise<Half> {
@@ -385,6 +426,20 @@ async function main(): Promise<void> {
     }
   }
   const notes = [...halves.map((h) => h.note), wrkNote].filter((n) => n !== '');
+  let slowReader = { growthMb: NaN, upstreamSentMb: NaN };
+  let idle = { rssMb: NaN, baselineMb: NaN, open: 0 };
+  try {
+    if (ONLY !== 'dubbo') {
+      log('memory probe: a caller that never reads a 64 MiB response');
+      slowReader = await slowReaderRssMb();
+    }
+    if (ONLY !== 'http') {
+      log('memory probe: 10,000 idle consumer connections');
+      idle = await idleConnectionsRssMb(10_000);
+    }
+  } catch (err) {
+    notes.push(`memory probe failed: ${(err as Error).message}`);
+  }
 
   const out: string[] = [];
   out.push(
@@ -410,8 +465,11 @@ async function main(): Promise<void> {
     ['http_vs_nginx', paired(by(http, 'bridge'), by(http, 'nginx'), 'high', rpsRatio), 2],
     ['dubbo_p50_add_us', paired(by(dubbo, 'bridge'), by(dubbo, 'direct'), 'low', p50Add), 0],
     ['http_p50_add_us', paired(by(http, 'bridge'), by(http, 'direct'), 'low', p50Add), 0],
+    ['dubbo_mux_vs_haproxy', paired(by(dubbo, 'bridge'), by(dubbo, 'haproxy'), 'mux', rpsRatio), 2],
+    ['http_cpu_vs_nginx', paired(by(http, 'bridge'), by(http, 'nginx'), 'high', (a, b) => cpuUsPerReq(a) / cpuUsPerReq(b)), 2],
   ];
-  const [dubboVsPipe, httpVsHttpProxy, httpVsNginx, dubboP50Add, httpP50Add] = figures.map(([, s]) => s.median);
+  const [dubboVsPipe, httpVsHttpProxy, httpVsNginx, dubboP50Add, httpP50Add, dubboMuxVsHaproxy, httpCpuVsNginx] = figures.map(([, s]) => s.median);
+  const cpuUs = (results: SystemResult[], name: string, level: Level): number => median(perRound(by(results, name), level, cpuUsPerReq));
   const rssMb = Math.max(by(dubbo, 'bridge')?.rssMb ?? NaN, by(http, 'bridge')?.rssMb ?? NaN);
 
   out.push('', `per-round figures (median, min..max, each round in order):`);
@@ -432,6 +490,21 @@ async function main(): Promise<void> {
   check('aim', 'http_vs_nginx', httpVsNginx >= AIMS.httpVsNginx, httpVsNginx, `>= ${AIMS.httpVsNginx}`);
   check('aim', 'dubbo_p50_add_us', dubboP50Add < AIMS.dubboP50AddUs, dubboP50Add, `< ${AIMS.dubboP50AddUs}`);
   check('aim', 'http_p50_add_us', httpP50Add < AIMS.httpP50AddUs, httpP50Add, `< ${AIMS.httpP50AddUs}`);
+  check('bar', 'dubbo_mux_vs_haproxy', dubboMuxVsHaproxy >= BARS.dubboMuxVsHaproxy, dubboMuxVsHaproxy, `>= ${BARS.dubboMuxVsHaproxy}`);
+  check('aim', 'http_cpu_vs_nginx', httpCpuVsNginx <= AIMS.httpCpuVsNginx, httpCpuVsNginx, `<= ${AIMS.httpCpuVsNginx}`);
+  if (ONLY !== 'dubbo') {
+    if (!Number.isFinite(slowReader.growthMb)) missed.push('bar slow_reader_rss_mb: not measured');
+    else if (slowReader.growthMb > BARS.slowReaderRssMb) missed.push(`bar slow_reader_rss_mb <= ${BARS.slowReaderRssMb}: missed (${slowReader.growthMb.toFixed(1)})`);
+  }
+  if (ONLY !== 'http') {
+    if (!Number.isFinite(idle.rssMb) || idle.open < 10_000) missed.push(`bar idle_conns_10k_rss_mb: not measured (${idle.open} connections open)`);
+    else if (idle.rssMb > BARS.idleConns10kRssMb) missed.push(`bar idle_conns_10k_rss_mb <= ${BARS.idleConns10kRssMb}: missed (${idle.rssMb.toFixed(1)})`);
+  }
+  out.push(
+    '',
+    `memory probes: a caller that never read a 64 MiB response grew the bridge by ${fmt(slowReader.growthMb, 1)} MB while the upstream managed to send ${fmt(slowReader.upstreamSentMb, 1)} MiB; ` +
+      `${idle.open} idle consumer connections: bridge RSS ${fmt(idle.rssMb, 1)} MB (${fmt(idle.baselineMb, 1)} MB before)`,
+  );
   out.push('', missed.length === 0 ? 'all bars and aims met (medians over rounds)' : `missed (medians over rounds):\n${missed.map((m) => `  ${m}`).join('\n')}`);
   out.push(`(run took ${((performance.now() - began) / 1000).toFixed(0)} s; rss_mb is the larger of the two bridge processes, after their runs)`);
   const pairs = {
@@ -441,6 +514,13 @@ async function main(): Promise<void> {
     dubbo_p50_add_us: fmt(dubboP50Add, 0),
     http_p50_add_us: fmt(httpP50Add, 0),
     rss_mb: fmt(rssMb, 1),
+    dubbo_mux_vs_haproxy: fmt(dubboMuxVsHaproxy, 2),
+    dubbo_cpu_us_per_call: fmt(cpuUs(dubbo, 'bridge', 'mux'), 1),
+    dubbo_cpu_us_per_req: fmt(cpuUs(dubbo, 'bridge', 'high'), 1),
+    http_cpu_us_per_req: fmt(cpuUs(http, 'bridge', 'high'), 1),
+    nginx_cpu_us_per_req: fmt(cpuUs(http, 'nginx', 'high'), 1),
+    slow_reader_rss_mb: fmt(slowReader.growthMb, 1),
+    idle_conns_10k_rss_mb: fmt(idle.rssMb, 1),
   };
   out.push(
     Object.entries(pairs)

@@ -1,8 +1,11 @@
-// `npm run demo`: the whole migration on one machine. Starts ZooKeeper (Debian's package), a legacy
-// Dubbo provider registered in it, a mesh-side provider of the same interface, a Spring-Cloud-style
-// HTTP service registered through eureka-js-client with the bridge's embedded Eureka and its mesh
-// twin, then the bridge and callers in a loop; moves the mesh weight 0 -> 100 in steps through the
-// admin API, printing each stack's traffic and errors, and stops everything it started.
+// `npm run demo`: the whole migration on one machine, with callers that find services the way real
+// consumers do. Starts ZooKeeper (Debian's package), a legacy Dubbo provider registered in it and
+// its mesh-side twin, a Spring-Cloud-style HTTP service registered through eureka-js-client with the
+// bridge's embedded Eureka and its mesh twin, then the bridge and three callers that never dial the
+// bridge themselves: a Dubbo caller that honours override configurators as Java Dubbo does, an
+// apache-dubbo-js caller (both discover through ZooKeeper), and an HTTP caller that discovers through
+// Eureka with eureka-js-client. It moves the mesh weight of both services in steps through the admin
+// API and prints, per step and caller, the share of calls each stack answered as the caller saw it.
 //
 //   npm run demo [-- --step-seconds 3]
 import { createServer, Server } from 'node:http';
@@ -10,23 +13,43 @@ import { request } from 'undici';
 import { Bridge } from '../src/bridge/bridge-process';
 import { validateBridgeConfig } from '../src/bridge/config';
 import { createLogger } from '../src/telemetry/logger';
-import { RawDubboClient } from '../test/support/dubbo-client';
-import { SofaProvider, startSofaProvider } from '../test/support/dubbo-peers';
+import { startConfiguratorConsumer } from '../test/support/configurator-consumer';
+import { SofaProvider, java, startDubboJsConsumer, startSofaProvider } from '../test/support/dubbo-peers';
 import { StartedEurekaClient, startEurekaClient } from '../test/support/eureka-client';
 import { ZookeeperServer, freePort, zookeeperAvailable } from '../test/support/zookeeper';
 
 const IFACE = 'com.example.demo.GreetingService';
 const VERSION = '1.0.0';
 const APP = 'ORDERS';
-const STEPS = [0, 10, 25, 50, 75, 100];
+const STEPS = [0, 25, 50, 100, 0];
 
-interface TrafficRow {
+type Answer = 'legacy' | 'mesh' | 'error';
+
+interface Caller {
+  label: string;
   service: string;
-  stack: string;
-  requests: number;
-  errors: number;
-  p50Ms: number | null;
-  p99Ms: number | null;
+  call(): Promise<Answer>;
+}
+
+/** What one caller saw during one step. */
+class Tally {
+  legacy = 0;
+  mesh = 0;
+  errors = 0;
+  readonly micros: number[] = [];
+
+  add(answer: Answer, micros: number): void {
+    this[answer === 'error' ? 'errors' : answer]++;
+    if (this.micros.length < 100_000) this.micros.push(micros);
+  }
+
+  row(weight: number, label: string): string {
+    const calls = this.legacy + this.mesh + this.errors;
+    const pct = (n: number): string => (calls === 0 ? '-' : `${((100 * n) / calls).toFixed(1)}%`);
+    const sorted = [...this.micros].sort((a, b) => a - b);
+    const p99 = sorted.length === 0 ? '-' : (sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] / 1000).toFixed(1);
+    return `${String(weight).padStart(5)}%  ${label.padEnd(44)} ${String(calls).padStart(6)} ${pct(this.legacy).padStart(7)} ${pct(this.mesh).padStart(7)} ${String(this.errors).padStart(6)} ${p99.padStart(7)}`;
+  }
 }
 
 function argValue(name: string, fallback: number): number {
@@ -41,6 +64,10 @@ async function httpService(stack: string): Promise<{ server: Server; port: numbe
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, port: (server.address() as { port: number }).port };
+}
+
+function stackOf(text: unknown): Answer {
+  return typeof text === 'string' && text.startsWith('mesh') ? 'mesh' : typeof text === 'string' && text.startsWith('legacy') ? 'legacy' : 'error';
 }
 
 async function main(): Promise<void> {
@@ -94,6 +121,8 @@ async function main(): Promise<void> {
           { name: APP, protocol: 'http', instances: [{ host: '127.0.0.1', port: meshHttp.port }] },
         ],
       },
+      // apache-dubbo-js sends its timeout attachment in seconds: the route's own timeout wins over it.
+      routes: [{ service: IFACE, timeoutMs: 3000 }],
       log: { level: 'warn' },
     });
     const bridge = new Bridge(config, createLogger({ level: 'warn' }));
@@ -102,38 +131,65 @@ async function main(): Promise<void> {
     console.log(`bridge: admin http://${addresses.admin}  dubbo ${addresses.dubbo}  http ${addresses.http}`);
 
     console.log('registering the legacy HTTP service through eureka-js-client ...');
-    const eureka: StartedEurekaClient = await startEurekaClient({ port: adminPort, app: APP, instanceId: 'orders-legacy-1', instancePort: legacyHttp.port });
-    stopping.push(() => eureka.stop());
+    const orders: StartedEurekaClient = await startEurekaClient({ port: adminPort, app: APP, instanceId: 'orders-legacy-1', instancePort: legacyHttp.port });
+    stopping.push(() => orders.stop());
 
-    // Callers: a Dubbo consumer on one multiplexed socket and an HTTP client, 8 calls in flight each.
-    const dubbo = await RawDubboClient.connect(dubboPort);
-    stopping.push(() => dubbo.close());
+    console.log('starting callers that discover through ZooKeeper and Eureka ...');
+    const honouring = await startConfiguratorConsumer(zk.connectString, { interface: IFACE, version: VERSION, application: 'demo-java-rules' });
+    stopping.push(() => honouring.stop());
+    const dubboJs = await startDubboJsConsumer({ zk: zk.connectString, interface: IFACE, version: VERSION, methods: ['sayHello'], application: 'demo-dubbo-js' });
+    stopping.push(() => dubboJs.stop());
+    // A Spring-Cloud-style caller: registered itself, it fetches the registry and calls an instance of ORDERS it found there.
+    const web: StartedEurekaClient = await startEurekaClient({ port: adminPort, app: 'DEMO-WEB', instanceId: 'demo-web-1', instancePort: 1 });
+    stopping.push(() => web.stop());
+
+    const callers: Caller[] = [
+      {
+        label: 'Dubbo, honours configurators (Java rules)',
+        service: IFACE,
+        call: () => honouring.call('sayHello', ['demo']).then((r) => stackOf(r.value), () => 'error' as const),
+      },
+      {
+        label: 'Dubbo, apache-dubbo-js',
+        service: IFACE,
+        call: () => dubboJs.call('sayHello', [java.String('demo')]).then(({ err, res }) => (err ? 'error' : stackOf(res))),
+      },
+      {
+        label: 'HTTP, eureka-js-client',
+        service: APP,
+        async call() {
+          const found = web.instances(APP);
+          if (found.length === 0) return 'error';
+          const instance = found[Math.floor(Math.random() * found.length)] as { ipAddr: string; port: { $: number } };
+          try {
+            const res = await request(`http://${instance.ipAddr}:${instance.port.$}/orders/42`, { headers: { host: 'orders' } });
+            return stackOf(((await res.body.json()) as { stack?: string }).stack);
+          } catch {
+            return 'error';
+          }
+        },
+      },
+    ];
+
+    let tallies = callers.map(() => new Tally());
     let running = true;
-    const callers: Promise<void>[] = [];
-    for (let i = 0; i < 8; i++) {
-      callers.push(
-        (async () => {
-          while (running) {
-            await dubbo.call({ path: IFACE, version: VERSION, method: 'sayHello', parameterTypes: 'Ljava/lang/String;', args: ['demo'] }).catch(() => undefined);
-          }
-        })(),
-        (async () => {
-          while (running) {
-            await request(`http://127.0.0.1:${httpPort}/orders/42`, { headers: { host: 'orders' } })
-              .then((r) => r.body.text())
-              .catch(() => undefined);
-          }
-        })(),
-      );
-    }
+    const loops = callers.flatMap((caller, index) =>
+      Array.from({ length: 4 }, async () => {
+        while (running) {
+          const started = process.hrtime.bigint();
+          const answer = await caller.call();
+          tallies[index].add(answer, Number((process.hrtime.bigint() - started) / 1000n));
+          if (answer === 'error') await new Promise((r) => setTimeout(r, 50));
+        }
+      }),
+    );
     stopping.push(async () => {
       running = false;
-      await Promise.all(callers);
+      await Promise.all(loops);
     });
 
-    console.log(`\nmoving the mesh weight of ${IFACE} and ${APP} in steps of ${stepMs / 1000} s:`);
-    console.log('weight  service                              legacy req  err   p99 ms | mesh req  err   p99 ms');
-    let before = new Map<string, TrafficRow>();
+    console.log(`\nmoving the mesh weight of ${IFACE} and ${APP} in steps of ${stepMs / 1000} s; the share each stack answered, as each caller saw it:`);
+    console.log('weight  caller                                        calls  legacy    mesh errors  p99 ms');
     for (const mesh of STEPS) {
       for (const service of [IFACE, APP]) {
         await request(`http://${addresses.admin}/weights/${service}`, {
@@ -142,23 +198,24 @@ async function main(): Promise<void> {
           body: JSON.stringify({ mesh }),
         }).then((r) => r.body.text());
       }
+      // Counted once the registries say what the weight implies (consumers follow within moments).
+      const deadline = Date.now() + 10_000;
+      const steered = (): boolean => honouring.enabled().every((address) => (mesh > 0) === (address === addresses.dubbo));
+      while (!steered() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 500));
+      tallies = callers.map(() => new Tally());
       await new Promise((r) => setTimeout(r, stepMs));
-      const traffic = (await (await request(`http://${addresses.admin}/traffic`)).body.json()) as { dubbo: TrafficRow[]; http: TrafficRow[] };
-      const now = new Map<string, TrafficRow>();
-      for (const row of [...traffic.dubbo, ...traffic.http]) now.set(`${row.service}|${row.stack}`, row);
-      for (const service of [IFACE, APP]) {
-        const cells = ['legacy', 'mesh'].map((stack) => {
-          const row = now.get(`${service}|${stack}`);
-          const prev = before.get(`${service}|${stack}`);
-          const requests = (row?.requests ?? 0) - (prev?.requests ?? 0);
-          const errors = (row?.errors ?? 0) - (prev?.errors ?? 0);
-          return `${String(Math.max(0, requests)).padStart(9)} ${String(Math.max(0, errors)).padStart(4)} ${String(row?.p99Ms ?? '-').padStart(8)}`;
-        });
-        console.log(`${String(mesh).padStart(5)}%  ${service.padEnd(36)} ${cells[0]} | ${cells[1]}`);
-      }
-      before = now;
+      const done = tallies;
+      callers.forEach((caller, index) => console.log(done[index].row(mesh, caller.label)));
     }
-    console.log('\ndone: every step moved traffic without a failed call unless the err columns say otherwise.');
+    console.log(
+      '\nThe Java-rules caller calls only the bridge while a service is migrated (the bridge writes override' +
+        '\nconfigurators disabling the legacy provider) and gets the weight; apache-dubbo-js reads no configurators' +
+        '\nand still calls the legacy provider directly beside the bridge. At 0 nothing of the bridge is in ZooKeeper.' +
+        '\nFor consumers like it, `zookeeper.export.steering: slots` (with `dubbo.slotPorts`) lists the bridge at enough' +
+        '\nendpoints that a uniform pick gives the weight, up to a cap the slot ports set.' +
+        '\nSee "How the weight reaches registry consumers" in the README.',
+    );
   } finally {
     await stopAll();
   }

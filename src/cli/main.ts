@@ -2,7 +2,9 @@
 import { Command, CommanderError } from 'commander';
 import { isMeshBridgeError } from '../errors';
 import { bridgeCommand } from './commands/bridge';
+import { cutoverCommand } from './commands/cutover';
 import { decodeCommand } from './commands/decode';
+import { sidecarCommand } from './commands/sidecar';
 
 /** The package version, from src/cli (under tsx) or dist/src/cli (built). */
 function packageVersion(): string {
@@ -24,6 +26,8 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   program.addCommand(bridgeCommand());
   program.addCommand(decodeCommand());
+  program.addCommand(cutoverCommand());
+  program.addCommand(sidecarCommand());
   return program;
 }
 
@@ -45,7 +49,10 @@ export async function main(argv: string[] = process.argv): Promise<void> {
       process.exitCode = 1;
       return;
     }
-    throw err;
+    // Anything else is a defect, still reported in one line; the stack only when asked for.
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`mesh-bridge: INTERNAL: ${message}${process.env.MESH_BRIDGE_DEBUG ? `\n${(err as Error).stack ?? ''}` : ' (MESH_BRIDGE_DEBUG=1 prints the stack)'}\n`);
+    process.exitCode = 1;
   }
 }
 

@@ -119,4 +119,35 @@ describe('FrameDecoder', () => {
       expect(decoder.position).toBe(cut);
     }
   });
+
+  it('holds only the bytes that came of a split frame, never the length its header declares', () => {
+    // 20 connections each sending a header that declares 8 MiB and 100 body bytes.
+    const header = encodeHeader({ isRequest: true, twoWay: true, event: false, serializationId: 2, status: 0, requestId: 5n, bodyLength: 8 * 1024 * 1024 });
+    const start = Buffer.concat([header, Buffer.alloc(100)]);
+    const before = process.memoryUsage().arrayBuffers;
+    const decoders = Array.from({ length: 20 }, () => new FrameDecoder());
+    for (const decoder of decoders) {
+      decoder.push(start.subarray(0, 10), () => undefined);
+      decoder.push(start.subarray(10), () => undefined);
+    }
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(4 * 1024 * 1024); // 160 MiB when sized from the header
+    expect(decoders[0].bufferedBytes).toBe(116);
+  });
+
+  it('skips an oversized frame when asked to, counting its bytes, and decodes the frames after it', () => {
+    const big = encodeResponse({ requestId: 7n, value: 'y'.repeat(5000) });
+    const bytes = Buffer.concat([frames[0], big, frames[1], big, frames[3]]);
+    for (const size of [1, 7, 16, 100, 4096, bytes.length]) {
+      const oversized: Array<{ id: bigint; offset: number }> = [];
+      const decoder = new FrameDecoder({ maxBodyLength: 1024, onOversized: (header, offset) => oversized.push({ id: header.requestId, offset }) });
+      const got = collect(decoder, splitEvery(bytes, size));
+      expect(got.map((f) => f.header.requestId)).toEqual([1n, 2n, 3n]);
+      expect(oversized).toEqual([
+        { id: 7n, offset: frames[0].length },
+        { id: 7n, offset: frames[0].length + big.length + frames[1].length },
+      ]);
+      expect(decoder.position).toBe(bytes.length);
+      expect(decoder.midFrame).toBe(false);
+    }
+  });
 });

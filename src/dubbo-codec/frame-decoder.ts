@@ -1,6 +1,6 @@
 // A streaming Dubbo frame decoder: fed arbitrary socket chunks, it yields whole frames. Frames may
 // be split anywhere or coalesced many to a chunk; the body limit is enforced from the header,
-// before anything of the body is buffered.
+// before anything of the body is buffered, and a split body takes memory only as its bytes come.
 import { CodecError } from '../errors';
 import { DEFAULT_MAX_BODY_LENGTH, FrameHeader, HEADER_LENGTH, MAGIC_HIGH, MAGIC_LOW, decodeHeader } from './header';
 
@@ -17,7 +17,17 @@ export interface Frame {
 export interface FrameDecoderOptions {
   /** The largest body accepted, in bytes. Default 8 MiB, as Dubbo's `payload`. */
   maxBodyLength?: number;
+  /**
+   * Called for a frame whose body is over the limit, instead of failing the stream: its body is
+   * then skipped (counted, not buffered), so one oversized answer on a shared connection costs
+   * only that answer. Without it, an oversized frame fails the decoder.
+   */
+  onOversized?(header: FrameHeader, offset: number): void;
 }
+
+const EMPTY = Buffer.alloc(0);
+/** First size of the buffer a split frame is assembled in, when the frame is longer. */
+const INITIAL_PARTIAL = 64 * 1024;
 
 export type FrameListener = (frame: Frame) => void;
 
@@ -58,17 +68,24 @@ class DecodedFrame implements Frame {
 
 /**
  * Cuts a byte stream into frames. Complete frames inside one chunk are handed out as views of
- * that chunk (no copy); a frame that spans chunks is assembled into one buffer of its exact size.
- * After the first error the decoder stays failed: a stream with a bad frame cannot be resynchronised.
+ * that chunk (no copy); a frame that spans chunks is assembled into a buffer that starts at up to
+ * 64 KiB and doubles as bytes come, so memory follows the bytes received (at most twice them),
+ * never the length a header declares. After the first error the decoder stays failed: a stream with a bad frame
+ * cannot be resynchronised.
  */
 export class FrameDecoder {
   readonly maxBodyLength: number;
+  private readonly onOversized: ((header: FrameHeader, offset: number) => void) | undefined;
   /** Start of the frame being assembled, or the offset of the next byte when none is. */
   private streamOffset = 0;
-  /** The frame being assembled across chunks, sized header + body once the header is known. */
-  private partial: Buffer | null = null;
+  /** The frame being assembled across chunks, header included: `partialFilled` bytes of it so far. */
+  private partial: Buffer = EMPTY;
   private partialFilled = 0;
+  /** Header + body length of the frame being assembled; 0 when none is. */
+  private partialLength = 0;
   private partialHeader: FrameHeader | null = null;
+  /** Body bytes still to discard of an oversized frame being skipped. */
+  private skipping = 0;
   /** Bytes of a header that arrived split. */
   private readonly headerScratch = Buffer.allocUnsafe(HEADER_LENGTH);
   private headerFilled = 0;
@@ -76,17 +93,23 @@ export class FrameDecoder {
 
   constructor(options: FrameDecoderOptions = {}) {
     this.maxBodyLength = options.maxBodyLength ?? DEFAULT_MAX_BODY_LENGTH;
+    this.onOversized = options.onOversized;
   }
 
   /** Bytes held for a frame not yet complete. */
   get bufferedBytes(): number {
-    return this.partial !== null ? this.partialFilled : this.headerFilled;
+    return this.partialLength !== 0 ? this.partialFilled : this.headerFilled;
+  }
+
+  /** True while a frame has started but not completed (header bytes, body bytes, or a skip). */
+  get midFrame(): boolean {
+    return this.partialLength !== 0 || this.headerFilled !== 0 || this.skipping !== 0;
   }
 
   /** The offset in the stream of the next byte to be pushed. */
   get position(): number {
     // While a frame is assembled, streamOffset stays at its start until it completes.
-    return this.partial !== null ? this.streamOffset + this.partialFilled : this.streamOffset;
+    return this.partialLength !== 0 ? this.streamOffset + this.partialFilled : this.streamOffset;
   }
 
   /** Feeds a chunk; calls `onFrame` for each frame completed by it. Throws a CodecError on bad bytes. */
@@ -95,7 +118,14 @@ export class FrameDecoder {
     let pos = 0;
     const end = chunk.length;
     while (pos < end) {
-      if (this.partial !== null) {
+      if (this.skipping !== 0) {
+        const take = Math.min(this.skipping, end - pos);
+        this.skipping -= take;
+        this.streamOffset += take;
+        pos += take;
+        continue;
+      }
+      if (this.partialLength !== 0) {
         pos = this.fillPartial(chunk, pos, onFrame);
         continue;
       }
@@ -112,6 +142,11 @@ export class FrameDecoder {
         return;
       }
       const header = this.readHeader(chunk, pos);
+      if (header === null) {
+        this.streamOffset += HEADER_LENGTH;
+        pos += HEADER_LENGTH;
+        continue;
+      }
       const frameLength = HEADER_LENGTH + header.bodyLength;
       if (available >= frameLength) {
         const frameOffset = this.streamOffset;
@@ -135,35 +170,41 @@ export class FrameDecoder {
     if (this.headerFilled < HEADER_LENGTH) return pos + take;
     const header = this.readHeader(this.headerScratch, 0, this.streamOffset - HEADER_LENGTH);
     this.headerFilled = 0;
-    this.partial = Buffer.allocUnsafe(HEADER_LENGTH + header.bodyLength);
-    this.headerScratch.copy(this.partial, 0);
-    this.partialFilled = HEADER_LENGTH;
-    this.partialHeader = header;
-    // The stream offset already counts the header bytes; fillPartial counts only body bytes.
+    if (header === null) return pos + take;
+    // The stream offset already counts the header bytes; fillPartial counts them again.
     this.streamOffset -= HEADER_LENGTH;
+    this.startPartial(header, Buffer.from(this.headerScratch));
     return pos + take;
   }
 
   private startPartial(header: FrameHeader, head: Buffer): void {
-    this.partial = Buffer.allocUnsafe(HEADER_LENGTH + header.bodyLength);
+    this.partial = Buffer.allocUnsafe(Math.min(HEADER_LENGTH + header.bodyLength, Math.max(INITIAL_PARTIAL, 2 * head.length)));
     head.copy(this.partial, 0);
     this.partialFilled = head.length;
+    this.partialLength = HEADER_LENGTH + header.bodyLength;
     this.partialHeader = header;
   }
 
   private fillPartial(chunk: Buffer, pos: number, onFrame: FrameListener): number {
-    const partial = this.partial as Buffer;
-    const take = Math.min(partial.length - this.partialFilled, chunk.length - pos);
-    chunk.copy(partial, this.partialFilled, pos, pos + take);
-    this.partialFilled += take;
-    if (this.partialFilled < partial.length) return pos + take;
+    const take = Math.min(this.partialLength - this.partialFilled, chunk.length - pos);
+    const needed = this.partialFilled + take;
+    if (needed > this.partial.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.partialLength, Math.max(needed, 2 * this.partial.length)));
+      this.partial.copy(grown, 0, 0, this.partialFilled);
+      this.partial = grown;
+    }
+    chunk.copy(this.partial, this.partialFilled, pos, pos + take);
+    this.partialFilled = needed;
+    if (needed < this.partialLength) return pos + take;
+    const whole = this.partial;
     const header = this.partialHeader as FrameHeader;
     const frameOffset = this.streamOffset;
-    this.streamOffset += partial.length;
-    this.partial = null;
-    this.partialHeader = null;
+    this.streamOffset += whole.length;
+    this.partial = EMPTY;
     this.partialFilled = 0;
-    onFrame(new DecodedFrame(header, frameOffset, partial, 0, partial.length));
+    this.partialLength = 0;
+    this.partialHeader = null;
+    onFrame(new DecodedFrame(header, frameOffset, whole, 0, whole.length));
     return pos + take;
   }
 
@@ -185,14 +226,15 @@ export class FrameDecoder {
     }
   }
 
-  private readHeader(buf: Buffer, at: number, frameOffset = this.streamOffset): FrameHeader {
+  /** The header at `at`; null when its body is too long and is being skipped (see `onOversized`). */
+  private readHeader(buf: Buffer, at: number, frameOffset = this.streamOffset): FrameHeader | null {
     let header: FrameHeader;
     try {
       header = decodeHeader(buf, at, frameOffset);
     } catch (err) {
       this.fail(err as CodecError);
     }
-    if (header.bodyLength < 0 || header.bodyLength > this.maxBodyLength) {
+    if (header.bodyLength < 0 || (header.bodyLength > this.maxBodyLength && this.onOversized === undefined)) {
       this.fail(
         new CodecError('DUBBO_BODY_TOO_LARGE', `frame at byte ${frameOffset} declares a body of ${header.bodyLength} bytes; the limit is ${this.maxBodyLength}`, {
           value: header.bodyLength,
@@ -200,12 +242,20 @@ export class FrameDecoder {
         }),
       );
     }
+    if (header.bodyLength > this.maxBodyLength) {
+      // Counted, never buffered: the stream stays in step and only this frame is lost.
+      this.skipping = header.bodyLength;
+      (this.onOversized as (header: FrameHeader, offset: number) => void)(header, frameOffset);
+      return null;
+    }
     return header;
   }
 
   private fail(err: CodecError): never {
     this.failure = err;
-    this.partial = null;
+    this.partial = EMPTY;
+    this.partialFilled = 0;
+    this.partialLength = 0;
     this.headerFilled = 0;
     throw err;
   }

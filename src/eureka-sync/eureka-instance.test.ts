@@ -243,12 +243,12 @@ describe('catalog mapping', () => {
     });
   });
 
-  it('reads back the protocol and stack another bridge served, so a mesh instance stays mesh', () => {
+  it('never takes the stack from metadata (a registrant could claim the mesh side), but keeps a Dubbo protocol', () => {
     const served = catalogToEureka(
       { id: 'm1', service: 'ORDERS', protocol: 'http', host: '10.0.0.9', port: 8080, stack: 'mesh', weight: 100, version: '', group: '', health: 'up', labels: {}, origin: { source: 'mesh' } },
       NOW,
     );
-    expect(eurekaToCatalog(served, { source: 'eureka' })).toMatchObject({ stack: 'mesh', protocol: 'http', port: 8080 });
+    expect(eurekaToCatalog(served, { source: 'eureka' })).toMatchObject({ stack: 'legacy', protocol: 'http', port: 8080 });
     const dubbo = catalogToEureka({ ...eurekaToCatalog(served, { source: 'eureka' }), protocol: 'dubbo', stack: 'legacy' }, NOW);
     expect(eurekaToCatalog(dubbo, { source: 'eureka' })).toMatchObject({ stack: 'legacy', protocol: 'dubbo' });
   });

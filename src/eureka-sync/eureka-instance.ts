@@ -325,11 +325,13 @@ export function eurekaToCatalog(instance: EurekaInstance, origin: Instance['orig
     ...defaults,
     id: instance.instanceId,
     service: instance.app,
-    // An instance another bridge served from its catalog keeps its protocol and stack.
+    // An instance another bridge served from its catalog keeps its protocol (a claim that can only
+    // take an instance out of HTTP routing). Its stack is never taken from metadata: anyone may
+    // register anything, so what Eureka holds is the legacy side; the mesh side is the config's.
     protocol: instance.metadata['mesh-bridge.protocol'] === 'dubbo' ? 'dubbo' : 'http',
     host: instance.ipAddr || instance.hostName,
     port,
-    stack: instance.metadata['mesh-bridge.stack'] === 'mesh' ? 'mesh' : 'legacy',
+    stack: 'legacy',
     weight,
     version: instance.metadata.version ?? defaults.version,
     group: instance.metadata.group ?? defaults.group,

@@ -35,6 +35,31 @@ export interface ApplicationsView {
 
 export type RenewResult = 'renewed' | 'unknown' | 'dirty';
 
+/** What an operator sees of self-preservation. */
+export interface SelfPreservationStatus {
+  enabled: boolean;
+  /** True when the last eviction run kept expired leases because too few renewals arrived. */
+  active: boolean;
+  renewalsInWindow: number;
+  expectedRenewalsInWindow: number;
+  renewalPercentThreshold: number;
+  /** Leases past their expiry that self-preservation keeps (served although never renewed). */
+  expiredLeasesKept: number;
+  /** Until when an operator ended it (0: not ended). */
+  endedUntil: number;
+}
+
+/**
+ * What clients of an app are shown. `all`: every instance (apps not being migrated). `legacy`:
+ * the mesh side's HTTP instances are hidden (weight 0: legacy clients call legacy instances
+ * directly, no extra hop). `bridge`: every HTTP instance is hidden and the bridge's own entry
+ * (source HANDOUT_SOURCE) is served instead, so every call crosses the weight.
+ */
+export type AppVisibility = 'all' | 'legacy' | 'bridge';
+
+/** The external source of the bridge's own entry in an app handed out at the bridge. */
+export const HANDOUT_SOURCE = 'mesh-bridge-handout';
+
 interface Lease {
   instance: EurekaInstance;
   times: EurekaLeaseTimes;
@@ -91,11 +116,21 @@ export class EurekaRegistry {
   private readonly overrides = new Map<string, EurekaStatus>();
   /** Instances of other catalog sources, by app: app -> source\0id -> entry. */
   private readonly externals = new Map<string, Map<string, ExternalEntry>>();
-  private recent: RecentChange[] = [];
+  /** Apps whose visibility is not `all`. */
+  private readonly visibility = new Map<string, AppVisibility>();
+  /**
+   * The latest change per instance within the retention window, oldest first (a change moves its
+   * instance to the end): one entry per instance however often it re-registers, so memory is
+   * bounded by the registry's size, not by its churn.
+   */
+  private readonly recent = new Map<string, RecentChange>();
   /** Renewals per second over the renewal window: second -> count. */
   private readonly renewalBuckets = new Map<number, number>();
   private changeVersion = 0;
   private preserving = false;
+  private expiredKept = 0;
+  /** An operator ended self-preservation until then (one renewal window). */
+  private endedUntil = 0;
   private leaseTotal = 0;
 
   private readonly renewalPercentThreshold: number;
@@ -207,20 +242,44 @@ export class EurekaRegistry {
    */
   evict(now: number): EurekaInstance[] {
     this.pruneRecent(now);
-    this.preserving = this.selfPreservationEnabled && this.belowRenewalThreshold(now);
-    if (this.preserving) return [];
     const expired: { app: string; id: string; lease: Lease }[] = [];
     for (const [app, instances] of this.leases) {
       for (const [id, lease] of instances) {
         if (now > lease.times.lastRenewalTimestamp + lease.instance.durationInSecs * 1000) expired.push({ app, id, lease });
       }
     }
-    if (expired.length === 0) return [];
+    this.preserving = this.selfPreservationEnabled && now >= this.endedUntil && this.belowRenewalThreshold(now);
+    this.expiredKept = this.preserving ? expired.length : 0;
+    if (this.preserving || expired.length === 0) return [];
     const limit = this.leaseTotal - Math.floor(this.leaseTotal * this.renewalPercentThreshold);
     expired.sort((a, b) => a.lease.times.lastRenewalTimestamp - b.lease.times.lastRenewalTimestamp);
     const evicted = expired.slice(0, Math.max(1, limit));
     for (const { app, id, lease } of evicted) this.dropLease(app, id, lease, now, now);
     return evicted.map((e) => e.lease.instance);
+  }
+
+  /**
+   * Ends self-preservation for one renewal window (an operator's decision: the missing renewals
+   * are instances that are gone, not a network partition) and evicts every expired lease now.
+   */
+  endSelfPreservation(now: number): EurekaInstance[] {
+    this.endedUntil = now + this.renewalWindowMs;
+    const evicted: EurekaInstance[] = [];
+    // Eviction runs evict a share of the registry at a time; an operator asked for all of it.
+    for (let batch = this.evict(now); batch.length > 0; batch = this.evict(now)) evicted.push(...batch);
+    return evicted;
+  }
+
+  selfPreservationStatus(now: number): SelfPreservationStatus {
+    return {
+      enabled: this.selfPreservationEnabled,
+      active: this.preserving,
+      renewalsInWindow: this.renewalsInWindow(now),
+      expectedRenewalsInWindow: this.expectedRenewalsInWindow(now),
+      renewalPercentThreshold: this.renewalPercentThreshold,
+      expiredLeasesKept: this.expiredKept,
+      endedUntil: this.endedUntil > now ? this.endedUntil : 0,
+    };
   }
 
   /** Renewals counted in the window ending at `now`. */
@@ -301,6 +360,26 @@ export class EurekaRegistry {
     return true;
   }
 
+  /** Changes held for delta fetches (at most one per instance). */
+  get recentChangeCount(): number {
+    return this.recent.size;
+  }
+
+  /** Instances holding a lease in one app. */
+  appLeaseCount(app: string): number {
+    return this.leases.get(app.toUpperCase())?.size ?? 0;
+  }
+
+  /** Apps with at least one lease. */
+  get appCount(): number {
+    return this.leases.size;
+  }
+
+  /** The instance a lease holds, as served (status with its override), or undefined. */
+  registeredInstance(app: string, id: string): EurekaInstance | undefined {
+    return this.leases.get(app.toUpperCase())?.get(id)?.instance;
+  }
+
   /** The instances that registered here (not the external ones), for publishing to the catalog. */
   registeredInstances(app: string): EurekaInstance[] {
     return [...(this.leases.get(app.toUpperCase())?.values() ?? [])].map((l) => l.instance);
@@ -313,8 +392,44 @@ export class EurekaRegistry {
     return instances.length === 0 ? undefined : { name, instances };
   }
 
+  /** One instance, also when it is hidden from fetches (a client may read its own record). */
   instance(app: string, id: string): InstanceView | undefined {
-    return this.collect(app.toUpperCase()).find((v) => v.instance.instanceId === id);
+    return this.collect(app.toUpperCase(), true).find((v) => v.instance.instanceId === id);
+  }
+
+  visibilityOf(app: string): AppVisibility {
+    return this.visibility.get(app.toUpperCase()) ?? 'all';
+  }
+
+  /**
+   * Changes what an app's clients are shown; the instances that appear or disappear go into the
+   * delta (ADDED, DELETED) and the hash code follows, so full and delta fetches agree.
+   */
+  setVisibility(app: string, visibility: AppVisibility, now: number): boolean {
+    const name = app.toUpperCase();
+    if (this.visibilityOf(name) === visibility) return false;
+    const before = new Map(this.collect(name).map((v) => [v.instance.instanceId, v]));
+    if (visibility === 'all') this.visibility.delete(name);
+    else this.visibility.set(name, visibility);
+    const after = new Map(this.collect(name).map((v) => [v.instance.instanceId, v]));
+    for (const [id, view] of before) {
+      if (!after.has(id)) this.record(now, name, id, { ...view, lease: { ...view.lease, evictionTimestamp: now }, actionType: 'DELETED' });
+    }
+    for (const [id, view] of after) if (!before.has(id)) this.record(now, name, id, { ...view, actionType: 'ADDED' });
+    return true;
+  }
+
+  /** Whether clients of the instance's app are shown it, by the app's visibility. */
+  private served(view: InstanceView): boolean {
+    const visibility = this.visibility.get(view.instance.app);
+    if (visibility === undefined) return true;
+    // Registered leases are legacy HTTP instances, whatever their metadata claims; the stack and
+    // protocol of external ones are the catalog's (catalogToEureka writes them).
+    const external = view.external !== undefined;
+    const http = !external || view.instance.metadata['mesh-bridge.protocol'] !== 'dubbo';
+    if (!http) return true;
+    if (visibility === 'bridge') return view.external === HANDOUT_SOURCE;
+    return view.external !== HANDOUT_SOURCE && !(external && view.instance.metadata['mesh-bridge.stack'] === 'mesh');
   }
 
   /** Everything, as a full fetch returns it. */
@@ -339,10 +454,8 @@ export class EurekaRegistry {
    */
   deltaView(now: number): ApplicationsView {
     this.pruneRecent(now);
-    const latest = new Map<string, RecentChange>();
-    for (const change of this.recent) latest.set(change.key, change);
     const byApp = new Map<string, InstanceView[]>();
-    for (const change of latest.values()) {
+    for (const change of this.recent.values()) {
       const app = change.view.instance.app;
       let list = byApp.get(app);
       if (list === undefined) byApp.set(app, (list = []));
@@ -353,24 +466,36 @@ export class EurekaRegistry {
   }
 
   private *servedStatuses(): Generator<EurekaStatus> {
-    for (const instances of this.leases.values()) for (const lease of instances.values()) yield lease.instance.status;
+    for (const [app, instances] of this.leases) {
+      const all = !this.visibility.has(app);
+      for (const lease of instances.values()) {
+        if (all || this.served({ instance: lease.instance, lease: lease.times, actionType: lease.actionType })) yield lease.instance.status;
+      }
+    }
     for (const [app, entries] of this.externals) {
       const leased = this.leases.get(app);
-      for (const entry of entries.values()) if (leased?.has(entry.instance.instanceId) !== true) yield entry.instance.status;
+      const all = !this.visibility.has(app);
+      for (const entry of entries.values()) {
+        if (leased?.has(entry.instance.instanceId) === true) continue;
+        if (all || this.served({ instance: entry.instance, lease: entry.times, actionType: entry.actionType, external: entry.source })) yield entry.instance.status;
+      }
     }
   }
 
-  private collect(name: string): InstanceView[] {
+  private collect(name: string, includeHidden = false): InstanceView[] {
     const views: InstanceView[] = [];
     const ids = new Set<string>();
+    const filter = !includeHidden && this.visibility.has(name);
     for (const lease of this.leases.get(name)?.values() ?? []) {
       ids.add(lease.instance.instanceId);
-      views.push({ instance: lease.instance, lease: lease.times, actionType: lease.actionType });
+      const view: InstanceView = { instance: lease.instance, lease: lease.times, actionType: lease.actionType };
+      if (!filter || this.served(view)) views.push(view);
     }
     for (const entry of this.externals.get(name)?.values() ?? []) {
       // A client's own registration wins over a catalog instance with the same id.
       if (ids.has(entry.instance.instanceId)) continue;
-      views.push({ instance: entry.instance, lease: entry.times, actionType: entry.actionType, external: entry.source });
+      const view: InstanceView = { instance: entry.instance, lease: entry.times, actionType: entry.actionType, external: entry.source };
+      if (!filter || this.served(view)) views.push(view);
     }
     return views;
   }
@@ -407,16 +532,29 @@ export class EurekaRegistry {
     this.changed(now, app, id, { instance: lease.instance, lease: times, actionType: 'DELETED' });
   }
 
+  /** A change to an instance: in the delta only when its app's clients are shown it. */
   private changed(now: number, app: string, id: string, view: InstanceView): void {
+    if (this.visibility.has(app) && !this.served(view)) {
+      this.changeVersion++;
+      return;
+    }
+    this.record(now, app, id, view);
+  }
+
+  private record(now: number, app: string, id: string, view: InstanceView): void {
     this.changeVersion++;
-    this.recent.push({ at: now, key: keyOf(app, id), view });
+    const key = keyOf(app, id);
+    this.recent.delete(key);
+    this.recent.set(key, { at: now, key, view });
     this.pruneRecent(now);
   }
 
   private pruneRecent(now: number): void {
     const oldest = now - this.deltaRetentionMs;
-    if (this.recent.length === 0 || (this.recent[0] as RecentChange).at >= oldest) return;
-    this.recent = this.recent.filter((c) => c.at >= oldest);
+    for (const [key, change] of this.recent) {
+      if (change.at >= oldest) return;
+      this.recent.delete(key);
+    }
   }
 
   private countRenewal(now: number): void {

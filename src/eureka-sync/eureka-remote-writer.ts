@@ -4,9 +4,11 @@
 // DELETE on stop). Writes are recorded in the ownership ledger before they are made and released
 // after they are undone, so readers never take them for new instances and a restarted bridge can
 // remove what it wrote earlier that is no longer true.
-import { Catalog, Instance, OwnershipLedger, Subscription } from '../catalog';
+import { request } from 'undici';
+import { Catalog, Instance, LedgerEntry, OwnershipLedger, Subscription } from '../catalog';
 import type { Logger } from '../telemetry/logger';
-import { catalogToEureka, EurekaInstance } from './eureka-instance';
+import { appVisibility, BridgeHandout, countHttpStacks, handoutInstance } from './bridge-handout';
+import { catalogToEureka, EurekaInstance, EurekaStatus } from './eureka-instance';
 
 // eureka-js-client ships no types: the part of its API used here.
 interface EurekaJsClient {
@@ -40,6 +42,22 @@ export function defaultExportFilter(instance: Instance): boolean {
 /** Eureka's ledger key for an instance. */
 export function eurekaLedgerKey(app: string, instanceId: string): string {
   return `${app.toUpperCase()}/${instanceId}`;
+}
+
+/** The ledger key of a status override this bridge put on a legacy instance (`status:APP/id`). */
+export function overrideLedgerKey(app: string, instanceId: string): string {
+  return `${OVERRIDE_PREFIX}${eurekaLedgerKey(app, instanceId)}`;
+}
+const OVERRIDE_PREFIX = 'status:';
+
+function appOfOverride(ledgerKey: string): string {
+  return ledgerKey.slice(OVERRIDE_PREFIX.length, ledgerKey.indexOf('/'));
+}
+
+/** Every ledger entry of a registry, any owner, where the ledger can list them (ZooKeeper's can). */
+function allLedgerEntries(ledger: OwnershipLedger, owner: string): LedgerEntry[] {
+  const withEntries = ledger as OwnershipLedger & { entries?: (registry: 'eureka') => LedgerEntry[] };
+  return typeof withEntries.entries === 'function' ? withEntries.entries('eureka') : ledger.ownedBy(owner, 'eureka');
 }
 
 /** The registration body eureka-js-client posts (`{"instance": body}`). */
@@ -82,9 +100,24 @@ export interface EurekaRemoteWriterOptions {
   requestTimeoutMs: number;
   exportFilter: (instance: Instance) => boolean;
   now: () => number;
-  onWrite: (op: 'register' | 'deregister') => void;
-  onWriteError: (op: 'register' | 'deregister') => void;
+  onWrite: (op: WriteOp) => void;
+  onWriteError: (op: WriteOp) => void;
+  /**
+   * The bridge's HTTP listener to hand apps being migrated out at (null: none, and mesh HTTP
+   * instances are registered as they are, the behaviour without a bridge listener).
+   */
+  handout?: () => BridgeHandout | null;
+  /** The mesh share of an app (upper-case name). */
+  meshWeightOf?: (app: string) => number;
+  /** The catalog source of what the reader read from these servers: the legacy instances to override. */
+  readSource?: string;
+  /** The status the servers last showed for an instance (from the reader's copy). */
+  remoteStatus?: (app: string, instanceId: string) => EurekaStatus | undefined;
+  /** An override of one of the app's instances was put or removed: the reader publishes the app again. */
+  overrideChanged?: (app: string) => void;
 }
+
+export type WriteOp = 'register' | 'deregister' | 'override' | 'clear_override';
 
 interface Registration {
   key: string;
@@ -105,6 +138,8 @@ export interface EurekaRemoteWriterStatus {
   registered: number;
   /** Ledger entries of this owner waiting to be deregistered (server unreachable). */
   pendingRemovals: number;
+  /** Legacy instances put OUT_OF_SERVICE so their callers go through the bridge. */
+  overrides: number;
   inSync: boolean;
 }
 
@@ -113,6 +148,8 @@ export class EurekaRemoteWriter {
   /** Ledger keys to deregister (no longer true), retried until the server confirms. */
   private readonly removals = new Set<string>();
   private desired = new Map<string, Record<string, unknown>>();
+  /** `APP/id` of the legacy instances that should be OUT_OF_SERVICE -> the bridge entry they wait for. */
+  private desiredOverrides = new Map<string, string>();
   private subscription: Subscription | undefined;
   private running = false;
   private chain: Promise<void> = Promise.resolve();
@@ -141,13 +178,22 @@ export class EurekaRemoteWriter {
     this.schedule();
   }
 
-  /** Stops heartbeats; with `deregister` (default) withdraws every registration and releases it. */
+  /**
+   * Stops heartbeats; with `deregister` (default) first gives the legacy instances this bridge
+   * put OUT_OF_SERVICE back (so callers reach them directly), then withdraws every registration,
+   * releasing each from the ledger.
+   */
   async stop(deregister = true): Promise<void> {
     if (!this.running) return;
     this.running = false;
     this.subscription?.unsubscribe();
     this.subscription = undefined;
     await this.chain.catch(() => undefined);
+    if (deregister) {
+      for (const entry of this.options.ledger.ownedBy(this.options.owner, 'eureka')) {
+        if (entry.key.startsWith(OVERRIDE_PREFIX)) await this.clearOverride(entry.key);
+      }
+    }
     for (const registration of [...this.registrations.values()]) {
       if (registration.client.heartbeat !== undefined) clearInterval(registration.client.heartbeat);
       if (deregister) await this.deregister(registration.key, registration.client);
@@ -186,30 +232,80 @@ export class EurekaRemoteWriter {
       desired: this.desired.size,
       registered,
       pendingRemovals: this.removals.size,
+      overrides: this.desiredOverrides.size,
       inSync: registered === this.desired.size && this.removals.size === 0 && [...this.registrations.values()].every((r) => r.registered),
     };
   }
 
-  private computeDesired(): Map<string, Record<string, unknown>> {
-    const desired = new Map<string, Record<string, unknown>>();
+  /**
+   * What should be in the servers: per app, by how it is handed out (bridge-handout.ts): the
+   * bridge's entry and its legacy instances OUT_OF_SERVICE (`bridge`), nothing (`legacy`: weight 0,
+   * the mesh twin gets no call), or the mesh instances themselves (`all`: no bridge listener).
+   */
+  private computeDesired(): { registrations: Map<string, Record<string, unknown>>; overrides: Map<string, string> } {
+    const registrations = new Map<string, Record<string, unknown>>();
+    const overrides = new Map<string, string>();
     const now = this.options.now();
+    const handout = this.options.handout?.() ?? null;
+    const byApp = new Map<string, Instance[]>();
     for (const service of this.options.catalog.serviceNames()) {
-      for (const instance of this.options.catalog.instances(service)) {
+      const app = service.toUpperCase();
+      const list = byApp.get(app);
+      if (list === undefined) byApp.set(app, this.options.catalog.instances(service));
+      else list.push(...this.options.catalog.instances(service));
+    }
+    for (const [app, instances] of byApp) {
+      const visibility = appVisibility(countHttpStacks(instances), this.options.meshWeightOf?.(app) ?? 0, handout !== null);
+      if (visibility === 'bridge' && handout !== null) {
+        const entry = handoutInstance(app, handout, now);
+        const bridgeKey = eurekaLedgerKey(app, entry.instanceId);
+        registrations.set(bridgeKey, registrationBody(entry, this.options.owner));
+        for (const instance of instances) {
+          if (instance.protocol === 'http' && instance.stack === 'legacy' && instance.origin.source === this.options.readSource) overrides.set(eurekaLedgerKey(app, instance.id), bridgeKey);
+        }
+        continue;
+      }
+      if (visibility === 'legacy') continue;
+      for (const instance of instances) {
         if (!this.options.exportFilter(instance)) continue;
         const eureka = catalogToEureka(instance, now);
         const key = eurekaLedgerKey(eureka.app, eureka.instanceId);
         // Two sources with the same service and id: the first wins.
-        if (!desired.has(key)) desired.set(key, registrationBody(eureka, this.options.owner));
+        if (!registrations.has(key)) registrations.set(key, registrationBody(eureka, this.options.owner));
       }
     }
-    return desired;
+    return { registrations, overrides };
   }
 
   private async reconcile(): Promise<void> {
-    this.desired = this.computeDesired();
+    const { registrations, overrides } = this.computeDesired();
+    this.desired = registrations;
+    this.desiredOverrides = overrides;
+    // The bridge's entries first, then its legacy instances out of service: callers always have somewhere to go.
+    for (const [key, body] of this.desired) {
+      if (!this.running) return;
+      const existing = this.registrations.get(key);
+      const print = fingerprint(body);
+      if (existing !== undefined && existing.registered && existing.fingerprint === print) continue;
+      await this.register(key, body, print, existing);
+    }
+    for (const [key, bridgeKey] of this.desiredOverrides) {
+      if (!this.running) return;
+      // Never out of service while the bridge's own entry is not there to take the calls.
+      if (this.registrations.get(bridgeKey)?.registered !== true) continue;
+      const slash = key.indexOf('/');
+      const ledgerKey = `${OVERRIDE_PREFIX}${key}`;
+      if (this.options.ledger.isOwned('eureka', ledgerKey) && this.options.remoteStatus?.(key.slice(0, slash), key.slice(slash + 1)) === 'OUT_OF_SERVICE') continue;
+      await this.putOverride(ledgerKey);
+    }
+    // Overrides no longer wanted, whichever bridge put them (a dead one's included): legacy instances back first.
+    for (const entry of allLedgerEntries(this.options.ledger, this.options.owner)) {
+      if (!this.running) return;
+      if (entry.key.startsWith(OVERRIDE_PREFIX) && !this.desiredOverrides.has(entry.key.slice(OVERRIDE_PREFIX.length))) await this.clearOverride(entry.key);
+    }
     // Written earlier (by this run or a previous one) and no longer true.
     for (const entry of this.options.ledger.ownedBy(this.options.owner, 'eureka')) {
-      if (!this.desired.has(entry.key)) this.removals.add(entry.key);
+      if (!entry.key.startsWith(OVERRIDE_PREFIX) && !this.desired.has(entry.key)) this.removals.add(entry.key);
     }
     for (const key of this.registrations.keys()) if (!this.desired.has(key)) this.removals.add(key);
     for (const key of [...this.removals]) {
@@ -226,13 +322,46 @@ export class EurekaRemoteWriter {
         this.removals.delete(key);
       }
     }
-    for (const [key, body] of this.desired) {
-      if (!this.running) return;
-      const existing = this.registrations.get(key);
-      const print = fingerprint(body);
-      if (existing !== undefined && existing.registered && existing.fingerprint === print) continue;
-      await this.register(key, body, print, existing);
+  }
+
+  /** Puts a legacy instance OUT_OF_SERVICE (Eureka's status override), recorded in the ledger first. */
+  private async putOverride(ledgerKey: string): Promise<void> {
+    if (!this.options.ledger.isOwned('eureka', ledgerKey) || !this.ownedByMe(ledgerKey)) await this.options.ledger.record('eureka', ledgerKey);
+    if (!(await this.statusRequest('PUT', ledgerKey, 'OUT_OF_SERVICE'))) return;
+    this.options.onWrite('override');
+    this.options.overrideChanged?.(appOfOverride(ledgerKey));
+  }
+
+  /** Gives a legacy instance back (override removed, UP), then releases the ledger entry. */
+  private async clearOverride(ledgerKey: string): Promise<void> {
+    if (!(await this.statusRequest('DELETE', ledgerKey, 'UP'))) return;
+    this.options.onWrite('clear_override');
+    await this.options.ledger.release('eureka', ledgerKey);
+    this.options.overrideChanged?.(appOfOverride(ledgerKey));
+  }
+
+  private ownedByMe(ledgerKey: string): boolean {
+    return this.options.ledger.ownedBy(this.options.owner, 'eureka').some((e) => e.key === ledgerKey);
+  }
+
+  /** `PUT|DELETE {url}apps/{APP}/{id}/status?value=`, to the first server that answers; 404 (instance gone) counts as done. */
+  private async statusRequest(method: 'PUT' | 'DELETE', ledgerKey: string, value: EurekaStatus): Promise<boolean> {
+    const key = ledgerKey.slice(OVERRIDE_PREFIX.length);
+    const slash = key.indexOf('/');
+    const path = `apps/${encodeURIComponent(key.slice(0, slash))}/${encodeURIComponent(key.slice(slash + 1))}/status?value=${value}`;
+    const op: WriteOp = method === 'PUT' ? 'override' : 'clear_override';
+    for (const base of this.options.serviceUrls) {
+      try {
+        const response = await request(`${base}${path}`, { method, headersTimeout: this.options.requestTimeoutMs, bodyTimeout: this.options.requestTimeoutMs });
+        await response.body.dump();
+        if (response.statusCode < 300 || response.statusCode === 404) return true;
+      } catch {
+        // next server
+      }
     }
+    this.options.onWriteError(op);
+    this.options.logger.warn({ key, method }, 'status override on the remote Eureka failed; will retry');
+    return false;
   }
 
   private async register(key: string, body: Record<string, unknown>, print: string, existing: Registration | undefined): Promise<void> {

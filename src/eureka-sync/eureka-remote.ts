@@ -23,7 +23,9 @@ import {
   snapshotFromFull,
   snapshotHashcode,
 } from './eureka-remote-delta';
-import { EUREKA_OWNER_TAG, EurekaRemoteWriter, EurekaRemoteWriterStatus, defaultExportFilter, eurekaLedgerKey } from './eureka-remote-writer';
+import { EUREKA_OWNER_TAG, EurekaRemoteWriter, EurekaRemoteWriterStatus, defaultExportFilter, eurekaLedgerKey, overrideLedgerKey } from './eureka-remote-writer';
+import { BridgeHandout, HANDOUT_TAG } from './bridge-handout';
+import { Redactor } from '../telemetry/redact';
 
 export interface EurekaRemoteSyncOptions {
   /** Eureka base URLs, e.g. `http://127.0.0.1:8761/eureka/` (Spring Cloud's `defaultZone`), tried in order. */
@@ -47,6 +49,12 @@ export interface EurekaRemoteSyncOptions {
   exportFilter?: (instance: Instance) => boolean;
   /** Per request. Default 10 s. */
   requestTimeoutMs?: number;
+  /** The bridge's HTTP listener, to hand apps being migrated out at (see bridge-handout.ts); none by default. */
+  handout?: () => BridgeHandout | null;
+  /** The mesh share of an app (upper-case name). */
+  meshWeightOf?: (app: string) => number;
+  /** Masks secret-looking metadata on its way into the catalog (the process's `redact.keys`). */
+  redactor?: Redactor;
   now?: () => number;
 }
 
@@ -93,6 +101,7 @@ export class EurekaRemoteSync {
   private readonly writer: EurekaRemoteWriter | null;
   private readonly logOnce = new LogOnce();
   private readonly metrics;
+  private readonly redactor: Redactor;
 
   private snapshot: RemoteSnapshot = new Map();
   /** Apps this sync has published instances of, so an app gone from the remote is emptied. */
@@ -123,6 +132,7 @@ export class EurekaRemoteSync {
     this.fetchIntervalMs = options.fetchIntervalMs ?? 30_000;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     this.now = options.now ?? Date.now;
+    this.redactor = options.redactor ?? new Redactor();
     const registry = options.metrics;
     this.metrics = {
       badEntries: counter(registry, 'mesh_bridge_registry_bad_entries_total', 'Registry entries skipped because they could not be read', ['registry', 'reason']),
@@ -147,6 +157,12 @@ export class EurekaRemoteSync {
             now: this.now,
             onWrite: (op) => this.metrics.writes.inc({ registry: REGISTRY, op }),
             onWriteError: (op) => this.metrics.writeErrors.inc({ registry: REGISTRY, op }),
+            handout: options.handout,
+            meshWeightOf: options.meshWeightOf,
+            readSource: this.source,
+            remoteStatus: (app, id) => this.snapshot.get(app)?.get(id)?.instance?.status,
+            // The bridge routes to the legacy instances it put out of service: publish them as such.
+            overrideChanged: (app) => this.publish([app]),
           });
   }
 
@@ -187,6 +203,12 @@ export class EurekaRemoteSync {
     await this.writer?.idle();
   }
 
+  /** Re-decides how apps are handed out (a weight changed); resolves when written. */
+  async weightChanged(): Promise<void> {
+    this.writer?.schedule();
+    await this.writer?.idle();
+  }
+
   /** Resolves when queued registrations and deregistrations are done. */
   async writerIdle(): Promise<void> {
     await this.writer?.idle();
@@ -213,7 +235,7 @@ export class EurekaRemoteSync {
       lastFullFetchAt: this.lastFullFetchAt,
       lastError: this.lastError,
       reader: { apps: this.snapshot.size, instances, published, own, ...this.counts, appsHashcode: snapshotHashcode(this.snapshot) },
-      writer: this.writer?.status() ?? { enabled: false, desired: 0, registered: 0, pendingRemovals: 0, inSync: true },
+      writer: this.writer?.status() ?? { enabled: false, desired: 0, registered: 0, pendingRemovals: 0, overrides: 0, inSync: true },
     };
   }
 
@@ -300,7 +322,13 @@ export class EurekaRemoteSync {
     // A fixed registry name: failing over to another server must not look like every instance changing.
     const origin = { source: this.source, registry: 'remote' };
     for (const app of apps) {
-      const instances = appToCatalog(this.snapshot, app, origin, (i) => this.isOwn(i));
+      // A legacy instance this bridge put OUT_OF_SERVICE (so that callers go through the bridge) is
+      // still one the bridge may send calls to.
+      const instances = appToCatalog(this.snapshot, app, origin, (i) => this.isOwn(i)).map((i) => {
+        const labels = this.redactor.labels(i.labels) as Record<string, string>;
+        const health = i.health === 'out_of_service' && this.options.ledger.isOwned('eureka', overrideLedgerKey(i.service, i.id)) ? 'up' : i.health;
+        return labels === i.labels && health === i.health ? i : { ...i, labels, health };
+      });
       this.options.catalog.replaceSource(this.source, app, instances);
       if (instances.length > 0) this.publishedApps.add(app);
       else this.publishedApps.delete(app);
@@ -314,7 +342,12 @@ export class EurekaRemoteSync {
 
   /** Written by a bridge: the ledger says so, or (second line) the owner tag is on it. */
   private isOwn(instance: EurekaInstance): boolean {
-    return this.options.ledger.isOwned('eureka', eurekaLedgerKey(instance.app, instance.instanceId)) || instance.metadata[EUREKA_OWNER_TAG] !== undefined;
+    // A bridge's entry for an app it hands out (bridge-handout.ts) is never an instance of the app.
+    return (
+      this.options.ledger.isOwned('eureka', eurekaLedgerKey(instance.app, instance.instanceId)) ||
+      instance.metadata[EUREKA_OWNER_TAG] !== undefined ||
+      instance.metadata[HANDOUT_TAG] !== undefined
+    );
   }
 
   /** GETs a path from the first server that answers, starting with the last good one. */

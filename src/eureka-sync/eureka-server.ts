@@ -43,6 +43,23 @@ function queryTimestamp(req: Request, name: string): number | undefined {
   return Number(value);
 }
 
+/** Registrations are JSON or XML, as Eureka's codecs read them; a browser form cannot send either without a preflight. */
+function registrationFormat(req: Request): 'json' | 'xml' {
+  const type = (req.get('content-type') ?? '').split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  if (type === 'application/json' || type.endsWith('+json')) return 'json';
+  if (type === 'application/xml' || type === 'text/xml' || type.endsWith('+xml')) return 'xml';
+  throw new MeshBridgeError('EUREKA_UNSUPPORTED_MEDIA_TYPE', `registrations are application/json or application/xml, not ${type || 'untyped'}`, { value: type, where: 'content-type' });
+}
+
+/** The HTTP status a refusal is answered with. */
+const REFUSAL_STATUS: Partial<Record<string, number>> = {
+  EUREKA_UNSUPPORTED_MEDIA_TYPE: 415,
+  EUREKA_METADATA_TOO_LARGE: 413,
+  EUREKA_REGISTRY_FULL: 429,
+  EUREKA_UNAUTHORIZED: 401,
+  EUREKA_NOT_OWNER: 403,
+};
+
 function send(res: Response, req: Request, json: () => string, xml: () => string): void {
   if (wantsJson(req)) res.type('application/json').send(json());
   else res.type('application/xml').send(xml());
@@ -73,48 +90,56 @@ export function createEurekaAppsRouter(server: EmbeddedEureka, options: EurekaRo
     send(res, req, () => formatApplicationsJson(view), () => formatApplicationsXml(view));
   });
 
+  // Every request that changes the registry carries the registration credentials, when configured.
+  const changing = (req: Request, _res: Response, next: NextFunction): void => {
+    server.policy.checkCredentials(req.get('authorization'));
+    next();
+  };
+  router.post('/:app', changing, (req: Request<AppParams>, _res, next) => {
+    // Before the body is read: an unsupported type costs nothing.
+    registrationFormat(req);
+    next();
+  });
+  router.put('/:app/:id', changing);
+  router.delete('/:app/:id', changing);
+  router.put('/:app/:id/status', changing);
+  router.delete('/:app/:id/status', changing);
+
   router.post('/:app', body, (req: Request<AppParams>, res) => {
     const app = req.params.app.toUpperCase();
     const text = typeof req.body === 'string' ? req.body : '';
-    const contentType = (req.get('content-type') ?? '').toLowerCase();
-    const xml = contentType.includes('xml') || (!contentType.includes('json') && text.trimStart().startsWith('<'));
     const now = server.now();
-    try {
-      const instance = xml ? parseEurekaInstanceXml(text, now) : parseEurekaInstanceJson(text, now);
-      if (instance.app !== app) {
-        throw new MeshBridgeError('EUREKA_BAD_PAYLOAD', `registration for ${instance.app} posted to ${app}`, { value: instance.app, where: 'app' });
-      }
-      server.register(instance);
-    } catch (err) {
-      if (isMeshBridgeError(err)) server.refused(err, app);
-      throw err;
+    const instance = registrationFormat(req) === 'xml' ? parseEurekaInstanceXml(text, now) : parseEurekaInstanceJson(text, now);
+    if (instance.app !== app) {
+      throw new MeshBridgeError('EUREKA_BAD_PAYLOAD', `registration for ${instance.app} posted to ${app}`, { value: instance.app, where: 'app' });
     }
+    server.register(instance, req.socket.remoteAddress);
     res.status(204).end();
   });
 
   router.put('/:app/:id', (req: Request<InstanceParams>, res) => {
     // `status` is sent by Spring Cloud clients; like Eureka, a heartbeat does not change status.
     const lastDirtyTimestamp = queryTimestamp(req, 'lastDirtyTimestamp');
-    const result = server.renew(req.params.app, req.params.id, lastDirtyTimestamp);
+    const result = server.renew(req.params.app, req.params.id, lastDirtyTimestamp, req.socket.remoteAddress);
     res.status(result === 'renewed' ? 200 : 404).end();
   });
 
   router.delete('/:app/:id', (req: Request<InstanceParams>, res) => {
-    res.status(server.cancel(req.params.app, req.params.id) ? 200 : 404).end();
+    res.status(server.cancel(req.params.app, req.params.id, req.socket.remoteAddress) ? 200 : 404).end();
   });
 
   router.put('/:app/:id/status', (req: Request<InstanceParams>, res) => {
     const value = queryString(req, 'value');
     if (value === undefined) throw new MeshBridgeError('EUREKA_BAD_PAYLOAD', 'status override needs ?value=', { value: null, where: 'value' });
     const status = parseEurekaStatus(value);
-    const done = server.setStatusOverride(req.params.app, req.params.id, status, queryTimestamp(req, 'lastDirtyTimestamp'));
+    const done = server.setStatusOverride(req.params.app, req.params.id, status, queryTimestamp(req, 'lastDirtyTimestamp'), req.socket.remoteAddress);
     res.status(done ? 200 : 404).end();
   });
 
   router.delete('/:app/:id/status', (req: Request<InstanceParams>, res) => {
     const value = queryString(req, 'value');
     const status: EurekaStatus | undefined = value === undefined ? undefined : parseEurekaStatus(value);
-    const done = server.removeStatusOverride(req.params.app, req.params.id, status, queryTimestamp(req, 'lastDirtyTimestamp'));
+    const done = server.removeStatusOverride(req.params.app, req.params.id, status, queryTimestamp(req, 'lastDirtyTimestamp'), req.socket.remoteAddress);
     res.status(done ? 200 : 404).end();
   });
 
@@ -140,11 +165,33 @@ export function createEurekaAppsRouter(server: EmbeddedEureka, options: EurekaRo
   return router;
 }
 
-/** A router serving the /apps resource at both /eureka/apps and /eureka/v2/apps. */
+/**
+ * A router serving the /apps resource at both /eureka/apps and /eureka/v2/apps, and
+ * /eureka/self-preservation: GET shows it, DELETE (an operator address, with the registration
+ * credentials when configured) ends it and evicts every expired lease.
+ */
+/** Longest a Eureka request waits for the stored registrations of a bridge that is starting. */
+const STORE_LOAD_WAIT_MS = 3000;
+
 export function createEurekaRouter(server: EmbeddedEureka, options: EurekaRouterOptions = {}): Router {
   const router = express.Router();
+  // While a restarting bridge reads its stored registrations, Eureka requests wait (3 s at most).
+  router.use('/eureka', (_req, _res, next) => {
+    const loaded = server.whenLoaded(STORE_LOAD_WAIT_MS);
+    if (loaded === null) next();
+    else void loaded.then(() => next());
+  });
   const apps = createEurekaAppsRouter(server, options);
   for (const path of EUREKA_APPS_PATHS) router.use(path, apps);
+  router.get('/eureka/self-preservation', (_req, res) => {
+    res.json(server.selfPreservation());
+  });
+  router.delete('/eureka/self-preservation', (req, res) => {
+    server.policy.checkCredentials(req.get('authorization'));
+    const evicted = server.endSelfPreservation(req.socket.remoteAddress);
+    res.json({ ...server.selfPreservation(), evicted: evicted.length });
+  });
+  router.use('/eureka/self-preservation', eurekaErrorHandler(server));
   return router;
 }
 
@@ -156,9 +203,9 @@ function eurekaErrorHandler(server: EmbeddedEureka) {
       return;
     }
     if (isMeshBridgeError(err)) {
-      // Registrations were counted where they were parsed; count the rest (query parameters) here.
-      if (req.method !== 'POST') server.refused(err, String(req.params.app ?? ''));
-      res.status(400).json(err.toJSON());
+      server.refused(err, String(req.params.app ?? ''));
+      if (err.code === 'EUREKA_UNAUTHORIZED') res.set('www-authenticate', 'Basic realm="eureka"');
+      res.status(REFUSAL_STATUS[err.code] ?? 400).json(err.toJSON());
       return;
     }
     const status = typeof (err as { status?: unknown }).status === 'number' ? (err as { status: number }).status : 500;

@@ -11,11 +11,22 @@ export interface XmlElement {
 
 const NAMED_ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
 
+/** Deepest element nesting accepted: Eureka's documents nest four levels; the parser holds a stack per level. */
+export const MAX_XML_DEPTH = 32;
+
+/** A character reference's code point, refused unless XML allows the character (Char in XML 1.0). */
+function characterReference(match: string, codePoint: number, where: number): string {
+  const allowed =
+    codePoint === 0x9 || codePoint === 0xa || codePoint === 0xd || (codePoint >= 0x20 && codePoint <= 0xd7ff) || (codePoint >= 0xe000 && codePoint <= 0xfffd) || (codePoint >= 0x10000 && codePoint <= 0x10ffff);
+  if (!allowed) throw badXml(`XML character reference ${match} is not a character XML allows`, match, where);
+  return String.fromCodePoint(codePoint);
+}
+
 function decodeEntities(text: string, where: number): string {
   if (!text.includes('&')) return text;
-  return text.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-zA-Z]+);/g, (match, body: string) => {
-    if (body.startsWith('#x')) return String.fromCodePoint(parseInt(body.slice(2), 16));
-    if (body.startsWith('#')) return String.fromCodePoint(parseInt(body.slice(1), 10));
+  return text.replace(/&(#x[0-9a-fA-F]{1,8}|#[0-9]{1,10}|[a-zA-Z]+);/g, (match, body: string) => {
+    if (body.startsWith('#x')) return characterReference(match, parseInt(body.slice(2), 16), where);
+    if (body.startsWith('#')) return characterReference(match, parseInt(body.slice(1), 10), where);
     const named = NAMED_ENTITIES[body];
     if (named === undefined) throw badXml(`unknown XML entity ${match}`, match, where);
     return named;
@@ -108,7 +119,10 @@ export function parseXml(source: string): XmlElement {
       else throw badXml(`bad XML start tag <${element.name}>`, source.slice(pos, pos + 20), pos);
       if (top !== undefined) top.children.push(element);
       else if (root === undefined) root = element;
-      if (!selfClosing) stack.push(element);
+      if (!selfClosing) {
+        if (stack.length >= MAX_XML_DEPTH) throw badXml(`XML nested deeper than ${MAX_XML_DEPTH} elements`, element.name, pos);
+        stack.push(element);
+      }
     }
   }
   if (root === undefined || stack.length > 0) throw badXml('truncated XML document', stack[stack.length - 1]?.name, pos);

@@ -116,7 +116,13 @@ export type BridgeRefusal =
   /** The bridge is stopping. */
   | 'draining'
   /** The request would loop back into the bridge. */
-  | 'loop';
+  | 'loop'
+  /** A circuit breaker is open for this service or method. */
+  | 'circuit_open'
+  /** A concurrency bulkhead for the upstream service is full. */
+  | 'bulkhead_full'
+  /** Fault injection aborted the call on purpose. */
+  | 'fault_injected';
 
 const DUBBO_REFUSAL_STATUS: Record<BridgeRefusal, number> = {
   no_instance: DubboStatus.SERVICE_NOT_FOUND,
@@ -126,6 +132,9 @@ const DUBBO_REFUSAL_STATUS: Record<BridgeRefusal, number> = {
   rate_limited: DubboStatus.SERVER_THREADPOOL_EXHAUSTED_ERROR,
   draining: DubboStatus.SERVER_ERROR,
   loop: DubboStatus.SERVICE_ERROR,
+  circuit_open: DubboStatus.SERVER_THREADPOOL_EXHAUSTED_ERROR,
+  bulkhead_full: DubboStatus.SERVER_THREADPOOL_EXHAUSTED_ERROR,
+  fault_injected: DubboStatus.SERVICE_ERROR,
 };
 
 const HTTP_REFUSAL_STATUS: Record<BridgeRefusal, number> = {
@@ -136,4 +145,7 @@ const HTTP_REFUSAL_STATUS: Record<BridgeRefusal, number> = {
   rate_limited: 429,
   draining: 503,
   loop: 508,
+  circuit_open: 503,
+  bulkhead_full: 503,
+  fault_injected: 503,
 };

@@ -1,10 +1,26 @@
 // Structured logs (pino). Parts take a logger; tests pass a silent one.
 import pino, { Logger } from 'pino';
+import { Redactor } from './redact';
 
 export type { Logger };
 
-export function createLogger(options: { level?: string; name?: string } = {}): Logger {
-  return pino({ level: options.level ?? process.env.MESH_BRIDGE_LOG_LEVEL ?? 'info', name: options.name ?? 'mesh-bridge' });
+/** A logger; with a redactor (the default), secrets in log objects and messages are masked. */
+export function createLogger(options: { level?: string; name?: string; redactor?: Redactor | null } = {}): Logger {
+  const redactor = options.redactor === undefined ? new Redactor() : options.redactor;
+  return pino({
+    level: options.level ?? process.env.MESH_BRIDGE_LOG_LEVEL ?? 'info',
+    name: options.name ?? 'mesh-bridge',
+    ...(redactor === null
+      ? {}
+      : {
+          formatters: { log: (object: Record<string, unknown>) => redactor.value(object) as Record<string, unknown> },
+          hooks: {
+            logMethod(args: unknown[], method: (...a: unknown[]) => void) {
+              method.apply(this, args.map((arg) => (typeof arg === 'string' ? redactor.text(arg) : arg)));
+            },
+          },
+        }),
+  });
 }
 
 export function silentLogger(): Logger {

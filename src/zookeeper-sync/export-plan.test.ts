@@ -1,7 +1,7 @@
 // Unit tests for what the writer puts into ZooKeeper for a catalog service.
 import { Instance, instanceDefaults } from '../catalog';
 import { parseZnodeName, urlGroup, urlMethods, urlVersion, urlWeight } from '../dubbo-codec/dubbo-url';
-import { PlanContext, isExported, methodsOfService, parseHostPort, planService } from './export-plan';
+import { PlanContext, isExported, learnParams, methodsOfService, parseHostPort, planService } from './export-plan';
 import { readProvider } from './provider-instance';
 import { DEFAULT_LAYOUT } from './zk-paths';
 
@@ -99,6 +99,100 @@ describe('planService', () => {
 
   it('writes nothing for a service name that cannot be a znode', () => {
     expect(planService('a/b', [instance('10.0.0.1:20880', { service: 'a/b' })], ctx(), new Map()).nodes).toEqual([]);
+  });
+});
+
+describe('planService while a service is migrated (weights known)', () => {
+  const bridge = { target: 'bridge' as const, bridgeAddress: '127.0.0.1:20999' };
+  const legacy = (address: string, overrides: Partial<Instance> = {}): Instance =>
+    instance(address, { stack: 'legacy', origin: { source: 'zookeeper' }, labels: { methods: 'ping,echo', timeout: '5000', 'echo.retries': '0', pid: '77' }, ...overrides });
+
+  it('writes nothing for a service with legacy providers at weight 0: its consumers keep calling them directly', () => {
+    const plan = planService(SERVICE, [legacy('10.0.0.9:20880'), instance('10.0.0.1:20880')], ctx({ export: bridge, migrating: false }), new Map());
+    expect(plan.nodes).toEqual([]);
+    expect(planService(SERVICE, [legacy('10.0.0.9:20880'), instance('10.0.0.1:20880')], ctx({ migrating: false }), new Map()).nodes).toEqual([]);
+  });
+
+  it('writes the bridge URL of a mesh-only service whatever its weight', () => {
+    expect(urls(planService(SERVICE, [instance('10.0.0.1:20880')], ctx({ export: bridge, migrating: false }), new Map()).nodes).map((u) => u.port)).toEqual([20999]);
+  });
+
+  it('while migrating, writes the bridge URL and an override disabling each legacy endpoint, in the form Dubbo applies', () => {
+    const plan = planService(
+      SERVICE,
+      [legacy('10.0.0.9:20880', { version: '1.0.0', group: 'g' }), legacy('10.0.0.8:20881', { version: '1.0.0', group: 'g' }), instance('10.0.0.1:20880', { version: '1.0.0', group: 'g' })],
+      ctx({ export: bridge, migrating: true }),
+      new Map(),
+    );
+    expect(plan.nodes.map((n) => [n.path.split('/')[3], n.perBridge === true])).toEqual([
+      ['providers', true],
+      ['configurators', true],
+      ['configurators', true],
+    ]);
+    const overrides = urls(plan.nodes.slice(1));
+    expect(overrides.map((u) => `${u.host}:${u.port}`)).toEqual(['10.0.0.8:20881', '10.0.0.9:20880']);
+    expect(overrides[0]).toMatchObject({ protocol: 'override', path: SERVICE });
+    expect([...overrides[0].params]).toEqual([
+      ['category', 'configurators'],
+      ['disabled', 'true'],
+      ['dynamic', 'false'],
+      ['enabled', 'true'],
+      ['group', 'g'],
+      ['version', '1.0.0'],
+      ['mesh-bridge', 'b1'],
+    ]);
+  });
+
+  it('with steering by weight, writes weight=0 instead of disabled=true', () => {
+    const plan = planService(SERVICE, [legacy('10.0.0.9:20880'), instance('10.0.0.1:20880')], ctx({ export: { ...bridge, steering: 'weight' }, migrating: true }), new Map());
+    const [override] = urls(plan.nodes.filter((n) => n.path.includes('/configurators/')));
+    expect([override.params.get('weight'), override.params.has('disabled'), override.params.get('enabled')]).toEqual(['0', false, 'true']);
+  });
+
+  it('with steering by slots, writes one URL per endpoint given this bridge, no override, legacy URLs untouched', () => {
+    const slots = { ...bridge, steering: 'slots' as const };
+    const instances = [legacy('10.0.0.9:20880', { weight: 100 }), instance('10.0.0.1:20880', { weight: 300 })];
+    const plan = planService(SERVICE, instances, ctx({ export: slots, migrating: true, slotEndpoints: ['10.0.0.5:20880', '10.0.0.5:20881'] }), new Map());
+    expect(plan.nodes.every((n) => n.path.includes('/providers/') && n.perBridge === true)).toBe(true);
+    const written = urls(plan.nodes);
+    expect(written.map((u) => `${u.host}:${u.port}`)).toEqual(['10.0.0.5:20880', '10.0.0.5:20881']);
+    // Each endpoint weighs as one legacy provider (Java's weighted random then matches a uniform picker).
+    expect(written.map(urlWeight)).toEqual([100, 100]);
+    // A bridge given no endpoint writes nothing for the service; at weight 0 nobody does.
+    expect(planService(SERVICE, instances, ctx({ export: slots, migrating: true, slotEndpoints: [] }), new Map()).nodes).toEqual([]);
+    expect(planService(SERVICE, instances, ctx({ export: slots, migrating: false, slotEndpoints: ['10.0.0.5:20880'] }), new Map()).nodes).toEqual([]);
+    // Without legacy providers the bridge's own address, as with the other steerings.
+    expect(urls(planService(SERVICE, [instances[1]], ctx({ export: slots, migrating: true, slotEndpoints: [] }), new Map()).nodes).map((u) => u.port)).toEqual([20999]);
+  });
+
+  it('leaves enabled the legacy providers of a version the mesh does not serve', () => {
+    const plan = planService(SERVICE, [legacy('10.0.0.9:20880', { version: '2.0.0' }), legacy('10.0.0.8:20880', { version: '1.0.0' }), instance('10.0.0.1:20880', { version: '1.0.0' })], ctx({ export: bridge, migrating: true }), new Map());
+    expect(urls(plan.nodes.filter((n) => n.path.includes('/configurators/'))).map((u) => u.host)).toEqual(['10.0.0.8']);
+  });
+
+  it('writes no override with target instance: the consumers call the mesh instances themselves', () => {
+    const plan = planService(SERVICE, [legacy('10.0.0.9:20880'), instance('10.0.0.1:20880')], ctx({ migrating: true }), new Map());
+    expect(plan.nodes.map((n) => n.path.split('/')[3])).toEqual(['providers']);
+  });
+
+  it('keeps the methods and consumer settings it learned from legacy providers after they leave', () => {
+    const learned = learnParams(undefined, [legacy('10.0.0.9:20880'), instance('10.0.0.1:20880')]);
+    expect(learned.methods).toEqual(['echo', 'ping']);
+    expect([...learned.params]).toEqual([
+      ['echo.retries', '0'],
+      ['timeout', '5000'],
+    ]);
+    const later = learnParams(learned, [instance('10.0.0.1:20880')]);
+    expect(later).toEqual(learned);
+    const [url] = urls(planService(SERVICE, [instance('10.0.0.1:20880')], ctx({ export: bridge, migrating: true, learned: later }), new Map()).nodes);
+    expect(urlMethods(url)).toEqual(['echo', 'ping']);
+    expect([url.params.get('timeout'), url.params.get('echo.retries'), url.params.get('pid')]).toEqual(['5000', '0', undefined]);
+  });
+
+  it("lets a mesh instance's own labels win over what was learned", () => {
+    const learned = learnParams(undefined, [legacy('10.0.0.9:20880')]);
+    const [url] = urls(planService(SERVICE, [instance('10.0.0.1:20880', { labels: { methods: 'echo', timeout: '800' } })], ctx({ export: bridge, migrating: true, learned }), new Map()).nodes);
+    expect([urlMethods(url), url.params.get('timeout')]).toEqual([['echo'], '800']);
   });
 });
 

@@ -27,8 +27,14 @@ export interface ZkSessionOptions {
   connectString: string;
   sessionTimeoutMs: number;
   logger: Logger;
-  /** Longest random pause between rounds of connection attempts (node-zookeeper-client's spinDelay). */
+  /**
+   * Longest random pause between rounds of connection attempts (node-zookeeper-client's spinDelay)
+   * for the first client; each client replaced for not connecting doubles it, up to maxSpinDelayMs.
+   */
   spinDelayMs?: number;
+  maxSpinDelayMs?: number;
+  /** A client not connected this long after it was made is replaced (default: max(2 x session timeout, 10 s)). */
+  connectDeadlineMs?: number;
   /** Most watch reads in flight at once (default 100); more wait their turn. */
   maxReadsInFlight?: number;
 }
@@ -270,6 +276,8 @@ export class ZkSession extends EventEmitter<SessionEvents> {
   private readonly logger: Logger;
   reconnects = 0;
   expiries = 0;
+  /** Clients replaced in a row because they never connected; 0 once connected. */
+  failedConnects = 0;
 
   constructor(readonly options: ZkSessionOptions) {
     super();
@@ -573,7 +581,7 @@ export class ZkSession extends EventEmitter<SessionEvents> {
   private newClient(): void {
     const client = zookeeper.createClient(this.options.connectString, {
       sessionTimeout: this.options.sessionTimeoutMs,
-      spinDelay: this.options.spinDelayMs ?? 1000,
+      spinDelay: this.spinDelay(),
       retries: 0,
     });
     client.connectionManager.watcherManager = new LightWatcherManager();
@@ -582,6 +590,35 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     this.currentState = 'connecting';
     client.on('state', (state) => this.onClientState(client, state));
     client.connect();
+    this.armConnectDeadline(client);
+  }
+
+  /** The pause between connection rounds: doubled for each client replaced in a row, capped. */
+  private spinDelay(): number {
+    const base = this.options.spinDelayMs ?? 1000;
+    return Math.min(this.options.maxSpinDelayMs ?? 30_000, base * 2 ** Math.min(this.failedConnects, 16));
+  }
+
+  /**
+   * A client that never connects (ZooKeeper down at start, or a client that does not come back
+   * once it is up, as has been seen) is replaced with a slower-paced one: the bridge keeps trying,
+   * with backoff, for as long as it runs.
+   */
+  private armConnectDeadline(client: ZkClient): void {
+    const deadline = this.options.connectDeadlineMs ?? Math.max(2 * this.options.sessionTimeoutMs, 10_000);
+    const timer = setTimeout(() => {
+      if (client !== this.client || this.currentState !== 'connecting') return;
+      this.failedConnects++;
+      this.logger.warn(
+        { connectString: this.options.connectString, attempt: this.failedConnects, nextSpinDelayMs: this.spinDelay() },
+        `zookeeper not reachable within ${deadline} ms; still trying, more slowly`,
+      );
+      client.removeAllListeners('state');
+      client.close();
+      this.client = null;
+      this.newClient();
+    }, deadline);
+    timer.unref();
   }
 
   private onClientState(client: ZkClient, state: ZkState): void {
@@ -600,6 +637,7 @@ export class ZkSession extends EventEmitter<SessionEvents> {
     else this.knownPaths.clear();
     this.lastSessionId = sessionId;
     this.currentState = 'connected';
+    this.failedConnects = 0;
     this.epoch++;
     this.logger.info({ sessionId, newSession, epoch: this.epoch }, 'zookeeper connected');
     for (const watch of this.watches) this.unsettled.add(watch);

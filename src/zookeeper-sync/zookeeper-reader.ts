@@ -23,6 +23,8 @@ export interface ReaderOptions {
   onCategoryChange?: (iface: string, category: Exclude<DubboCategory, 'providers'>) => void;
   /** Read Dubbo 3 application-level instances too (default true). */
   applicationLevel?: boolean;
+  /** Called when the number of distinct bridge endpoints (host:port) among an interface's providers changed. */
+  onBridgeEndpoints?: (iface: string, count: number) => void;
 }
 
 /** What the registry says about one interface, beyond its providers. */
@@ -45,6 +47,8 @@ interface InterfaceState {
   providerKeys: number[];
   providerReads: Array<KeptProvider | BadEntry>;
   instances: Instance[];
+  /** Distinct host:port of the bridges' provider URLs (what consumers see of the bridges). */
+  bridgeEndpoints: number;
   /** Null while the category has no entries (most interfaces have none): no empty Map each. */
   consumers: Map<string, Parsed<ConsumerRead>> | null;
   configurators: Map<string, Parsed<RuleRead>> | null;
@@ -119,6 +123,11 @@ export class ZookeeperReader {
     };
   }
 
+  /** Distinct host:port of the bridges' provider URLs listed for an interface. */
+  bridgeEndpoints(iface: string): number {
+    return this.interfaces.get(iface)?.bridgeEndpoints ?? 0;
+  }
+
   /** Who calls what, from the consumers' registrations: the estate's dependency graph. */
   dependencies(): Array<{ application: string; interface: string }> {
     const edges = new Map<string, { application: string; interface: string }>();
@@ -150,6 +159,7 @@ export class ZookeeperReader {
         providerKeys: [],
         providerReads: [],
         instances: [],
+        bridgeEndpoints: 0,
         consumers: null,
         configurators: null,
         routers: null,
@@ -164,6 +174,7 @@ export class ZookeeperReader {
       for (const watch of state.watches) watch.close();
       this.interfaces.delete(iface);
       this.publish(iface);
+      if (state.bridgeEndpoints > 0) this.options.onBridgeEndpoints?.(iface, 0);
     }
   }
 
@@ -197,9 +208,14 @@ export class ZookeeperReader {
     const keys: number[] = [];
     const kept: Array<KeptProvider | BadEntry> = [];
     const reads: ProviderRead[] = [];
+    const bridges = new Set<string>();
     for (const name of names) {
       // Ownership is asked each time, never cached: the ledger may learn of a write after its node.
-      if (this.ledger.isOwned('zookeeper', joinPath(dir, name))) continue;
+      if (this.ledger.isOwned('zookeeper', joinPath(dir, name))) {
+        const endpoint = endpointOfName(name);
+        if (endpoint !== null) bridges.add(endpoint);
+        continue;
+      }
       const key = nameKey(name);
       let entry = previous?.get(key);
       if (entry === undefined) {
@@ -212,12 +228,17 @@ export class ZookeeperReader {
       if (isBadEntry(entry)) continue;
       const read = providerRead(entry);
       if (read.bridgeTag === undefined) reads.push(read);
+      else bridges.add(`${read.instance.host}:${read.instance.port}`);
     }
     // Copies sized to fit: arrays grown by push keep spare room.
     state.providerKeys = keys.slice();
     state.providerReads = kept.slice();
     state.instances = providerInstances(reads);
     this.publish(iface);
+    if (bridges.size !== state.bridgeEndpoints) {
+      state.bridgeEndpoints = bridges.size;
+      this.options.onBridgeEndpoints?.(iface, bridges.size);
+    }
   }
 
   private parseAll<T>(dir: string, names: string[], previous: Map<string, Parsed<T>> | null, parse: (name: string) => Parsed<T>): Map<string, Parsed<T>> | null {
@@ -317,6 +338,16 @@ function providerUrls(kept: ReadonlyArray<KeptProvider | BadEntry>): string[] {
     if (read.bridgeTag === undefined) urls.push(providerUrl(read));
   }
   return urls;
+}
+
+/** `host:port` of a provider znode name (`dubbo%3A%2F%2Fhost%3Aport%2F...`), or null. */
+function endpointOfName(name: string): string | null {
+  try {
+    const match = /^[a-z][a-z0-9+.-]*:\/\/([^/?]+)/i.exec(decodeURIComponent(name));
+    return match === null ? null : match[1];
+  } catch {
+    return null;
+  }
 }
 
 function isBadEntry(entry: KeptProvider | BadEntry): entry is BadEntry {

@@ -9,12 +9,14 @@ import { LogOnce } from '../telemetry/logger';
 import { Registry, counter, gauge } from '../telemetry/metrics';
 import { BadEntry } from './bad-entry';
 import { ExportOptions, parseHostPort } from './export-plan';
+import { SlotMember, SlotView, parseSlotMember, slotMembersDir } from './slot-plan';
+import { SlotShares } from './slot-shares';
 import { WriterElection } from './writer-election';
 import { DEFAULT_LAYOUT, DubboCategory, ZkLayout } from './zk-paths';
-import { ConnectedInfo, ZkSession } from './zk-session';
+import { ConnectedInfo, Watch, ZkSession } from './zk-session';
 import { ZookeeperOwnershipLedger } from './zookeeper-ledger';
 import { InterfaceView, ZOOKEEPER_SOURCE, ZookeeperReader } from './zookeeper-reader';
-import { WriteOp, ZookeeperWriter } from './zookeeper-writer';
+import { MigrationState, WriteOp, ZookeeperWriter } from './zookeeper-writer';
 
 export interface ZookeeperSyncOptions {
   /** `host:port[,host:port...]`, as Dubbo's `zookeeper://` registry address without the scheme. */
@@ -40,8 +42,20 @@ export interface ZookeeperSyncOptions {
    * regardless (each its own); only the nodes alike for all bridges wait for the election.
    */
   election?: boolean;
+  /**
+   * The services being migrated (from the bridge's weights). With it, a service with legacy providers
+   * gets nothing written at weight 0, and, while migrating (export target `bridge`), the bridge's URL
+   * plus override configurators that disable its legacy providers for consumers. Without it, mesh
+   * services are always written and nothing is steered.
+   */
+  migration?: MigrationState;
   /** Read Dubbo 3 application-level instances under `/services` (default true). */
   applicationLevel?: boolean;
+  /**
+   * Steering `slots`: this bridge's extra Dubbo endpoints (`host:port`, its slot ports), written at
+   * besides its main address (export.bridgeAddress) when the split asks for more endpoints than bridges.
+   */
+  slotEndpoints?: readonly string[];
   layout?: Partial<ZkLayout>;
   /** How long start() waits for the first complete sync before rejecting. Default 2 x sessionTimeoutMs. */
   startTimeoutMs?: number;
@@ -54,11 +68,14 @@ export interface ZookeeperSyncStatus {
   sessionId: string | null;
   stale: boolean;
   /** Whether this bridge writes the shared nodes (leads the writer election), and who does. `planned`: nodes this bridge should hold now. */
-  writer: { enabled: boolean; leader: boolean; leaderOwner: string | null; planned: number; written: number; inSync: boolean };
+  /** `steered`: services whose Dubbo consumers are sent to the bridges (override configurators planned). */
+  writer: { enabled: boolean; leader: boolean; leaderOwner: string | null; planned: number; written: number; inSync: boolean; steered: string[] };
   reader: { interfaces: number; applications: number; instances: number; badEntries: number };
   reconnects: number;
   sessionExpiries: number;
   lastSyncedAt: number | null;
+  /** Steering `slots`: per service being migrated, the endpoint counts and the factor on its weights. */
+  slots?: { members: SlotMember[]; services: SlotView[] };
 }
 
 interface SyncEvents {
@@ -91,7 +108,14 @@ export class ZookeeperSync extends EventEmitter<SyncEvents> {
     writeErrors: ReturnType<typeof counter<'registry' | 'op'>>;
     conflicts: ReturnType<typeof counter<'registry'>>;
     leader: ReturnType<typeof gauge<'registry'>>;
+    steered: ReturnType<typeof gauge<'registry'>>;
+    capped: ReturnType<typeof gauge<'registry'>>;
   };
+  /** Steering `slots` only. */
+  private readonly slots: SlotShares | null = null;
+  private slotMembers: SlotMember[] = [];
+  private slotWatch: Watch | null = null;
+  private unsubscribeSlots: (() => void) | null = null;
   private stale = false;
   private badEntryCount = 0;
   private lastSyncedAt: number | null = null;
@@ -116,8 +140,12 @@ export class ZookeeperSync extends EventEmitter<SyncEvents> {
       writeErrors: counter(registry, 'mesh_bridge_registry_write_errors_total', 'Registry writes that failed (retried)', ['registry', 'op']),
       conflicts: counter(registry, 'mesh_bridge_registry_write_conflicts_total', 'Writes skipped because an entry not written by a bridge was in the way', ['registry']),
       leader: gauge(registry, 'mesh_bridge_registry_writer_leader', '1 while this bridge is the one writing into a registry', ['registry']),
+      steered: gauge(registry, 'mesh_bridge_registry_steered_services', 'Services whose registry consumers this bridge sends to the bridges (being migrated)', ['registry']),
+      capped: gauge(registry, 'mesh_bridge_registry_slots_capped_services', 'Services (steering slots) whose weight needs more bridge endpoints than the live bridges offer: uniform pickers get less than the weight', ['registry']),
     };
+    this.metrics.capped.set({ registry: REGISTRY }, 0);
     this.metrics.stale.set({ registry: REGISTRY }, 0);
+    this.metrics.steered.set({ registry: REGISTRY }, 0);
 
     this.session = new ZkSession({ connectString: options.connectString, sessionTimeoutMs: options.sessionTimeoutMs ?? 30_000, logger: this.logger });
     this.ownLedger = options.ledger === undefined ? new ZookeeperOwnershipLedger({ session: this.session, owner: options.owner, logger: this.logger, layout: this.layout }) : null;
@@ -131,7 +159,18 @@ export class ZookeeperSync extends EventEmitter<SyncEvents> {
       applicationLevel: options.applicationLevel,
       onBadEntry: (bad, path) => this.onBadEntry(bad, path),
       onCategoryChange: (iface, category) => this.emit('category', iface, category),
+      onBridgeEndpoints: (iface) => this.slots?.update(iface),
     });
+    if (exportOptions?.target === 'bridge' && exportOptions.steering === 'slots') {
+      const migration = options.migration;
+      this.slots = new SlotShares({
+        catalog: options.catalog,
+        bridgeEndpoints: (service) => this.reader.bridgeEndpoints(service),
+        maxWeight: (service) => (migration?.isMigrating(service) === true ? (migration.maxWeight?.(service) ?? 0) : 0),
+        logger: this.logger,
+        onCapped: (count) => this.metrics.capped.set({ registry: REGISTRY }, count),
+      });
+    }
     this.writer =
       exportOptions === undefined
         ? null
@@ -143,9 +182,12 @@ export class ZookeeperSync extends EventEmitter<SyncEvents> {
             layout: this.layout,
             export: exportOptions,
             logger: this.logger,
+            migration: options.migration,
+            slotEndpoints: options.slotEndpoints,
             onWrite: (op: WriteOp) => this.metrics.writes.inc({ registry: REGISTRY, op }),
             onWriteError: (op: WriteOp) => this.metrics.writeErrors.inc({ registry: REGISTRY, op }),
             onConflict: () => this.metrics.conflicts.inc({ registry: REGISTRY }),
+            onSteered: (count: number) => this.metrics.steered.set({ registry: REGISTRY }, count),
           });
     this.election = this.writer !== null && options.election !== false ? new WriterElection({ session: this.session, owner: options.owner, logger: this.logger, layout: this.layout }) : null;
   }
@@ -182,6 +224,11 @@ export class ZookeeperSync extends EventEmitter<SyncEvents> {
     this.election?.off('change', this.onLeaderChange);
     await this.writer?.stop();
     await this.election?.stop();
+    this.slotWatch?.close();
+    this.slotWatch = null;
+    this.slots?.stop();
+    this.unsubscribeSlots?.();
+    this.unsubscribeSlots = null;
     this.reader.stop();
     this.ownLedger?.stop();
     this.session.off('connected', this.onConnected);
@@ -219,6 +266,7 @@ export class ZookeeperSync extends EventEmitter<SyncEvents> {
         planned: this.writer?.plannedCount ?? 0,
         written: this.writer?.writtenCount ?? 0,
         inSync: this.writer?.inSync ?? true,
+        steered: this.writer?.steeredServices() ?? [],
       },
       reader: {
         interfaces: this.reader.interfaceNames().length,
@@ -229,7 +277,30 @@ export class ZookeeperSync extends EventEmitter<SyncEvents> {
       reconnects: this.session.reconnects,
       sessionExpiries: this.session.expiries,
       lastSyncedAt: this.lastSyncedAt,
+      ...(this.slots === null ? {} : { slots: { members: this.slotMembers, services: this.slots.list() } }),
     };
+  }
+
+  /** Steering `slots`: the factor the bridges apply to a service's weights, (B + L) / B; 1 otherwise. */
+  slotScale(service: string): number {
+    return this.slots?.scaleOf(service) ?? 1;
+  }
+
+  /** Steering `slots`: the figures of one service being migrated, or null. */
+  slotView(service: string): SlotView | null {
+    return this.slots?.list().find((view) => view.service === service) ?? null;
+  }
+
+  private onSlotMembers(names: string[]): void {
+    const members = new Map<string, SlotMember>();
+    for (const name of [...names].sort()) {
+      const member = parseSlotMember(name);
+      // Two nodes of one bridge (a restart before the old session expired): every bridge keeps the same one.
+      if (member !== null && !members.has(member.owner)) members.set(member.owner, member);
+    }
+    this.slotMembers = [...members.values()].sort((a, b) => (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0));
+    this.writer?.setSlotMembers(this.slotMembers);
+    this.slots?.setMembers(this.slotMembers);
   }
 
   /** Interfaces under the Dubbo root. */
@@ -257,6 +328,16 @@ export class ZookeeperSync extends EventEmitter<SyncEvents> {
     // The ledger first: the reader must know what bridges wrote before it reads anything.
     await this.ownLedger?.start();
     this.reader.start();
+    if (this.slots !== null) {
+      const slots = this.slots;
+      slots.start();
+      this.unsubscribeSlots = this.options.migration?.onChange((service) => slots.update(service)) ?? null;
+      this.slotWatch = this.session.watchChildren(slotMembersDir(this.layout.bridgeRoot), (names) => this.onSlotMembers(names ?? []));
+    }
+    // The writer plans from what ZooKeeper holds: started before the first complete read, it would
+    // write URLs without the methods it borrows from legacy providers, then replace them.
+    await this.session.settled();
+    await this.writer?.loadLearned();
     this.writer?.start();
     if (this.writer !== null) {
       if (this.election === null) {

@@ -5,12 +5,26 @@ import { Catalog, OwnershipLedger, Subscription } from '../catalog';
 import type { Logger } from '../telemetry/logger';
 import { LogOnce } from '../telemetry/logger';
 import { BRIDGE_TAG } from './bad-entry';
-import { ExportOptions, PlannedNode, planService } from './export-plan';
+import { ExportOptions, LearnedParams, PlannedNode, isExported, isLegacyProvider, learnParams, planService, sameLearned } from './export-plan';
+import { LearnedParamsStore, mergeLearned } from './learned-params-store';
+import { SlotMember, assignSlots, availableEndpoints, legacyEndpoints, slotCount, slotMemberPath } from './slot-plan';
 import { zkCode, zookeeper } from './zk-client';
 import { ZkLayout } from './zk-paths';
 import { ConnectedInfo, ZkSession, isConnectionError } from './zk-session';
 
-export type WriteOp = 'create' | 'update' | 'delete' | 'replace' | 'cleanup';
+export type WriteOp = 'create' | 'update' | 'delete' | 'replace' | 'cleanup' | 'learned';
+
+/**
+ * Which services are being migrated (some of their calls go to the mesh), so the writer steers their
+ * Dubbo consumers to the bridge; the bridge gives it from its weights.
+ */
+export interface MigrationState {
+  isMigrating(service: string): boolean;
+  /** The highest mesh weight of the service or any of its methods, percent (steering `slots` sizes B by it). */
+  maxWeight?(service: string): number;
+  /** Calls `listener` when a service's weights changed; returns an unsubscribe. */
+  onChange(listener: (service: string) => void): () => void;
+}
 
 export interface WriterOptions {
   session: ZkSession;
@@ -20,13 +34,22 @@ export interface WriterOptions {
   layout: ZkLayout;
   export: ExportOptions;
   logger: Logger;
+  /** Without it every mesh service is written whatever its weight, and no consumer is steered. */
+  migration?: MigrationState;
   onWrite?: (op: WriteOp) => void;
   onWriteError?: (op: WriteOp) => void;
+  /** The number of services whose consumers are steered changed. */
+  onSteered?: (count: number) => void;
   /** A node someone else wrote sits where ours would go; it is left alone. */
   onConflict?: (path: string) => void;
   now?: () => number;
   /** Pause before retrying writes that failed for a reason other than the connection. Default 2 s. */
   retryDelayMs?: number;
+  /**
+   * Steering `slots`: this bridge's Dubbo endpoints (`host:port`, main listener first, then slot
+   * ports). The writer announces them in an ephemeral member node every bridge reads.
+   */
+  slotEndpoints?: readonly string[];
 }
 
 /** Enough to list the entries of every owner (the ZooKeeper ledger has it; a memory ledger need not). */
@@ -41,6 +64,11 @@ function isListable(ledger: OwnershipLedger): ledger is ListableLedger {
 function sameData(a: Buffer | null, b: Buffer | null): boolean {
   if (a === null || b === null) return a === b;
   return a.equals(b);
+}
+
+/** An override configurator node (`/<root>/<iface>/configurators/<url>`). */
+function isOverride(path: string): boolean {
+  return path.slice(0, path.lastIndexOf('/')).endsWith('/configurators');
 }
 
 /** How many writes go out at once: ZooKeeper pipelines them, but a burst of 100,000 need not all be in memory. */
@@ -62,6 +90,16 @@ export class ZookeeperWriter {
   /** The part of the plan every bridge writes, leading or not (see PlannedNode.perBridge). */
   private readonly desiredOwn = new Map<string, PlannedNode>();
   private readonly stamps = new Map<string, Map<string, number>>();
+  /** Per service with mesh Dubbo instances: what its provider URL borrowed, kept when the lenders leave. */
+  private readonly learned = new Map<string, LearnedParams>();
+  private readonly learnedStore: LearnedParamsStore;
+  /** Services whose migration state was last planned as on. */
+  private readonly migrating = new Set<string>();
+  /** Services whose plan holds override configurators (their consumers are steered to the bridges). */
+  private readonly steered = new Set<string>();
+  private unsubscribeMigration: (() => void) | null = null;
+  /** Steering `slots`: the live bridges and their endpoints, as ZooKeeper lists them. */
+  private slotMembers: readonly SlotMember[] = [];
   /** What this session holds: path -> data as written. */
   private readonly written = new Map<string, Buffer | null>();
   /** Paths where a node we did not write sits; retried only when the plan for them changes. */
@@ -92,6 +130,44 @@ export class ZookeeperWriter {
     this.ledger = options.ledger;
     this.logger = options.logger;
     this.now = options.now ?? Date.now;
+    this.learnedStore = new LearnedParamsStore(options.session, options.layout, options.logger, () => options.onWriteError?.('learned'));
+    if (options.export.steering === 'slots' && options.export.target === 'bridge') {
+      // Announced by every bridge, leading or not, as its other per-bridge nodes are.
+      const path = slotMemberPath(options.layout.bridgeRoot, { owner: options.owner, endpoints: this.ownEndpoints() });
+      const node: PlannedNode = { path, data: null, service: '', perBridge: true };
+      this.desired.set(path, node);
+      this.desiredOwn.set(path, node);
+    }
+  }
+
+  /** This bridge's endpoints: the exported address, then the slot ports. */
+  private ownEndpoints(): string[] {
+    const main = this.options.export.bridgeAddress;
+    return [...new Set([...(main === undefined ? [] : [main]), ...(this.options.slotEndpoints ?? [])])];
+  }
+
+  /** Steering `slots`: the live bridges changed; services being migrated are split among them again. */
+  setSlotMembers(members: readonly SlotMember[]): void {
+    this.slotMembers = members;
+    for (const service of [...this.migrating]) this.replan(service);
+  }
+
+  /**
+   * Reads what the bridges learned earlier for the services this bridge writes Dubbo URLs for, so a
+   * bridge started after their legacy providers left still writes complete URLs. Call before start().
+   */
+  async loadLearned(): Promise<void> {
+    const services = this.catalog.serviceNames().filter((service) => this.catalog.instances(service).some((i) => i.protocol === 'dubbo' && isExported(i)));
+    for (let i = 0; i < services.length; i += BATCH) {
+      await Promise.all(
+        services.slice(i, i + BATCH).map(async (service) => {
+          const stored = await this.learnedStore.load(service);
+          if (stored === undefined) return;
+          const current = this.learned.get(service);
+          this.learned.set(service, current === undefined ? stored : mergeLearned(stored, current));
+        }),
+      );
+    }
   }
 
   /** Starts following the catalog. Only per-bridge nodes are written until setActive(true). */
@@ -100,6 +176,7 @@ export class ZookeeperWriter {
     this.stopped = false;
     this.withdrawing = false;
     this.subscription = this.catalog.subscribeAll((delta) => this.replan(delta.service));
+    this.unsubscribeMigration = this.options.migration?.onChange((service) => this.onMigrationChange(service)) ?? null;
     for (const service of this.catalog.serviceNames()) this.replan(service);
     this.session.on('connected', this.onConnected);
     // A first pass even with nothing to write: it removes what an earlier process of ours left.
@@ -135,6 +212,11 @@ export class ZookeeperWriter {
     return [...this.written.keys()];
   }
 
+  /** Services whose Dubbo consumers this bridge steers to the bridges now (overrides planned). */
+  steeredServices(): string[] {
+    return [...this.steered].sort();
+  }
+
   /** Resolves when the last scheduled pass is done. */
   async idle(): Promise<void> {
     while (this.running !== null) await this.running;
@@ -156,6 +238,8 @@ export class ZookeeperWriter {
   async stop(): Promise<void> {
     this.subscription?.unsubscribe();
     this.subscription = null;
+    this.unsubscribeMigration?.();
+    this.unsubscribeMigration = null;
     this.session.off('connected', this.onConnected);
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     this.retryTimer = null;
@@ -178,11 +262,40 @@ export class ZookeeperWriter {
     return count;
   }
 
+  /** A weight moved: only a change of the service's migration state changes what is written. */
+  private onMigrationChange(service: string): void {
+    const migrating = this.options.migration?.isMigrating(service) ?? false;
+    // With slots the number of URLs follows the weight itself, not only whether it is above 0.
+    if (migrating !== this.migrating.has(service) || (migrating && this.options.export.steering === 'slots')) this.replan(service);
+  }
+
   private replan(service: string): void {
+    const instances = this.catalog.instances(service);
+    // The weights and what was learned matter only to services the bridge writes a Dubbo URL for:
+    // legacy-only interfaces (nearly all of an estate) cost nothing more.
+    const exportsDubbo = instances.some((i) => i.protocol === 'dubbo' && isExported(i));
+    const migrating = exportsDubbo ? this.options.migration?.isMigrating(service) : undefined;
+    if (migrating === true) this.migrating.add(service);
+    else this.migrating.delete(service);
+    let learned = this.learned.get(service);
+    if (exportsDubbo) {
+      const next = learnParams(learned, instances);
+      if (!sameLearned(learned, next)) {
+        this.learned.set(service, (learned = next));
+        this.learnedStore.save(service, next);
+      }
+    }
+    let slotEndpoints: string[] | undefined;
+    if (migrating === true && this.options.export.steering === 'slots') {
+      // Every bridge computes the same B and the same split from the same view of ZooKeeper.
+      const weight = this.options.migration?.maxWeight?.(service) ?? 0;
+      const count = slotCount(weight, legacyEndpoints(instances), availableEndpoints(this.slotMembers));
+      slotEndpoints = assignSlots(count, this.slotMembers).get(this.options.owner) ?? [];
+    }
     const plan = planService(
       service,
-      this.catalog.instances(service),
-      { owner: this.options.owner, layout: this.options.layout, export: this.options.export, now: this.now() },
+      instances,
+      { owner: this.options.owner, layout: this.options.layout, export: this.options.export, now: this.now(), migrating, learned, slotEndpoints },
       this.stamps.get(service) ?? new Map(),
     );
     if (plan.stamps.size > 0) this.stamps.set(service, plan.stamps);
@@ -202,6 +315,15 @@ export class ZookeeperWriter {
     }
     if (after.size > 0) this.planned.set(service, after);
     else this.planned.delete(service);
+    let steers = false;
+    for (const path of after.keys()) if (isOverride(path)) steers = true;
+    // Slots steer without overrides: by the bridges' URLs beside the legacy ones (this bridge's share may be none).
+    if (slotEndpoints !== undefined && exportsDubbo && instances.some(isLegacyProvider)) steers = true;
+    if (steers !== this.steered.has(service)) {
+      if (steers) this.steered.add(service);
+      else this.steered.delete(service);
+      this.options.onSteered?.(this.steered.size);
+    }
     this.schedule();
   }
 
@@ -230,7 +352,9 @@ export class ZookeeperWriter {
   /** One reconciliation: make-before-break (creates, then rewrites, then deletes). */
   private async pass(): Promise<void> {
     if (!this.session.connected) return; // redone on the next `connected`
-    const target = this.target();
+    // The plan as it stands now: one changed while this pass runs is the next pass's, so a node it
+    // replaces is never deleted here before its replacement is created.
+    const target = new Map(this.target());
     const creates: PlannedNode[] = [];
     const updates: PlannedNode[] = [];
     for (const [path, node] of target) {
@@ -240,14 +364,18 @@ export class ZookeeperWriter {
       } else if (!sameData(written, node.data)) updates.push(node);
     }
     let failures = 0;
-    failures += await this.inBatches(creates, (node) => this.create(node));
+    // Providers before the overrides that send their consumers to them; overrides removed before
+    // the providers: a consumer that honours them is never left with every provider disabled.
+    failures += await this.inBatches(creates.filter((node) => !isOverride(node.path)), (node) => this.create(node));
+    failures += await this.inBatches(creates.filter((node) => isOverride(node.path)), (node) => this.create(node));
     failures += await this.inBatches(updates, (node) => this.update(node));
     if (this.cleanupNeeded && this.session.connected) {
       this.cleanupNeeded = false;
       failures += await this.cleanup(target);
     }
     const deletes = [...this.written.keys()].filter((path) => !target.has(path));
-    failures += await this.inBatches(deletes, (path) => this.remove(path, 'delete'));
+    failures += await this.inBatches(deletes.filter(isOverride), (path) => this.remove(path, 'delete'));
+    failures += await this.inBatches(deletes.filter((path) => !isOverride(path)), (path) => this.remove(path, 'delete'));
     if (failures > 0) this.retryLater();
   }
 

@@ -56,10 +56,13 @@ describe('bridge process: HTTP through the embedded Eureka, weights moved by the
     return ((await r.body.json()) as { stack: string }).stack;
   }
 
-  it('serves the Eureka registration and the mesh instance in the catalog, and both to Eureka clients', async () => {
+  it('serves the Eureka registration and the mesh instance in the catalog, and at weight 0 the legacy one alone to Eureka clients', async () => {
     const catalog = (await (await request(`${admin}/catalog/ORDERS`)).body.json()) as { instances: Array<{ stack: string; port: number }> };
     expect(catalog.instances.map((i) => `${i.stack}:${i.port}`).sort()).toEqual([`legacy:${legacy.port}`, `mesh:${mesh.port}`].sort());
-    await waitFor('the client to fetch both instances', () => eureka.instances('ORDERS').length === 2);
+    await waitFor('the client to fetch the legacy instance alone', () => {
+      const fetched = eureka.instances('ORDERS') as Array<{ port: { $: number } }>;
+      return fetched.length === 1 && fetched[0]?.port.$ === legacy.port;
+    });
   });
 
   it('moves traffic from legacy to mesh as the weight is set through the admin API', async () => {
@@ -79,6 +82,8 @@ describe('bridge process: HTTP through the embedded Eureka, weights moved by the
   });
 
   it('feeds a second bridge that reads this one as an external Eureka server', async () => {
+    // At weight 0 this bridge shows the legacy instance as registered (while migrated, its own entry).
+    await request(`${admin}/weights/ORDERS`, { method: 'DELETE' }).then((r) => r.body.text());
     const second = new Bridge(
       validateBridgeConfig({
         bridge: { id: 'bridge-reader' },

@@ -202,7 +202,7 @@ describe('Dubbo gateway with real providers', () => {
       const statuses: number[] = [];
       for (let i = 0; i < 200; i++) statuses.push((await hello(`e${i}`)).status);
       // A refused connection never delivered the call, so it went to the live instance: none
-      // failed. Three refusals in a row ejected the dead one, so it was tried only a few times.
+      // failed. Five refusals in a row ejected the dead one, so it was tried only a few times.
       expect(statuses.filter((s) => s !== 20)).toEqual([]);
       const retried = (await metricValue(metrics, 'mesh_bridge_dubbo_retries_total')) - retriesBefore;
       expect(retried).toBeGreaterThanOrEqual(3);

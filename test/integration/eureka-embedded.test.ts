@@ -1,63 +1,31 @@
 // The embedded Eureka server against a real eureka-js-client (both service paths, full and
 // delta fetches) and against plain HTTP for what that client never sends: XML, status
 // overrides, malformed bodies, lease expiry and self-preservation.
-import { AddressInfo } from 'node:net';
-import { Server } from 'node:http';
-import express from 'express';
-import { Catalog, Instance, instanceDefaults, MemoryOwnershipLedger } from '../../src/catalog';
-import { EmbeddedEureka, EmbeddedEurekaOptions } from '../../src/eureka-sync/embedded-eureka';
-import { createEurekaRouter } from '../../src/eureka-sync/eureka-server';
-import { metricValue, Registry } from '../../src/telemetry/metrics';
+import { Instance, instanceDefaults } from '../../src/catalog';
+import type { EmbeddedEurekaOptions } from '../../src/eureka-sync/embedded-eureka';
+import { metricValue } from '../../src/telemetry/metrics';
 import { waitFor } from '../support/wait';
+import { EmbeddedEurekaHarness, startEmbeddedEureka } from '../support/embedded-eureka';
 
 // eureka-js-client ships no types.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const { Eureka } = require('eureka-js-client') as { Eureka: new (config: Record<string, unknown>) => any };
 
-interface Harness {
-  base: string;
-  port: number;
-  eureka: EmbeddedEureka;
-  catalog: Catalog;
-  metrics: Registry;
-  ledger: MemoryOwnershipLedger;
+interface Harness extends EmbeddedEurekaHarness {
   /** `METHOD path` of every request the server received. */
   requests: string[];
-  close(): Promise<void>;
 }
 
 const running: Harness[] = [];
 
 async function startServer(options: Partial<EmbeddedEurekaOptions> = {}): Promise<Harness> {
-  const catalog = new Catalog();
-  const metrics = new Registry();
-  const ledger = new MemoryOwnershipLedger('bridge-1');
-  const eureka = new EmbeddedEureka({ catalog, metrics, ledger, ...options });
-  eureka.start();
   const requests: string[] = [];
-  const app = express();
-  app.use((req, _res, next) => {
-    requests.push(`${req.method} ${req.path}`);
-    next();
-  });
-  app.use(createEurekaRouter(eureka));
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  const port = (server.address() as AddressInfo).port;
-  const harness: Harness = {
-    base: `http://127.0.0.1:${port}`,
-    port,
-    eureka,
-    catalog,
-    metrics,
-    ledger,
+  const harness = {
+    ...(await startEmbeddedEureka(options, (req, _res, next) => {
+      requests.push(`${req.method} ${req.path}`);
+      next();
+    })),
     requests,
-    close: async () => {
-      eureka.stop();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
   };
   running.push(harness);
   return harness;

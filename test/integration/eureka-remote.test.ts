@@ -10,6 +10,8 @@ import { EmbeddedEureka, EmbeddedEurekaOptions } from '../../src/eureka-sync/emb
 import { createEurekaRouter } from '../../src/eureka-sync/eureka-server';
 import { EurekaRemoteSync, EurekaRemoteSyncOptions } from '../../src/eureka-sync/eureka-remote';
 import { EurekaInstance } from '../../src/eureka-sync/eureka-instance';
+import { RegistrationPolicy } from '../../src/eureka-sync/registration-policy';
+import { REDACTED, Redactor } from '../../src/telemetry/redact';
 import { silentLogger } from '../../src/telemetry/logger';
 import { metricValue, Registry } from '../../src/telemetry/metrics';
 import { startEurekaClient, StartedEurekaClient } from '../support/eureka-client';
@@ -144,6 +146,15 @@ describe('EurekaRemoteSync', () => {
     expect(status.reader.fullFetches).toBe(1);
     expect(status.reader.hashMismatches).toBe(0);
     expect(status.stale).toBe(false);
+  });
+
+  it('never puts secret-looking metadata of an external server into the catalog', async () => {
+    // A server that shows secrets (a real Eureka does).
+    const remote = await startRemote({ policy: new RegistrationPolicy({ redactor: new Redactor([]) }) });
+    await startClient(remote, 'orders', 'orders-1', { 'db.password': 'hunter2', zone: 'a' });
+    const { catalog, sync } = newSync({ serviceUrls: [remote.url], register: false });
+    await sync.start();
+    expect(remoteEureka(catalog, 'ORDERS')[0]?.labels).toEqual({ 'db.password': REDACTED, zone: 'a' });
   });
 
   it('falls back to a full fetch when the delta hash code does not match', async () => {

@@ -195,7 +195,7 @@ describe('HTTP gateway with real clients and servers', () => {
       const retriesBefore = await metricValue(metrics, 'mesh_bridge_http_retries_total');
       const statuses: number[] = [];
       for (let i = 0; i < 100; i++) statuses.push((await get('/o')).status);
-      // Refused connections delivered nothing: those requests went to the live instance, and three
+      // Refused connections delivered nothing: those requests went to the live instance, and five
       // refusals in a row ejected the dead one.
       expect(statuses.filter((s) => s !== 200)).toEqual([]);
       const retried = (await metricValue(metrics, 'mesh_bridge_http_retries_total')) - retriesBefore;

@@ -2,6 +2,7 @@
 // do. For tests and benchmarks that need many calls, exact control of frames, or garbage bytes.
 import { Socket, connect } from 'node:net';
 import { DubboResponse, Frame, FrameDecoder, RequestToEncode, decodeResponseBody, encodeHeartbeat, encodeRequest, readRequestId } from '../../src/dubbo-codec';
+import { isReadonlyEvent } from '../../src/proxy/dubbo/readonly-event';
 
 export interface RawCall {
   path: string;
@@ -17,6 +18,8 @@ export class RawDubboClient {
   private readonly pending = new Map<bigint, { resolve(r: DubboResponse): void; reject(e: Error): void }>();
   private nextId = 1n;
   private closedError: Error | null = null;
+  /** The server sent Dubbo's READONLY event (it is shutting down). */
+  readonlyReceived = false;
 
   private constructor(readonly socket: Socket) {
     socket.on('data', (chunk) => {
@@ -88,6 +91,12 @@ export class RawDubboClient {
   }
 
   private onFrame(frame: Frame): void {
+    if (frame.header.isRequest) {
+      // From the server: a heartbeat is answered as Java consumers do; READONLY is noted.
+      if (frame.header.event && frame.header.twoWay) this.socket.write(encodeHeartbeat(frame.header.requestId, false));
+      else if (isReadonlyEvent(frame.header, frame.body)) this.readonlyReceived = true;
+      return;
+    }
     const waiter = this.pending.get(frame.header.requestId);
     if (!waiter) return;
     this.pending.delete(frame.header.requestId);

@@ -2,7 +2,8 @@
 // sets over the catalog, least-pending counts from the listener itself), for tests and benchmarks
 // that drive one listener without the whole process.
 import type { Catalog } from '../../src/catalog';
-import { DubboListener, DubboServicePolicy } from '../../src/bridge/dubbo/dubbo-listener';
+import { DubboLimits, DubboListener, DubboServicePolicy } from '../../src/proxy/dubbo/dubbo-listener';
+import type { FilterChain } from '../../src/proxy/filters/filter-chain';
 import { HttpListener, HttpListenerOptions, HttpRouteBy, HttpServicePolicy } from '../../src/proxy/http/http-listener';
 import { ServiceRoutes } from '../../src/bridge/route/service-routes';
 import { StackWeights } from '../../src/bridge/route/stack-weights';
@@ -24,7 +25,7 @@ interface CommonOptions {
 
 export function dubboGateway(
   catalog: Catalog,
-  options: CommonOptions & { policy: (service: string) => DubboServicePolicy; heartbeatIdleMs?: number },
+  options: CommonOptions & { policy: (service: string) => DubboServicePolicy; heartbeatIdleMs?: number; connectTimeoutMs?: number; limits?: Partial<DubboLimits>; filters?: FilterChain },
 ): Gateway<DubboListener> {
   const metrics = options.metrics ?? new Registry();
   const routes = new ServiceRoutes(catalog, options.weights ?? new StackWeights(), (address) => listener.pendingOf(address), 'dubbo');
@@ -36,6 +37,9 @@ export function dubboGateway(
     metrics,
     logger: silentLogger(),
     heartbeatIdleMs: options.heartbeatIdleMs,
+    connectTimeoutMs: options.connectTimeoutMs,
+    limits: options.limits,
+    filters: options.filters,
     policy: options.policy,
   });
   return { listener, routes, stop: async (deadlineMs = 1000) => (await listener.stop(deadlineMs), routes.close()) };

@@ -1,11 +1,26 @@
 // Resolves a request to an instance: the service's instances from the catalog, filtered by version
 // and group, split into the legacy and mesh sets; the stack chosen by weight (and sticky key), then
 // the instance within the set. Route sets are cached per service/version/group and dropped when the
-// catalog changes that service, so a request costs a map lookup, not a catalog scan.
+// catalog changes that service, so a request costs a map lookup, not a catalog scan. Versions and
+// groups come from requests, so the caches are bounded (least recently used go first).
 import type { Catalog, Instance, Stack, Subscription } from '../../catalog';
+import { BoundedCache } from './bounded-cache';
 import { Candidate, pickInstance } from './instance-picker';
 import { OutlierDetector } from './outlier-detector';
+import { NOBODY, SelfCheck } from './self-addresses';
 import { StackWeights } from './stack-weights';
+
+/**
+ * Bounds of the caches: version/group pairs held per service, and services whose group flag is
+ * held. (Route sets are kept only for services with instances, so the registries bound how many
+ * services have them.)
+ */
+export interface RouteCacheLimits {
+  services: number;
+  keysPerService: number;
+}
+
+export const DEFAULT_ROUTE_CACHE_LIMITS: RouteCacheLimits = { services: 10_000, keysPerService: 64 };
 
 /** Requests in flight per instance address, kept by the upstream pools. */
 export type PendingCounter = (address: string) => number;
@@ -44,8 +59,8 @@ function matches(wanted: string, offered: string): boolean {
 }
 
 export class ServiceRoutes {
-  private readonly cache = new Map<string, Map<string, RouteSet>>();
-  private readonly grouped = new Map<string, boolean>();
+  private readonly cache = new Map<string, BoundedCache<string, RouteSet>>();
+  private readonly grouped: BoundedCache<string, boolean>;
   private readonly subscription: Subscription;
 
   constructor(
@@ -54,10 +69,12 @@ export class ServiceRoutes {
     private readonly pendingOf: PendingCounter,
     private readonly protocol: 'dubbo' | 'http',
     /** Addresses never routed to: the bridge's own listeners, so it cannot call itself. */
-    private readonly selfAddresses: ReadonlySet<string> = new Set(),
+    private readonly selfAddresses: SelfCheck = NOBODY,
     /** Instances whose connections keep failing, left out for a while. */
     readonly outliers: OutlierDetector = new OutlierDetector(),
+    private readonly limits: RouteCacheLimits = DEFAULT_ROUTE_CACHE_LIMITS,
   ) {
+    this.grouped = new BoundedCache(limits.services);
     this.subscription = catalog.subscribeAll((delta) => {
       this.cache.delete(delta.service);
       this.grouped.delete(delta.service);
@@ -66,6 +83,19 @@ export class ServiceRoutes {
 
   close(): void {
     this.subscription.unsubscribe();
+  }
+
+  /** Forgets every cached route set (e.g. once the bridge knows the addresses it listens at). */
+  clearCache(): void {
+    this.cache.clear();
+    this.grouped.clear();
+  }
+
+  /** Route sets held, over every service: bounded by the limits. */
+  get cachedRouteSets(): number {
+    let total = 0;
+    for (const byKey of this.cache.values()) total += byKey.size;
+    return total;
   }
 
   /**
@@ -92,14 +122,13 @@ export class ServiceRoutes {
       for (const instance of this.catalog.instances(service)) {
         if (instance.protocol !== this.protocol || instance.health !== 'up') continue;
         if (!matches(version, instance.version) || !matches(group, instance.group)) continue;
-        const candidate = new RouteCandidate(instance, this.pendingOf);
-        if (this.selfAddresses.has(candidate.address)) continue;
-        set[instance.stack].push(candidate);
+        if (this.selfAddresses.has(instance.host, instance.port)) continue;
+        set[instance.stack].push(new RouteCandidate(instance, this.pendingOf));
       }
       // An empty set is not kept: a name no instance has (any Host header a caller sends) must not
       // grow the cache. A service that gains instances gets a delta, which drops its entry anyway.
       if (set.legacy.length + set.mesh.length > 0) {
-        if (byKey === undefined) this.cache.set(service, (byKey = new Map()));
+        if (byKey === undefined) this.cache.set(service, (byKey = new BoundedCache(this.limits.keysPerService)));
         byKey.set(key, set);
       }
     }

@@ -37,6 +37,13 @@ export class LocalOverrideStore implements OverrideStore {
   }
 }
 
+/** A copy of per-method weights in an object without a prototype: a method named `__proto__` is then just a key. */
+export function methodMap(from: Readonly<Record<string, number>> = {}): Record<string, number> {
+  const out = Object.create(null) as Record<string, number>;
+  for (const [method, weight] of Object.entries(from)) out[method] = weight;
+  return out;
+}
+
 function isEmpty(override: WeightOverride): boolean {
   return override.mesh === undefined && Object.keys(override.methods).length === 0;
 }
@@ -45,6 +52,8 @@ export class WeightControl {
   private readonly defaults = new Map<string, ConfiguredWeights>();
   private readonly overrides = new Map<string, WeightOverride>();
   store: OverrideStore = new LocalOverrideStore();
+  /** Told the service's name after each change of its weights in force (registries follow the weight). */
+  private readonly listeners = new Set<(service: string) => void>();
 
   constructor(
     readonly weights: StackWeights,
@@ -70,6 +79,18 @@ export class WeightControl {
       if (override.mesh !== undefined) this.weights.set({ service, mesh: override.mesh });
       for (const [method, mesh] of Object.entries(override.methods)) this.weights.set({ service, method, mesh });
     }
+    for (const listener of this.listeners) listener(service);
+  }
+
+  /** Calls `listener` after every change of a service's weights in force (configured or overridden); returns the unsubscribe. */
+  onChange(listener: (service: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The same as onChange (the ZooKeeper writer's name for it). */
+  onApply(listener: (service: string) => void): () => void {
+    return this.onChange(listener);
   }
 
   /** The operator's override of a service, if any. */
@@ -81,7 +102,7 @@ export class WeightControl {
   async set(service: string, method: string | undefined, mesh: number): Promise<void> {
     if (!Number.isFinite(mesh) || mesh < 0 || mesh > 100) throw new RangeError(`mesh weight must be 0..100, got ${mesh}`);
     const stored = await this.store.update(service, (current) => {
-      const next: WeightOverride = { mesh: current?.mesh, methods: { ...(current?.methods ?? {}) } };
+      const next: WeightOverride = { mesh: current?.mesh, methods: methodMap(current?.methods) };
       if (method === undefined) next.mesh = mesh;
       else next.methods[method] = mesh;
       return next;
@@ -93,7 +114,7 @@ export class WeightControl {
   async clear(service: string, method?: string): Promise<void> {
     const stored = await this.store.update(service, (current) => {
       if (current === null || method === undefined) return null;
-      const methods = { ...current.methods };
+      const methods = methodMap(current.methods);
       delete methods[method];
       const next = { mesh: current.mesh, methods };
       return isEmpty(next) ? null : next;

@@ -17,3 +17,13 @@ describe('traffic stats', () => {
     expect(await registry.metrics()).toContain('mesh_bridge_request_seconds_total{protocol="dubbo",service="a.B",stack="mesh"} 0.005');
   });
 });
+
+describe('TrafficStats bounds', () => {
+  it('keeps at most 2,000 services per stack apart and folds the rest into other', () => {
+    const stats = new TrafficStats(new Registry(), 'dubbo');
+    for (let i = 0; i < 5000; i++) stats.record(`invented.Service${i}`, 'legacy', 0, 100, false);
+    const summaries = stats.summaries(0);
+    expect(summaries.length).toBe(2001);
+    expect(summaries.find((s) => s.service === 'other')?.requests).toBe(3000);
+  });
+});

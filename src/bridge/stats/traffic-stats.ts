@@ -4,6 +4,9 @@
 // hashing per call) is only handed the totals when metrics are scraped.
 import { Counter } from 'prom-client';
 import type { Stack } from '../../catalog';
+import { Outcome, isError } from '../../proxy/failure-class';
+import { CallLatency, OTHER, registerCallLatency } from '../../proxy/stats/call-latency';
+import type { BoundedLabels } from '../../telemetry/bounded-labels';
 import { Registry } from '../../telemetry/metrics';
 import { SlidingWindow, WindowSummary } from './sliding-window';
 
@@ -16,6 +19,9 @@ interface Cell {
   errors: number;
   latencySeconds: number;
 }
+
+/** Services with a window of their own, per stack. */
+const MAX_SERVICES = 2000;
 
 export interface ServiceStackStats extends WindowSummary {
   service: string;
@@ -69,13 +75,19 @@ function registerCounters(registry: Registry, stats: TrafficStats): void {
 export class TrafficStats {
   /** Per stack, then per service: no key string is built per request. */
   private readonly byStack: Record<Stack, Map<string, Cell>> = { legacy: new Map(), mesh: new Map() };
+  /** Per method and outcome, for Prometheus' latency histogram. */
+  readonly latency: CallLatency;
 
   constructor(
     metrics: Registry,
     private readonly protocol: 'dubbo' | 'http',
     private readonly windowMs = 60_000,
+    /** Folds services nobody knows (names from requests) into one `other` cell and series. */
+    private readonly serviceLabels?: BoundedLabels,
   ) {
     registerCounters(metrics, this);
+    this.latency = new CallLatency(protocol);
+    registerCallLatency(metrics, this.latency);
   }
 
   /** @internal For the Prometheus collector. */
@@ -87,7 +99,14 @@ export class TrafficStats {
   private cell(service: string, stack: Stack): Cell {
     const cells = this.byStack[stack];
     let cell = cells.get(service);
+    if (cell === undefined && cells.size >= MAX_SERVICES) {
+      // Callers choose service names: past the cap they share one cell, so memory and series stay bounded.
+      service = OTHER;
+      cell = cells.get(service);
+    }
     if (cell === undefined) {
+      const label = this.serviceLabels?.of(service) ?? service;
+      if (label !== service) return this.cell(label, stack);
       cell = { protocol: this.protocol, service, stack, window: new SlidingWindow(this.windowMs), ok: 0, errors: 0, latencySeconds: 0 };
       cells.set(service, cell);
     }
@@ -101,6 +120,15 @@ export class TrafficStats {
     if (error) cell.errors++;
     else cell.ok++;
     cell.latencySeconds += latencyMicros / 1e6;
+  }
+
+  /**
+   * One proxied call and how it ended (failure-class.ts). A caller that went away says nothing
+   * about the service, so it is left out of the window that gates and /traffic read.
+   */
+  recordCall(service: string, stack: Stack, method: string, now: number, latencyMicros: number, outcome: Outcome): void {
+    this.latency.record(this.serviceLabels?.of(service) ?? service, stack, method, latencyMicros, outcome);
+    if (outcome !== 'caller_gone') this.record(service, stack, now, latencyMicros, isError(outcome));
   }
 
   summaries(now: number, service?: string): ServiceStackStats[] {

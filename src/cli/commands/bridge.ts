@@ -4,7 +4,13 @@
 import { Command } from 'commander';
 import { Bridge } from '../../bridge/bridge-process';
 import { BridgeConfig, loadBridgeConfig, validateBridgeConfig } from '../../bridge/config';
+import { MeshBridgeError } from '../../errors';
 import { createLogger } from '../../telemetry/logger';
+import { Redactor } from '../../telemetry/redact';
+import { stopOnSignals } from '../stop-signals';
+
+/** How long a stop may take before the process exits anyway. */
+const STOP_DEADLINE_MS = 5000;
 
 export function bridgeCommand(): Command {
   return new Command('bridge')
@@ -17,25 +23,22 @@ export function bridgeCommand(): Command {
         process.stdout.write(JSON.stringify(config, null, 2) + '\n');
         return;
       }
-      const logger = createLogger({ level: config.log.level });
+      const logger = createLogger({ level: config.log.level, redactor: new Redactor(config.redact.keys) });
       const bridge = new Bridge(config, logger);
-      const addresses = await bridge.start();
-      logger.info(addresses, `mesh-bridge ${config.bridge.id} running: admin http://${addresses.admin}/status`);
-      let stopping = false;
-      const stop = (signal: string): void => {
-        if (stopping) return;
-        stopping = true;
-        logger.info(`${signal}: stopping (finishing requests in flight, 5 s at most)`);
-        bridge.stop(5000).then(
-          () => process.exit(0),
-          (err) => {
-            logger.error({ err }, 'error while stopping');
-            process.exit(1);
-          },
-        );
-      };
-      process.on('SIGTERM', () => stop('SIGTERM'));
-      process.on('SIGINT', () => stop('SIGINT'));
+      // Installed before anything starts: a stop at any moment withdraws this bridge's
+      // registrations at once instead of leaving them to a session timeout.
+      stopOnSignals(logger, 'registrations withdrawn, requests in flight finished', (deadline) => bridge.stop(deadline), STOP_DEADLINE_MS);
+      let addresses;
+      try {
+        addresses = await bridge.start();
+      } catch (err) {
+        if (err instanceof MeshBridgeError && err.code === 'BRIDGE_STOPPED') return new Promise(() => undefined); // the signal handler exits
+        // Whatever did start is closed, so the process ends with the error instead of lingering.
+        await bridge.stop(0).catch(() => undefined);
+        throw err;
+      }
+      const health = bridge.health();
+      logger.info({ ...addresses, health: health.status }, `mesh-bridge ${config.bridge.id} running${health.status === 'ok' ? '' : ' degraded'}: admin http://${addresses.admin}/status`);
       await new Promise(() => undefined);
     });
 }

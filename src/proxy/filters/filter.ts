@@ -2,6 +2,8 @@
 // sees a protocol-neutral view of a request (never its decoded arguments unless it must read one),
 // and either lets it continue, answers it locally, or holds it and resumes it later. It may watch
 // how the call ended. Filters are registered by name and built from validated config.
+import type { Registry } from 'prom-client';
+import type { Logger } from '../../telemetry/logger';
 import type { BridgeRefusal, Outcome } from '../failure-class';
 
 /** What a filter may read of a request. Lazy: reading an attachment or header may cost a scan. */
@@ -40,11 +42,21 @@ export interface Filter {
   readonly name: string;
   /** Decide on a request. Synchronous on the hot path; hold and resume for anything that waits. */
   onRequest(request: ProxyRequest, now: number, context: FilterContext): FilterDecision;
-  /** How the call ended, with its latency: for breakers, stats, outlier maths. */
+  /**
+   * How the call ended, with its latency: for breakers, bulkheads, stats. Called exactly once for
+   * every request that entered the chain, whichever filter answered it and however it ended.
+   */
   onComplete?(request: ProxyRequest, outcome: Outcome, latencyMicros: number, now: number): void;
 }
 
-export type FilterFactory = (config: unknown) => Filter;
+/** What the composition (bridge, sidecar) hands every filter it builds. */
+export interface FilterDependencies {
+  logger: Logger;
+  metrics: Registry;
+}
+
+/** Builds a filter from its config, validating it (a zod schema): a bad config throws with the key path. */
+export type FilterFactory = (config: unknown, deps: FilterDependencies) => Filter;
 
 const factories = new Map<string, FilterFactory>();
 

@@ -8,7 +8,7 @@ import type { Stack } from '../../catalog';
 import type { Logger } from '../../telemetry/logger';
 import { LogOnce } from '../../telemetry/logger';
 import { Registry, counter, gauge } from '../../telemetry/metrics';
-import { BridgeRefusal, Outcome, httpStatusFor, isError } from '../failure-class';
+import { BridgeRefusal, Outcome, httpStatusFor } from '../failure-class';
 import type { ProxyRequest } from '../filters/filter';
 import type { FilterChain } from '../filters/filter-chain';
 import { PendingCounts } from '../../bridge/route/pending-counts';
@@ -65,6 +65,8 @@ export interface HttpListenerOptions {
   maxHops?: number;
   /** Filters every routed request goes through before the router; none by default (and then they cost nothing). */
   filters?: FilterChain;
+  /** Every request goes to this service, whatever its Host or path names (a sidecar's inbound stack: the local app). */
+  service?: string;
 }
 
 /** The header a caller may name its application in, for filters (unverified, as in Dubbo's `application` attachment). */
@@ -590,6 +592,7 @@ export class HttpListener {
 
   /** The service a request names; '' when it names none. */
   private serviceOf(host: string, target: string): { service: string; path: string } {
+    if (this.options.service !== undefined) return { service: this.options.service, path: target };
     if (this.options.routeBy === 'path') {
       const end = target.indexOf('/', 1);
       const query = target.indexOf('?');
@@ -886,13 +889,16 @@ export class HttpListener {
   /** Traffic stats for an exchange that was routed (its service and stack are known). */
   private record(exchange: Exchange, outcome: Outcome): void {
     const micros = (performance.now() - exchange.startedAt) * 1000;
-    this.options.stats.record(exchange.service, exchange.stack, this.clockMs, micros, isError(outcome));
+    this.options.stats.recordCall(exchange.service, exchange.stack, exchange.method, this.clockMs, micros, outcome);
     if (exchange.proxyRequest !== null) this.filters?.complete(exchange.proxyRequest, outcome, micros, this.clockMs);
   }
 
   /** Tells outlier detection how a call to an instance ended; logs and counts an ejection. */
-  private reportOutcome(address: string, outcome: Outcome, now: number): void {
-    if (this.draining || !this.options.routes.outliers.report(address, outcome, now)) return;
+  private reportOutcome(exchange: Exchange, outcome: Outcome, now: number): void {
+    const address = exchange.address;
+    // The exchange's upstream connection is its own: a lost one counts once however it is reported.
+    const set = `${exchange.service}|${exchange.stack}`;
+    if (this.draining || !this.options.routes.outliers.report(address, outcome, now, set, exchange.upstream ?? undefined)) return;
     this.metrics.ejections.inc();
     this.options.logger.warn({ upstream: address, outcome }, `ejecting HTTP upstream ${address} for a while: its calls keep failing (${outcome})`);
   }
@@ -902,7 +908,7 @@ export class HttpListener {
     const upstream = exchange.upstream;
     this.release(exchange);
     const outcome: Outcome = exchange.status >= 500 ? 'application_exception' : 'ok';
-    this.reportOutcome(exchange.address, outcome, this.clockMs);
+    this.reportOutcome(exchange, outcome, this.clockMs);
     if (outcome !== 'ok') this.metrics.failures.inc({ reason: outcome });
     if (upstream?.outOfStep) {
       this.metrics.outOfStep.inc();
@@ -944,7 +950,7 @@ export class HttpListener {
       this.dispatch(exchange, exchange.choice, true);
       return;
     }
-    if (outcome !== 'bridge_refusal') this.reportOutcome(exchange.address, outcome, Date.now());
+    if (outcome !== 'bridge_refusal') this.reportOutcome(exchange, outcome, Date.now());
     // A connection that was never made delivered nothing: the request goes to another instance,
     // whatever its method, as long as none of its body was consumed.
     if ((outcome === 'connect_failure' || outcome === 'connect_timeout') && resendable && exchange.attempts <= NEVER_DELIVERED_RETRIES) {

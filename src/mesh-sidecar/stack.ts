@@ -1,0 +1,185 @@
+// One of the sidecar's stacks (HTTP or Dubbo, inbound or outbound): the data path's own listener
+// over a ServiceRoutes fed by a catalog of the config's static instances, and the filter chain a
+// reload swaps. A reload changes the catalog, weights and policies in place; only a new listen
+// address (or HTTP routeBy) needs a new listener.
+import { Catalog, Instance, Protocol } from '../catalog';
+import { RouteSet, ServiceRoutes } from '../bridge/route/service-routes';
+import { StackWeights } from '../bridge/route/stack-weights';
+import type { TrafficStats } from '../bridge/stats/traffic-stats';
+import { DubboListener, DubboServicePolicy } from '../proxy/dubbo/dubbo-listener';
+import type { FilterChain } from '../proxy/filters';
+import { HttpListener, HttpServicePolicy } from '../proxy/http/http-listener';
+import type { Logger } from '../telemetry/logger';
+import type { Registry } from '../telemetry/metrics';
+import { DubboOutboundServiceConfig, InstanceConfig, OutboundServiceConfig, SidecarConfig, StackName, instanceOf, parseListenAddress, stackSection } from './config';
+import { SwappableFilterChain } from './swappable-chain';
+
+/** Where the catalog says a static instance came from. */
+const SOURCE = 'static';
+
+/** A service's policy in both listeners' shapes. */
+export type ServicePolicy = HttpServicePolicy & DubboServicePolicy;
+
+/** What a stack needs from the config, compared between reloads. */
+export interface StackPlan {
+  protocol: Protocol;
+  inbound: boolean;
+  listen: string;
+  routeBy: 'host' | 'path';
+  instances: Map<string, Instance[]>;
+  weights: Map<string, number>;
+  policies: Map<string, ServicePolicy>;
+  /** For names the config does not list (the inbound stacks: every name goes to the app). */
+  defaultPolicy: ServicePolicy;
+}
+
+function policyOf(timeoutMs: number, more: Partial<ServicePolicy> = {}): ServicePolicy {
+  return { timeoutMs, idempotentMethods: new Set(), retries: 0, ...more };
+}
+
+function httpPolicy(service: OutboundServiceConfig): ServicePolicy {
+  return policyOf(service.timeoutMs, { stickyHeader: service.stickyHeader });
+}
+
+function dubboPolicy(service: DubboOutboundServiceConfig): ServicePolicy {
+  return policyOf(service.timeoutMs, { stickyAttachment: service.stickyAttachment, idempotentMethods: new Set(service.idempotentMethods), retries: service.retries });
+}
+
+export function stackPlan(config: SidecarConfig, name: StackName): StackPlan | undefined {
+  const protocol: Protocol = name.startsWith('dubbo') ? 'dubbo' : 'http';
+  const inbound = name.endsWith('inbound');
+  const instances = new Map<string, Instance[]>();
+  const weights = new Map<string, number>();
+  const policies = new Map<string, ServicePolicy>();
+  const make = (service: string, stack: 'legacy' | 'mesh', entry: InstanceConfig): Instance => {
+    const { host, port, weight } = instanceOf(entry);
+    return { id: `${stack}/${host}:${port}`, service, protocol, host, port, stack, weight, version: '', group: '', health: 'up', labels: {}, origin: { source: SOURCE } };
+  };
+  if (inbound) {
+    const section = stackSection<{ listen: string; app: string; timeoutMs: number }>(config, name);
+    if (section === undefined) return undefined;
+    instances.set(config.app, [make(config.app, 'legacy', section.app)]);
+    const policy = policyOf(section.timeoutMs);
+    return { protocol, inbound, listen: section.listen, routeBy: 'host', instances, weights, policies, defaultPolicy: policy };
+  }
+  const section = stackSection<{ listen: string; routeBy?: 'host' | 'path'; services: Array<OutboundServiceConfig | DubboOutboundServiceConfig> }>(config, name);
+  if (section === undefined) return undefined;
+  for (const service of section.services) {
+    instances.set(service.name, [...service.legacy.map((e) => make(service.name, 'legacy', e)), ...service.mesh.map((e) => make(service.name, 'mesh', e))]);
+    weights.set(service.name, service.meshWeight);
+    policies.set(service.name, protocol === 'http' ? httpPolicy(service as OutboundServiceConfig) : dubboPolicy(service as DubboOutboundServiceConfig));
+  }
+  return { protocol, inbound, listen: section.listen, routeBy: section.routeBy ?? 'host', instances, weights, policies, defaultPolicy: policyOf(30_000) };
+}
+
+/** What a reload changes in a stack that stays, for the reload's notes: filters, and services by name. */
+export function changesOf(name: StackName, before: SidecarConfig, after: SidecarConfig): string[] {
+  const notes: string[] = [];
+  const was = stackSection<{ filters: unknown[]; app?: string; timeoutMs?: number; services?: Array<{ name: string }> }>(before, name);
+  const is = stackSection<{ filters: unknown[]; app?: string; timeoutMs?: number; services?: Array<{ name: string }> }>(after, name);
+  if (JSON.stringify(was?.filters ?? []) !== JSON.stringify(is?.filters ?? [])) {
+    notes.push(`${name}.filters: replaced (${is?.filters.length ?? 0} filters; their counters, buckets and breakers start fresh)`);
+  }
+  if (is?.app !== undefined) {
+    if (was?.app !== is.app || was?.timeoutMs !== is.timeoutMs) notes.push(`${name}: the app is now ${is.app} (timeout ${is.timeoutMs} ms)`);
+    return notes;
+  }
+  const servicesBefore = new Map((was?.services ?? []).map((s) => [s.name, JSON.stringify(s)]));
+  const servicesAfter = new Map((is?.services ?? []).map((s) => [s.name, JSON.stringify(s)]));
+  const added = [...servicesAfter.keys()].filter((s) => !servicesBefore.has(s));
+  const removed = [...servicesBefore.keys()].filter((s) => !servicesAfter.has(s));
+  const changed = [...servicesAfter].filter(([s, text]) => servicesBefore.has(s) && servicesBefore.get(s) !== text).map(([s]) => s);
+  for (const [what, list] of [
+    ['added', added],
+    ['removed', removed],
+    ['changed', changed],
+  ] as const) {
+    if (list.length > 0) notes.push(`${name} services ${what}: ${list.slice(0, 20).join(', ')}${list.length > 20 ? ` and ${list.length - 20} more` : ''}`);
+  }
+  return notes;
+}
+
+/** Routes of a Dubbo inbound stack: every interface a consumer names is served by the local app. */
+class LocalAppRoutes extends ServiceRoutes {
+  constructor(
+    private readonly app: string,
+    ...args: ConstructorParameters<typeof ServiceRoutes>
+  ) {
+    super(...args);
+  }
+
+  override routeSet(): RouteSet {
+    return super.routeSet(this.app, '', '');
+  }
+}
+
+export interface StackDeps {
+  app: string;
+  stats: Record<Protocol, TrafficStats>;
+  metrics: Registry;
+  logger: Logger;
+}
+
+export type StackListener = HttpListener | DubboListener;
+
+/** One stack: its listener, the routes and filters it reads, which a reload changes in place. */
+export class ProxyStack {
+  readonly catalog = new Catalog();
+  readonly weights = new StackWeights();
+  readonly routes: ServiceRoutes;
+  readonly chain: SwappableFilterChain;
+  listener: StackListener;
+  plan: StackPlan;
+
+  constructor(
+    readonly name: StackName,
+    plan: StackPlan,
+    chain: FilterChain,
+    private readonly deps: StackDeps,
+  ) {
+    this.plan = plan;
+    this.chain = new SwappableFilterChain(chain);
+    const pendingOf = (address: string): number => this.listener.pendingOf(address);
+    // HTTP inbound names its service through the listener (every Host is the app); Dubbo through its routes.
+    this.routes =
+      plan.protocol === 'dubbo' && plan.inbound
+        ? new LocalAppRoutes(deps.app, this.catalog, this.weights, pendingOf, 'dubbo')
+        : new ServiceRoutes(this.catalog, this.weights, pendingOf, plan.protocol);
+    this.applyRoutes(plan);
+    this.listener = this.makeListener(plan);
+  }
+
+  makeListener(plan: StackPlan): StackListener {
+    const { host, port } = parseListenAddress(plan.listen) as { host: string; port: number };
+    const common = {
+      host,
+      port,
+      routes: this.routes,
+      stats: this.deps.stats[plan.protocol],
+      metrics: this.deps.metrics,
+      logger: this.deps.logger.child({ part: this.name }),
+      policy: (service: string) => this.plan.policies.get(service) ?? this.plan.defaultPolicy,
+      filters: this.chain,
+    };
+    if (plan.protocol === 'dubbo') return new DubboListener(common);
+    return new HttpListener({ ...common, routeBy: plan.routeBy, service: plan.inbound ? this.deps.app : undefined });
+  }
+
+  /** Makes the catalog and weights what the plan says (deltas drop the routes' cached sets). */
+  applyRoutes(plan: StackPlan): void {
+    for (const [service, instances] of plan.instances) this.catalog.replaceSource(SOURCE, service, instances);
+    for (const service of this.catalog.serviceNames()) if (!plan.instances.has(service)) this.catalog.replaceSource(SOURCE, service, []);
+    for (const [service, mesh] of plan.weights) if (this.weights.meshWeight(service) !== mesh) this.weights.set({ service, mesh });
+    for (const setting of this.weights.list()) if (!plan.weights.has(setting.service)) this.weights.clear(setting.service);
+    this.plan = plan;
+  }
+
+  get address(): string {
+    const { host, port } = this.listener.address;
+    return `${host}:${port}`;
+  }
+
+  close(): void {
+    this.routes.close();
+  }
+}

@@ -1,0 +1,50 @@
+// A filter chain that a reload replaces under a running listener. New requests run through the
+// newest chain; a request already in a chain (held by a delay, in flight upstream) finishes and is
+// reported to the chain that admitted it, so a bulkhead or breaker of the old config releases what
+// it took and the new one never sees an end it did not admit.
+import type { Outcome } from '../proxy/failure-class';
+import { FilterChain } from '../proxy/filters/filter-chain';
+import type { LocalReply, ProxyRequest } from '../proxy/filters/filter';
+
+export class SwappableFilterChain extends FilterChain {
+  private current: FilterChain;
+  private readonly admittedBy = new WeakMap<ProxyRequest, FilterChain>();
+
+  constructor(initial: FilterChain) {
+    super([]);
+    this.current = initial;
+  }
+
+  /** Never empty: the listener must call it even while the config has no filters, to see later ones. */
+  override get empty(): boolean {
+    return false;
+  }
+
+  get active(): FilterChain {
+    return this.current;
+  }
+
+  swap(next: FilterChain): void {
+    this.current = next;
+  }
+
+  override run(request: ProxyRequest, now: number, done: (reply: LocalReply | undefined) => void, from = 0): void {
+    let chain = this.admittedBy.get(request);
+    if (chain === undefined) {
+      chain = this.current;
+      if (chain.empty) {
+        done(undefined);
+        return;
+      }
+      this.admittedBy.set(request, chain);
+    }
+    chain.run(request, now, done, from);
+  }
+
+  override complete(request: ProxyRequest, outcome: Outcome, latencyMicros: number, now: number): void {
+    const chain = this.admittedBy.get(request);
+    if (chain === undefined) return;
+    this.admittedBy.delete(request);
+    chain.complete(request, outcome, latencyMicros, now);
+  }
+}

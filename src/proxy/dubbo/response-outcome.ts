@@ -1,0 +1,37 @@
+// How a provider's Dubbo response ended, as one of the data path's failure classes, read from the
+// header and at most the first five bytes of the body: the value itself is never decoded.
+import { FLAG_EVENT, HEADER_LENGTH, SERIALIZATION_MASK } from '../../dubbo-codec/header';
+import { DubboStatus, Serialization } from '../../dubbo-codec/status';
+import type { Outcome } from '../failure-class';
+
+// hessian2 writes the result type (0..5) as a one-byte compact int, 0x90 + n; a long-form int
+// ('I' and four bytes) is accepted too.
+const COMPACT_ZERO = 0x90;
+const LONG_INT = 0x49;
+const EXCEPTION = 0;
+const EXCEPTION_WITH_ATTACHMENTS = 3;
+
+/** The outcome of a whole response frame (header and body). */
+export function responseOutcome(frame: Buffer): Outcome {
+  const status = frame[3];
+  if (status === DubboStatus.OK) {
+    if ((frame[2] & FLAG_EVENT) !== 0 || (frame[2] & SERIALIZATION_MASK) !== Serialization.HESSIAN2 || frame.length <= HEADER_LENGTH) return 'ok';
+    const first = frame[HEADER_LENGTH];
+    let type = first - COMPACT_ZERO;
+    if (first === LONG_INT && frame.length >= HEADER_LENGTH + 5) type = frame.readInt32BE(HEADER_LENGTH + 1);
+    return type === EXCEPTION || type === EXCEPTION_WITH_ATTACHMENTS ? 'application_exception' : 'ok';
+  }
+  switch (status) {
+    case DubboStatus.SERVER_THREADPOOL_EXHAUSTED_ERROR:
+      return 'upstream_overloaded';
+    case DubboStatus.CLIENT_TIMEOUT:
+    case DubboStatus.SERVER_TIMEOUT:
+      return 'response_timeout';
+    case DubboStatus.CHANNEL_INACTIVE:
+      return 'reset';
+    default:
+      // 70 (a service error), 80 (sofa-rpc-node's business exceptions), 40/50/60/90: the
+      // application or the call is at fault, not the instance's transport.
+      return 'application_exception';
+  }
+}

@@ -1,0 +1,28 @@
+import { AuthzFilter, authzConfigSchema, hostOf } from './authz';
+import { testRequest } from './test-request';
+
+const filter = (rules: unknown[]) => new AuthzFilter(authzConfigSchema.parse({ rules }));
+
+describe('AuthzFilter', () => {
+  it('lets deny win, and with an allow list refuses callers not on it, naming the rule', () => {
+    const authz = filter([{ name: 'orders-callers', match: { service: 'com.example.Greeter' }, allow: { apps: ['web', 'batch'] }, deny: { addresses: ['10.9.0.0/16'] } }]);
+    expect(authz.onRequest(testRequest({ app: 'web' }))).toBeUndefined();
+    expect(authz.onRequest(testRequest({ app: 'web', remoteAddress: '10.9.3.4:5000' }))).toMatchObject({ refusal: 'denied', message: expect.stringContaining('denied by orders-callers') });
+    expect(authz.onRequest(testRequest({ app: 'mallory' }))).toMatchObject({ message: expect.stringMatching(/"mallory" \(unverified\).*not allowed by orders-callers/) });
+    expect(authz.onRequest(testRequest({ service: 'com.example.Other', app: 'mallory' }))).toBeUndefined();
+  });
+
+  it('matches address ranges for IPv4, IPv4-mapped IPv6 and IPv6 callers', () => {
+    const authz = filter([{ allow: { addresses: ['127.0.0.0/8', '::1'] } }]);
+    expect(authz.onRequest(testRequest({ remoteAddress: '127.0.0.1:1234' }))).toBeUndefined();
+    expect(authz.onRequest(testRequest({ remoteAddress: '::ffff:127.0.0.9:1234' }))).toBeUndefined();
+    expect(authz.onRequest(testRequest({ remoteAddress: '[::1]:1234' }))).toBeUndefined();
+    expect(authz.onRequest(testRequest({ remoteAddress: '192.168.1.1:1234' }))).toMatchObject({ refusal: 'denied' });
+  });
+
+  it('refuses a config with a bad range, with the path of the bad key', () => {
+    expect(() => authzConfigSchema.parse({ rules: [{ deny: { addresses: ['10.0.0.0/33'] } }] })).toThrow(/CIDR/);
+    expect(hostOf('[::1]:80')).toBe('::1');
+    expect(hostOf('::ffff:10.0.0.1')).toBe('::ffff:10.0.0.1');
+  });
+});

@@ -1,0 +1,115 @@
+// Authorization: allow and deny lists by caller application and by address range. The caller's
+// application is what it claims (the Dubbo `application` attachment or a header) until mutual TLS
+// gives a verified identity, and the reply says which it was judged on. Deny rules win; with allow
+// rules present, a caller must match one. Denied: Dubbo error / HTTP 403, naming the rule.
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { z } from 'zod';
+import type { Filter, FilterDecision, ProxyRequest } from './filter';
+import { registerFilter } from './filter';
+import { matches, requestMatchSchema, ruleName } from './request-match';
+
+const cidr = z.string().refine((s) => parseCidr(s) !== null, { message: 'expected an address or CIDR range such as 10.0.0.0/8 or ::1/128' });
+
+const callerSchema = z
+  .object({
+    apps: z.array(z.string().min(1)).optional(),
+    addresses: z.array(cidr).optional(),
+  })
+  .strict()
+  .refine((c) => (c.apps?.length ?? 0) + (c.addresses?.length ?? 0) > 0, { message: 'name apps or addresses' });
+
+export const authzConfigSchema = z
+  .object({
+    rules: z
+      .array(
+        z
+          .object({
+            name: z.string().min(1).optional(),
+            /** The calls the rule is about (service, method ...). */
+            match: requestMatchSchema.optional(),
+            allow: callerSchema.optional(),
+            deny: callerSchema.optional(),
+          })
+          .strict()
+          .refine((r) => r.allow !== undefined || r.deny !== undefined, { message: 'a rule needs allow or deny' }),
+      )
+      .min(1),
+  })
+  .strict();
+
+function parseCidr(text: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | null {
+  const [address, bits] = text.split('/');
+  const family = isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : null;
+  if (family === null) return null;
+  const max = family === 'ipv4' ? 32 : 128;
+  const prefix = bits === undefined ? max : Number(bits);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max) return null;
+  return { address, prefix, family };
+}
+
+class CallerSet {
+  private readonly apps: Set<string>;
+  private readonly ranges = new BlockList();
+  private readonly hasRanges: boolean;
+
+  constructor(spec: z.infer<typeof callerSchema>) {
+    this.apps = new Set(spec.apps ?? []);
+    for (const text of spec.addresses ?? []) {
+      const c = parseCidr(text) as NonNullable<ReturnType<typeof parseCidr>>;
+      this.ranges.addSubnet(c.address, c.prefix, c.family);
+    }
+    this.hasRanges = (spec.addresses?.length ?? 0) > 0;
+  }
+
+  has(app: string | undefined, address: string): boolean {
+    if (app !== undefined && this.apps.has(app)) return true;
+    if (!this.hasRanges || address === '') return false;
+    const v4mapped = address.startsWith('::ffff:') && isIPv4(address.slice(7));
+    const ip = v4mapped ? address.slice(7) : address;
+    return this.ranges.check(ip, isIPv4(ip) ? 'ipv4' : 'ipv6');
+  }
+}
+
+/** The address part of `host:port` or `[v6]:port`. */
+export function hostOf(remote: string): string {
+  if (remote.startsWith('[')) return remote.slice(1, remote.indexOf(']'));
+  if (isIPv4(remote) || isIPv6(remote)) return remote;
+  const head = remote.slice(0, remote.lastIndexOf(':'));
+  return isIPv4(head) || isIPv6(head) ? head : remote;
+}
+
+export class AuthzFilter implements Filter {
+  readonly name = 'authz';
+  private readonly rules: Array<{ name: string; match: z.infer<typeof requestMatchSchema> | undefined; allow?: CallerSet; deny?: CallerSet }>;
+  denied = 0;
+
+  constructor(config: z.infer<typeof authzConfigSchema>) {
+    this.rules = config.rules.map((r, i) => ({
+      name: ruleName(this.name, i, r.name),
+      match: r.match,
+      allow: r.allow && new CallerSet(r.allow),
+      deny: r.deny && new CallerSet(r.deny),
+    }));
+  }
+
+  onRequest(request: ProxyRequest): FilterDecision {
+    let app: string | undefined;
+    let address: string | undefined;
+    for (const rule of this.rules) {
+      if (!matches(rule.match, request)) continue;
+      app ??= request.callerApp();
+      address ??= hostOf(request.remoteAddress);
+      const who = `${app === undefined ? 'a caller naming no application' : `application ${JSON.stringify(app)} (unverified)`} from ${address}`;
+      if (rule.deny?.has(app, address)) return this.refuse(`${who} is denied by ${rule.name}`);
+      if (rule.allow !== undefined && !rule.allow.has(app, address)) return this.refuse(`${who} is not allowed by ${rule.name}`);
+    }
+    return undefined;
+  }
+
+  private refuse(message: string): FilterDecision {
+    this.denied++;
+    return { outcome: 'bridge_refusal', refusal: 'denied', message };
+  }
+}
+
+registerFilter('authz', (config) => new AuthzFilter(authzConfigSchema.parse(config)));

@@ -1,0 +1,157 @@
+// Circuit breaking: per service (or per method), a breaker opens when, over a sliding window with
+// at least a minimum number of calls, the error ratio, the slow-call ratio or the error count
+// passes its threshold. Open, it answers at once (Dubbo 100 / HTTP 503, naming the rule) for
+// `openMs`; then half-open, it admits a configured number of probes: all succeed, it closes; one
+// fails, it opens again. Only failures of the service count: the bridge's own refusals and callers
+// that hung up do not. The state machine is pure (`now` passed in).
+import { z } from 'zod';
+import { Outcome, isError } from '../failure-class';
+import { BucketedWindow } from '../stats/bucketed-window';
+import { BoundedMap } from './bounded-map';
+import type { Filter, FilterDecision, ProxyRequest } from './filter';
+import { registerFilter } from './filter';
+import { matches, requestMatchSchema, ruleName } from './request-match';
+
+export const breakerRuleSchema = z
+  .object({
+    name: z.string().min(1).optional(),
+    match: requestMatchSchema.optional(),
+    /** One breaker per service, or one per service and method. */
+    per: z.enum(['service', 'method']).default('method'),
+    windowMs: z.number().int().positive().default(10_000),
+    buckets: z.number().int().min(1).max(600).default(10),
+    /** Calls the window needs before any ratio is judged. */
+    minimumCalls: z.number().int().min(1).default(20),
+    errorRatio: z.number().gt(0).max(1).optional(),
+    errorCount: z.number().int().positive().optional(),
+    slowCallMs: z.number().positive().optional(),
+    slowCallRatio: z.number().gt(0).max(1).optional(),
+    openMs: z.number().int().positive().default(30_000),
+    halfOpenProbes: z.number().int().positive().default(3),
+  })
+  .strict()
+  .refine((r) => r.errorRatio !== undefined || r.errorCount !== undefined || (r.slowCallMs !== undefined && r.slowCallRatio !== undefined), {
+    message: 'a breaker needs errorRatio, errorCount, or slowCallMs with slowCallRatio',
+  });
+
+export const circuitBreakerConfigSchema = z.object({ rules: z.array(breakerRuleSchema).min(1), maxBreakers: z.number().int().positive().default(10_000) }).strict();
+
+export type BreakerRule = z.infer<typeof breakerRuleSchema>;
+export type BreakerState = 'closed' | 'open' | 'half_open';
+
+/** One breaker's state machine. */
+export class Breaker {
+  state: BreakerState = 'closed';
+  private openedAt = 0;
+  private probesAdmitted = 0;
+  private probesSucceeded = 0;
+  private readonly window: BucketedWindow;
+  /** Times this breaker opened, for metrics. */
+  opens = 0;
+
+  constructor(private readonly rule: BreakerRule) {
+    this.window = new BucketedWindow(rule.windowMs, rule.buckets);
+  }
+
+  /** May a call go ahead now? In half-open, true also marks it as a probe. */
+  admit(now: number): 'yes' | 'probe' | 'no' {
+    if (this.state === 'open') {
+      if (now - this.openedAt < this.rule.openMs) return 'no';
+      this.state = 'half_open';
+      this.probesAdmitted = 0;
+      this.probesSucceeded = 0;
+    }
+    if (this.state === 'half_open') {
+      if (this.probesAdmitted >= this.rule.halfOpenProbes) return 'no';
+      this.probesAdmitted++;
+      return 'probe';
+    }
+    return 'yes';
+  }
+
+  /** How an admitted call ended. */
+  complete(now: number, failed: boolean, slow: boolean, probe: boolean): void {
+    if (probe) {
+      if (this.state !== 'half_open') return;
+      if (failed || slow) this.open(now);
+      else if (++this.probesSucceeded >= this.rule.halfOpenProbes) {
+        this.state = 'closed';
+        this.window.reset();
+      }
+      return;
+    }
+    if (this.state !== 'closed') return;
+    this.window.record(now, failed, slow);
+    if (this.tripped(now)) this.open(now);
+  }
+
+  private tripped(now: number): boolean {
+    const { calls, errors, slow } = this.window.totals(now);
+    const r = this.rule;
+    if (r.errorCount !== undefined && errors >= r.errorCount) return true;
+    if (calls < r.minimumCalls) return false;
+    if (r.errorRatio !== undefined && errors / calls >= r.errorRatio) return true;
+    return r.slowCallRatio !== undefined && r.slowCallMs !== undefined && slow / calls >= r.slowCallRatio;
+  }
+
+  private open(now: number): void {
+    this.state = 'open';
+    this.openedAt = now;
+    this.opens++;
+  }
+}
+
+interface Admitted {
+  breaker: Breaker;
+  probe: boolean;
+  slowCallMs: number;
+}
+
+export class CircuitBreakerFilter implements Filter {
+  readonly name = 'circuit-breaker';
+  private readonly breakers: Array<BoundedMap<string, Breaker>>;
+  /** Which breaker admitted a request in flight, to report its end to the same one. */
+  private readonly admitted = new WeakMap<ProxyRequest, Admitted[]>();
+
+  constructor(private readonly config: z.infer<typeof circuitBreakerConfigSchema>) {
+    this.breakers = config.rules.map(() => new BoundedMap<string, Breaker>(config.maxBreakers));
+  }
+
+  onRequest(request: ProxyRequest, now: number): FilterDecision {
+    let admitted: Admitted[] | undefined;
+    for (let i = 0; i < this.config.rules.length; i++) {
+      const rule = this.config.rules[i];
+      if (!matches(rule.match, request)) continue;
+      const key = rule.per === 'method' ? `${request.service}#${request.method}` : request.service;
+      const breaker = this.breakers[i].getOrCreate(key, () => new Breaker(rule));
+      const answer = breaker.admit(now);
+      if (answer === 'no') {
+        return { outcome: 'bridge_refusal', refusal: 'circuit_open', message: `circuit breaker ${ruleName(this.name, i, rule.name)} is open for ${key}` };
+      }
+      (admitted ??= []).push({ breaker, probe: answer === 'probe', slowCallMs: rule.slowCallMs ?? Infinity });
+    }
+    if (admitted !== undefined) this.admitted.set(request, admitted);
+    return undefined;
+  }
+
+  onComplete(request: ProxyRequest, outcome: Outcome, latencyMicros: number, now: number): void {
+    const admitted = this.admitted.get(request);
+    if (admitted === undefined) return;
+    this.admitted.delete(request);
+    // The bridge's own refusals and callers that hung up say nothing about the service.
+    if (outcome === 'caller_gone' || outcome === 'bridge_refusal') return;
+    const failed = isError(outcome);
+    for (const a of admitted) a.breaker.complete(now, failed, latencyMicros / 1000 >= a.slowCallMs, a.probe);
+  }
+
+  /** Breakers not closed, for the admin API and metrics. */
+  states(): Array<{ rule: string; key: string; state: BreakerState; opens: number }> {
+    const out: Array<{ rule: string; key: string; state: BreakerState; opens: number }> = [];
+    this.breakers.forEach((map, i) => {
+      for (const [key, breaker] of map.entries()) out.push({ rule: ruleName(this.name, i, this.config.rules[i].name), key, state: breaker.state, opens: breaker.opens });
+    });
+    return out;
+  }
+}
+
+registerFilter('circuit-breaker', (config) => new CircuitBreakerFilter(circuitBreakerConfigSchema.parse(config)));

@@ -1,0 +1,38 @@
+// Which requests a filter rule applies to: by service, method, caller application and attributes
+// (Dubbo attachments or HTTP headers). One schema for every filter's `match`, validated at the edge.
+import { z } from 'zod';
+import type { ProxyRequest } from './filter';
+
+export const requestMatchSchema = z
+  .object({
+    /** Exact service name (Dubbo interface, Eureka app); omitted or `*` for every service. */
+    service: z.string().min(1).optional(),
+    /** Exact Dubbo method (or HTTP `METHOD /path` prefix); omitted for every method. */
+    method: z.string().min(1).optional(),
+    /** The caller's application as it claims it (unverified until mTLS). */
+    callerApp: z.string().min(1).optional(),
+    /** Attributes that must have these exact values (Dubbo attachments, lower-case HTTP headers). */
+    attributes: z.record(z.string(), z.string()).optional(),
+  })
+  .strict();
+
+export type RequestMatch = z.infer<typeof requestMatchSchema>;
+
+/** True when the request is one the rule is about. */
+export function matches(match: RequestMatch | undefined, request: ProxyRequest): boolean {
+  if (match === undefined) return true;
+  if (match.service !== undefined && match.service !== '*' && match.service !== request.service) return false;
+  if (match.method !== undefined) {
+    if (request.protocol === 'http' ? !request.method.startsWith(match.method) : match.method !== request.method) return false;
+  }
+  if (match.callerApp !== undefined && request.callerApp() !== match.callerApp) return false;
+  if (match.attributes !== undefined) {
+    for (const [name, value] of Object.entries(match.attributes)) if (request.attribute(name) !== value) return false;
+  }
+  return true;
+}
+
+/** A readable name for a rule, used in replies and metric labels: `rate-limit[2]`. */
+export function ruleName(filter: string, index: number, name?: string): string {
+  return name ?? `${filter}[${index}]`;
+}

@@ -180,6 +180,17 @@ export class Bridge {
         logger: logger.child({ part: 'http' }),
         routeBy: config.http.routeBy,
         policy: (service) => this.httpPolicy(service),
+        connectTimeoutMs: config.http.connectTimeoutMs,
+        headerTimeoutMs: config.http.headerTimeoutMs,
+        bodyIdleTimeoutMs: config.http.bodyIdleTimeoutMs,
+        keepAliveTimeoutMs: config.http.keepAliveTimeoutMs,
+        responseStallTimeoutMs: config.http.responseStallTimeoutMs,
+        upstreamIdleTimeoutMs: config.http.upstreamIdleTimeoutMs,
+        maxIdlePerUpstream: config.http.maxIdlePerUpstream,
+        maxPipelined: config.http.maxPipelined,
+        maxConnections: config.http.maxConnections,
+        trustedForwarders: config.http.trustedForwarders,
+        maxHops: config.http.maxHops,
       });
     }
   }

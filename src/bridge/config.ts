@@ -191,6 +191,19 @@ export const bridgeConfigSchema = z
         /** `host`: the Host header's first label names the app; `path`: the first path segment does (and is removed). */
         routeBy: z.enum(['host', 'path']).default('host'),
         timeoutMs: z.number().int().min(1).default(30_000),
+        /** Bounds and deadlines of the HTTP path; each defaults as README "The HTTP data path" says. */
+        connectTimeoutMs: z.number().int().min(1).optional(),
+        headerTimeoutMs: z.number().int().min(1).optional(),
+        bodyIdleTimeoutMs: z.number().int().min(1).optional(),
+        keepAliveTimeoutMs: z.number().int().min(1).optional(),
+        responseStallTimeoutMs: z.number().int().min(1).optional(),
+        upstreamIdleTimeoutMs: z.number().int().min(1).optional(),
+        maxIdlePerUpstream: z.number().int().min(0).optional(),
+        maxPipelined: z.number().int().min(1).max(1024).optional(),
+        maxConnections: z.number().int().min(1).optional(),
+        /** Addresses whose X-Forwarded-* headers are kept (a load balancer in front); others' are replaced. */
+        trustedForwarders: z.array(z.string().min(1)).optional(),
+        maxHops: z.number().int().min(1).max(64).optional(),
       })
       .strict()
       .default({ enabled: true, host: '127.0.0.1', port: 18080, routeBy: 'host', timeoutMs: 30_000 }),

@@ -246,7 +246,7 @@ export function splitFrames(manager: ZkConnectionManagerInternals): void {
         const rest = Buffer.concat(chunks, buffered);
         chunks = [];
         buffered = 0;
-        handle.call(manager, rest);
+        deliver(rest);
         return;
       }
       const length = size + 4;
@@ -274,7 +274,23 @@ export function splitFrames(manager: ZkConnectionManagerInternals): void {
         frame = Buffer.concat(parts, length);
       }
       buffered -= length;
-      handle.call(manager, frame);
+      if (!deliver(frame)) return;
     }
   };
+  /**
+   * Hands one frame to the client. A frame it cannot read (a server that is not ZooKeeper, or a
+   * corrupt stream) throws inside node-zookeeper-client, which would end the process: the
+   * connection is dropped instead, and the client connects again.
+   */
+  function deliver(frame: Buffer): boolean {
+    try {
+      handle.call(manager, frame);
+      return true;
+    } catch (err) {
+      chunks = [];
+      buffered = 0;
+      manager.socket?.destroy(err instanceof Error ? err : new Error(String(err)));
+      return false;
+    }
+  }
 }

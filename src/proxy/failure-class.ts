@@ -15,7 +15,10 @@ export type Outcome =
   | 'reset'
   /** The upstream did not answer within the call's deadline. */
   | 'response_timeout'
-  /** The upstream said it is overloaded (Dubbo status 100, HTTP 503 from the app's server). */
+  /**
+   * The upstream said it is overloaded (Dubbo status 100), or would not take more of what the
+   * bridge sent it. An HTTP app's own 5xx, 503 included, is an application_exception.
+   */
   | 'upstream_overloaded'
   /** The caller hung up or gave up before the answer: never the upstream's fault. */
   | 'caller_gone'

@@ -157,17 +157,26 @@ describe('HTTP listener failure classes', () => {
       }
       // libuv accepts and closes what it cannot keep: the sign the descriptors ran out.
       await waitFor('the child to run out of descriptors', () => closedByBridge > 0, 30_000);
-      const kept = sockets.find((s) => !s.destroyed) as Socket;
-      const answer = await new Promise<string>((resolve) => {
-        let text = '';
-        kept.on('data', (c: Buffer) => {
-          text += c.toString();
-          if (text.includes('\r\n\r\n')) resolve(text);
-        });
-        kept.write('GET / HTTP/1.1\r\nHost: app\r\n\r\n');
-      });
-      expect(answer).toMatch(/^HTTP\/1.1 503 /);
-      expect(answer).toContain('HTTP_BRIDGE_OVERLOADED');
+      // Every kept connection asks at once: libuv frees a descriptor now and then (its EMFILE
+      // trick), so one request may find one and be served; the rest must be refused with 503.
+      const kept = sockets.filter((s) => !s.destroyed).slice(0, 20);
+      const answers = await Promise.all(
+        kept.map(
+          (socket) =>
+            new Promise<string>((resolve) => {
+              let text = '';
+              socket.on('data', (c: Buffer) => {
+                text += c.toString();
+                if (text.includes('\r\n\r\n')) resolve(text);
+              });
+              socket.write('GET / HTTP/1.1\r\nHost: app\r\n\r\n');
+            }),
+        ),
+      );
+      for (const answer of answers) expect(answer).toMatch(/^HTTP\/1.1 (200|503) /);
+      const refused = answers.filter((a) => a.startsWith('HTTP/1.1 503 '));
+      expect(refused.length).toBeGreaterThan(answers.length / 2);
+      for (const answer of refused) expect(answer).toContain('HTTP_BRIDGE_OVERLOADED');
       for (const s of sockets) s.destroy();
       await waitFor(
         'a request to be served again',

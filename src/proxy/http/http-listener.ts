@@ -336,6 +336,8 @@ class Downstream {
   lastActiveAt = coarseClock.now;
   /** Since when the caller has not taken what was written to it (0: it has); coarse clock. */
   notReadingSince = 0;
+  /** Bytes handed to the kernel for this caller when its connection was last looked at. */
+  dispatchedAtLastLook = 0;
 
   constructor(
     readonly listener: HttpListener,
@@ -1043,14 +1045,19 @@ export class HttpListener {
     if (downstream.tunnel !== null || downstream.closed) return;
     // A caller that stopped reading its answers holds their upstream connections (paused): it gets
     // as long as an upstream may stall mid-response, then its connection is broken (caller_gone).
-    if (downstream.socket.writableNeedDrain) {
+    // Not reading: bytes wait in the bridge for this caller and none reached the kernel since the
+    // last look (progress, not writableNeedDrain, which depends on how the writes happened to return).
+    const socket = downstream.socket;
+    const dispatched = socket.bytesWritten - socket.writableLength;
+    if (socket.writableLength > 0 && dispatched === downstream.dispatchedAtLastLook) {
       if (downstream.notReadingSince === 0) downstream.notReadingSince = now;
       else if (now - downstream.notReadingSince > this.responseStallTimeoutMs) {
         this.metrics.callerTimeouts.inc({ phase: 'not_reading' });
-        downstream.socket.destroy();
+        socket.destroy();
         return;
       }
     } else downstream.notReadingSince = 0;
+    downstream.dispatchedAtLastLook = dispatched;
     if (downstream.held) return;
     if (downstream.phase === Phase.Head) {
       if (now - downstream.phaseSince > this.headerTimeoutMs) this.callerTimedOut(downstream, 'header', this.headerTimeoutMs);

@@ -20,6 +20,8 @@ module.exports = {
       testEnvironment: 'node',
       transform,
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+      // apache-dubbo-js (a test peer) needs util.isString, gone since Node 23.
+      setupFiles: ['<rootDir>/test/support/node-compat.ts'],
     },
   ],
 };

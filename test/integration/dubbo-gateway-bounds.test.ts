@@ -92,7 +92,10 @@ describe('Dubbo bridge bounds (bridge in a child process)', () => {
       await waitFor('the provider to get the 150 calls', () => provider.requests() >= 150, 30_000);
       await waitFor('the bridge to close the consumer', async () => (await child.metric('mesh_bridge_dubbo_consumers_closed_total', { reason: 'slow_reader' })) === 1, 30_000);
     });
-    expect(peak - before).toBeLessThan(60); // +162 MiB when every answer was queued
+    // The bridge queues at most maxBody + 8 MiB for a consumer; the peak also holds answers in
+    // flight and garbage not yet collected, which differ by Node version (Node 20 peaks near 40 MiB,
+    // Node 24 near 90). Holding every answer grew it by 162 MiB.
+    expect(peak - before).toBeLessThan(120);
   });
 
   it('stops reading a consumer that sends 12 MiB of heartbeats and never reads the replies', async () => {

@@ -33,6 +33,11 @@ export interface OutlierOptions {
   countApplicationErrors: boolean;
 }
 
+/** The instances an instance is compared with in the success-rate mode: one service's one stack. */
+export function outlierSet(service: string, stack: string): string {
+  return `${service}|${stack}`;
+}
+
 export const DEFAULT_OUTLIER_OPTIONS: OutlierOptions = {
   consecutiveGatewayFailures: 5,
   baseEjectionMs: 30_000,

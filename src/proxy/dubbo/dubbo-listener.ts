@@ -5,6 +5,7 @@
 // connection's. Responses go back with the consumer's id restored. Every buffer has a bound: a
 // consumer that does not read its answers stops being read, then is closed; a provider that does
 // not read stops the consumers feeding it, then is refused. Every call ends in one failure class.
+import { outlierSet } from '../../bridge/route/outlier-detector';
 import { readFileSync } from 'node:fs';
 import { Server, Socket } from 'node:net';
 import type { Stack } from '../../catalog';
@@ -329,11 +330,6 @@ function dubboMetrics(m: Registry) {
 }
 
 type DubboMetrics = ReturnType<typeof dubboMetrics>;
-
-/** The instances an instance is compared with in outlier detection's success-rate mode. */
-function outlierSet(service: string, stack: Stack): string {
-  return `${service}|${stack}`;
-}
 
 export class DubboListener {
   private server: Server | null = null;

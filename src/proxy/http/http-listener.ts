@@ -3,6 +3,7 @@
 // Node's parser, rewritten with X-Forwarded-* and sent to an instance of the legacy or mesh set over
 // a keep-alive pool; bodies stream through in both directions and are never buffered whole. Errors
 // the bridge makes are JSON: 400 for a malformed request, 502/503/504 naming the cause.
+import { outlierSet } from '../../bridge/route/outlier-detector';
 import { Server, Socket } from 'node:net';
 import type { Stack } from '../../catalog';
 import type { Logger } from '../../telemetry/logger';
@@ -899,8 +900,7 @@ export class HttpListener {
   private reportOutcome(exchange: Exchange, outcome: Outcome, now: number): void {
     const address = exchange.address;
     // The exchange's upstream connection is its own: a lost one counts once however it is reported.
-    const set = `${exchange.service}|${exchange.stack}`;
-    if (this.draining || !this.options.routes.outliers.report(address, outcome, now, set, exchange.upstream ?? undefined)) return;
+    if (this.draining || !this.options.routes.outliers.report(address, outcome, now, outlierSet(exchange.service, exchange.stack), exchange.upstream ?? undefined)) return;
     this.metrics.ejections.inc();
     this.options.logger.warn({ upstream: address, outcome }, `ejecting HTTP upstream ${address} for a while: its calls keep failing (${outcome})`);
   }

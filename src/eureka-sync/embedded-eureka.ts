@@ -51,6 +51,8 @@ export class EmbeddedEureka {
   private subscription: Subscription | undefined;
   private handout: BridgeHandout | null = null;
   private store: EurekaLeaseStore | null = null;
+  /** Set while the stored registrations are being read (see whenLoaded). */
+  private storeLoading: Promise<void> | null = null;
   readonly policy: RegistrationPolicy;
   /** The address each lease was registered from (`APP\0id`): only it (or an operator) may change the lease. */
   private readonly owners = new Map<string, string>();
@@ -156,7 +158,21 @@ export class EmbeddedEureka {
    */
   async useStore(store: EurekaLeaseStore): Promise<void> {
     this.store = store;
-    await store.start({ replicate: (stored) => this.replicate(stored), replicatedRemoval: (app, id) => this.replicatedRemoval(app, id) });
+    const loading = store.start({ replicate: (stored) => this.replicate(stored), replicatedRemoval: (app, id) => this.replicatedRemoval(app, id) });
+    this.storeLoading = loading.finally(() => (this.storeLoading = null));
+    await loading;
+  }
+
+  /**
+   * Resolves once the stored registrations are loaded, or after `maxMs`: a client's heartbeat that
+   * reaches a bridge restarting is answered from what it was told before, not with a 404 that
+   * makes every client register again. Bounded, so an unreachable ZooKeeper never holds clients.
+   */
+  whenLoaded(maxMs: number): Promise<void> | null {
+    const loading = this.storeLoading;
+    // Without ZooKeeper there is nothing to wait for: the store reads in the background once it is back.
+    if (loading === null || this.store?.connected !== true) return null;
+    return Promise.race([loading.then(noop, noop), new Promise<void>((resolve) => setTimeout(resolve, maxMs).unref())]);
   }
 
   /**
@@ -396,3 +412,5 @@ interface AppHttpStacks {
   byKey: Map<string, 'legacy' | 'mesh'>;
   counts: { legacy: number; mesh: number };
 }
+
+function noop(): void {}

@@ -93,6 +93,11 @@ export class EurekaLeaseStore {
   }
 
   /** Follows the stored registrations into `target`; resolves once the stored ones were applied (or the deadline passed). */
+  /** Whether the store's ZooKeeper session is connected now. */
+  get connected(): boolean {
+    return this.options.session.connected;
+  }
+
   async start(target: ReplicationTarget): Promise<void> {
     this.target = target;
     this.rootWatch ??= this.options.session.watchChildren(this.root, (children) => this.onChildren(children ?? []));

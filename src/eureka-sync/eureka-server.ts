@@ -170,8 +170,17 @@ export function createEurekaAppsRouter(server: EmbeddedEureka, options: EurekaRo
  * /eureka/self-preservation: GET shows it, DELETE (an operator address, with the registration
  * credentials when configured) ends it and evicts every expired lease.
  */
+/** Longest a Eureka request waits for the stored registrations of a bridge that is starting. */
+const STORE_LOAD_WAIT_MS = 3000;
+
 export function createEurekaRouter(server: EmbeddedEureka, options: EurekaRouterOptions = {}): Router {
   const router = express.Router();
+  // While a restarting bridge reads its stored registrations, Eureka requests wait (3 s at most).
+  router.use('/eureka', (_req, _res, next) => {
+    const loaded = server.whenLoaded(STORE_LOAD_WAIT_MS);
+    if (loaded === null) next();
+    else void loaded.then(() => next());
+  });
   const apps = createEurekaAppsRouter(server, options);
   for (const path of EUREKA_APPS_PATHS) router.use(path, apps);
   router.get('/eureka/self-preservation', (_req, res) => {

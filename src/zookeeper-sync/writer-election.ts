@@ -10,6 +10,10 @@ export interface WriterElectionOptions {
   owner: string;
   logger: Logger;
   layout?: ZkLayout;
+  /** The election's znode directory, when it is not the zookeeper writers' (the cutover runner's). */
+  dir?: string;
+  /** What the leader does, for the log lines (default: writes to zookeeper). */
+  role?: string;
 }
 
 interface ElectionEvents {
@@ -21,6 +25,7 @@ export class WriterElection extends EventEmitter<ElectionEvents> {
   private readonly owner: string;
   private readonly logger: Logger;
   private readonly dir: string;
+  private readonly role: string;
   private myNode: string | null = null;
   /** Whether a listing has shown myNode (so its absence later means it was removed). */
   private listed = false;
@@ -48,7 +53,8 @@ export class WriterElection extends EventEmitter<ElectionEvents> {
     this.session = options.session;
     this.owner = options.owner;
     this.logger = options.logger;
-    this.dir = electionDir(options.layout ?? DEFAULT_LAYOUT);
+    this.dir = options.dir ?? electionDir(options.layout ?? DEFAULT_LAYOUT);
+    this.role = options.role ?? 'writes to zookeeper';
   }
 
   get isLeader(): boolean {
@@ -113,7 +119,7 @@ export class WriterElection extends EventEmitter<ElectionEvents> {
       this.evaluate();
     } catch (err) {
       // A new session joins again; anything else is worth a line in the log.
-      if (!isConnectionError(err)) this.logger.error({ err }, 'joining the zookeeper writer election failed');
+      if (!isConnectionError(err)) this.logger.error({ err }, `joining the election of the one that ${this.role} failed`);
     }
   }
 
@@ -143,7 +149,7 @@ export class WriterElection extends EventEmitter<ElectionEvents> {
   private setLeader(leader: boolean): void {
     if (leader === this.leader) return;
     this.leader = leader;
-    this.logger.info({ owner: this.owner, leader }, leader ? 'this bridge now writes to zookeeper' : 'this bridge no longer writes to zookeeper');
+    this.logger.info({ owner: this.owner, leader }, leader ? `this process now ${this.role}` : `this process no longer ${this.role}`);
     this.emit('change', leader);
   }
 }

@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Command } from 'commander';
 import { parse } from 'yaml';
 import { isMeshBridgeError } from '../../errors';
 import { buildProgram } from '../main';
@@ -8,6 +9,13 @@ import { formatPlan, planFromFiles } from './cutover';
 
 const PLAYBOOKS = join(__dirname, '..', '..', '..', 'migration-playbooks');
 const payments = { playbook: join(PLAYBOOKS, 'dubbo-payments.yaml'), graph: join(PLAYBOOKS, 'dubbo-payments-graph.yaml') };
+
+/** Commander exits the process on a usage error unless told otherwise, command by command. */
+function exitOverride(command: Command): Command {
+  command.exitOverride();
+  for (const sub of command.commands) exitOverride(sub);
+  return command;
+}
 
 async function cli(args: string[]): Promise<{ stdout: string; error: unknown }> {
   let stdout = '';
@@ -17,7 +25,7 @@ async function cli(args: string[]): Promise<{ stdout: string; error: unknown }> 
   });
   let error: unknown = null;
   try {
-    await buildProgram().exitOverride().parseAsync(['node', 'mesh-bridge', ...args]);
+    await exitOverride(buildProgram()).parseAsync(['node', 'mesh-bridge', ...args]);
   } catch (err) {
     error = err;
   } finally {
@@ -68,10 +76,22 @@ describe('cutover plan', () => {
     expect(isMeshBridgeError(missing.error) && missing.error.code).toBe('CUTOVER_BAD_GRAPH');
   });
 
-  it('says the run commands are not built yet, as an error', async () => {
-    for (const name of ['run', 'status', 'pause', 'resume', 'approve', 'rollback']) {
-      const { error } = await cli(['cutover', name, 'com.example.A']);
-      expect(isMeshBridgeError(error) && error.code).toBe('CUTOVER_NOT_BUILT');
+  it('refuses a bridge address that is not a URL, naming it', async () => {
+    const { error } = await cli(['cutover', 'export', '--format', 'istio', '--bridges', 'http://a:1,http://[bad']);
+    expect(isMeshBridgeError(error) && error.code).toBe('CLI_USAGE');
+    expect((error as Error).message).toContain('"http://[bad"');
+  });
+
+  it('asks for the ZooKeeper that holds the run state before any run command', async () => {
+    const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      for (const name of ['run', 'status', 'pause', 'resume', 'approve', 'rollback']) {
+        const { error } = await cli(['cutover', name]);
+        expect((error as { code?: string }).code).toBe('commander.missingMandatoryOptionValue');
+        expect((error as Error).message).toContain('--zookeeper');
+      }
+    } finally {
+      stderr.mockRestore();
     }
   });
 });

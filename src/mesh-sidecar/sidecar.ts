@@ -12,8 +12,9 @@ import { MeshBridgeError } from '../errors';
 import { buildFilterChain, FilterChain, FilterSpec } from '../proxy/filters';
 import type { Logger } from '../telemetry/logger';
 import { Registry, counter } from '../telemetry/metrics';
-import { Counter, Gauge } from 'prom-client';
+import type { Counter } from 'prom-client';
 import { STACK_NAMES, SidecarConfig, StackName, loadSidecarConfig, parseListenAddress, stackSection } from './config';
+import { registerFilterMetrics } from './filter-metrics';
 import { FilterState, filterState } from './filter-state';
 import { ProxyStack, StackDeps, StackListener, StackPlan, changesOf, stackPlan } from './stack';
 
@@ -39,9 +40,6 @@ export class Sidecar {
   private lastReload: { at: string; outcome: string; notes: string[] } | null = null;
   private reloading: Promise<unknown> = Promise.resolve();
   private readonly startedAt = Date.now();
-  /** Refusals per stack and filter, summed over every filter object a reload has retired. */
-  private readonly refusalTotals = new Map<string, number>();
-  private readonly refusalSeen = new WeakMap<object, number>();
 
   constructor(
     private config: SidecarConfig,
@@ -53,7 +51,7 @@ export class Sidecar {
     this.metrics = metrics;
     this.stats = { http: new TrafficStats(metrics, 'http'), dubbo: new TrafficStats(metrics, 'dubbo') };
     this.reloads = counter(metrics, 'mesh_sidecar_reloads_total', 'Config reloads (SIGHUP), by outcome: applied, unchanged, refused (the old config kept)', ['outcome']);
-    this.registerFilterMetrics();
+    registerFilterMetrics(metrics, () => this.filterStates());
   }
 
   /** Starts every configured stack and the admin port. A reload asked for meanwhile waits for it. */
@@ -263,41 +261,6 @@ export class Sidecar {
     const out: Array<[StackName, FilterState, object]> = [];
     for (const [name, stack] of this.stacks) stack.chain.active.filters.forEach((filter, i) => out.push([name, filterState(filter, filterSpecs(this.config, name)[i]?.config), filter]));
     return out;
-  }
-
-  private registerFilterMetrics(): void {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const sidecar = this;
-    new Counter({
-      name: 'mesh_sidecar_filter_refusals_total',
-      help: 'Requests a filter answered itself (rate limited, denied, bulkhead full, fault aborted), by stack and filter',
-      labelNames: ['stack', 'filter'],
-      registers: [this.metrics],
-      collect() {
-        for (const [stack, state, filter] of sidecar.filterStates()) {
-          if (state.refused === undefined) continue;
-          const key = `${stack}|${state.name}`;
-          const added = state.refused - (sidecar.refusalSeen.get(filter) ?? 0);
-          sidecar.refusalSeen.set(filter, state.refused);
-          sidecar.refusalTotals.set(key, (sidecar.refusalTotals.get(key) ?? 0) + added);
-        }
-        this.reset();
-        for (const [key, total] of sidecar.refusalTotals) {
-          const [stack, filter] = key.split('|');
-          this.inc({ stack, filter }, total);
-        }
-      },
-    });
-    new Gauge({
-      name: 'mesh_sidecar_circuit_breakers',
-      help: 'Circuit breakers by stack and state (closed, open, half_open)',
-      labelNames: ['stack', 'state'],
-      registers: [this.metrics],
-      collect() {
-        this.reset();
-        for (const [stack, state] of sidecar.filterStates()) for (const b of state.breakers ?? []) this.inc({ stack, state: b.state });
-      },
-    });
   }
 
   private serveAdmin(req: IncomingMessage, res: ServerResponse): void {

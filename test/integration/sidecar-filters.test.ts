@@ -219,6 +219,9 @@ describe('mesh-bridge sidecar: filters seen from real callers', () => {
     expect(aborted.status).toBe(503);
     expect(aborted.headers['x-mesh-bridge-error']).toBe('HTTP_FAULT_INJECTED');
     expect(message(aborted)).toContain('fault injected by abort-all');
+    const metrics = String((await adminJson(sidecar, '/metrics')).text);
+    expect(metrics).toContain('mesh_sidecar_faults_injected_total{stack="outbound",kind="delay"} 1');
+    expect(metrics).toContain('mesh_sidecar_faults_injected_total{stack="outbound",kind="abort"} 1');
   });
 
   it('denies a caller app by header with 403 naming the rule (inbound) and lets others through', async () => {

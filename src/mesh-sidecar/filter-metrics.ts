@@ -1,0 +1,75 @@
+// The sidecar's filter metrics, read from the active filters when /metrics is scraped (nothing is
+// counted per request here). Filters count from zero and a reload replaces them, so each counter
+// carries what retired filters counted: the totals never go down.
+import { Counter, Gauge } from 'prom-client';
+import type { Registry } from '../telemetry/metrics';
+import type { FilterState } from './filter-state';
+
+/** Each active filter: its stack (a config key path), its state, and the object (its identity across scrapes). */
+export type FilterStates = () => Array<[string, FilterState, object]>;
+
+/** Totals per label set, fed with counts that restart at zero whenever their owner object is replaced. */
+class CarriedTotals {
+  private readonly totals = new Map<string, number>();
+  private readonly seen = new WeakMap<object, Map<string, number>>();
+
+  add(owner: object, key: string, count: number): void {
+    let seen = this.seen.get(owner);
+    if (seen === undefined) this.seen.set(owner, (seen = new Map()));
+    const added = count - (seen.get(key) ?? 0);
+    seen.set(key, count);
+    this.totals.set(key, (this.totals.get(key) ?? 0) + added);
+  }
+
+  entries(): IterableIterator<[string, number]> {
+    return this.totals.entries();
+  }
+}
+
+/** A counter whose values are carried totals; label values are joined with `|` in the key. */
+function carriedCounter(registry: Registry, name: string, help: string, labelNames: [string, string], feed: (totals: CarriedTotals) => void): void {
+  const totals = new CarriedTotals();
+  new Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      feed(totals);
+      this.reset();
+      for (const [key, total] of totals.entries()) {
+        const [a, b] = key.split('|');
+        this.inc({ [labelNames[0]]: a, [labelNames[1]]: b }, total);
+      }
+    },
+  });
+}
+
+export function registerFilterMetrics(registry: Registry, states: FilterStates): void {
+  carriedCounter(
+    registry,
+    'mesh_sidecar_filter_refusals_total',
+    'Requests a filter answered itself (rate limited, denied, bulkhead full, fault aborted), by stack and filter',
+    ['stack', 'filter'],
+    (totals) => {
+      for (const [stack, state, filter] of states()) if (state.refused !== undefined) totals.add(filter, `${stack}|${state.name}`, state.refused);
+    },
+  );
+  carriedCounter(registry, 'mesh_sidecar_faults_injected_total', 'Faults the fault filter injected, by stack and kind (delay, abort)', ['stack', 'kind'], (totals) => {
+    for (const [stack, state, filter] of states()) {
+      if (state.injected === undefined) continue;
+      totals.add(filter, `${stack}|delay`, state.injected.delays);
+      totals.add(filter, `${stack}|abort`, state.injected.aborts);
+    }
+  });
+  new Gauge({
+    name: 'mesh_sidecar_circuit_breakers',
+    help: 'Circuit breakers by stack and state (closed, open, half_open)',
+    labelNames: ['stack', 'state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [stack, state] of states()) for (const b of state.breakers ?? []) this.inc({ stack, state: b.state });
+    },
+  });
+}

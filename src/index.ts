@@ -7,7 +7,7 @@ export { loadBridgeConfig, validateBridgeConfig } from './bridge/config';
 export type { BridgeConfig, RouteConfig, MeshServiceConfig } from './bridge/config';
 export { Bridge } from './bridge/bridge-process';
 export type { BridgeAddresses } from './bridge/bridge-process';
-export { StackWeights } from './bridge/route/stack-weights';
+export { StackWeights } from './proxy/router/stack-weights';
 export { ZookeeperSync } from './zookeeper-sync/zookeeper-sync';
 export type { ZookeeperSyncOptions, ZookeeperSyncStatus } from './zookeeper-sync/zookeeper-sync';
 export { EmbeddedEureka, EurekaRemoteSync, createEurekaRouter } from './eureka-sync';

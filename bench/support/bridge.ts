@@ -9,7 +9,7 @@
 import { Catalog, Instance, instanceDefaults } from '../../src/catalog';
 import { DubboServicePolicy } from '../../src/bridge/dubbo/dubbo-listener';
 import { HttpServicePolicy } from '../../src/bridge/http/http-listener';
-import { StackWeights } from '../../src/bridge/route/stack-weights';
+import { StackWeights } from '../../src/proxy/router/stack-weights';
 import { TrafficStats } from '../../src/bridge/stats/traffic-stats';
 import { Registry } from '../../src/telemetry/metrics';
 import { dubboGateway, httpGateway } from '../../test/support/gateway';

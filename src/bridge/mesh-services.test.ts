@@ -2,8 +2,8 @@
 import { Catalog } from '../catalog';
 import { validateBridgeConfig } from './config';
 import { loadMeshServices, migrationState } from './mesh-services';
-import { StackWeights } from './route/stack-weights';
-import { WeightControl } from './route/weight-control';
+import { StackWeights } from '../proxy/router/stack-weights';
+import { WeightControl } from './control/weight-control';
 
 describe('migrationState', () => {
   it('calls a service migrated while its weight or one method weight is above 0, and says when that may change', async () => {

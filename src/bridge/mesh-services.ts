@@ -4,8 +4,8 @@
 import { Catalog, Instance, instanceDefaults } from '../catalog';
 import type { MigrationState } from '../zookeeper-sync/zookeeper-writer';
 import { MeshServiceConfig } from './config';
-import { StackWeights } from './route/stack-weights';
-import { WeightControl } from './route/weight-control';
+import { StackWeights } from '../proxy/router/stack-weights';
+import { WeightControl } from './control/weight-control';
 
 export const MESH_SOURCE = 'mesh';
 

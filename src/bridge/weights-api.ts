@@ -5,7 +5,7 @@
 import express, { Request, Response, Router } from 'express';
 import { z } from 'zod';
 import { isMeshBridgeError } from '../errors';
-import { WeightControl } from './route/weight-control';
+import { WeightControl } from './control/weight-control';
 import { TrafficStats } from './stats/traffic-stats';
 
 /** A Dubbo method name is a Java identifier; `__proto__` would name the storage's prototype, not a method. */

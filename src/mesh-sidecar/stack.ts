@@ -3,8 +3,8 @@
 // reload swaps. A reload changes the catalog, weights and policies in place; only a new listen
 // address (or HTTP routeBy) needs a new listener.
 import { Catalog, Instance, Protocol } from '../catalog';
-import { RouteSet, ServiceRoutes } from '../bridge/route/service-routes';
-import { StackWeights } from '../bridge/route/stack-weights';
+import { RouteSet, ServiceRoutes } from '../proxy/router/service-routes';
+import { StackWeights } from '../proxy/router/stack-weights';
 import type { TrafficStats } from '../bridge/stats/traffic-stats';
 import { DubboListener, DubboServicePolicy } from '../proxy/dubbo/dubbo-listener';
 import type { FilterChain } from '../proxy/filters';

@@ -5,9 +5,9 @@
 import { request } from 'undici';
 import { Bridge } from '../../src/bridge/bridge-process';
 import { validateBridgeConfig } from '../../src/bridge/config';
-import { CLOCK_SKEW_ALLOWANCE_MS, SharedWeights, WEIGHTS_ROOT } from '../../src/bridge/route/shared-weights';
-import { StackWeights } from '../../src/bridge/route/stack-weights';
-import { WeightControl } from '../../src/bridge/route/weight-control';
+import { CLOCK_SKEW_ALLOWANCE_MS, SharedWeights, WEIGHTS_ROOT } from '../../src/bridge/control/shared-weights';
+import { StackWeights } from '../../src/proxy/router/stack-weights';
+import { WeightControl } from '../../src/bridge/control/weight-control';
 import { Registry, metricValue } from '../../src/telemetry/metrics';
 import { silentLogger } from '../../src/telemetry/logger';
 import { ZkSession } from '../../src/zookeeper-sync/zk-session';

@@ -3,7 +3,7 @@
 // interface name matches exactly, and a name nobody knows gets a 404, never a weight or a znode.
 import { Server, createServer } from 'node:http';
 import { request } from 'undici';
-import { WEIGHTS_ROOT } from '../../src/bridge/route/shared-weights';
+import { WEIGHTS_ROOT } from '../../src/bridge/control/shared-weights';
 import { silentLogger } from '../../src/telemetry/logger';
 import { ZkSession } from '../../src/zookeeper-sync/zk-session';
 import { BridgeProcess, runCli } from '../support/bridge-process';

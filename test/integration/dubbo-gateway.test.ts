@@ -4,7 +4,7 @@
 import { Catalog, Instance, instanceDefaults } from '../../src/catalog';
 import { encodeRequest, readRoutingView } from '../../src/dubbo-codec';
 import { DubboListener, DubboServicePolicy } from '../../src/bridge/dubbo/dubbo-listener';
-import { StackWeights } from '../../src/bridge/route/stack-weights';
+import { StackWeights } from '../../src/proxy/router/stack-weights';
 import { Registry, metricValue } from '../../src/telemetry/metrics';
 import { RawDubboClient } from '../support/dubbo-client';
 import { Gateway, dubboGateway } from '../support/gateway';

@@ -7,7 +7,7 @@ import { request as undiciRequest, Agent, WebSocket as UndiciWebSocket } from 'u
 import { WebSocketServer } from 'ws';
 import { Catalog, Instance, instanceDefaults } from '../../src/catalog';
 import { HttpListener, HttpServicePolicy } from '../../src/proxy/http/http-listener';
-import { StackWeights } from '../../src/bridge/route/stack-weights';
+import { StackWeights } from '../../src/proxy/router/stack-weights';
 import { Registry, metricValue } from '../../src/telemetry/metrics';
 import { Gateway, httpGateway } from '../support/gateway';
 

@@ -5,7 +5,7 @@
 // connection's. Responses go back with the consumer's id restored. Every buffer has a bound: a
 // consumer that does not read its answers stops being read, then is closed; a provider that does
 // not read stops the consumers feeding it, then is refused. Every call ends in one failure class.
-import { outlierSet } from '../../bridge/route/outlier-detector';
+import { outlierSet } from '../router/outlier-detector';
 import { readFileSync } from 'node:fs';
 import { Server, Socket } from 'node:net';
 import type { Stack } from '../../catalog';
@@ -20,8 +20,8 @@ import { responseOutcome } from './response-outcome';
 import type { Logger } from '../../telemetry/logger';
 import { LogOnce } from '../../telemetry/logger';
 import { Registry, counter, gauge } from '../../telemetry/metrics';
-import { PendingCounts } from '../../bridge/route/pending-counts';
-import { RouteChoice, ServiceRoutes } from '../../bridge/route/service-routes';
+import { PendingCounts } from '../router/pending-counts';
+import { RouteChoice, ServiceRoutes } from '../router/service-routes';
 import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy } from '../../bridge/socket-lifecycle';
 import { TrafficStats } from '../../bridge/stats/traffic-stats';
 import { InFlight, UpstreamConnection, UpstreamFailure } from '../upstream/dubbo-upstream-connection';

@@ -3,7 +3,7 @@
 // Node's parser, rewritten with X-Forwarded-* and sent to an instance of the legacy or mesh set over
 // a keep-alive pool; bodies stream through in both directions and are never buffered whole. Errors
 // the bridge makes are JSON: 400 for a malformed request, 502/503/504 naming the cause.
-import { outlierSet } from '../../bridge/route/outlier-detector';
+import { outlierSet } from '../router/outlier-detector';
 import { Server, Socket } from 'node:net';
 import type { Stack } from '../../catalog';
 import type { Logger } from '../../telemetry/logger';
@@ -12,8 +12,8 @@ import { Registry, counter, gauge } from '../../telemetry/metrics';
 import { BridgeRefusal, Outcome, httpStatusFor } from '../failure-class';
 import type { ProxyRequest } from '../filters/filter';
 import type { FilterChain } from '../filters/filter-chain';
-import { PendingCounts } from '../../bridge/route/pending-counts';
-import { RouteChoice, ServiceRoutes } from '../../bridge/route/service-routes';
+import { PendingCounts } from '../router/pending-counts';
+import { RouteChoice, ServiceRoutes } from '../router/service-routes';
 import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy } from '../../bridge/socket-lifecycle';
 import { TrafficStats } from '../../bridge/stats/traffic-stats';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE, METHODS, assertParserWorks } from './http-parser';

@@ -1,4 +1,4 @@
-import { StackWeights } from './stack-weights';
+import { StackWeights } from '../../proxy/router/stack-weights';
 import { WeightControl } from './weight-control';
 
 describe('weight control', () => {

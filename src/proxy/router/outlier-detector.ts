@@ -4,7 +4,7 @@
 // Two detectors: consecutive gateway failures (inline), and success rate versus the rest of its set
 // (once per interval). Only failures blamed on the instance count (failure-class.ts): a caller that
 // hangs up or an application exception never ejects anyone. Pure: the caller passes `now`.
-import { Outcome, isGatewayFailure } from '../../proxy/failure-class';
+import { Outcome, isGatewayFailure } from '../failure-class';
 
 export interface SuccessRateOptions {
   /** Hosts in a set with enough requests before the set is analysed at all. */

@@ -2,7 +2,7 @@
 // runtime. Overrides live in a store: in this process only, or in ZooKeeper so that every bridge
 // replica sends the same share to the mesh (shared-weights.ts). Removing an override goes back
 // to the configured weight, never to zero.
-import { StackWeights } from './stack-weights';
+import { StackWeights } from '../../proxy/router/stack-weights';
 
 /** An operator's weights for one service: the service's, and per method. */
 export interface WeightOverride {

@@ -42,7 +42,9 @@ function bridgeConfig(id: string, dubboPort: number, steering: 'disable' | 'weig
     http: { enabled: false },
     mesh: { services: [{ name: IFACE, protocol: 'dubbo', instances: [{ host: '127.0.0.1', port: mesh.port, version: VERSION }] }] },
     // apache-dubbo-js sends its timeout attachment in seconds; the route's own timeout wins over it.
-    routes: [{ service: IFACE, retries: 0, timeoutMs: 3000 }],
+    // 10 s, not 3: at a load average of 15 a provider answer once took longer than 3 s, and these
+    // tests count answers, not latency (the calls cut by a kill fail on the closed connection).
+    routes: [{ service: IFACE, retries: 0, timeoutMs: 10_000 }],
     log: { level: 'warn' },
   };
 }

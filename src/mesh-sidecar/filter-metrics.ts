@@ -27,7 +27,7 @@ class CarriedTotals {
 }
 
 /** A counter whose values are carried totals; label values are joined with `|` in the key. */
-function carriedCounter(registry: Registry, name: string, help: string, labelNames: [string, string], feed: (totals: CarriedTotals) => void): void {
+function carriedCounter(registry: Registry, name: string, help: string, labelNames: string[], feed: (totals: CarriedTotals) => void): void {
   const totals = new CarriedTotals();
   new Counter({
     name,
@@ -38,8 +38,8 @@ function carriedCounter(registry: Registry, name: string, help: string, labelNam
       feed(totals);
       this.reset();
       for (const [key, total] of totals.entries()) {
-        const [a, b] = key.split('|');
-        this.inc({ [labelNames[0]]: a, [labelNames[1]]: b }, total);
+        const values = key.split('|');
+        this.inc(Object.fromEntries(labelNames.map((label, i) => [label, values[i]])), total);
       }
     },
   });
@@ -62,6 +62,15 @@ export function registerFilterMetrics(registry: Registry, states: FilterStates):
       totals.add(filter, `${stack}|abort`, state.injected.aborts);
     }
   });
+  carriedCounter(
+    registry,
+    'mesh_sidecar_degraded_total',
+    'Fallback answers the degrade filter gave instead of the service, by stack, rule and reason (forced, circuit_open)',
+    ['stack', 'rule', 'reason'],
+    (totals) => {
+      for (const [stack, state, filter] of states()) for (const d of state.degraded ?? []) totals.add(filter, `${stack}|${d.rule.replace(/\|/g, '/')}|${d.reason}`, d.count);
+    },
+  );
   new Gauge({
     name: 'mesh_sidecar_circuit_breakers',
     help: 'Circuit breakers by stack and state (closed, open, half_open)',

@@ -5,6 +5,7 @@
 import type { Filter } from '../proxy/filters';
 import { AuthzFilter } from '../proxy/filters/authz';
 import { CircuitBreakerFilter } from '../proxy/filters/circuit-breaker';
+import { DegradeFilter, DegradeReason } from '../proxy/filters/degrade';
 import { FaultInjectionFilter } from '../proxy/filters/fault-injection';
 import { IsolationFilter } from '../proxy/filters/isolation';
 import { RateLimitFilter } from '../proxy/filters/rate-limit';
@@ -21,6 +22,8 @@ export interface FilterState {
   breakers?: Array<{ rule: string; key: string; state: BreakerState; opens: number }>;
   /** Fault injection: delays and aborts injected. */
   injected?: { delays: number; aborts: number };
+  /** Degradation: fallback answers given, per rule and reason. */
+  degraded?: Array<{ rule: string; reason: DegradeReason; count: number }>;
 }
 
 /** The rule names a filter's config gave (the config it was built from, already validated). */
@@ -42,6 +45,7 @@ export function filterState(filter: Filter, config?: unknown): FilterState {
   }
   if (filter instanceof AuthzFilter) return { name: filter.name, refused: filter.denied };
   if (filter instanceof IsolationFilter) return { name: filter.name, refused: filter.refused };
+  if (filter instanceof DegradeFilter) return { name: filter.name, degraded: filter.counts() };
   if (filter instanceof FaultInjectionFilter) return { name: filter.name, refused: filter.injected.aborts, injected: { ...filter.injected } };
   return { name: filter.name };
 }

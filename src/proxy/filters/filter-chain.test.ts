@@ -10,6 +10,7 @@ const request: ProxyRequest = {
   remoteAddress: '127.0.0.1:1',
   callerApp: () => undefined,
   attribute: () => undefined,
+  argument: () => undefined,
 };
 
 describe('FilterChain', () => {

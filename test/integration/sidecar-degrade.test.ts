@@ -42,6 +42,11 @@ function httpCall(port: number, host: string, agent: Agent): Promise<Reply> {
   });
 }
 
+/** A degrade rule that always answers with its fallback. */
+function forced(name: string, match: Record<string, string>, answer: Record<string, unknown>): Record<string, unknown> {
+  return { name, match, mode: 'force', answer };
+}
+
 async function metricsText(sidecar: SidecarChild): Promise<string> {
   return String((await adminJson(sidecar, '/metrics')).text);
 }
@@ -98,9 +103,9 @@ describe('mesh-bridge sidecar: degradation, hot arguments and faults seen from r
               name: 'degrade',
               config: {
                 rules: [
-                  { name: 'catalog-static', match: { service: 'catalog' }, mode: 'force', answer: { type: 'http', status: 200, headers: { 'content-type': 'text/plain', 'x-source': 'fallback' }, body: 'cached catalog' } },
-                  { name: 'reviews-null', match: { service: 'reviews' }, mode: 'force', answer: { type: 'null' } },
-                  { name: 'ratings-error', match: { service: 'ratings' }, mode: 'force', answer: { type: 'exception', class: 'com.example.RatingsOffException', message: 'ratings are switched off', httpStatus: 503 } },
+                  forced('catalog-static', { service: 'catalog' }, { type: 'http', status: 200, headers: { 'content-type': 'text/plain', 'x-source': 'fallback' }, body: 'cached catalog' }),
+                  forced('reviews-null', { service: 'reviews' }, { type: 'null' }),
+                  forced('ratings-error', { service: 'ratings' }, { type: 'exception', class: 'com.example.RatingsOffException', message: 'ratings are switched off', httpStatus: 503 }),
                 ],
               },
             },
@@ -115,16 +120,11 @@ describe('mesh-bridge sidecar: degradation, hot arguments and faults seen from r
                 name: 'degrade',
                 config: {
                   rules: [
-                    { name: 'greeting-off', match: { method: 'greeting' }, mode: 'force', answer: { type: 'value', value: 'fallback greeting' } },
-                    { name: 'count-off', match: { method: 'count' }, mode: 'force', answer: { type: 'value', value: 42 } },
-                    { name: 'prices-off', match: { method: 'prices' }, mode: 'force', answer: { type: 'value', value: { currency: 'EUR', amount: 12, cents: { $long: 1200 } } } },
-                    {
-                      name: 'price-off',
-                      match: { method: 'price' },
-                      mode: 'force',
-                      answer: { type: 'value', value: { $class: 'com.example.demo.Price', fields: { sku: 'A-1', cents: { $long: 999 }, tags: ['cached', 'stale'] } } },
-                    },
-                    { name: 'stock-off', match: { method: 'stock' }, mode: 'force', answer: { type: 'exception', class: 'com.example.demo.StockUnavailableException', message: 'stock is switched off for the sale' } },
+                    forced('greeting-off', { method: 'greeting' }, { type: 'value', value: 'fallback greeting' }),
+                    forced('count-off', { method: 'count' }, { type: 'value', value: 42 }),
+                    forced('prices-off', { method: 'prices' }, { type: 'value', value: { currency: 'EUR', amount: 12, cents: { $long: 1200 } } }),
+                    forced('price-off', { method: 'price' }, { type: 'value', value: { $class: 'com.example.demo.Price', fields: { sku: 'A-1', cents: { $long: 999 }, tags: ['cached', 'stale'] } } }),
+                    forced('stock-off', { method: 'stock' }, { type: 'exception', class: 'com.example.demo.StockUnavailableException', message: 'stock is switched off for the sale' }),
                     { name: 'quote-fallback', match: { method: 'quote' }, mode: 'on-breaker-open', answer: { type: 'value', value: 'cached quote' } },
                   ],
                 },

@@ -45,6 +45,11 @@ function carriedCounter(registry: Registry, name: string, help: string, labelNam
   });
 }
 
+/** A rule name as a label value inside a `|`-joined key. */
+function label(rule: string): string {
+  return rule.replace(/\|/g, '/');
+}
+
 export function registerFilterMetrics(registry: Registry, states: FilterStates): void {
   carriedCounter(
     registry,
@@ -64,11 +69,20 @@ export function registerFilterMetrics(registry: Registry, states: FilterStates):
   });
   carriedCounter(
     registry,
+    'mesh_sidecar_authz_denied_total',
+    'Calls authz denied, by stack, rule and caller identity (unverified: a claimed application, none: no application named)',
+    ['stack', 'rule', 'identity'],
+    (totals) => {
+      for (const [stack, state, filter] of states()) for (const d of state.deniedBy ?? []) totals.add(filter, `${stack}|${label(d.rule)}|${d.identity}`, d.count);
+    },
+  );
+  carriedCounter(
+    registry,
     'mesh_sidecar_degraded_total',
     'Fallback answers the degrade filter gave instead of the service, by stack, rule and reason (forced, circuit_open)',
     ['stack', 'rule', 'reason'],
     (totals) => {
-      for (const [stack, state, filter] of states()) for (const d of state.degraded ?? []) totals.add(filter, `${stack}|${d.rule.replace(/\|/g, '/')}|${d.reason}`, d.count);
+      for (const [stack, state, filter] of states()) for (const d of state.degraded ?? []) totals.add(filter, `${stack}|${label(d.rule)}|${d.reason}`, d.count);
     },
   );
   new Gauge({

@@ -22,6 +22,8 @@ export interface FilterState {
   breakers?: Array<{ rule: string; key: string; state: BreakerState; opens: number }>;
   /** Fault injection: delays and aborts injected. */
   injected?: { delays: number; aborts: number };
+  /** Authz: denials per rule and identity kind (unverified: a claimed app; none: the caller named none). */
+  deniedBy?: Array<{ rule: string; identity: string; count: number }>;
   /** Degradation: fallback answers given, per rule and reason. */
   degraded?: Array<{ rule: string; reason: DegradeReason; count: number }>;
 }
@@ -43,7 +45,13 @@ export function filterState(filter: Filter, config?: unknown): FilterState {
   if (filter instanceof CircuitBreakerFilter) {
     return { name: filter.name, breakers: filter.states() };
   }
-  if (filter instanceof AuthzFilter) return { name: filter.name, refused: filter.denied };
+  if (filter instanceof AuthzFilter) {
+    const deniedBy = [...filter.deniedBy].map(([key, count]) => {
+      const at = key.lastIndexOf('|');
+      return { rule: key.slice(0, at), identity: key.slice(at + 1), count };
+    });
+    return { name: filter.name, refused: filter.denied, deniedBy };
+  }
   if (filter instanceof IsolationFilter) return { name: filter.name, refused: filter.refused };
   if (filter instanceof DegradeFilter) return { name: filter.name, degraded: filter.counts() };
   if (filter instanceof FaultInjectionFilter) return { name: filter.name, refused: filter.injected.aborts, injected: { ...filter.injected } };

@@ -84,6 +84,7 @@ describe('fallback answers on the wire', () => {
     );
     expect(text({ type: 'null' }, true)).toBe('HTTP/1.1 204 No Content\r\nx-mesh-bridge-degraded: degraded by r (forced)\r\nconnection: close\r\n\r\n');
     expect(text({ type: 'http', status: 200, headers: { 'cache-control': 'no-store' }, body: 'hé' })).toMatch(/^HTTP\/1\.1 200 OK\r\ncache-control: no-store\r\n.*content-length: 3\r\n\r\nh/s);
+    expect(httpFallbackResponse(answer({ type: 'value', value: 'x' }), 'm', false, true).bytes.toString('latin1')).toMatch(/content-length: 3\r\n\r\n$/);
     expect(text({ type: 'exception', class: 'com.example.NoPriceException', message: 'no price' })).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n.*"code":"HTTP_DEGRADED"/s);
   });
 });

@@ -9,6 +9,9 @@ interface Encoded {
   status: number;
   keepAlive: Buffer;
   close: Buffer;
+  /** Where the body starts in each: a HEAD request gets the head alone. */
+  keepAliveHead: number;
+  closeHead: number;
 }
 
 const encoded = new WeakMap<FallbackAnswer, Map<string, Encoded>>();
@@ -40,15 +43,19 @@ function build(answer: FallbackAnswer, message: string): Encoded {
   head += `x-mesh-bridge-degraded: ${message.replace(/[^\x20-\x7e]/g, '?').slice(0, 512)}\r\n`;
   if (status !== 204 && status !== 304) head += `content-length: ${Buffer.byteLength(body)}\r\n`;
   const bodyBytes = Buffer.from(status === 204 || status === 304 ? '' : body);
+  const keepAliveHead = Buffer.from(`${head}\r\n`, 'latin1');
+  const closeHead = Buffer.from(`${head}connection: close\r\n\r\n`, 'latin1');
   return {
     status,
-    keepAlive: Buffer.concat([Buffer.from(`${head}\r\n`, 'latin1'), bodyBytes]),
-    close: Buffer.concat([Buffer.from(`${head}connection: close\r\n\r\n`, 'latin1'), bodyBytes]),
+    keepAlive: Buffer.concat([keepAliveHead, bodyBytes]),
+    close: Buffer.concat([closeHead, bodyBytes]),
+    keepAliveHead: keepAliveHead.length,
+    closeHead: closeHead.length,
   };
 }
 
-/** The response for `answer`; `message` (the local reply's) goes into x-mesh-bridge-degraded. */
-export function httpFallbackResponse(answer: FallbackAnswer, message: string, close: boolean): { status: number; bytes: Buffer } {
+/** The response for `answer`; `message` (the local reply's) goes into x-mesh-bridge-degraded. A HEAD request gets no body. */
+export function httpFallbackResponse(answer: FallbackAnswer, message: string, close: boolean, head = false): { status: number; bytes: Buffer } {
   let byMessage = encoded.get(answer);
   if (byMessage === undefined) encoded.set(answer, (byMessage = new Map()));
   let built = byMessage.get(message);
@@ -57,5 +64,6 @@ export function httpFallbackResponse(answer: FallbackAnswer, message: string, cl
     if (byMessage.size >= MAX_MESSAGES) byMessage.clear();
     byMessage.set(message, built);
   }
-  return { status: built.status, bytes: close ? built.close : built.keepAlive };
+  const bytes = close ? built.close : built.keepAlive;
+  return { status: built.status, bytes: head ? bytes.subarray(0, close ? built.closeHead : built.keepAliveHead) : bytes };
 }

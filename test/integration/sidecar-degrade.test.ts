@@ -2,8 +2,9 @@
 // callers: an unmodified apache-dubbo-js consumer finds the sidecar's outbound Dubbo port through
 // ZooKeeper and calls a sofa-rpc-node provider through it; it decodes the fallback values (a string,
 // a number, a map, a DTO), gets a fallback exception as its error, gets the fallback once a breaker
-// opens on a failing provider, is held on one hot argument value while others pass, and sees an
-// injected delay in its timings. node:http callers get static fallback responses.
+// opens on a failing provider, is held on one hot argument value while others pass, and sees a
+// delay injected by attachment in its timings. node:http callers get static fallback responses and
+// a delay injected by header.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, IncomingHttpHeaders, Server, createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -26,14 +27,16 @@ interface Reply {
   status: number;
   body: string;
   headers: IncomingHttpHeaders;
+  ms: number;
 }
 
-function httpCall(port: number, host: string, agent: Agent): Promise<Reply> {
+function httpCall(port: number, host: string, agent: Agent, headers: Record<string, string> = {}, method = 'GET'): Promise<Reply> {
+  const started = performance.now();
   return new Promise((done, fail) => {
-    const req = request({ host: '127.0.0.1', port, path: '/items', headers: { host }, agent }, (res) => {
+    const req = request({ host: '127.0.0.1', port, method, path: '/items', headers: { host, ...headers }, agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => done({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
+      res.on('end', () => done({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers, ms: performance.now() - started }));
       res.on('error', fail);
     });
     req.setTimeout(10_000, () => req.destroy(new Error(`no answer from ${host} within 10 s`)));
@@ -109,6 +112,7 @@ describe('mesh-bridge sidecar: degradation, hot arguments and faults seen from r
                 ],
               },
             },
+            { name: 'fault', config: { rules: [{ name: 'slow-by-header', match: { service: 'live', attributes: { 'x-fault': 'slow' } }, delay: { ms: 300, percent: 100 } }] } },
           ],
           services: ['catalog', 'reviews', 'ratings', 'live'].map((name) => ({ name, legacy: [`127.0.0.1:${httpPort}`] })),
         },
@@ -264,5 +268,29 @@ describe('mesh-bridge sidecar: degradation, hot arguments and faults seen from r
     expect(await httpCall(sidecar.outbound, 'live', agent)).toMatchObject({ status: 200, body: 'live' });
     expect(upstreamCalls).toBe(before + 1);
     expect(await metricsText(sidecar)).toContain('mesh_sidecar_degraded_total{stack="outbound",rule="ratings-error",reason="forced"} 1');
+  });
+
+  it('answers a HEAD request with the fallback head alone, keeping the connection in step', async () => {
+    const one = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const head = await httpCall(sidecar.outbound, 'catalog', one, {}, 'HEAD');
+      expect(head).toMatchObject({ status: 200, body: '' });
+      expect(head.headers['content-length']).toBe(String('cached catalog'.length));
+      // The next response on the same connection is read whole: no stray body bytes came before it.
+      expect(await httpCall(sidecar.outbound, 'catalog', one)).toMatchObject({ status: 200, body: 'cached catalog' });
+      expect(await httpCall(sidecar.outbound, 'live', one)).toMatchObject({ status: 200, body: 'live' });
+    } finally {
+      one.destroy();
+    }
+  });
+
+  it('delays only the HTTP calls whose header matches a fault rule, as node:http times them', async () => {
+    let plain = Infinity;
+    for (let i = 0; i < 3; i++) plain = Math.min(plain, (await httpCall(sidecar.outbound, 'live', agent, { 'x-fault': 'no' })).ms);
+    const delayed = await httpCall(sidecar.outbound, 'live', agent, { 'x-fault': 'slow' });
+    expect(delayed).toMatchObject({ status: 200, body: 'live' });
+    expect(delayed.ms).toBeGreaterThanOrEqual(295);
+    expect(delayed.ms - plain).toBeGreaterThanOrEqual(250);
+    expect(await metricsText(sidecar)).toContain('mesh_sidecar_faults_injected_total{stack="outbound",kind="delay"} 1');
   });
 });

@@ -739,7 +739,7 @@ export class HttpListener {
         exchange.pendingBody = null;
         this.metrics.failures.inc({ reason: reply.outcome });
         filters.complete(request, reply.outcome, (performance.now() - exchange.startedAt) * 1000, this.clockMs);
-        if (reply.answer !== undefined) return this.answerWith(exchange, httpFallbackResponse(reply.answer, reply.message, exchange.closeAfter, exchange.isHead));
+        if (reply.answer !== undefined) return this.answerWith(exchange, httpFallbackResponse(reply.answer, reply.message, exchange.closeAfter, exchange.skipResponseBody));
         this.answer(exchange, reply.outcome, reply.refusal, `HTTP_${(reply.refusal ?? reply.outcome).toUpperCase()}`, reply.message, { service: exchange.service });
         return;
       }

@@ -69,6 +69,15 @@ export function registerFilterMetrics(registry: Registry, states: FilterStates):
   });
   carriedCounter(
     registry,
+    'mesh_sidecar_rate_limit_keys_evicted_total',
+    'Hot-parameter keys a rate limit forgot to stay within maxKeys, by stack and rule: a hot key forgotten starts again with a full bucket',
+    ['stack', 'rule'],
+    (totals) => {
+      for (const [stack, state, filter] of states()) for (const [rule, n] of Object.entries(state.keysEvictedByRule ?? {})) totals.add(filter, `${stack}|${label(rule)}`, n);
+    },
+  );
+  carriedCounter(
+    registry,
     'mesh_sidecar_authz_denied_total',
     'Calls authz denied, by stack, rule and caller identity (unverified: a claimed application, none: no application named)',
     ['stack', 'rule', 'identity'],

@@ -18,6 +18,8 @@ export interface FilterState {
   refused?: number;
   /** Rate limit: refusals per rule, by the rule's name (or `rate-limit[i]`). */
   refusedByRule?: Record<string, number>;
+  /** Rate limit: hot-parameter keys forgotten past maxKeys, per rule (rules that had any). */
+  keysEvictedByRule?: Record<string, number>;
   /** Circuit breaker: every breaker that exists, with its state. */
   breakers?: Array<{ rule: string; key: string; state: BreakerState; opens: number }>;
   /** Fault injection: delays and aborts injected. */
@@ -40,7 +42,11 @@ export function filterState(filter: Filter, config?: unknown): FilterState {
     const names = ruleNames(filter.name, config);
     const refusedByRule: Record<string, number> = {};
     filter.refused.forEach((n, i) => (refusedByRule[names[i] ?? ruleName(filter.name, i)] = n));
-    return { name: filter.name, refused: filter.refused.reduce((a, b) => a + b, 0), refusedByRule };
+    const keysEvictedByRule: Record<string, number> = {};
+    filter.evictions().forEach((n, i) => {
+      if (n > 0) keysEvictedByRule[names[i] ?? ruleName(filter.name, i)] = n;
+    });
+    return { name: filter.name, refused: filter.refused.reduce((a, b) => a + b, 0), refusedByRule, keysEvictedByRule };
   }
   if (filter instanceof CircuitBreakerFilter) {
     return { name: filter.name, breakers: filter.states() };

@@ -75,6 +75,11 @@ export class RateLimitFilter implements Filter {
     this.refused = config.rules.map(() => 0);
   }
 
+  /** Hot-parameter keys forgotten to stay within maxKeys, per rule: many mean a hot key may slip past its limit. */
+  evictions(): number[] {
+    return this.buckets.map((b) => b.evictions);
+  }
+
   onRequest(request: ProxyRequest, now: number): FilterDecision {
     const rules = this.config.rules;
     for (let i = 0; i < rules.length; i++) {

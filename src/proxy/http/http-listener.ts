@@ -883,9 +883,12 @@ export class HttpListener {
   /** Answers an exchange from the bridge itself, in the HTTP form failure-class.ts gives the outcome. */
   private answer(exchange: Exchange, outcome: Outcome, refusal: BridgeRefusal | undefined, code: string, message: string, extra: Record<string, unknown> = {}): void {
     const status = httpStatusFor(outcome, refusal);
-    this.answerWith(exchange, { status, bytes: jsonResponse(status, code, message, extra, exchange.closeAfter) });
+    exchange.status = status;
+    exchange.emit(jsonResponse(status, code, message, extra, exchange.closeAfter));
+    this.complete(exchange);
   }
 
+  /** Answers an exchange with a response built elsewhere (a degradation fallback: fallback-reply.ts). */
   private answerWith(exchange: Exchange, response: { status: number; bytes: Buffer }): void {
     exchange.status = response.status;
     exchange.emit(response.bytes);

@@ -29,4 +29,16 @@ describe('sidecar filter metrics', () => {
     expect(await metricValue(registry, 'mesh_sidecar_circuit_breakers', { stack: 'inbound', state: 'open' })).toBe(1);
     expect(await metricValue(registry, 'mesh_sidecar_circuit_breakers', { stack: 'inbound', state: 'closed' })).toBe(1);
   });
+
+  it('counts fallbacks by rule and reason, denials by rule and identity, and forgotten hot keys by rule (a rule name may hold a |)', async () => {
+    const registry = new Registry();
+    registerFilterMetrics(registry, () => [
+      ['dubbo.outbound', { name: 'degrade', degraded: [{ rule: 'quote|fallback', reason: 'circuit_open', count: 3 }] }, {}],
+      ['inbound', { name: 'authz', refused: 2, deniedBy: [{ rule: 'no-batch', identity: 'unverified', count: 2 }] }, {}],
+      ['outbound', { name: 'rate-limit', refused: 0, keysEvictedByRule: { 'per-user': 7 } }, {}],
+    ]);
+    expect(await metricValue(registry, 'mesh_sidecar_degraded_total', { stack: 'dubbo.outbound', rule: 'quote/fallback', reason: 'circuit_open' })).toBe(3);
+    expect(await metricValue(registry, 'mesh_sidecar_authz_denied_total', { stack: 'inbound', rule: 'no-batch', identity: 'unverified' })).toBe(2);
+    expect(await metricValue(registry, 'mesh_sidecar_rate_limit_keys_evicted_total', { stack: 'outbound', rule: 'per-user' })).toBe(7);
+  });
 });

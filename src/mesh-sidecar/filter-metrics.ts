@@ -27,7 +27,7 @@ class CarriedTotals {
 }
 
 /** A counter whose values are carried totals; label values are joined with `|` in the key. */
-function carriedCounter(registry: Registry, name: string, help: string, labelNames: [string, string], feed: (totals: CarriedTotals) => void): void {
+function carriedCounter(registry: Registry, name: string, help: string, labelNames: string[], feed: (totals: CarriedTotals) => void): void {
   const totals = new CarriedTotals();
   new Counter({
     name,
@@ -38,11 +38,16 @@ function carriedCounter(registry: Registry, name: string, help: string, labelNam
       feed(totals);
       this.reset();
       for (const [key, total] of totals.entries()) {
-        const [a, b] = key.split('|');
-        this.inc({ [labelNames[0]]: a, [labelNames[1]]: b }, total);
+        const values = key.split('|');
+        this.inc(Object.fromEntries(labelNames.map((label, i) => [label, values[i]])), total);
       }
     },
   });
+}
+
+/** A rule name as a label value inside a `|`-joined key. */
+function label(rule: string): string {
+  return rule.replace(/\|/g, '/');
 }
 
 export function registerFilterMetrics(registry: Registry, states: FilterStates): void {
@@ -62,6 +67,33 @@ export function registerFilterMetrics(registry: Registry, states: FilterStates):
       totals.add(filter, `${stack}|abort`, state.injected.aborts);
     }
   });
+  carriedCounter(
+    registry,
+    'mesh_sidecar_rate_limit_keys_evicted_total',
+    'Hot-parameter keys a rate limit forgot to stay within maxKeys, by stack and rule: a hot key forgotten starts again with a full bucket',
+    ['stack', 'rule'],
+    (totals) => {
+      for (const [stack, state, filter] of states()) for (const [rule, n] of Object.entries(state.keysEvictedByRule ?? {})) totals.add(filter, `${stack}|${label(rule)}`, n);
+    },
+  );
+  carriedCounter(
+    registry,
+    'mesh_sidecar_authz_denied_total',
+    'Calls authz denied, by stack, rule and caller identity (unverified: a claimed application, none: no application named)',
+    ['stack', 'rule', 'identity'],
+    (totals) => {
+      for (const [stack, state, filter] of states()) for (const d of state.deniedBy ?? []) totals.add(filter, `${stack}|${label(d.rule)}|${d.identity}`, d.count);
+    },
+  );
+  carriedCounter(
+    registry,
+    'mesh_sidecar_degraded_total',
+    'Fallback answers the degrade filter gave instead of the service, by stack, rule and reason (forced, circuit_open)',
+    ['stack', 'rule', 'reason'],
+    (totals) => {
+      for (const [stack, state, filter] of states()) for (const d of state.degraded ?? []) totals.add(filter, `${stack}|${label(d.rule)}|${d.reason}`, d.count);
+    },
+  );
   new Gauge({
     name: 'mesh_sidecar_circuit_breakers',
     help: 'Circuit breakers by stack and state (closed, open, half_open)',

@@ -125,7 +125,9 @@ export type BridgeRefusal =
   /** A concurrency bulkhead for the upstream service is full. */
   | 'bulkhead_full'
   /** Fault injection aborted the call on purpose. */
-  | 'fault_injected';
+  | 'fault_injected'
+  /** A degradation rule answered with its fallback instead of the service (the answer says how). */
+  | 'degraded';
 
 const DUBBO_REFUSAL_STATUS: Record<BridgeRefusal, number> = {
   no_instance: DubboStatus.SERVICE_NOT_FOUND,
@@ -138,6 +140,7 @@ const DUBBO_REFUSAL_STATUS: Record<BridgeRefusal, number> = {
   circuit_open: DubboStatus.SERVER_THREADPOOL_EXHAUSTED_ERROR,
   bulkhead_full: DubboStatus.SERVER_THREADPOOL_EXHAUSTED_ERROR,
   fault_injected: DubboStatus.SERVICE_ERROR,
+  degraded: DubboStatus.SERVICE_ERROR,
 };
 
 const HTTP_REFUSAL_STATUS: Record<BridgeRefusal, number> = {
@@ -151,4 +154,5 @@ const HTTP_REFUSAL_STATUS: Record<BridgeRefusal, number> = {
   circuit_open: 503,
   bulkhead_full: 503,
   fault_injected: 503,
+  degraded: 503,
 };

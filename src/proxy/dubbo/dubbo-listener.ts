@@ -15,6 +15,8 @@ import { BridgeRefusal, Outcome, dubboStatusFor } from '../failure-class';
 import type { FilterChain } from '../filters/filter-chain';
 import type { LocalReply, ProxyRequest } from '../filters/filter';
 import { EndOfTurn } from './end-of-turn';
+import { readArgumentKey } from './argument-reader';
+import { dubboFallbackFrame } from './fallback-reply';
 import { encodeReadonlyEvent } from './readonly-event';
 import { responseOutcome } from './response-outcome';
 import type { Logger } from '../../telemetry/logger';
@@ -292,6 +294,10 @@ class ProxiedRequest implements InFlight, ProxyRequest {
   attribute(name: string): string | undefined {
     const value = this.view.attachment(name);
     return value === undefined || value === null ? undefined : String(value);
+  }
+
+  argument(index: number): string | number | undefined {
+    return readArgumentKey(this.frame.body, this.view, index);
   }
 }
 
@@ -716,7 +722,11 @@ export class DubboListener {
     this.metrics.failures.inc({ reason: reply.refusal ?? reply.outcome });
     if (!request.frame.header.twoWay) return;
     request.downstream.requests.delete(request);
-    request.downstream.write(encodeResponse({ requestId: request.requestId, status: dubboStatusFor(reply.outcome, reply.refusal), errorMessage: reply.message }));
+    request.downstream.write(
+      reply.answer !== undefined
+        ? dubboFallbackFrame(reply.answer, request.idHigh, request.idLow)
+        : encodeResponse({ requestId: request.requestId, status: dubboStatusFor(reply.outcome, reply.refusal), errorMessage: reply.message }),
+    );
     this.complete(request, reply.outcome);
   }
 

@@ -24,6 +24,7 @@ describe('AccessLogFilter', () => {
     await new Promise((r) => setImmediate(r));
     expect(lines.filter((l) => l.outcome === 'ok')).toHaveLength(10);
     expect(lines.find((l) => l.outcome === 'caller_gone')).toMatchObject({ blame: 'caller', service: 'com.example.Greeter', method: 'sayHello' });
-    expect(lines[0]).toMatchObject({ callerApp: 'web', latencyMs: 1.5 });
+    expect(lines[0]).toMatchObject({ callerApp: 'web', callerIdentity: 'unverified', latencyMs: 1.5 });
+    expect(lines.find((l) => l.outcome === 'caller_gone')).toMatchObject({ callerIdentity: 'none' });
   });
 });

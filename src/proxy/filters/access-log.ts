@@ -6,6 +6,7 @@ import type { Logger } from '../../telemetry/logger';
 import { Outcome, blameOf } from '../failure-class';
 import type { Filter, FilterDecision, ProxyRequest } from './filter';
 import { registerFilter } from './filter';
+import { claimedApp, identityKind, identitySourceSchema } from './identity';
 
 export const accessLogConfigSchema = z
   .object({
@@ -13,6 +14,8 @@ export const accessLogConfigSchema = z
     sample: z.number().min(0).max(1).default(0.01),
     /** Log every call that did not end `ok`, whatever the sample. */
     allFailures: z.boolean().default(true),
+    /** Where the caller's claimed application is read; the listener's default when omitted. */
+    identity: identitySourceSchema.optional(),
   })
   .strict();
 
@@ -33,6 +36,7 @@ export class AccessLogFilter implements Filter {
     const failed = outcome !== 'ok';
     if (!(failed && this.config.allFailures) && this.random() >= this.config.sample) return;
     if (!this.logger.isLevelEnabled('info')) return;
+    const callerApp = claimedApp(request, this.config.identity);
     this.logger.info(
       {
         access: true,
@@ -42,7 +46,9 @@ export class AccessLogFilter implements Filter {
         group: request.group || undefined,
         method: request.method,
         caller: request.remoteAddress,
-        callerApp: request.callerApp(),
+        callerApp,
+        // Claimed, never checked, until mutual TLS gives a verified identity.
+        callerIdentity: identityKind(callerApp),
         outcome,
         blame: blameOf(outcome),
         latencyMs: Math.round(latencyMicros) / 1000,

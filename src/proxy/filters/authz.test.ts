@@ -12,6 +12,22 @@ describe('AuthzFilter', () => {
     expect(authz.onRequest(testRequest({ service: 'com.example.Other', app: 'mallory' }))).toBeUndefined();
   });
 
+  it('reads the claimed application from a configured header or attachment, and counts denials by rule and identity kind', () => {
+    const authz = new AuthzFilter(
+      authzConfigSchema.parse({ identity: { header: 'X-App-Name', attachment: 'caller' }, rules: [{ name: 'no-batch', deny: { apps: ['batch'] } }, { name: 'known', allow: { apps: ['web', 'batch'] } }] }),
+    );
+    const http = (attributes: Record<string, string>) => testRequest({ protocol: 'http', method: 'GET /', attributes });
+    expect(authz.onRequest(http({ 'x-app-name': 'web' }))).toBeUndefined();
+    expect(authz.onRequest(http({ 'x-app-name': 'batch' }))).toMatchObject({ message: 'application "batch" (unverified) from 127.0.0.1 is denied by no-batch' });
+    // The listener's own caller app is not what this config reads.
+    expect(authz.onRequest(testRequest({ protocol: 'http', method: 'GET /', app: 'web' }))).toMatchObject({ message: 'a caller naming no application from 127.0.0.1 is not allowed by known' });
+    expect(authz.onRequest(testRequest({ attributes: { caller: 'web', application: 'batch' } }))).toBeUndefined();
+    expect([...authz.deniedBy]).toEqual([
+      ['no-batch|unverified', 1],
+      ['known|none', 1],
+    ]);
+  });
+
   it('matches address ranges for IPv4, IPv4-mapped IPv6 and IPv6 callers', () => {
     const authz = filter([{ allow: { addresses: ['127.0.0.0/8', '::1'] } }]);
     expect(authz.onRequest(testRequest({ remoteAddress: '127.0.0.1:1234' }))).toBeUndefined();

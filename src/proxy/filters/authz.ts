@@ -1,11 +1,13 @@
 // Authorization: allow and deny lists by caller application and by address range. The caller's
-// application is what it claims (the Dubbo `application` attachment or a header) until mutual TLS
-// gives a verified identity, and the reply says which it was judged on. Deny rules win; with allow
-// rules present, a caller must match one. Denied: Dubbo error / HTTP 403, naming the rule.
+// application is what it claims (the Dubbo `application` attachment or a header, either of which
+// the config may rename: identity.ts) until mutual TLS gives a verified identity, and the reply,
+// the metrics and the access log say it was unverified. Deny rules win; with allow rules present,
+// a caller must match one. Denied: Dubbo error / HTTP 403, naming the rule.
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import type { Filter, FilterDecision, ProxyRequest } from './filter';
 import { registerFilter } from './filter';
+import { IdentityKind, IdentitySource, claimedApp, identityKind, identitySourceSchema } from './identity';
 import { matches, requestMatchSchema, ruleName } from './request-match';
 
 const cidr = z.string().refine((s) => parseCidr(s) !== null, { message: 'expected an address or CIDR range such as 10.0.0.0/8 or ::1/128' });
@@ -20,6 +22,8 @@ const callerSchema = z
 
 export const authzConfigSchema = z
   .object({
+    /** Where the caller's claimed application is read; the listener's default when omitted. */
+    identity: identitySourceSchema.optional(),
     rules: z
       .array(
         z
@@ -82,8 +86,12 @@ export class AuthzFilter implements Filter {
   readonly name = 'authz';
   private readonly rules: Array<{ name: string; match: z.infer<typeof requestMatchSchema> | undefined; allow?: CallerSet; deny?: CallerSet }>;
   denied = 0;
+  /** Denials per rule and identity kind (`rule|kind`), for metrics. */
+  readonly deniedBy = new Map<string, number>();
+  private readonly identity: IdentitySource | undefined;
 
   constructor(config: z.infer<typeof authzConfigSchema>) {
+    this.identity = config.identity;
     this.rules = config.rules.map((r, i) => ({
       name: ruleName(this.name, i, r.name),
       match: r.match,
@@ -97,17 +105,20 @@ export class AuthzFilter implements Filter {
     let address: string | undefined;
     for (const rule of this.rules) {
       if (!matches(rule.match, request)) continue;
-      app ??= request.callerApp();
+      app ??= claimedApp(request, this.identity);
       address ??= hostOf(request.remoteAddress);
+      const denied = rule.deny?.has(app, address) ? 'is denied by' : rule.allow !== undefined && !rule.allow.has(app, address) ? 'is not allowed by' : undefined;
+      if (denied === undefined) continue;
       const who = `${app === undefined ? 'a caller naming no application' : `application ${JSON.stringify(app)} (unverified)`} from ${address}`;
-      if (rule.deny?.has(app, address)) return this.refuse(`${who} is denied by ${rule.name}`);
-      if (rule.allow !== undefined && !rule.allow.has(app, address)) return this.refuse(`${who} is not allowed by ${rule.name}`);
+      return this.refuse(rule.name, identityKind(app), `${who} ${denied} ${rule.name}`);
     }
     return undefined;
   }
 
-  private refuse(message: string): FilterDecision {
+  private refuse(rule: string, kind: IdentityKind, message: string): FilterDecision {
     this.denied++;
+    const key = `${rule}|${kind}`;
+    this.deniedBy.set(key, (this.deniedBy.get(key) ?? 0) + 1);
     return { outcome: 'bridge_refusal', refusal: 'denied', message };
   }
 }

@@ -10,6 +10,7 @@ const request: ProxyRequest = {
   remoteAddress: '127.0.0.1:1',
   callerApp: () => undefined,
   attribute: () => undefined,
+  argument: () => undefined,
 };
 
 describe('FilterChain', () => {
@@ -42,5 +43,22 @@ describe('FilterChain', () => {
     held?.resume();
     expect(after).toHaveBeenCalledTimes(1);
     expect(done).toHaveBeenCalledTimes(1);
+  });
+
+  it('offers every local reply, answered at once or on resume, to each filter that may replace it, in order', () => {
+    const seen: string[] = [];
+    const rewriter = (name: string): Filter => ({
+      name,
+      onRequest: () => undefined,
+      onLocalReply: (_r, reply) => (seen.push(`${name}:${reply.message}`), { ...reply, message: `${reply.message}>${name}` }),
+    });
+    let held: FilterContext | undefined;
+    const hold: Filter = { name: 'hold', onRequest: (_r, _n, ctx) => ((held = ctx), 'held') };
+    const replies: string[] = [];
+    const chain = new FilterChain([rewriter('a'), hold, rewriter('b')]);
+    chain.run(request, 0, (reply) => replies.push(String(reply?.message)));
+    held?.resume({ outcome: 'bridge_refusal', refusal: 'circuit_open', message: 'open' });
+    expect(replies).toEqual(['open>a>b']);
+    expect(seen).toEqual(['a:open', 'b:open>a']);
   });
 });

@@ -6,7 +6,12 @@ import type { Filter, FilterContext, LocalReply, ProxyRequest } from './filter';
 export type ChainResult = { reply?: LocalReply };
 
 export class FilterChain {
-  constructor(readonly filters: readonly Filter[]) {}
+  /** The filters that may replace a local reply (onLocalReply), in chain order. */
+  private readonly replyRewriters: readonly Filter[];
+
+  constructor(readonly filters: readonly Filter[]) {
+    this.replyRewriters = filters.filter((f) => f.onLocalReply !== undefined);
+  }
 
   get empty(): boolean {
     return this.filters.length === 0;
@@ -23,18 +28,24 @@ export class FilterChain {
         resume: (reply) => {
           if (resumed) return;
           resumed = true;
-          if (reply !== undefined) done(reply);
+          if (reply !== undefined) done(this.rewrite(request, reply));
           else this.run(request, Date.now(), done, i + 1);
         },
       };
       const decision = this.filters[i].onRequest(request, now, context);
       if (decision === 'held') return;
       if (decision !== undefined) {
-        done(decision);
+        done(this.rewrite(request, decision));
         return;
       }
     }
     done(undefined);
+  }
+
+  /** A local reply as the filters with onLocalReply leave it. */
+  private rewrite(request: ProxyRequest, reply: LocalReply): LocalReply {
+    for (const filter of this.replyRewriters) reply = filter.onLocalReply?.(request, reply) ?? reply;
+    return reply;
   }
 
   complete(request: ProxyRequest, outcome: Outcome, latencyMicros: number, now: number): void {

@@ -20,7 +20,27 @@ export interface ProxyRequest {
   callerApp(): string | undefined;
   /** A Dubbo attachment or an HTTP header (lower-case name). */
   attribute(name: string): string | undefined;
+  /**
+   * Dubbo: argument `index` (from 0) when it is a string or a number, read by skipping the arguments
+   * before it (the others are never decoded); undefined when it is another type, absent or unreadable.
+   * HTTP: always undefined.
+   */
+  argument(index: number): string | number | undefined;
 }
+
+/**
+ * A fallback answer given in place of the call (degradation); the listener encodes it in its
+ * protocol's form (src/proxy/dubbo/fallback-reply.ts, src/proxy/http/fallback-reply.ts).
+ */
+export type FallbackAnswer =
+  /** Dubbo: a null result (RESPONSE_NULL_VALUE). HTTP: 204 with no body. */
+  | { readonly kind: 'null' }
+  /** Dubbo: `value` hessian2-encoded (RESPONSE_VALUE; Java-typed with java-value.ts). HTTP: 200 with `json` as body. */
+  | { readonly kind: 'value'; readonly value: unknown; readonly json: string }
+  /** Dubbo: a Throwable of `className` with `message` (RESPONSE_WITH_EXCEPTION). HTTP: `httpStatus` with a JSON error body. */
+  | { readonly kind: 'exception'; readonly className: string; readonly message: string; readonly httpStatus: number }
+  /** HTTP only: a static response. */
+  | { readonly kind: 'http'; readonly status: number; readonly headers: Readonly<Record<string, string>>; readonly body: string };
 
 /** A local answer: the listener maps it to the protocol's own form (failure-class.ts). */
 export interface LocalReply {
@@ -28,6 +48,8 @@ export interface LocalReply {
   refusal?: BridgeRefusal;
   /** Names the rule or limit that answered, for the caller and the logs. */
   message: string;
+  /** A fallback answer the caller gets instead of an error (degradation); the outcome stays a local reply's. */
+  answer?: FallbackAnswer;
 }
 
 /** `undefined`: continue to the next filter. A LocalReply: answer now. `'held'`: the filter calls `resume` later. */
@@ -47,6 +69,13 @@ export interface Filter {
    * every request that entered the chain, whichever filter answered it and however it ended.
    */
   onComplete?(request: ProxyRequest, outcome: Outcome, latencyMicros: number, now: number): void;
+  /**
+   * A local reply some filter of the chain made for this request, before it goes out. Offered to
+   * every filter that has this hook, in chain order, wherever it stands relative to the one that
+   * answered: it may return a reply in its place (degradation turns a breaker's refusal into a
+   * fallback answer) or undefined to leave it. Costs nothing on requests no filter answers.
+   */
+  onLocalReply?(request: ProxyRequest, reply: LocalReply): LocalReply | undefined;
 }
 
 /** What the composition (bridge, sidecar) hands every filter it builds. */

@@ -5,13 +5,14 @@ import { ConfigError } from '../../errors';
 import './access-log';
 import './authz';
 import './circuit-breaker';
+import './degrade';
 import './fault-injection';
 import './isolation';
 import './rate-limit';
 import { FilterDependencies, filterFactory, registeredFilters } from './filter';
 import { FilterChain } from './filter-chain';
 
-export type { Filter, FilterContext, FilterDecision, FilterDependencies, LocalReply, ProxyRequest } from './filter';
+export type { FallbackAnswer, Filter, FilterContext, FilterDecision, FilterDependencies, LocalReply, ProxyRequest } from './filter';
 export { FilterChain } from './filter-chain';
 
 export const filterSpecSchema = z.object({ name: z.string().min(1), config: z.unknown().optional() }).strict();

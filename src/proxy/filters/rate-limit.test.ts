@@ -34,6 +34,19 @@ describe('RateLimitFilter', () => {
     const filter = new RateLimitFilter(rateLimitConfigSchema.parse({ rules: [{ perSecond: 1, key: { attribute: 'k' }, maxKeys: 100 }] }));
     for (let i = 0; i < 10_000; i++) filter.onRequest(testRequest({ attributes: { k: `v${i}` } }), 0);
     expect((filter as unknown as { buckets: Array<{ size: number }> }).buckets[0].size).toBe(100);
+    expect(filter.evictions()).toEqual([9_900]);
+  });
+
+  it('keys on a Dubbo argument by value, strings and numbers apart, and shares one bucket where there is none', () => {
+    const filter = new RateLimitFilter(rateLimitConfigSchema.parse({ rules: [{ name: 'hot-arg', perSecond: 1, burst: 1, key: { argument: 1 } }] }));
+    const call = (args: Array<string | number | undefined>) => filter.onRequest(testRequest({ args }), 0);
+    expect(call(['x', 'hot'])).toBeUndefined();
+    expect(call(['y', 'hot'])).toMatchObject({ message: 'rate limit hot-arg (1/s) for argument 1="hot" reached' });
+    expect(call(['x', 7])).toBeUndefined();
+    expect(call(['x', '7'])).toBeUndefined();
+    expect(call(['x', 7])).toMatchObject({ message: expect.stringContaining('for argument 1=7 reached') });
+    expect(call(['x'])).toBeUndefined();
+    expect(call(['x', undefined])).toMatchObject({ refusal: 'rate_limited' });
   });
 
   it('refuses a config without a rate', () => {

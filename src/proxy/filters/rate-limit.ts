@@ -1,7 +1,8 @@
 // Rate limiting with token buckets per rule, and hot-parameter limits: one bucket per value of a
-// key the request carries (a Dubbo attachment or an HTTP header), so one hot user is held while
-// others pass. Keys are chosen by callers, so their buckets live in a bounded LRU. Over the limit:
-// Dubbo status 100 / HTTP 429, naming the limit. Pure: `now` is passed in.
+// key the request carries (a Dubbo attachment, an HTTP header, or the value of argument N of a
+// Dubbo method, read by skipping to it), so one hot user is held while others pass. Keys are chosen
+// by callers, so their buckets live in a bounded LRU. Over the limit: Dubbo status 100 / HTTP 429,
+// naming the limit. Pure: `now` is passed in.
 import { z } from 'zod';
 import { BoundedMap } from './bounded-map';
 import type { Filter, FilterDecision, ProxyRequest } from './filter';
@@ -16,8 +17,11 @@ export const rateLimitRuleSchema = z
     perSecond: z.number().positive(),
     /** Bucket size: the burst admitted after a quiet spell. Defaults to one second's worth. */
     burst: z.number().positive().optional(),
-    /** Hot-parameter limit: one bucket per value of this attachment or header. */
-    key: z.object({ attribute: z.string().min(1) }).strict().optional(),
+    /**
+     * Hot-parameter limit: one bucket per value of this attachment or header, or of Dubbo argument N
+     * (from 0; read when it is a string or a number, by skipping the arguments before it).
+     */
+    key: z.union([z.object({ attribute: z.string().min(1) }).strict(), z.object({ argument: z.number().int().min(0).max(255) }).strict()]).optional(),
     /** Distinct key values tracked; the least recently seen are forgotten past it. */
     maxKeys: z.number().int().positive().default(10_000),
   })
@@ -55,15 +59,25 @@ export class TokenBucket {
 /** Requests with no value for a hot-parameter key share this bucket. */
 const NO_KEY = '';
 
+/** The value a hot-parameter rule keys on: strings and numbers stay apart (1 is not "1"). */
+function keyOf(key: NonNullable<RateLimitRule['key']>, request: ProxyRequest): string | number | undefined {
+  return 'attribute' in key ? request.attribute(key.attribute) : request.argument(key.argument);
+}
+
 export class RateLimitFilter implements Filter {
   readonly name = 'rate-limit';
-  private readonly buckets: Array<BoundedMap<string, TokenBucket>>;
+  private readonly buckets: Array<BoundedMap<string | number, TokenBucket>>;
   /** Requests refused, per rule, for metrics. */
   readonly refused: number[];
 
   constructor(private readonly config: z.infer<typeof rateLimitConfigSchema>) {
-    this.buckets = config.rules.map((rule) => new BoundedMap<string, TokenBucket>(rule.key === undefined ? 1 : rule.maxKeys));
+    this.buckets = config.rules.map((rule) => new BoundedMap<string | number, TokenBucket>(rule.key === undefined ? 1 : rule.maxKeys));
     this.refused = config.rules.map(() => 0);
+  }
+
+  /** Hot-parameter keys forgotten to stay within maxKeys, per rule: many mean a hot key may slip past its limit. */
+  evictions(): number[] {
+    return this.buckets.map((b) => b.evictions);
   }
 
   onRequest(request: ProxyRequest, now: number): FilterDecision {
@@ -71,11 +85,11 @@ export class RateLimitFilter implements Filter {
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i];
       if (!matches(rule.match, request)) continue;
-      const key = rule.key === undefined ? NO_KEY : (request.attribute(rule.key.attribute) ?? NO_KEY);
+      const key = rule.key === undefined ? NO_KEY : (keyOf(rule.key, request) ?? NO_KEY);
       const bucket = this.buckets[i].getOrCreate(key, () => new TokenBucket(rule.perSecond, rule.burst ?? Math.max(1, rule.perSecond), now));
       if (bucket.take(now)) continue;
       this.refused[i]++;
-      const what = rule.key === undefined ? '' : ` for ${rule.key.attribute}=${JSON.stringify(key).slice(0, 66)}`;
+      const what = rule.key === undefined ? '' : ` for ${'attribute' in rule.key ? rule.key.attribute : `argument ${rule.key.argument}`}=${JSON.stringify(key).slice(0, 66)}`;
       return { outcome: 'bridge_refusal', refusal: 'rate_limited', message: `rate limit ${ruleName(this.name, i, rule.name)} (${rule.perSecond}/s)${what} reached` };
     }
     return undefined;

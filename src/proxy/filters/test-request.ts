@@ -1,8 +1,8 @@
 // A ProxyRequest for filter unit tests.
 import type { ProxyRequest } from './filter';
 
-export function testRequest(fields: Partial<Omit<ProxyRequest, 'callerApp' | 'attribute'>> & { app?: string; attributes?: Record<string, string> } = {}): ProxyRequest {
-  const { app, attributes = {}, ...rest } = fields;
+export function testRequest(fields: Partial<Omit<ProxyRequest, 'callerApp' | 'attribute' | 'argument'>> & { app?: string; attributes?: Record<string, string>; args?: Array<string | number | undefined> } = {}): ProxyRequest {
+  const { app, attributes = {}, args = [], ...rest } = fields;
   return {
     protocol: 'dubbo',
     service: 'com.example.Greeter',
@@ -13,5 +13,6 @@ export function testRequest(fields: Partial<Omit<ProxyRequest, 'callerApp' | 'at
     ...rest,
     callerApp: () => app,
     attribute: (name) => attributes[name],
+    argument: (index) => args[index],
   };
 }

@@ -10,6 +10,7 @@ import type { Logger } from '../../telemetry/logger';
 import { LogOnce } from '../../telemetry/logger';
 import { Registry, counter, gauge } from '../../telemetry/metrics';
 import { BridgeRefusal, Outcome, httpStatusFor } from '../failure-class';
+import { httpFallbackResponse } from './fallback-reply';
 import type { ProxyRequest } from '../filters/filter';
 import type { FilterChain } from '../filters/filter-chain';
 import { PendingCounts } from '../router/pending-counts';
@@ -92,6 +93,10 @@ class HttpProxyRequest implements ProxyRequest {
 
   attribute(name: string): string | undefined {
     for (let i = 0; i < this.fields.length; i += 2) if (this.fields[i].toLowerCase() === name) return this.fields[i + 1];
+    return undefined;
+  }
+
+  argument(): undefined {
     return undefined;
   }
 }
@@ -734,6 +739,7 @@ export class HttpListener {
         exchange.pendingBody = null;
         this.metrics.failures.inc({ reason: reply.outcome });
         filters.complete(request, reply.outcome, (performance.now() - exchange.startedAt) * 1000, this.clockMs);
+        if (reply.answer !== undefined) return this.answerWith(exchange, httpFallbackResponse(reply.answer, reply.message, exchange.closeAfter, exchange.skipResponseBody));
         this.answer(exchange, reply.outcome, reply.refusal, `HTTP_${(reply.refusal ?? reply.outcome).toUpperCase()}`, reply.message, { service: exchange.service });
         return;
       }
@@ -879,6 +885,13 @@ export class HttpListener {
     const status = httpStatusFor(outcome, refusal);
     exchange.status = status;
     exchange.emit(jsonResponse(status, code, message, extra, exchange.closeAfter));
+    this.complete(exchange);
+  }
+
+  /** Answers an exchange with a response built elsewhere (a degradation fallback: fallback-reply.ts). */
+  private answerWith(exchange: Exchange, response: { status: number; bytes: Buffer }): void {
+    exchange.status = response.status;
+    exchange.emit(response.bytes);
     this.complete(exchange);
   }
 

@@ -18,6 +18,7 @@ import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy 
 import { TrafficStats } from '../../bridge/stats/traffic-stats';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE, METHODS, assertParserWorks } from './http-parser';
 import { HttpUpstream, UpstreamFailure, UpstreamSink, coarseClock } from './http-upstream';
+import type { HttpMirrorCall, HttpMirrorHook } from '../mirror/http-mirror';
 import { HOP_BY_HOP, ResponseFraming, finalResponseHead, interimResponseHead, switchingProtocolsHead } from './response-head';
 
 export type HttpRouteBy = 'host' | 'path';
@@ -39,6 +40,8 @@ export interface HttpListenerOptions {
   /** `host`: the Host header's first label is the app name. `path`: the first path segment is, and is removed. */
   routeBy: HttpRouteBy;
   policy(service: string): HttpServicePolicy;
+  /** Copies chosen requests to the other stack and compares the answers (the sidecar's shadow run). */
+  mirror?: HttpMirrorHook;
   /** Time allowed to open a connection to an instance; past it the request goes to another. Default 1,000 ms. */
   connectTimeoutMs?: number;
   /** A caller's request head must arrive whole within this, from its first byte (slowloris). Default 10,000 ms. */
@@ -195,6 +198,8 @@ class Exchange implements UpstreamSink, ResponseFraming {
   proxyRequest: ProxyRequest | null = null;
   /** Body bytes read before the request was routed (at most one read's worth: the caller is held). */
   pendingBody: Buffer[] | null = null;
+  /** Set when the mirror copied this request: it is told the body and the real answer. */
+  shadow: HttpMirrorCall | undefined;
   /** Response bytes held while an earlier exchange on the same connection is still answering. */
   private held: Buffer[] | null = null;
   private heldBytes = 0;
@@ -247,6 +252,7 @@ class Exchange implements UpstreamSink, ResponseFraming {
     } else {
       this.responseStarted = true;
       this.status = statusCode;
+      this.shadow?.primaryHead(statusCode, fields);
       // An upstream's Connection: close is about its own connection, not the caller's. The head
       // waits for the body's first bytes, to go out with them in one write.
       this.pendingHead = finalResponseHead(this, statusCode, statusMessage, fields, this.skipResponseBody, this.http10);
@@ -254,6 +260,7 @@ class Exchange implements UpstreamSink, ResponseFraming {
   }
 
   onResponseBody(bytes: Buffer): void {
+    this.shadow?.primaryBody(bytes);
     const head = this.pendingHead;
     if (head !== null) {
       this.pendingHead = null;
@@ -752,6 +759,7 @@ export class HttpListener {
     }
     // The policy's timeout, until now; from now on the time it ends.
     exchange.deadline += performance.now();
+    if (this.options.mirror !== undefined && !exchange.upgrade) exchange.shadow = this.options.mirror.start(exchange.service, exchange.method, exchange.head, choice.routedStack, exchange.pendingBody, exchange.requestDone);
     this.dispatch(exchange, choice, false);
   }
 
@@ -805,6 +813,7 @@ export class HttpListener {
   private onRequestBody(downstream: Downstream, body: Buffer): void {
     const exchange = downstream.current;
     if (exchange === null) return;
+    exchange.shadow?.requestBody(body);
     if (!exchange.routed) (exchange.pendingBody ??= []).push(body);
     else if (exchange.upstream !== null && !exchange.done) this.sendBody(exchange, body);
     // else: answered already, the body is dropped
@@ -826,6 +835,7 @@ export class HttpListener {
     const exchange = downstream.current;
     if (!exchange) return;
     exchange.requestDone = true;
+    exchange.shadow?.requestEnd();
     if (exchange.chunkedRequest && exchange.routed && exchange.upstream && !exchange.done) downstream.sendUpstream(exchange.upstream, '0\r\n\r\n');
     downstream.current = null;
   }
@@ -893,6 +903,7 @@ export class HttpListener {
   private record(exchange: Exchange, outcome: Outcome): void {
     const micros = (performance.now() - exchange.startedAt) * 1000;
     this.options.stats.recordCall(exchange.service, exchange.stack, exchange.method, this.clockMs, micros, outcome);
+    exchange.shadow?.primaryEnded(outcome);
     if (exchange.proxyRequest !== null) this.filters?.complete(exchange.proxyRequest, outcome, micros, this.clockMs);
   }
 

@@ -217,6 +217,7 @@ export class Sidecar {
         this.drain(old, oldAddress);
       }
     }
+    if (JSON.stringify(next.shadow) !== JSON.stringify(this.config.shadow)) notes.push('shadow: the mirror rules changed (the report so far is kept)');
     this.config = next;
     this.configureShadow(next);
     this.reloads.inc({ outcome: 'applied' });

@@ -87,6 +87,7 @@ export class DubboMirror implements DubboMirrorHook {
   }
 
   start(service: string, version: string, group: string, method: string, frame: Frame, routedTo: Stack): DubboMirrorCall | undefined {
+    if (this.shadow.dubbo.empty) return undefined;
     const rule = this.shadow.admit('dubbo', service, method, Math.random());
     if (rule === undefined) return undefined;
     const report = this.shadow.report;

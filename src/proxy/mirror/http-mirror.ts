@@ -32,8 +32,8 @@ export interface HttpMirrorHook {
   start(service: string, method: string, head: string, routedTo: Stack, bodySoFar: readonly Buffer[] | null, requestDone: boolean): HttpMirrorCall | undefined;
 }
 
-/** Request headers a copy does not carry: framing (set again for the buffered body) and the connection's own. */
-const NOT_COPIED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'content-length', 'te', 'trailer', 'upgrade', SHADOW_HEADER]);
+/** Request headers a copy does not carry: framing (set again for the buffered body), the connection's own, and Expect (the body goes at once). */
+const NOT_COPIED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'content-length', 'te', 'trailer', 'upgrade', 'expect', SHADOW_HEADER]);
 
 /** The head the listener sends upstream, back into a path and `[name, value, ...]` for node:http. */
 function parseHead(head: string): { path: string; fields: string[] } {
@@ -156,6 +156,7 @@ export class HttpMirror implements HttpMirrorHook {
   }
 
   start(service: string, method: string, head: string, routedTo: Stack, bodySoFar: readonly Buffer[] | null, requestDone: boolean): HttpMirrorCall | undefined {
+    if (this.shadow.http.empty) return undefined;
     const rule = this.shadow.admit('http', service, method, Math.random());
     if (rule === undefined) return undefined;
     const candidates = this.routes.routeSet(service, '', '')[Shadow.otherStack(routedTo)];
@@ -180,13 +181,18 @@ export class HttpMirror implements HttpMirrorHook {
     if (payload !== null) fields.push('content-length', String(payload.length));
     const { timeoutMs, maxResponseBytes } = this.shadow.config;
     const req = httpRequest({ host, port, method: call.method, path, headers: fields, agent: this.agent, setHost: false });
-    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    timer.unref();
     const done = (side: Side): void => {
       clearTimeout(timer);
       call.shadowDone(side);
     };
+    const timer = setTimeout(() => {
+      done({ error: `no answer within ${timeoutMs} ms` });
+      req.destroy();
+    }, timeoutMs);
+    timer.unref();
     req.on('error', (err) => done({ error: err.message }));
+    // Whatever else happens, a closed request has ended its side (a no-op once the answer is in).
+    req.on('close', () => done({ error: 'the connection closed before the answer was complete' }));
     req.on('response', (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
       let bytes = 0;

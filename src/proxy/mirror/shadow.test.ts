@@ -1,3 +1,4 @@
+import { sidecarConfigIssues } from '../../mesh-sidecar/config';
 import { Registry, metricValue } from '../../telemetry/metrics';
 import { shadowConfigSchema, shadowIssues } from './mirror-config';
 import { MirrorRule } from './mirror-policy';
@@ -66,5 +67,25 @@ describe('shadow config', () => {
       'shadow.dubbo[1].service: "A" already has a rule at shadow.dubbo[0]',
     ]);
     expect(shadowIssues(config({ dubbo: [{ service: 'B' }] }), ['A'], [])).toEqual(['shadow.dubbo[0].service: "B" is not a service of dubbo.outbound.services']);
+  });
+});
+
+describe('the sidecar config with a shadow section', () => {
+  it('reports shadow problems with their key paths, among the others', () => {
+    const { issues } = sidecarConfigIssues({
+      app: 'a',
+      outbound: { listen: '127.0.0.1:0', services: [{ name: 'users', legacy: ['127.0.0.1:1'] }] },
+      shadow: { maxInFlight: 0, http: [{ service: 'orders' }] },
+    });
+    expect(issues).toEqual([expect.stringMatching(/^shadow\.maxInFlight: /)]);
+    const second = sidecarConfigIssues({
+      app: 'a',
+      outbound: { listen: '127.0.0.1:0', services: [{ name: 'users', legacy: ['127.0.0.1:1'] }] },
+      shadow: { http: [{ service: 'orders' }, { service: 'USERS', ignore: { headers: ['X-Served-By'] } }] },
+    });
+    expect(second.issues).toEqual(['shadow.http[0].service: "orders" is not a service of outbound.services']);
+    const valid = sidecarConfigIssues({ app: 'a', outbound: { listen: '127.0.0.1:0', services: [{ name: 'users', legacy: ['127.0.0.1:1'] }] }, shadow: { http: [{ service: 'USERS' }] } });
+    expect(valid.issues).toEqual([]);
+    expect(valid.config?.shadow).toMatchObject({ maxInFlight: 64, timeoutMs: 5000, http: [{ service: 'USERS', percent: 100, mirrorWrites: false, ignore: { paths: [], headers: [] } }] });
   });
 });

@@ -15,7 +15,7 @@ import { ZookeeperServer } from '../support/zookeeper';
 
 const IFACE = 'com.example.demo.CatalogService';
 const VERSION = '1.0.0';
-const METHODS = ['getItem', 'getPrice', 'echo', 'echoMirrored', 'save'];
+const METHODS = ['getItem', 'getPrice', 'getStock', 'echo', 'echoMirrored', 'save'];
 
 const row = (sidecar: SidecarChild, method: string): Promise<ShadowRow | undefined> => shadowRow(sidecar, IFACE, method);
 
@@ -44,6 +44,7 @@ describe('mesh-bridge sidecar: the side-by-side run with real Dubbo peers', () =
       methods: {
         getItem: async (id: unknown) => item(id, 'legacy'),
         getPrice: async () => 100,
+        getStock: async () => 5,
         echo: async (s: unknown) => s,
         echoMirrored: async (s: unknown) => s,
         save: async () => true,
@@ -56,6 +57,10 @@ describe('mesh-bridge sidecar: the side-by-side run with real Dubbo peers', () =
       methods: {
         getItem: async (id: unknown) => (meshSaw.push('getItem'), item(id, 'mesh')),
         getPrice: async () => (meshSaw.push('getPrice'), 101),
+        getStock: async () => {
+          meshSaw.push('getStock');
+          throw new Error('stock service down');
+        },
         echo: async (s: unknown) => (meshSaw.push('echo'), s),
         echoMirrored: async (s: unknown) => {
           meshSaw.push('echoMirrored');
@@ -74,7 +79,7 @@ describe('mesh-bridge sidecar: the side-by-side run with real Dubbo peers', () =
         dubbo: {
           outbound: {
             listen: '127.0.0.1:0',
-            services: [{ name: IFACE, meshWeight: 0, idempotentMethods: ['getItem', 'getPrice', 'echo', 'echoMirrored'], legacy: [legacy.address], mesh: [mesh.address] }],
+            services: [{ name: IFACE, meshWeight: 0, idempotentMethods: ['getItem', 'getPrice', 'getStock', 'echo', 'echoMirrored'], legacy: [legacy.address], mesh: [mesh.address] }],
           },
         },
         shadow: {
@@ -114,6 +119,16 @@ describe('mesh-bridge sidecar: the side-by-side run with real Dubbo peers', () =
     const metrics = (await adminJson(sidecar, '/metrics')).text as string;
     expect(metrics).toMatch(new RegExp(`mesh_bridge_shadow_calls_total\\{protocol="dubbo",service="${IFACE}",method="getPrice",result="mismatched"\\} 5`));
   }, 60_000);
+
+  it('keeps the real answer when the mirror throws, and reports the difference in kind', async () => {
+    expect(await consumer.call('getStock', [java.long(1)])).toMatchObject({ err: null, res: 5 });
+    await waitFor('the answer compared', async () => (await row(sidecar, 'getStock'))?.compared === 1);
+    const stock = (await row(sidecar, 'getStock')) as ShadowRow;
+    expect(stock).toMatchObject({ mismatched: 1 });
+    // sofa-rpc-node answers a thrown error with status 80 and its message.
+    expect(stock.samples[0]).toMatchObject({ path: '(kind)', primary: '5' });
+    expect(stock.samples[0].shadow).toMatch(/^"status 80: .*stock service down/);
+  }, 30_000);
 
   it('does not copy a method not marked idempotent, and says so', async () => {
     expect(await consumer.call('save', [java.String('x')])).toMatchObject({ err: null, res: true });

@@ -63,10 +63,15 @@ describe('mesh-bridge sidecar: the side-by-side run over HTTP', () => {
     const users: Record<string, string> = { '1': 'ann', '2': 'bob' };
     legacy = await serve((req, body, res) => {
       if (req.url === '/big') return json(res, { blob: 'x'.repeat(2048) });
+      if (req.url === '/slow') return json(res, { id: 0 });
       if (req.method === 'POST') return json(res, { saved: JSON.parse(body) as unknown });
       json(res, { id: Number(req.url?.split('/')[2]), name: users[req.url?.split('/')[2] ?? ''], timestamp: Date.now() });
     });
     mesh = await serve((req, body, res) => {
+      if (req.url === '/slow') {
+        setTimeout(() => json(res, { id: 0 }), 2000);
+        return;
+      }
       if (req.url === '/big') return json(res, { blob: 'x'.repeat(2048) });
       if (req.method === 'POST') return json(res, { saved: JSON.parse(body) as unknown });
       const id = req.url?.split('/')[2] ?? '';
@@ -88,6 +93,8 @@ describe('mesh-bridge sidecar: the side-by-side run over HTTP', () => {
         },
         shadow: {
           maxResponseBytes: 1024,
+          maxRequestBytes: 512,
+          timeoutMs: 1000,
           http: [
             { service: 'users', ignore: { paths: ['$.timestamp'] } },
             { service: 'audit', mirrorWrites: true },
@@ -131,9 +138,24 @@ describe('mesh-bridge sidecar: the side-by-side run over HTTP', () => {
     expect(mesh.seen).toContainEqual({ method: 'POST', url: '/audit', shadow: '1', body: '{"event":"login"}' });
   }, 60_000);
 
-  it('does not compare an answer over the size bound', async () => {
+  it('does not compare an answer over the size bound, nor copy a request over it', async () => {
     expect((await call(sidecar.outbound, 'users', 'GET', '/big')).body.length).toBeGreaterThan(2048);
     await waitFor('the large answer counted', async () => (await shadowRow(sidecar, 'users', 'GET'))?.tooLarge === 1);
     expect(await shadowRow(sidecar, 'users', 'GET')).toMatchObject({ compared: 2 });
+
+    const before = mesh.seen.length;
+    const event = JSON.stringify({ event: 'x'.repeat(600) });
+    expect(await call(sidecar.outbound, 'audit', 'POST', '/audit', event)).toMatchObject({ status: 200, body: JSON.stringify({ saved: JSON.parse(event) }) });
+    await waitFor('the large request counted', async () => (await shadowRow(sidecar, 'audit', 'POST'))?.tooLarge === 1);
+    expect(mesh.seen.slice(before)).toEqual([]);
+    expect(await shadowRow(sidecar, 'audit', 'POST')).toMatchObject({ mirrored: 1 });
+  }, 30_000);
+
+  it('answers at once when the mirror is slower than its deadline, and counts the copy as a shadow error', async () => {
+    const started = performance.now();
+    expect(await call(sidecar.outbound, 'users', 'GET', '/slow')).toMatchObject({ status: 200, body: '{"id":0}' });
+    expect(performance.now() - started).toBeLessThan(1000); // the mirror answers after 2 s
+    await waitFor('the late copy counted', async () => (await shadowRow(sidecar, 'users', 'GET'))?.shadowErrors === 1, 10_000);
+    expect((await shadowRow(sidecar, 'users', 'GET'))?.lastError).toMatch(/^shadow: 127\.0\.0\.1:\d+: no answer within 1000 ms$/);
   }, 30_000);
 });

@@ -251,7 +251,7 @@ class ProxiedRequest implements InFlight, ProxyRequest {
   connection: UpstreamConnection | null = null;
   upstreamId = 0;
   /** Set when the mirror copied this call: it is told the real answer. */
-  shadow: DubboMirrorCall | undefined;
+  shadow: DubboMirrorCall | undefined = undefined;
 
   constructor(
     readonly listener: DubboListener,

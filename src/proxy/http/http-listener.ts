@@ -199,7 +199,7 @@ class Exchange implements UpstreamSink, ResponseFraming {
   /** Body bytes read before the request was routed (at most one read's worth: the caller is held). */
   pendingBody: Buffer[] | null = null;
   /** Set when the mirror copied this request: it is told the body and the real answer. */
-  shadow: HttpMirrorCall | undefined;
+  shadow: HttpMirrorCall | undefined = undefined;
   /** Response bytes held while an earlier exchange on the same connection is still answering. */
   private held: Buffer[] | null = null;
   private heldBytes = 0;

@@ -93,20 +93,20 @@ export class DubboMirror implements DubboMirrorHook {
     const report = this.shadow.report;
     if (frame.bytes.length > this.shadow.config.maxRequestBytes) {
       this.shadow.release();
-      report.count('dubbo', service, method, 'too_large');
+      report.count('dubbo', rule.service, method, 'too_large');
       return undefined;
     }
     const candidates = this.routes.routeSet(service, version, group)[Shadow.otherStack(routedTo)];
     const index = pickInstance(candidates, Math.random());
     if (index < 0) {
       this.shadow.release();
-      report.count('dubbo', service, method, 'no_target');
+      report.count('dubbo', rule.service, method, 'no_target');
       return undefined;
     }
     const { instance, address } = candidates[index];
     const call = new MirroredCall(this, rule, method, address);
     call.deadline = performance.now() + this.shadow.config.timeoutMs;
-    report.count('dubbo', service, method, 'mirrored');
+    report.count('dubbo', rule.service, method, 'mirrored');
     // A copy of its own: the connection rewrites the request id in place.
     this.connectionTo(address, instance.host, instance.port).send({ ...frame, bytes: Buffer.from(frame.bytes) }, call);
     return call;

@@ -89,7 +89,7 @@ export class ShadowReport {
 
   configure(limits: ReportLimits): void {
     this.limits = limits;
-    for (const entry of this.methods.values()) if (entry.samples.length > limits.samples) entry.samples = entry.samples.slice(-limits.samples || entry.samples.length);
+    for (const entry of this.methods.values()) if (entry.samples.length > limits.samples) entry.samples = entry.samples.slice(entry.samples.length - limits.samples);
   }
 
   private entry(protocol: MirrorProtocol, service: string, method: string): MethodReport {

@@ -46,9 +46,11 @@ export class Shadow {
    * owes a `release`), else undefined, counted when it was a write or over the in-flight cap.
    */
   admit(protocol: MirrorProtocol, service: string, method: string, random: number): MirrorRule | undefined {
-    const decision = (protocol === 'dubbo' ? this.dubbo : this.http).decide(service, method, random);
+    const policy = protocol === 'dubbo' ? this.dubbo : this.http;
+    const decision = policy.decide(service, method, random);
     if (typeof decision === 'string') {
-      if (decision === 'write') this.report.count(protocol, service, method, 'write');
+      // Counted under the rule's spelling of the service: the report's keys come from config.
+      if (decision === 'write') this.report.count(protocol, (policy.rule(service) as MirrorRule).service, method, 'write');
       return undefined;
     }
     if (this.inFlight >= this.current.maxInFlight) {

@@ -57,6 +57,7 @@ describe('mesh-bridge sidecar: the side-by-side run over HTTP', () => {
   let legacy: Awaited<ReturnType<typeof serve>>;
   let mesh: Awaited<ReturnType<typeof serve>>;
   let sidecar: SidecarChild;
+  let file: string;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sidecar-shadow-http-'));
@@ -78,32 +79,34 @@ describe('mesh-bridge sidecar: the side-by-side run over HTTP', () => {
       // The mesh renamed user 2; its timestamps differ from the legacy's, as any clock would.
       json(res, { timestamp: Date.now() + 1234, id: Number(id), name: id === '2' ? 'Bob' : users[id] });
     });
-    const file = join(dir, 'sidecar.yaml');
-    writeFileSync(
-      file,
-      stringify({
-        app: 'web',
-        admin: { listen: '127.0.0.1:0' },
-        outbound: {
-          listen: '127.0.0.1:0',
-          services: [
-            { name: 'users', legacy: [`127.0.0.1:${legacy.port}`], mesh: [`127.0.0.1:${mesh.port}`] },
-            { name: 'audit', legacy: [`127.0.0.1:${legacy.port}`], mesh: [`127.0.0.1:${mesh.port}`] },
-          ],
-        },
-        shadow: {
-          maxResponseBytes: 1024,
-          maxRequestBytes: 512,
-          timeoutMs: 1000,
-          http: [
-            { service: 'users', ignore: { paths: ['$.timestamp'] } },
-            { service: 'audit', mirrorWrites: true },
-          ],
-        },
-      }),
-    );
+    file = join(dir, 'sidecar.yaml');
+    writeFileSync(file, stringify(configFor(100)));
     sidecar = await startSidecar(file);
   }, 60_000);
+
+  /** The sidecar's config, `usersPercent` of the users service's GETs copied. */
+  function configFor(usersPercent: number): unknown {
+    return {
+      app: 'web',
+      admin: { listen: '127.0.0.1:0' },
+      outbound: {
+        listen: '127.0.0.1:0',
+        services: [
+          { name: 'users', legacy: [`127.0.0.1:${legacy.port}`], mesh: [`127.0.0.1:${mesh.port}`] },
+          { name: 'audit', legacy: [`127.0.0.1:${legacy.port}`], mesh: [`127.0.0.1:${mesh.port}`] },
+        ],
+      },
+      shadow: {
+        maxResponseBytes: 1024,
+        maxRequestBytes: 512,
+        timeoutMs: 1000,
+        http: [
+          { service: 'users', percent: usersPercent, ignore: { paths: ['$.timestamp'] } },
+          { service: 'audit', mirrorWrites: true },
+        ],
+      },
+    };
+  }
 
   afterAll(async () => {
     await sidecar?.stop();
@@ -157,5 +160,16 @@ describe('mesh-bridge sidecar: the side-by-side run over HTTP', () => {
     expect(performance.now() - started).toBeLessThan(1000); // the mirror answers after 2 s
     await waitFor('the late copy counted', async () => (await shadowRow(sidecar, 'users', 'GET'))?.shadowErrors === 1, 10_000);
     expect((await shadowRow(sidecar, 'users', 'GET'))?.lastError).toMatch(/^shadow: 127\.0\.0\.1:\d+: no answer within 1000 ms$/);
+  }, 30_000);
+
+  it('applies changed rules on SIGHUP and keeps the report', async () => {
+    const before = (await shadowRow(sidecar, 'users', 'GET')) as ShadowRow;
+    writeFileSync(file, stringify(configFor(0)));
+    sidecar.child.kill('SIGHUP');
+    await waitFor('the reload to be applied', async () => JSON.stringify((await adminJson(sidecar, '/status')).lastReload).includes('shadow: the mirror rules changed'));
+    expect(await call(sidecar.outbound, 'users', 'GET', '/users/1')).toMatchObject({ status: 200 });
+    // A copy is counted as it is sent, before the real answer leaves: none was.
+    expect(await shadowRow(sidecar, 'users', 'GET')).toMatchObject({ mirrored: before.mirrored, matched: before.matched, mismatched: before.mismatched });
+    expect(before.mirrored).toBeGreaterThan(0);
   }, 30_000);
 });

@@ -562,8 +562,9 @@ export class DubboListener {
       return this.answerLocally(request, { outcome: 'bridge_refusal', refusal: 'no_instance', message: `mesh-bridge: no legacy or mesh instance of ${what}` });
     }
     if (choice.routedStack !== choice.stack) this.metrics.fallbacks.inc();
-    if (this.options.mirror !== undefined && request.frame.header.twoWay) request.shadow = this.options.mirror.start(service, version, group, method, request.frame, choice.routedStack);
     this.dispatch(request, choice);
+    // After the real call is on its way (and only if it is: connection set), so the copy follows it.
+    if (this.options.mirror !== undefined && request.connection !== null) request.shadow = this.options.mirror.start(service, version, group, method, request.frame, choice.routedStack);
   }
 
   private dispatch(request: ProxiedRequest, choice: RouteChoice): void {

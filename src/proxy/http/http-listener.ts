@@ -759,8 +759,10 @@ export class HttpListener {
     }
     // The policy's timeout, until now; from now on the time it ends.
     exchange.deadline += performance.now();
-    if (this.options.mirror !== undefined && !exchange.upgrade) exchange.shadow = this.options.mirror.start(exchange.service, exchange.method, exchange.head, choice.routedStack, exchange.pendingBody, exchange.requestDone);
+    const bodySoFar = exchange.pendingBody;
     this.dispatch(exchange, choice, false);
+    // After the real request is on its way, so the copy follows it.
+    if (this.options.mirror !== undefined && !exchange.upgrade) exchange.shadow = this.options.mirror.start(exchange.service, exchange.method, exchange.head, choice.routedStack, bodySoFar, exchange.requestDone);
   }
 
   /** Routes the pipelined requests whose turn has come; reads the caller again once under the cap. */
@@ -813,9 +815,9 @@ export class HttpListener {
   private onRequestBody(downstream: Downstream, body: Buffer): void {
     const exchange = downstream.current;
     if (exchange === null) return;
-    exchange.shadow?.requestBody(body);
     if (!exchange.routed) (exchange.pendingBody ??= []).push(body);
     else if (exchange.upstream !== null && !exchange.done) this.sendBody(exchange, body);
+    exchange.shadow?.requestBody(body);
     // else: answered already, the body is dropped
   }
 
@@ -835,8 +837,8 @@ export class HttpListener {
     const exchange = downstream.current;
     if (!exchange) return;
     exchange.requestDone = true;
-    exchange.shadow?.requestEnd();
     if (exchange.chunkedRequest && exchange.routed && exchange.upstream && !exchange.done) downstream.sendUpstream(exchange.upstream, '0\r\n\r\n');
+    exchange.shadow?.requestEnd();
     downstream.current = null;
   }
 

@@ -22,7 +22,7 @@ export interface DubboMirrorCall {
   primaryEnded(outcome: Outcome): void;
 }
 
-/** What the Dubbo listener is given: `start` returns a call only when this request is copied. */
+/** What the Dubbo listener is given: `start`, once the real call is sent, returns a call only when this request is copied. */
 export interface DubboMirrorHook {
   start(service: string, version: string, group: string, method: string, frame: Frame, routedTo: Stack): DubboMirrorCall | undefined;
 }
@@ -107,8 +107,9 @@ export class DubboMirror implements DubboMirrorHook {
     const call = new MirroredCall(this, rule, method, address);
     call.deadline = performance.now() + this.shadow.config.timeoutMs;
     report.count('dubbo', rule.service, method, 'mirrored');
-    // A copy of its own: the connection rewrites the request id in place.
-    this.connectionTo(address, instance.host, instance.port).send({ ...frame, bytes: Buffer.from(frame.bytes) }, call);
+    // Sent on a later turn, after the real request's write; a copy of its own, since the
+    // connection rewrites the request id in place (the frame's bytes are never changed otherwise).
+    setImmediate(() => this.connectionTo(address, instance.host, instance.port).send({ ...frame, bytes: Buffer.from(frame.bytes) }, call));
     return call;
   }
 

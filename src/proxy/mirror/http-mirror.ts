@@ -25,8 +25,8 @@ export interface HttpMirrorCall {
 }
 
 /**
- * What the HTTP listener is given: `start` right after routing, with the head it sends upstream,
- * the body read so far, and whether the request is already complete.
+ * What the HTTP listener is given: `start` once the real request is sent, with the head it sent
+ * upstream, the body read before routing, and whether the request is already complete.
  */
 export interface HttpMirrorHook {
   start(service: string, method: string, head: string, routedTo: Stack, bodySoFar: readonly Buffer[] | null, requestDone: boolean): HttpMirrorCall | undefined;
@@ -94,8 +94,10 @@ class MirroredExchange implements HttpMirrorCall {
   requestEnd(): void {
     if (this.sent || this.shadow !== undefined) return;
     this.sent = true;
-    this.mirror.send(this, this.head, this.body, this.host, this.port);
+    const body = this.body;
     this.body = [];
+    // On a later turn: the real request's bytes leave first.
+    setImmediate(() => this.mirror.send(this, this.head, body, this.host, this.port));
   }
 
   primaryHead(status: number, fields: readonly string[]): void {

@@ -76,6 +76,7 @@ class MirroredCall implements InFlight, DubboMirrorCall {
 export class DubboMirror implements DubboMirrorHook {
   private readonly connections = new Map<string, { connection: UpstreamConnection; lastUsed: number }>();
   private timer: NodeJS.Timeout | null = null;
+  private closed = false;
   private readonly unregister: () => void;
 
   constructor(
@@ -109,7 +110,10 @@ export class DubboMirror implements DubboMirrorHook {
     report.count('dubbo', rule.service, method, 'mirrored');
     // Sent on a later turn, after the real request's write; a copy of its own, since the
     // connection rewrites the request id in place (the frame's bytes are never changed otherwise).
-    setImmediate(() => this.connectionTo(address, instance.host, instance.port).send({ ...frame, bytes: Buffer.from(frame.bytes) }, call));
+    setImmediate(() => {
+      if (this.closed) return call.fail({ outcome: 'reset', message: 'the mirror closed before the copy was sent' });
+      this.connectionTo(address, instance.host, instance.port).send({ ...frame, bytes: Buffer.from(frame.bytes) }, call);
+    });
     return call;
   }
 
@@ -188,6 +192,7 @@ export class DubboMirror implements DubboMirrorHook {
   }
 
   close(): void {
+    this.closed = true;
     this.unregister();
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;

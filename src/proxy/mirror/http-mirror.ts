@@ -146,6 +146,7 @@ class MirroredExchange implements HttpMirrorCall {
 
 export class HttpMirror implements HttpMirrorHook {
   private readonly agent: Agent;
+  private closed = false;
   private readonly unregister: () => void;
 
   constructor(
@@ -177,6 +178,7 @@ export class HttpMirror implements HttpMirrorHook {
 
   /** @internal The whole request is in: the copy leaves. */
   send(call: MirroredExchange, head: string, body: Buffer[], host: string, port: number): void {
+    if (this.closed) return call.shadowDone({ error: 'the mirror closed before the copy was sent' });
     this.shadow.report.count('http', call.rule.service, call.method, 'mirrored');
     const { path, fields } = parseHead(head);
     const payload = body.length === 0 ? null : Buffer.concat(body);
@@ -225,6 +227,7 @@ export class HttpMirror implements HttpMirrorHook {
   }
 
   close(): void {
+    this.closed = true;
     this.unregister();
     this.agent.destroy();
   }

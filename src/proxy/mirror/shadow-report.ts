@@ -34,6 +34,8 @@ class MethodReport {
   samples: ShadowSample[] = [];
   /** The last error message of either side, cut short. */
   lastError: string | undefined;
+  /** The metric's children for this row, made on first use (label lookups cost a hash each time). */
+  readonly metric: Partial<Record<ShadowResult, { inc(): void }>> = {};
 
   constructor(
     readonly protocol: MirrorProtocol,
@@ -105,7 +107,7 @@ export class ShadowReport {
   count(protocol: MirrorProtocol, service: string, method: string, result: ShadowResult): void {
     const entry = this.entry(protocol, service, method);
     entry.counts[result]++;
-    this.calls.inc({ protocol, service, method: entry.method, result });
+    (entry.metric[result] ??= this.calls.labels({ protocol, service, method: entry.method, result })).inc();
   }
 
   /** Counts an error of either side and keeps its message (cut short) for the report. */

@@ -102,7 +102,7 @@ class MirroredExchange implements HttpMirrorCall {
 
   primaryHead(status: number, fields: readonly string[]): void {
     this.primaryStatus = status;
-    this.primaryFields = fields;
+    this.primaryFields = fields.slice(); // the parser's array is not ours to keep
   }
 
   primaryBody(bytes: Buffer): void {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { DubboJsConsumer, SofaProvider, java, registerProvider, startDubboJsConsumer, startSofaProvider } from '../support/dubbo-peers';
 import { SidecarChild, adminJson, startSidecar } from '../support/sidecar-child';
+import { SofaProviderChild, startSofaProviderChild } from '../support/sofa-provider-process';
 import { ShadowRow, shadowRow } from '../support/shadow-report';
 import { waitFor } from '../support/wait';
 import { ZookeeperServer } from '../support/zookeeper';
@@ -27,22 +28,20 @@ function p50(samples: number[]): number {
 describe('mesh-bridge sidecar: the side-by-side run with real Dubbo peers', () => {
   let dir: string;
   let legacy: SofaProvider;
-  let mesh: SofaProvider | undefined;
+  let mesh: SofaProviderChild | undefined;
   let sidecar: SidecarChild;
   let zk: ZookeeperServer;
   let registration: { unregister(): Promise<void> } | undefined;
   let consumer: DubboJsConsumer;
-  const meshSaw: string[] = [];
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sidecar-shadow-dubbo-'));
-    const item = (id: unknown, where: string) => ({ id: Number(id), name: `item-${String(id)}`, servedBy: where, at: Date.now() });
     legacy = await startSofaProvider({
       interface: IFACE,
       version: VERSION,
       register: false,
       methods: {
-        getItem: async (id: unknown) => item(id, 'legacy'),
+        getItem: async (id: unknown) => ({ id: Number(id), name: `item-${String(id)}`, servedBy: 'legacy', at: Date.now() }),
         getPrice: async () => 100,
         getStock: async () => 5,
         echo: async (s: unknown) => s,
@@ -50,25 +49,15 @@ describe('mesh-bridge sidecar: the side-by-side run with real Dubbo peers', () =
         save: async () => true,
       },
     });
-    mesh = await startSofaProvider({
-      interface: IFACE,
-      version: VERSION,
-      register: false,
-      methods: {
-        getItem: async (id: unknown) => (meshSaw.push('getItem'), item(id, 'mesh')),
-        getPrice: async () => (meshSaw.push('getPrice'), 101),
-        getStock: async () => {
-          meshSaw.push('getStock');
-          throw new Error('stock service down');
-        },
-        echo: async (s: unknown) => (meshSaw.push('echo'), s),
-        echoMirrored: async (s: unknown) => {
-          meshSaw.push('echoMirrored');
-          await new Promise((done) => setTimeout(done, 2000));
-          return s;
-        },
-        save: async () => (meshSaw.push('save'), true),
-      },
+    // The mesh provider runs in a process of its own: the timing test then measures the sidecar,
+    // not the copies' work landing on the consumer's event loop.
+    mesh = await startSofaProviderChild(IFACE, VERSION, {
+      getItem: "async (id) => ({ id: Number(id), name: `item-${String(id)}`, servedBy: 'mesh', at: Date.now() })",
+      getPrice: 'async () => 101',
+      getStock: "async () => { throw new Error('stock service down'); }",
+      echo: 'async (s) => s',
+      echoMirrored: 'async (s) => { await new Promise((done) => setTimeout(done, 2000)); return s; }',
+      save: 'async () => true',
     });
     const file = join(dir, 'sidecar.yaml');
     writeFileSync(
@@ -133,7 +122,7 @@ describe('mesh-bridge sidecar: the side-by-side run with real Dubbo peers', () =
   it('does not copy a method not marked idempotent, and says so', async () => {
     expect(await consumer.call('save', [java.String('x')])).toMatchObject({ err: null, res: true });
     await waitFor('the write to be counted', async () => (await row(sidecar, 'save'))?.writesNotMirrored === 1);
-    expect(meshSaw).not.toContain('save');
+    expect(mesh?.saw).not.toContain('save');
   }, 30_000);
 
   it('does not slow the real calls when the mirror takes 2 s to answer, and drops copies past the in-flight cap', async () => {

@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { isHostName, parseHostPortStrict } from '../bridge/config';
 import { ConfigError, MeshBridgeError } from '../errors';
 import { buildFilterChain, filterSpecSchema } from '../proxy/filters';
+import { shadowConfigSchema, shadowIssues } from '../proxy/mirror/mirror-config';
 import { silentLogger } from '../telemetry/logger';
 import { Registry } from '../telemetry/metrics';
 
@@ -106,6 +107,8 @@ export const sidecarConfigSchema = z
       })
       .strict()
       .optional(),
+    /** The side-by-side run: copies of outbound calls to the other stack, answers compared (src/proxy/mirror). */
+    shadow: shadowConfigSchema.optional(),
   })
   .strict()
   .refine((c) => c.inbound !== undefined || c.outbound !== undefined || c.dubbo?.inbound !== undefined || c.dubbo?.outbound !== undefined, {
@@ -191,6 +194,7 @@ function crossKeyIssues(config: SidecarConfig): string[] {
       else names.set(key, i);
     });
   }
+  issues.push(...shadowIssues(config.shadow, (config.dubbo?.outbound?.services ?? []).map((s) => s.name), (config.outbound?.services ?? []).map((s) => s.name)));
   return issues;
 }
 

@@ -15,6 +15,8 @@ import { Registry, counter } from '../telemetry/metrics';
 import type { Counter } from 'prom-client';
 import { STACK_NAMES, SidecarConfig, StackName, loadSidecarConfig, parseListenAddress, stackSection } from './config';
 import { registerFilterMetrics } from './filter-metrics';
+import { DEFAULT_SHADOW_CONFIG } from '../proxy/mirror/mirror-config';
+import { Shadow } from '../proxy/mirror/shadow';
 import { FilterState, filterState } from './filter-state';
 import { ProxyStack, StackDeps, StackListener, StackPlan, changesOf, stackPlan } from './stack';
 
@@ -40,6 +42,8 @@ export class Sidecar {
   private lastReload: { at: string; outcome: string; notes: string[] } | null = null;
   private reloading: Promise<unknown> = Promise.resolve();
   private readonly startedAt = Date.now();
+  /** The side-by-side run: its report outlives reloads. */
+  readonly shadow: Shadow;
 
   constructor(
     private config: SidecarConfig,
@@ -52,6 +56,14 @@ export class Sidecar {
     this.stats = { http: new TrafficStats(metrics, 'http'), dubbo: new TrafficStats(metrics, 'dubbo') };
     this.reloads = counter(metrics, 'mesh_sidecar_reloads_total', 'Config reloads (SIGHUP), by outcome: applied, unchanged, refused (the old config kept)', ['outcome']);
     registerFilterMetrics(metrics, () => this.filterStates());
+    this.shadow = new Shadow(metrics);
+    this.configureShadow(config);
+  }
+
+  /** The mirror rules of a config; Dubbo methods are safe to copy when the service marks them idempotent. */
+  private configureShadow(config: SidecarConfig): void {
+    const idempotent = new Map((config.dubbo?.outbound?.services ?? []).map((s) => [s.name, new Set(s.idempotentMethods)]));
+    this.shadow.configure(config.shadow ?? DEFAULT_SHADOW_CONFIG, (service) => idempotent.get(service) ?? new Set());
   }
 
   /** Starts every configured stack and the admin port. A reload asked for meanwhile waits for it. */
@@ -81,7 +93,7 @@ export class Sidecar {
   }
 
   private stackDeps(): StackDeps {
-    return { app: this.config.app, stats: this.stats, metrics: this.metrics, logger: this.logger };
+    return { app: this.config.app, stats: this.stats, metrics: this.metrics, logger: this.logger, shadow: this.shadow };
   }
 
   addresses(): SidecarAddresses {
@@ -94,6 +106,7 @@ export class Sidecar {
   async stop(deadlineMs = 5000): Promise<void> {
     await Promise.all([...this.stacks.values()].map((s) => s.listener.stop(deadlineMs)));
     for (const stack of this.stacks.values()) stack.close();
+    this.shadow.close();
     const admin = this.admin;
     if (admin !== null) {
       const closed = new Promise<void>((done) => admin.close(() => done()));
@@ -204,7 +217,9 @@ export class Sidecar {
         this.drain(old, oldAddress);
       }
     }
+    if (JSON.stringify(next.shadow) !== JSON.stringify(this.config.shadow)) notes.push('shadow: the mirror rules changed (the report so far is kept)');
     this.config = next;
+    this.configureShadow(next);
     this.reloads.inc({ outcome: 'applied' });
     this.lastReload = { at: new Date().toISOString(), outcome: 'applied', notes };
     this.logger.info({ reload: 'applied', notes }, `config reload applied${notes.length > 0 ? `: ${notes.join('; ')}` : ''}`);
@@ -270,9 +285,10 @@ export class Sidecar {
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
       res.end(text);
     };
-    if (req.method !== 'GET' && req.method !== 'HEAD') return json(405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'the sidecar admin API is read-only: GET /status, /metrics, /healthz' } });
+    if (req.method !== 'GET' && req.method !== 'HEAD') return json(405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'the sidecar admin API is read-only: GET /status, /shadow, /metrics, /healthz' } });
     if (path === '/healthz') return json(200, { status: 'ok', app: this.config.app });
     if (path === '/status') return json(200, this.status());
+    if (path === '/shadow') return json(200, { ...this.shadow.report.toJSON(), config: this.config.shadow ?? null });
     if (path === '/metrics') {
       this.metrics.metrics().then(
         (text) => {
@@ -283,6 +299,6 @@ export class Sidecar {
       );
       return;
     }
-    json(404, { error: { code: 'NOT_FOUND', message: `no ${path}: GET /status, /metrics, /healthz` } });
+    json(404, { error: { code: 'NOT_FOUND', message: `no ${path}: GET /status, /shadow, /metrics, /healthz` } });
   }
 }

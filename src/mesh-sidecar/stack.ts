@@ -13,6 +13,9 @@ import type { Logger } from '../telemetry/logger';
 import type { Registry } from '../telemetry/metrics';
 import { DubboOutboundServiceConfig, InstanceConfig, OutboundServiceConfig, SidecarConfig, StackName, instanceOf, parseListenAddress, stackSection } from './config';
 import { SwappableFilterChain } from './swappable-chain';
+import { DubboMirror } from '../proxy/mirror/dubbo-mirror';
+import { HttpMirror } from '../proxy/mirror/http-mirror';
+import type { Shadow } from '../proxy/mirror/shadow';
 
 /** Where the catalog says a static instance came from. */
 const SOURCE = 'static';
@@ -118,6 +121,8 @@ export interface StackDeps {
   stats: Record<Protocol, TrafficStats>;
   metrics: Registry;
   logger: Logger;
+  /** The side-by-side run; outbound stacks copy calls through it. */
+  shadow?: Shadow;
 }
 
 export type StackListener = HttpListener | DubboListener;
@@ -130,6 +135,8 @@ export class ProxyStack {
   readonly chain: SwappableFilterChain;
   listener: StackListener;
   plan: StackPlan;
+  /** Outbound stacks copy calls to the other stack through it (the side-by-side run). */
+  private readonly mirror: DubboMirror | HttpMirror | undefined;
 
   constructor(
     readonly name: StackName,
@@ -146,6 +153,7 @@ export class ProxyStack {
         ? new LocalAppRoutes(deps.app, this.catalog, this.weights, pendingOf, 'dubbo')
         : new ServiceRoutes(this.catalog, this.weights, pendingOf, plan.protocol);
     this.applyRoutes(plan);
+    if (deps.shadow !== undefined && !plan.inbound) this.mirror = plan.protocol === 'dubbo' ? new DubboMirror(deps.shadow, this.routes) : new HttpMirror(deps.shadow, this.routes);
     this.listener = this.makeListener(plan);
   }
 
@@ -161,8 +169,8 @@ export class ProxyStack {
       policy: (service: string) => this.plan.policies.get(service) ?? this.plan.defaultPolicy,
       filters: this.chain,
     };
-    if (plan.protocol === 'dubbo') return new DubboListener(common);
-    return new HttpListener({ ...common, routeBy: plan.routeBy, service: plan.inbound ? this.deps.app : undefined });
+    if (plan.protocol === 'dubbo') return new DubboListener({ ...common, mirror: this.mirror as DubboMirror | undefined });
+    return new HttpListener({ ...common, mirror: this.mirror as HttpMirror | undefined, routeBy: plan.routeBy, service: plan.inbound ? this.deps.app : undefined });
   }
 
   /** Makes the catalog and weights what the plan says (deltas drop the routes' cached sets). */
@@ -180,6 +188,7 @@ export class ProxyStack {
   }
 
   close(): void {
+    this.mirror?.close();
     this.routes.close();
   }
 }

@@ -27,6 +27,7 @@ import { RouteChoice, ServiceRoutes } from '../router/service-routes';
 import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy } from '../../bridge/socket-lifecycle';
 import { TrafficStats } from '../../bridge/stats/traffic-stats';
 import { InFlight, UpstreamConnection, UpstreamFailure } from '../upstream/dubbo-upstream-connection';
+import type { DubboMirrorCall, DubboMirrorHook } from '../mirror/dubbo-mirror';
 
 /** How one service's requests are handled, beyond weights. */
 export interface DubboServicePolicy {
@@ -131,6 +132,8 @@ export interface DubboListenerOptions {
   limits?: Partial<DubboLimits>;
   /** Filters every request passes before routing; none by default. */
   filters?: FilterChain;
+  /** Copies chosen calls to the other stack and compares the answers (the sidecar's shadow run). */
+  mirror?: DubboMirrorHook;
 }
 
 /** One consumer's socket. */
@@ -249,6 +252,8 @@ class ProxiedRequest implements InFlight, ProxyRequest {
   tried: Set<string> | undefined;
   connection: UpstreamConnection | null = null;
   upstreamId = 0;
+  /** Set when the mirror copied this call: it is told the real answer. */
+  shadow: DubboMirrorCall | undefined = undefined;
 
   constructor(
     readonly listener: DubboListener,
@@ -271,6 +276,7 @@ class ProxiedRequest implements InFlight, ProxyRequest {
     const bytes = response.bytes;
     bytes.writeUInt32BE(this.idHigh, 4);
     bytes.writeUInt32BE(this.idLow, 8);
+    this.shadow?.primaryAnswered(bytes);
     this.listener.finished(this, responseOutcome(bytes));
     this.downstream.write(bytes);
   }
@@ -563,6 +569,8 @@ export class DubboListener {
     }
     if (choice.routedStack !== choice.stack) this.metrics.fallbacks.inc();
     this.dispatch(request, choice);
+    // After the real call is on its way (and only if it is: connection set), so the copy follows it.
+    if (this.options.mirror !== undefined && request.connection !== null) request.shadow = this.options.mirror.start(service, version, group, method, request.frame, choice.routedStack);
   }
 
   private dispatch(request: ProxiedRequest, choice: RouteChoice): void {
@@ -658,6 +666,7 @@ export class DubboListener {
     const micros = (performance.now() - request.startedAt) * 1000;
     this.options.stats.recordCall(request.service, request.routedStack, request.method, this.clockMs, micros, outcome);
     if (this.filters !== null) this.filters.complete(request, outcome, micros, this.clockMs);
+    request.shadow?.primaryEnded(outcome);
   }
 
   /** The consumer hung up before its answer: never the upstream's fault. */

@@ -19,6 +19,7 @@ import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy 
 import { TrafficStats } from '../../bridge/stats/traffic-stats';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE, METHODS, assertParserWorks } from './http-parser';
 import { HttpUpstream, UpstreamFailure, UpstreamSink, coarseClock } from './http-upstream';
+import type { HttpMirrorCall, HttpMirrorHook } from '../mirror/http-mirror';
 import { HOP_BY_HOP, ResponseFraming, finalResponseHead, interimResponseHead, switchingProtocolsHead } from './response-head';
 
 export type HttpRouteBy = 'host' | 'path';
@@ -40,6 +41,8 @@ export interface HttpListenerOptions {
   /** `host`: the Host header's first label is the app name. `path`: the first path segment is, and is removed. */
   routeBy: HttpRouteBy;
   policy(service: string): HttpServicePolicy;
+  /** Copies chosen requests to the other stack and compares the answers (the sidecar's shadow run). */
+  mirror?: HttpMirrorHook;
   /** Time allowed to open a connection to an instance; past it the request goes to another. Default 1,000 ms. */
   connectTimeoutMs?: number;
   /** A caller's request head must arrive whole within this, from its first byte (slowloris). Default 10,000 ms. */
@@ -200,6 +203,8 @@ class Exchange implements UpstreamSink, ResponseFraming {
   proxyRequest: ProxyRequest | null = null;
   /** Body bytes read before the request was routed (at most one read's worth: the caller is held). */
   pendingBody: Buffer[] | null = null;
+  /** Set when the mirror copied this request: it is told the body and the real answer. */
+  shadow: HttpMirrorCall | undefined = undefined;
   /** Response bytes held while an earlier exchange on the same connection is still answering. */
   private held: Buffer[] | null = null;
   private heldBytes = 0;
@@ -252,6 +257,7 @@ class Exchange implements UpstreamSink, ResponseFraming {
     } else {
       this.responseStarted = true;
       this.status = statusCode;
+      this.shadow?.primaryHead(statusCode, fields);
       // An upstream's Connection: close is about its own connection, not the caller's. The head
       // waits for the body's first bytes, to go out with them in one write.
       this.pendingHead = finalResponseHead(this, statusCode, statusMessage, fields, this.skipResponseBody, this.http10);
@@ -259,6 +265,7 @@ class Exchange implements UpstreamSink, ResponseFraming {
   }
 
   onResponseBody(bytes: Buffer): void {
+    this.shadow?.primaryBody(bytes);
     const head = this.pendingHead;
     if (head !== null) {
       this.pendingHead = null;
@@ -758,7 +765,10 @@ export class HttpListener {
     }
     // The policy's timeout, until now; from now on the time it ends.
     exchange.deadline += performance.now();
+    const bodySoFar = exchange.pendingBody;
     this.dispatch(exchange, choice, false);
+    // After the real request is on its way, so the copy follows it.
+    if (this.options.mirror !== undefined && !exchange.upgrade) exchange.shadow = this.options.mirror.start(exchange.service, exchange.method, exchange.head, choice.routedStack, bodySoFar, exchange.requestDone);
   }
 
   /** Routes the pipelined requests whose turn has come; reads the caller again once under the cap. */
@@ -813,6 +823,7 @@ export class HttpListener {
     if (exchange === null) return;
     if (!exchange.routed) (exchange.pendingBody ??= []).push(body);
     else if (exchange.upstream !== null && !exchange.done) this.sendBody(exchange, body);
+    exchange.shadow?.requestBody(body);
     // else: answered already, the body is dropped
   }
 
@@ -833,6 +844,7 @@ export class HttpListener {
     if (!exchange) return;
     exchange.requestDone = true;
     if (exchange.chunkedRequest && exchange.routed && exchange.upstream && !exchange.done) downstream.sendUpstream(exchange.upstream, '0\r\n\r\n');
+    exchange.shadow?.requestEnd();
     downstream.current = null;
   }
 
@@ -906,6 +918,7 @@ export class HttpListener {
   private record(exchange: Exchange, outcome: Outcome): void {
     const micros = (performance.now() - exchange.startedAt) * 1000;
     this.options.stats.recordCall(exchange.service, exchange.stack, exchange.method, this.clockMs, micros, outcome);
+    exchange.shadow?.primaryEnded(outcome);
     if (exchange.proxyRequest !== null) this.filters?.complete(exchange.proxyRequest, outcome, micros, this.clockMs);
   }
 

@@ -1,0 +1,206 @@
+// The Dubbo mirror of one outbound stack: a copy of a chosen call goes to an instance of the other
+// stack on connections of the mirror's own (never the real calls' pool), fire and forget with a
+// deadline; when both answers are in, they are decoded and compared on a later turn, so neither
+// the real call nor its consumer ever waits for the mirror. The listener's hooks: `start` after
+// routing, then `primaryAnswered` with the real answer's bytes and `primaryEnded` as it completes.
+import type { Stack } from '../../catalog';
+import type { Frame } from '../../dubbo-codec';
+import { MeshBridgeError } from '../../errors';
+import type { Outcome } from '../failure-class';
+import { pickInstance } from '../router/instance-picker';
+import type { ServiceRoutes } from '../router/service-routes';
+import { InFlight, UpstreamConnection, UpstreamFailure } from '../upstream/dubbo-upstream-connection';
+import { DubboAnswer, dubboAnswer, dubboAnswerDifference } from './dubbo-answer';
+import type { MirrorRule } from './mirror-policy';
+import { Shadow } from './shadow';
+
+/** What the Dubbo listener calls for a request the mirror copied. */
+export interface DubboMirrorCall {
+  /** The real answer's whole frame (it is only read). */
+  primaryAnswered(frame: Buffer): void;
+  /** The real call is over, answered or not. */
+  primaryEnded(outcome: Outcome): void;
+}
+
+/** What the Dubbo listener is given: `start`, once the real call is sent, returns a call only when this request is copied. */
+export interface DubboMirrorHook {
+  start(service: string, version: string, group: string, method: string, frame: Frame, routedTo: Stack): DubboMirrorCall | undefined;
+}
+
+const SWEEP_MS = 100;
+/** A mirror connection unused this long is closed. */
+const IDLE_CLOSE_MS = 60_000;
+const TOO_LARGE = 'too_large';
+
+class MirroredCall implements InFlight, DubboMirrorCall {
+  deadline = 0;
+  private primary: Buffer | Outcome | typeof TOO_LARGE | undefined;
+  private ended = false;
+  private shadow: Buffer | UpstreamFailure | undefined;
+
+  constructor(
+    private readonly mirror: DubboMirror,
+    readonly rule: MirrorRule,
+    readonly method: string,
+    readonly target: string,
+  ) {}
+
+  primaryAnswered(frame: Buffer): void {
+    this.primary = frame.length > this.mirror.shadow.config.maxResponseBytes ? TOO_LARGE : frame;
+  }
+
+  primaryEnded(outcome: Outcome): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.primary ??= outcome;
+    this.settle();
+  }
+
+  deliver(frame: Frame): void {
+    this.shadow = frame.bytes;
+    this.settle();
+  }
+
+  fail(reason: UpstreamFailure): void {
+    this.shadow = reason;
+    this.settle();
+  }
+
+  private settle(): void {
+    if (this.primary === undefined || !this.ended || this.shadow === undefined) return;
+    // Decoding and comparing wait for a later turn: the real answer leaves first.
+    setImmediate(() => this.mirror.compare(this, this.primary as Buffer | string, this.shadow as Buffer | UpstreamFailure));
+  }
+}
+
+export class DubboMirror implements DubboMirrorHook {
+  private readonly connections = new Map<string, { connection: UpstreamConnection; lastUsed: number }>();
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private readonly unregister: () => void;
+
+  constructor(
+    readonly shadow: Shadow,
+    private readonly routes: ServiceRoutes,
+    private readonly connectTimeoutMs = 1000,
+  ) {
+    this.unregister = shadow.onClose(() => this.close());
+  }
+
+  start(service: string, version: string, group: string, method: string, frame: Frame, routedTo: Stack): DubboMirrorCall | undefined {
+    if (this.shadow.dubbo.empty) return undefined;
+    const rule = this.shadow.admit('dubbo', service, method, Math.random());
+    if (rule === undefined) return undefined;
+    const report = this.shadow.report;
+    if (frame.bytes.length > this.shadow.config.maxRequestBytes) {
+      this.shadow.release();
+      report.count('dubbo', rule.service, method, 'too_large');
+      return undefined;
+    }
+    const candidates = this.routes.routeSet(service, version, group)[Shadow.otherStack(routedTo)];
+    const index = pickInstance(candidates, Math.random());
+    if (index < 0) {
+      this.shadow.release();
+      report.count('dubbo', rule.service, method, 'no_target');
+      return undefined;
+    }
+    const { instance, address } = candidates[index];
+    const call = new MirroredCall(this, rule, method, address);
+    call.deadline = performance.now() + this.shadow.config.timeoutMs;
+    report.count('dubbo', rule.service, method, 'mirrored');
+    // Sent on a later turn, after the real request's write; a copy of its own, since the
+    // connection rewrites the request id in place (the frame's bytes are never changed otherwise).
+    setImmediate(() => {
+      if (this.closed) return call.fail({ outcome: 'reset', message: 'the mirror closed before the copy was sent' });
+      this.connectionTo(address, instance.host, instance.port).send({ ...frame, bytes: Buffer.from(frame.bytes) }, call);
+    });
+    return call;
+  }
+
+  /** @internal Both answers are in: count and compare. */
+  compare(call: MirroredCall, primary: Buffer | string, shadow: Buffer | UpstreamFailure): void {
+    this.shadow.release();
+    const { service } = call.rule;
+    const report = this.shadow.report;
+    if (primary === TOO_LARGE) return report.count('dubbo', service, call.method, 'too_large');
+    if (typeof primary === 'string') return report.error('dubbo', service, call.method, 'primary_error', `the real call ended ${primary}`);
+    if (!Buffer.isBuffer(shadow)) {
+      // The mirror's connection fails an answer over its body bound as an application exception.
+      if (shadow.outcome === 'application_exception') return report.count('dubbo', service, call.method, 'too_large');
+      return report.error('dubbo', service, call.method, 'shadow_error', `${call.target}: ${shadow.outcome}: ${shadow.message}`);
+    }
+    let a: DubboAnswer;
+    let b: DubboAnswer;
+    try {
+      a = dubboAnswer(primary);
+    } catch (err) {
+      return report.error('dubbo', service, call.method, 'primary_error', `undecodable answer: ${describeError(err)}`);
+    }
+    try {
+      b = dubboAnswer(shadow);
+    } catch (err) {
+      return report.error('dubbo', service, call.method, 'shadow_error', `${call.target}: undecodable answer: ${describeError(err)}`);
+    }
+    const difference = dubboAnswerDifference(a, b, call.rule.ignorePaths);
+    if (difference === null) report.count('dubbo', service, call.method, 'matched');
+    else report.mismatch('dubbo', service, call.method, difference, Date.now());
+  }
+
+  private connectionTo(address: string, host: string, port: number): UpstreamConnection {
+    const now = performance.now();
+    const held = this.connections.get(address);
+    if (held !== undefined && held.connection.usable) {
+      held.lastUsed = now;
+      return held.connection;
+    }
+    const { maxResponseBytes } = this.shadow.config;
+    const connection = new UpstreamConnection({
+      host,
+      port,
+      connectTimeoutMs: this.connectTimeoutMs,
+      heartbeatIdleMs: 30_000,
+      maxBodyLength: maxResponseBytes,
+      onClose: (closed) => {
+        if (this.connections.get(address)?.connection === closed) this.connections.delete(address);
+      },
+      onReadonly: () => undefined, // it takes no new copies; the next one opens another connection
+      onDrain: () => undefined,
+    });
+    this.connections.set(address, { connection, lastUsed: now });
+    if (this.timer === null) {
+      this.timer = setInterval(() => this.sweep(), SWEEP_MS);
+      this.timer.unref();
+    }
+    return connection;
+  }
+
+  /** Deadlines of the copies in flight, heartbeats, and closing connections no copy used for a while. */
+  private sweep(): void {
+    const now = performance.now();
+    for (const [address, held] of this.connections) {
+      held.connection.expire(now);
+      held.connection.keepAlive(now);
+      if (held.connection.inFlight === 0 && now - held.lastUsed > IDLE_CLOSE_MS) {
+        this.connections.delete(address);
+        held.connection.retire();
+      }
+    }
+    if (this.connections.size === 0 && this.timer !== null) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.unregister();
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    for (const held of [...this.connections.values()]) held.connection.close({ outcome: 'reset', message: 'the sidecar is shutting down' });
+    this.connections.clear();
+  }
+}
+
+function describeError(err: unknown): string {
+  return err instanceof MeshBridgeError ? `${err.code}: ${err.message}` : String(err);
+}

@@ -84,4 +84,41 @@ describe('sidecar config', () => {
     expect(keyPath(['outbound', 'services', 0, 'legacy', 1])).toBe('outbound.services[0].legacy[1]');
     expect(keyPath([])).toBe('(top level)');
   });
+  it('checks route rules and instance labels with their key paths', () => {
+    const { issues } = sidecarConfigIssues({
+      app: 'orders',
+      outbound: {
+        listen: '127.0.0.1:0',
+        services: [{ name: 'catalog', legacy: [{ address: '127.0.0.1:9001', labels: { track: 7 } }], routes: [{ match: { pathPrefix: 'v2' }, subset: { track: 'canary' } }] }],
+      },
+      dubbo: {
+        outbound: {
+          listen: '127.0.0.1:0',
+          services: [
+            {
+              name: 'com.example.Greeter',
+              legacy: ['127.0.0.1:20880'],
+              routes: [
+                { name: 'a', match: { method: 'sayHello' }, subset: {} },
+                { name: 'a', match: { headers: { x: '1' } }, subset: { v: '2' } },
+              ],
+              tagFallback: 'no',
+            },
+          ],
+        },
+      },
+    });
+    expect(issues).toEqual([
+      'outbound.services[0].legacy[0]: Invalid input',
+      'outbound.services[0].routes[0].match.pathPrefix: Invalid string: must start with "/"',
+      'dubbo.outbound.services[0].routes[0].subset: name at least one label',
+      'dubbo.outbound.services[0].routes[1].match: Unrecognized key: "headers"',
+      'dubbo.outbound.services[0].tagFallback: Invalid input: expected boolean, received string',
+    ]);
+    const valid = sidecarConfigIssues({
+      app: 'orders',
+      dubbo: { outbound: { listen: '127.0.0.1:0', services: [{ name: 'G', legacy: ['127.0.0.1:1'], routes: [{ name: 'a', subset: { v: '1' } }, { name: 'a', subset: { v: '2' } }] }] } },
+    });
+    expect(valid.issues).toEqual(['dubbo.outbound.services[0].routes[1].name: "a" is already the name of routes[0]: metrics tell rules apart by name']);
+  });
 });

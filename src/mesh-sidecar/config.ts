@@ -26,7 +26,60 @@ const upstream = z.string().refine((v) => parseHostPortStrict(v) !== null, 'expe
 const timeoutMs = z.number().int().positive().max(600_000).default(30_000);
 const filters = z.array(filterSpecSchema).max(64).default([]);
 
-const instanceSchema = z.union([upstream, z.object({ address: upstream, weight: z.number().int().min(1).max(10_000).default(100) }).strict()]);
+/** Labels of an instance or a route's subset: a few short names and values. */
+const labels = z
+  .record(z.string().min(1).max(63), z.string().max(253))
+  .refine((l) => Object.keys(l).length <= 32, 'at most 32 labels');
+
+const instanceSchema = z.union([
+  upstream,
+  z
+    .object({
+      address: upstream,
+      weight: z.number().int().min(1).max(10_000).default(100),
+      /** For routing by label: `{tag: gray}` (Dubbo tag routing reads `tag`), `{version: v2}` ... */
+      labels: labels.default({}),
+    })
+    .strict(),
+]);
+
+/** A route rule's common part: the labelled subset it sends matching requests to. */
+const routeRuleBase = {
+  /** Names the rule in metrics and errors; default `<service>.routes[i]`. */
+  name: z.string().min(1).max(63).optional(),
+  subset: labels.refine((l) => Object.keys(l).length > 0, 'name at least one label'),
+  /** When the subset has no routable instance: route as if no rule matched (true), or refuse with no-instance (false). */
+  fallback: z.boolean().default(true),
+};
+
+const httpRouteRule = z
+  .object({
+    ...routeRuleBase,
+    match: z
+      .object({
+        method: z.string().min(1).max(16).optional(),
+        /** The path (after the service prefix with routeBy path) starts with this. */
+        pathPrefix: z.string().startsWith('/').optional(),
+        /** Headers with exact values (names in any case). */
+        headers: z.record(z.string().min(1), z.string()).optional(),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+const dubboRouteRule = z
+  .object({
+    ...routeRuleBase,
+    match: z
+      .object({
+        method: z.string().min(1).optional(),
+        attachments: z.record(z.string().min(1), z.string()).optional(),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
 
 const outboundService = z
   .object({
@@ -43,6 +96,8 @@ const outboundService = z
       .optional(),
     legacy: z.array(instanceSchema).max(1000).default([]),
     mesh: z.array(instanceSchema).max(1000).default([]),
+    /** Route rules, first match wins: requests matching one go to its labelled subset. */
+    routes: z.array(httpRouteRule).max(256).default([]),
   })
   .strict()
   .refine((s) => s.legacy.length + s.mesh.length > 0, { message: 'a service needs at least one legacy or mesh instance' });
@@ -60,6 +115,13 @@ const dubboOutboundService = z
     retries: z.number().int().min(0).max(5).default(0),
     legacy: z.array(instanceSchema).max(1000).default([]),
     mesh: z.array(instanceSchema).max(1000).default([]),
+    /** Route rules, first match wins: calls matching one (method, attachments) go to its labelled subset. */
+    routes: z.array(dubboRouteRule).max(256).default([]),
+    /**
+     * Dubbo tag routing (`dubbo.tag` attachment): a tagged call whose tag no instance has goes to the
+     * untagged instances, unless this is false or the call sends `dubbo.force.tag=true`.
+     */
+    tagFallback: z.boolean().default(true),
   })
   .strict()
   .refine((s) => s.legacy.length + s.mesh.length > 0, { message: 'a service needs at least one legacy or mesh instance' });
@@ -189,6 +251,13 @@ function crossKeyIssues(config: SidecarConfig): string[] {
       const first = names.get(key);
       if (first !== undefined) issues.push(`${where}.services[${i}].name: ${JSON.stringify(service.name)} is already declared at ${where}.services[${first}]`);
       else names.set(key, i);
+      const rules = new Map<string, number>();
+      service.routes.forEach((rule, r) => {
+        if (rule.name === undefined) return;
+        const other = rules.get(rule.name);
+        if (other !== undefined) issues.push(`${where}.services[${i}].routes[${r}].name: ${JSON.stringify(rule.name)} is already the name of routes[${other}]: metrics tell rules apart by name`);
+        else rules.set(rule.name, r);
+      });
     });
   }
   return issues;
@@ -225,9 +294,9 @@ export function loadSidecarConfig(file: string): SidecarConfig {
   return validateSidecarConfig(raw, file);
 }
 
-/** `host:port` and weight of an instance entry. */
-export function instanceOf(entry: InstanceConfig): { host: string; port: number; weight: number } {
+/** `host:port`, weight and labels of an instance entry. */
+export function instanceOf(entry: InstanceConfig): { host: string; port: number; weight: number; labels: Record<string, string> } {
   const address = typeof entry === 'string' ? entry : entry.address;
   const { host, port } = parseHostPortStrict(address) as { host: string; port: number };
-  return { host, port, weight: typeof entry === 'string' ? 100 : entry.weight };
+  return typeof entry === 'string' ? { host, port, weight: 100, labels: {} } : { host, port, weight: entry.weight, labels: entry.labels };
 }

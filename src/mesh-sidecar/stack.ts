@@ -3,6 +3,7 @@
 // reload swaps. A reload changes the catalog, weights and policies in place; only a new listen
 // address (or HTTP routeBy) needs a new listener.
 import { Catalog, Instance, Protocol } from '../catalog';
+import { LabelRouteMetrics, LabelRuleConfig, ServiceLabelRoutes, TAG_LABEL } from '../proxy/router/label-routes';
 import { RouteSet, ServiceRoutes } from '../proxy/router/service-routes';
 import { StackWeights } from '../proxy/router/stack-weights';
 import type { TrafficStats } from '../bridge/stats/traffic-stats';
@@ -10,7 +11,7 @@ import { DubboListener, DubboServicePolicy } from '../proxy/dubbo/dubbo-listener
 import type { FilterChain } from '../proxy/filters';
 import { HttpListener, HttpServicePolicy } from '../proxy/http/http-listener';
 import type { Logger } from '../telemetry/logger';
-import type { Registry } from '../telemetry/metrics';
+import { Registry, counter } from '../telemetry/metrics';
 import { DubboOutboundServiceConfig, InstanceConfig, OutboundServiceConfig, SidecarConfig, StackName, instanceOf, parseListenAddress, stackSection } from './config';
 import { SwappableFilterChain } from './swappable-chain';
 
@@ -31,6 +32,17 @@ export interface StackPlan {
   policies: Map<string, ServicePolicy>;
   /** For names the config does not list (the inbound stacks: every name goes to the app). */
   defaultPolicy: ServicePolicy;
+  /** Label routing of the services with route rules or tagged instances. */
+  labelRoutes: Map<string, ServiceLabelRoutes>;
+}
+
+/** A service's route rules in the router's form (HTTP header names lower-cased, as the listener reads them). */
+function labelRules(service: OutboundServiceConfig | DubboOutboundServiceConfig): LabelRuleConfig[] {
+  return service.routes.map((rule) => {
+    const match = rule.match as { method?: string; pathPrefix?: string; headers?: Record<string, string>; attachments?: Record<string, string> };
+    const attributes = match.attachments ?? (match.headers === undefined ? undefined : Object.fromEntries(Object.entries(match.headers).map(([k, v]) => [k.toLowerCase(), v])));
+    return { name: rule.name, match: { method: match.method, pathPrefix: match.pathPrefix, attributes }, subset: rule.subset, fallback: rule.fallback };
+  });
 }
 
 function policyOf(timeoutMs: number, more: Partial<ServicePolicy> = {}): ServicePolicy {
@@ -52,15 +64,16 @@ export function stackPlan(config: SidecarConfig, name: StackName): StackPlan | u
   const weights = new Map<string, number>();
   const policies = new Map<string, ServicePolicy>();
   const make = (service: string, stack: 'legacy' | 'mesh', entry: InstanceConfig): Instance => {
-    const { host, port, weight } = instanceOf(entry);
-    return { id: `${stack}/${host}:${port}`, service, protocol, host, port, stack, weight, version: '', group: '', health: 'up', labels: {}, origin: { source: SOURCE } };
+    const { host, port, weight, labels } = instanceOf(entry);
+    return { id: `${stack}/${host}:${port}`, service, protocol, host, port, stack, weight, version: '', group: '', health: 'up', labels, origin: { source: SOURCE } };
   };
+  const labelRoutes = new Map<string, ServiceLabelRoutes>();
   if (inbound) {
     const section = stackSection<{ listen: string; app: string; timeoutMs: number }>(config, name);
     if (section === undefined) return undefined;
     instances.set(config.app, [make(config.app, 'legacy', section.app)]);
     const policy = policyOf(section.timeoutMs);
-    return { protocol, inbound, listen: section.listen, routeBy: 'host', instances, weights, policies, defaultPolicy: policy };
+    return { protocol, inbound, listen: section.listen, routeBy: 'host', instances, weights, policies, defaultPolicy: policy, labelRoutes };
   }
   const section = stackSection<{ listen: string; routeBy?: 'host' | 'path'; services: Array<OutboundServiceConfig | DubboOutboundServiceConfig> }>(config, name);
   if (section === undefined) return undefined;
@@ -68,8 +81,13 @@ export function stackPlan(config: SidecarConfig, name: StackName): StackPlan | u
     instances.set(service.name, [...service.legacy.map((e) => make(service.name, 'legacy', e)), ...service.mesh.map((e) => make(service.name, 'mesh', e))]);
     weights.set(service.name, service.meshWeight);
     policies.set(service.name, protocol === 'http' ? httpPolicy(service as OutboundServiceConfig) : dubboPolicy(service as DubboOutboundServiceConfig));
+    const tagged = protocol === 'dubbo' && (instances.get(service.name) ?? []).some((i) => (i.labels[TAG_LABEL] ?? '') !== '');
+    if (service.routes.length > 0 || tagged) {
+      const tagFallback = (service as Partial<DubboOutboundServiceConfig>).tagFallback ?? true;
+      labelRoutes.set(service.name, new ServiceLabelRoutes(service.name, { rules: labelRules(service), tagFallback }, protocol));
+    }
   }
-  return { protocol, inbound, listen: section.listen, routeBy: section.routeBy ?? 'host', instances, weights, policies, defaultPolicy: policyOf(30_000) };
+  return { protocol, inbound, listen: section.listen, routeBy: section.routeBy ?? 'host', instances, weights, policies, defaultPolicy: policyOf(30_000), labelRoutes };
 }
 
 /** What a reload changes in a stack that stays, for the reload's notes: filters, and services by name. */
@@ -130,6 +148,7 @@ export class ProxyStack {
   readonly chain: SwappableFilterChain;
   listener: StackListener;
   plan: StackPlan;
+  private readonly labelMetrics: LabelRouteMetrics;
 
   constructor(
     readonly name: StackName,
@@ -139,6 +158,9 @@ export class ProxyStack {
   ) {
     this.plan = plan;
     this.chain = new SwappableFilterChain(chain);
+    const routed = counter(deps.metrics, 'mesh_sidecar_route_rule_requests_total', 'Requests routed by a label rule (route rules by name; dubbo.tag for Dubbo tag routing), by stack and rule', ['stack', 'rule']);
+    const fallbacks = counter(deps.metrics, 'mesh_sidecar_route_fallbacks_total', "Requests a label rule's subset could not serve, sent to its fallback (untagged or any instance), by stack and rule", ['stack', 'rule']);
+    this.labelMetrics = { routed: { inc: ({ rule }) => routed.inc({ stack: name, rule }) }, fallbacks: { inc: ({ rule }) => fallbacks.inc({ stack: name, rule }) } };
     const pendingOf = (address: string): number => this.listener.pendingOf(address);
     // HTTP inbound names its service through the listener (every Host is the app); Dubbo through its routes.
     this.routes =
@@ -165,8 +187,9 @@ export class ProxyStack {
     return new HttpListener({ ...common, routeBy: plan.routeBy, service: plan.inbound ? this.deps.app : undefined });
   }
 
-  /** Makes the catalog and weights what the plan says (deltas drop the routes' cached sets). */
+  /** Makes the catalog, weights and label routes what the plan says (deltas drop the routes' cached sets). */
   applyRoutes(plan: StackPlan): void {
+    this.routes.setLabelRoutes(plan.labelRoutes, this.labelMetrics);
     for (const [service, instances] of plan.instances) this.catalog.replaceSource(SOURCE, service, instances);
     for (const service of this.catalog.serviceNames()) if (!plan.instances.has(service)) this.catalog.replaceSource(SOURCE, service, []);
     for (const [service, mesh] of plan.weights) if (this.weights.meshWeight(service) !== mesh) this.weights.set({ service, mesh });

@@ -549,10 +549,10 @@ export class DubboListener {
     const { service, version, group, method } = request;
     const exclude = this.readonlyAddresses.size > 0 ? this.readonlyAddresses : undefined;
     const choice =
-      this.options.routes.choose(service, version, group, method, request.stickyKey, Math.random, exclude) ??
-      (exclude ? this.options.routes.choose(service, version, group, method, request.stickyKey, Math.random) : null);
+      this.options.routes.choose(service, version, group, method, request.stickyKey, Math.random, exclude, request) ??
+      (exclude ? this.options.routes.choose(service, version, group, method, request.stickyKey, Math.random, undefined, request) : null);
     if (choice === null) {
-      const what = `${service}${version ? ':' + version : ''}${group ? ' group ' + group : ''}`;
+      const what = `${service}${version ? ':' + version : ''}${group ? ' group ' + group : ''}${this.options.routes.missDetail(service, request)}`;
       return this.answerLocally(request, { outcome: 'bridge_refusal', refusal: 'no_instance', message: `mesh-bridge: no legacy or mesh instance of ${what}` });
     }
     if (choice.routedStack !== choice.stack) this.metrics.fallbacks.inc();
@@ -687,7 +687,7 @@ export class DubboListener {
     if (retryable && !this.draining) {
       request.tried ??= new Set(this.readonlyAddresses);
       request.tried.add(request.address);
-      const choice = this.options.routes.choose(request.service, request.version, request.group, request.method, request.stickyKey, Math.random, request.tried);
+      const choice = this.options.routes.choose(request.service, request.version, request.group, request.method, request.stickyKey, Math.random, request.tried, request);
       if (choice !== null) {
         this.metrics.retries.inc();
         this.dispatch(request, choice);

@@ -718,7 +718,11 @@ export class HttpListener {
     exchange.head = head;
     exchange.sticky = sticky;
     if (this.filters !== null) this.filter(exchange, this.filters, `${method} ${path}`, client, fields);
-    else if (downstream.queue.length <= this.maxPipelined) this.route(exchange);
+    else {
+      // Label routing reads the request's view too: built only for a service with route rules.
+      if (this.options.routes.hasLabelRoutes(service)) exchange.proxyRequest = new HttpProxyRequest(service, `${method} ${path}`, `${client}:${downstream.socket.remotePort}`, fields);
+      if (downstream.queue.length <= this.maxPipelined) this.route(exchange);
+    }
   }
 
   /** Runs the filters on a request; it is routed (when its turn has come) once they let it go. */
@@ -744,10 +748,12 @@ export class HttpListener {
   /** Picks an instance and sends the request, or answers 503 when there is none. */
   private route(exchange: Exchange): void {
     exchange.routed = true;
-    const choice = this.options.routes.choose(exchange.service, '', '', undefined, exchange.sticky, Math.random);
+    const view = exchange.proxyRequest ?? undefined;
+    const choice = this.options.routes.choose(exchange.service, '', '', undefined, exchange.sticky, Math.random, undefined, view);
     if (choice === null) {
       exchange.pendingBody = null;
-      this.answerLocal(exchange, 'no_instance', 'HTTP_NO_INSTANCE', `no legacy or mesh instance of ${exchange.service}`, { service: exchange.service });
+      const labels = view === undefined ? '' : this.options.routes.missDetail(exchange.service, view);
+      this.answerLocal(exchange, 'no_instance', 'HTTP_NO_INSTANCE', `no legacy or mesh instance of ${exchange.service}${labels}`, { service: exchange.service });
       return;
     }
     // The policy's timeout, until now; from now on the time it ends.
@@ -957,7 +963,7 @@ export class HttpListener {
     // whatever its method, as long as none of its body was consumed.
     if ((outcome === 'connect_failure' || outcome === 'connect_timeout') && resendable && exchange.attempts <= NEVER_DELIVERED_RETRIES) {
       (exchange.tried ??= new Set()).add(exchange.address);
-      const choice = this.options.routes.choose(exchange.service, '', '', undefined, exchange.sticky, Math.random, exchange.tried);
+      const choice = this.options.routes.choose(exchange.service, '', '', undefined, exchange.sticky, Math.random, exchange.tried, exchange.proxyRequest ?? undefined);
       if (choice !== null) {
         this.metrics.retries.inc();
         this.dispatch(exchange, choice, false);

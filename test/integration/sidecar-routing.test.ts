@@ -1,0 +1,170 @@
+// Routing by label in the sidecar, seen from real clients: an apache-dubbo-js consumer (finding the
+// sidecar's outbound Dubbo port through ZooKeeper) calls sofa-rpc-node providers labelled in the
+// sidecar's config, with Dubbo 2.7 tag routing by the `dubbo.tag` attachment and a per-method
+// route; node:http callers are routed by header, method and path to labelled HTTP upstreams.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Server, createServer, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { DubboJsConsumer, SofaProvider, java, registerProvider, startDubboJsConsumer, startSofaProvider } from '../support/dubbo-peers';
+import { SidecarChild, adminJson, startSidecar } from '../support/sidecar-child';
+import { ZookeeperServer } from '../support/zookeeper';
+
+const IFACE = 'com.example.demo.TaggedService';
+const VERSION = '1.0.0';
+
+function provider(name: string): Promise<SofaProvider> {
+  return startSofaProvider({
+    interface: IFACE,
+    version: VERSION,
+    methods: { sayHello: async (who: unknown) => `${name}:${String(who)}`, sayBye: async (who: unknown) => `${name}-bye:${String(who)}` },
+    register: false,
+  });
+}
+
+async function httpUpstream(name: string): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.end(name));
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return { server, port: (server.address() as { port: number }).port };
+}
+
+function get(port: number, method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((done, fail) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers: { host: 'catalog', ...headers } }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      res.on('end', () => done({ status: res.statusCode ?? 0, body }));
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error('no answer within 10 s')));
+    req.on('error', fail);
+    req.end();
+  });
+}
+
+describe('mesh-bridge sidecar: routing by label', () => {
+  let dir: string;
+  const providers: Record<string, SofaProvider> = {};
+  const upstreams: Server[] = [];
+  let sidecar: SidecarChild;
+  let zk: ZookeeperServer;
+  let registration: { unregister(): Promise<void> } | undefined;
+  let consumer: DubboJsConsumer;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sidecar-routing-'));
+    for (const name of ['gray', 'plain', 'v2']) providers[name] = await provider(name);
+    const canary = await httpUpstream('canary');
+    const stable = await httpUpstream('stable');
+    upstreams.push(canary.server, stable.server);
+    const file = join(dir, 'sidecar.yaml');
+    writeFileSync(
+      file,
+      stringify({
+        app: 'orders',
+        admin: { listen: '127.0.0.1:0' },
+        outbound: {
+          listen: '127.0.0.1:0',
+          services: [
+            {
+              name: 'catalog',
+              legacy: [
+                { address: `127.0.0.1:${canary.port}`, labels: { track: 'canary' } },
+                { address: `127.0.0.1:${stable.port}`, labels: { track: 'stable' } },
+              ],
+              routes: [
+                { name: 'canary-header', match: { headers: { 'X-Canary': 'yes' } }, subset: { track: 'canary' } },
+                { name: 'v2-writes', match: { method: 'POST', pathPrefix: '/v2/' }, subset: { track: 'canary' } },
+                { name: 'missing-subset', match: { pathPrefix: '/beta/' }, subset: { track: 'beta' }, fallback: false },
+                { name: 'stable', subset: { track: 'stable' } },
+              ],
+            },
+          ],
+        },
+        dubbo: {
+          outbound: {
+            listen: '127.0.0.1:0',
+            services: [
+              {
+                name: IFACE,
+                legacy: [
+                  { address: providers.gray.address, labels: { tag: 'gray' } },
+                  providers.plain.address,
+                  { address: providers.v2.address, labels: { version: 'v2' } },
+                ],
+                routes: [{ name: 'bye-v2', match: { method: 'sayBye' }, subset: { version: 'v2' }, fallback: false }],
+              },
+            ],
+          },
+        },
+      }),
+    );
+    sidecar = await startSidecar(file);
+    zk = await ZookeeperServer.start();
+    registration = await registerProvider(zk.connectString, { interface: IFACE, version: VERSION, port: sidecar.ports['dubbo.outbound'], methods: ['sayHello', 'sayBye'], application: 'orders-sidecar' });
+    consumer = await startDubboJsConsumer({ zk: zk.connectString, interface: IFACE, version: VERSION, methods: ['sayHello', 'sayBye'] });
+  }, 90_000);
+
+  afterAll(async () => {
+    await consumer?.stop();
+    await registration?.unregister();
+    await zk?.destroy();
+    await sidecar?.stop();
+    for (const p of Object.values(providers)) await p.stop();
+    for (const server of upstreams) {
+      server.closeAllConnections();
+      await new Promise<void>((done) => server.close(() => done()));
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const hello = (who: string, attachments?: Record<string, string>) => consumer.call<string>('sayHello', [java.String(who)], { attachments });
+
+  it('sends a dubbo.tag call to the instance with that tag, and untagged calls only to untagged instances', async () => {
+    const untagged = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      expect(await hello('t', { 'dubbo.tag': 'gray' })).toMatchObject({ err: null, res: 'gray:t' });
+      const plain = await hello('u');
+      expect(plain.err).toBeNull();
+      untagged.add(String(plain.res));
+    }
+    expect(untagged).toEqual(new Set(['plain:u', 'v2:u']));
+  });
+
+  it('falls back to untagged instances for a tag no instance has, and refuses it with dubbo.force.tag=true', async () => {
+    const fallback = await hello('f', { 'dubbo.tag': 'blue' });
+    expect(fallback.err).toBeNull();
+    expect(['plain:f', 'v2:f']).toContain(fallback.res);
+    const forced = await hello('x', { 'dubbo.tag': 'blue', 'dubbo.force.tag': 'true' });
+    expect(forced.res).toBeNull();
+    expect(String(forced.err?.message)).toContain(`no legacy or mesh instance of ${IFACE}:${VERSION} with labels tag=blue (rule dubbo.tag; dubbo.force.tag=true: no fallback to untagged instances)`);
+  });
+
+  it('routes a method to its labelled subset', async () => {
+    for (let i = 0; i < 10; i++) expect(await consumer.call('sayBye', [java.String('b')])).toMatchObject({ err: null, res: 'v2-bye:b' });
+  });
+
+  it('routes HTTP calls by header, method and path to labelled subsets, refusing when a strict subset is empty', async () => {
+    const port = sidecar.outbound;
+    for (let i = 0; i < 5; i++) {
+      expect(await get(port, 'GET', '/items', { 'x-canary': 'yes' })).toEqual({ status: 200, body: 'canary' });
+      expect(await get(port, 'POST', '/v2/items')).toEqual({ status: 200, body: 'canary' });
+      expect(await get(port, 'GET', '/v2/items')).toEqual({ status: 200, body: 'stable' });
+      expect(await get(port, 'GET', '/items', { 'x-canary': 'no' })).toEqual({ status: 200, body: 'stable' });
+    }
+    const beta = await get(port, 'GET', '/beta/items');
+    expect(beta.status).toBe(503);
+    expect(beta.body).toContain('no legacy or mesh instance of catalog with labels track=beta (rule missing-subset; rule missing-subset has fallback off)');
+  });
+
+  it('counts the requests each rule routed and the fallbacks in /metrics', async () => {
+    const { text } = (await adminJson(sidecar, '/metrics')) as { text: string };
+    expect(text).toMatch(/mesh_sidecar_route_rule_requests_total\{stack="dubbo.outbound",rule="dubbo.tag"\} (\d+)/);
+    expect(text).toMatch(/mesh_sidecar_route_rule_requests_total\{stack="dubbo.outbound",rule="bye-v2"\} 10/);
+    expect(text).toMatch(/mesh_sidecar_route_rule_requests_total\{stack="outbound",rule="canary-header"\} 5/);
+    expect(text).toMatch(/mesh_sidecar_route_fallbacks_total\{stack="dubbo.outbound",rule="dubbo.tag"\} 1/);
+  });
+});

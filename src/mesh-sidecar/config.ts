@@ -81,6 +81,22 @@ const dubboRouteRule = z
   })
   .strict();
 
+/** Caps per upstream service (Envoy's circuit-breaking thresholds) and its retry budget. */
+const caps = z
+  .object({
+    /** Requests routed to the service and not yet answered; past it, refused (Dubbo 100 / HTTP 503). Default: no cap. */
+    maxRequests: z.number().int().positive().optional(),
+    /** Retries in flight, whatever the budget allows. Default: no cap beyond the budget. */
+    maxRetries: z.number().int().min(0).optional(),
+    /** Retries in flight at most budgetPercent of the active requests, and always minRetryConcurrency (Envoy's defaults: 20 %, 3). */
+    retryBudget: z
+      .object({ budgetPercent: z.number().min(0).max(100).default(20), minRetryConcurrency: z.number().int().min(0).max(10_000).default(3) })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .prefault({});
+
 const outboundService = z
   .object({
     /** The name the app calls it by: the Host header's first label (or the first path segment with routeBy path). */
@@ -94,6 +110,7 @@ const outboundService = z
       .min(1)
       .transform((h) => h.toLowerCase())
       .optional(),
+    caps,
     legacy: z.array(instanceSchema).max(1000).default([]),
     mesh: z.array(instanceSchema).max(1000).default([]),
     /** Route rules, first match wins: requests matching one go to its labelled subset. */
@@ -112,7 +129,14 @@ const dubboOutboundService = z
     stickyAttachment: z.string().min(1).optional(),
     /** Methods that may be sent again to another instance when their upstream connection fails. */
     idempotentMethods: z.array(z.string().min(1)).max(1000).default([]),
-    retries: z.number().int().min(0).max(5).default(0),
+    /** Per method: its timeout, and whether it is idempotent (may be sent again when its connection breaks). */
+    methods: z
+      .record(z.string().min(1), z.object({ timeoutMs: z.number().int().positive().max(600_000).optional(), idempotent: z.boolean().default(false) }).strict())
+      .refine((m) => Object.keys(m).length <= 1000, 'at most 1000 methods')
+      .default({}),
+    /** Times an idempotent call is sent again (to another instance) after its connection broke. */
+    retries: z.number().int().min(0).max(5).default(1),
+    caps,
     legacy: z.array(instanceSchema).max(1000).default([]),
     mesh: z.array(instanceSchema).max(1000).default([]),
     /** Route rules, first match wins: calls matching one (method, attachments) go to its labelled subset. */

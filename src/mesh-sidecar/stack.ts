@@ -8,7 +8,9 @@ import { RouteSet, ServiceRoutes } from '../proxy/router/service-routes';
 import { StackWeights } from '../proxy/router/stack-weights';
 import type { TrafficStats } from '../bridge/stats/traffic-stats';
 import { DubboListener, DubboServicePolicy } from '../proxy/dubbo/dubbo-listener';
-import type { FilterChain } from '../proxy/filters';
+import type { FilterChain, LocalReply, ProxyRequest } from '../proxy/filters';
+import type { Outcome } from '../proxy/failure-class';
+import { DEFAULT_RETRY_BUDGET, ServiceCaps, UpstreamCaps } from '../proxy/router/upstream-caps';
 import { HttpListener, HttpServicePolicy } from '../proxy/http/http-listener';
 import type { Logger } from '../telemetry/logger';
 import { Registry, counter } from '../telemetry/metrics';
@@ -34,6 +36,8 @@ export interface StackPlan {
   defaultPolicy: ServicePolicy;
   /** Label routing of the services with route rules or tagged instances. */
   labelRoutes: Map<string, ServiceLabelRoutes>;
+  /** Caps and retry budget per outbound service, with the key path that names them in refusals. */
+  caps: Map<string, ServiceCaps & { where: string }>;
 }
 
 /** A service's route rules in the router's form (HTTP header names lower-cased, as the listener reads them). */
@@ -54,7 +58,10 @@ function httpPolicy(service: OutboundServiceConfig): ServicePolicy {
 }
 
 function dubboPolicy(service: DubboOutboundServiceConfig): ServicePolicy {
-  return policyOf(service.timeoutMs, { stickyAttachment: service.stickyAttachment, idempotentMethods: new Set(service.idempotentMethods), retries: service.retries });
+  const methods = Object.entries(service.methods);
+  const idempotentMethods = new Set([...service.idempotentMethods, ...methods.filter(([, m]) => m.idempotent).map(([name]) => name)]);
+  const methodTimeoutsMs = new Map(methods.flatMap(([name, m]) => (m.timeoutMs === undefined ? [] : [[name, m.timeoutMs] as const])));
+  return policyOf(service.timeoutMs, { stickyAttachment: service.stickyAttachment, idempotentMethods, retries: service.retries, methodTimeoutsMs });
 }
 
 export function stackPlan(config: SidecarConfig, name: StackName): StackPlan | undefined {
@@ -68,16 +75,18 @@ export function stackPlan(config: SidecarConfig, name: StackName): StackPlan | u
     return { id: `${stack}/${host}:${port}`, service, protocol, host, port, stack, weight, version: '', group: '', health: 'up', labels, origin: { source: SOURCE } };
   };
   const labelRoutes = new Map<string, ServiceLabelRoutes>();
+  const caps = new Map<string, ServiceCaps & { where: string }>();
   if (inbound) {
     const section = stackSection<{ listen: string; app: string; timeoutMs: number }>(config, name);
     if (section === undefined) return undefined;
     instances.set(config.app, [make(config.app, 'legacy', section.app)]);
     const policy = policyOf(section.timeoutMs);
-    return { protocol, inbound, listen: section.listen, routeBy: 'host', instances, weights, policies, defaultPolicy: policy, labelRoutes };
+    return { protocol, inbound, listen: section.listen, routeBy: 'host', instances, weights, policies, defaultPolicy: policy, labelRoutes, caps };
   }
   const section = stackSection<{ listen: string; routeBy?: 'host' | 'path'; services: Array<OutboundServiceConfig | DubboOutboundServiceConfig> }>(config, name);
   if (section === undefined) return undefined;
-  for (const service of section.services) {
+  section.services.forEach((service, i) => {
+    caps.set(service.name, { ...service.caps, retryBudget: service.caps.retryBudget ?? DEFAULT_RETRY_BUDGET, where: `${name}.services[${i}].caps` });
     instances.set(service.name, [...service.legacy.map((e) => make(service.name, 'legacy', e)), ...service.mesh.map((e) => make(service.name, 'mesh', e))]);
     weights.set(service.name, service.meshWeight);
     policies.set(service.name, protocol === 'http' ? httpPolicy(service as OutboundServiceConfig) : dubboPolicy(service as DubboOutboundServiceConfig));
@@ -86,8 +95,8 @@ export function stackPlan(config: SidecarConfig, name: StackName): StackPlan | u
       const tagFallback = (service as Partial<DubboOutboundServiceConfig>).tagFallback ?? true;
       labelRoutes.set(service.name, new ServiceLabelRoutes(service.name, { rules: labelRules(service), tagFallback }, protocol));
     }
-  }
-  return { protocol, inbound, listen: section.listen, routeBy: section.routeBy ?? 'host', instances, weights, policies, defaultPolicy: policyOf(30_000), labelRoutes };
+  });
+  return { protocol, inbound, listen: section.listen, routeBy: section.routeBy ?? 'host', instances, weights, policies, defaultPolicy: policyOf(30_000), labelRoutes, caps };
 }
 
 /** What a reload changes in a stack that stays, for the reload's notes: filters, and services by name. */
@@ -131,6 +140,25 @@ class LocalAppRoutes extends ServiceRoutes {
   }
 }
 
+/** The config's filters, then the stack's caps: the last step before routing, told of every request's end. */
+class CappedChain extends SwappableFilterChain {
+  constructor(
+    initial: FilterChain,
+    private readonly caps: UpstreamCaps,
+  ) {
+    super(initial);
+  }
+
+  override run(request: ProxyRequest, now: number, done: (reply: LocalReply | undefined) => void, from = 0): void {
+    super.run(request, now, (reply) => done(reply ?? (this.caps.onRequest(request) as LocalReply | undefined)), from);
+  }
+
+  override complete(request: ProxyRequest, outcome: Outcome, latencyMicros: number, now: number): void {
+    super.complete(request, outcome, latencyMicros, now);
+    this.caps.onComplete(request);
+  }
+}
+
 export interface StackDeps {
   app: string;
   stats: Record<Protocol, TrafficStats>;
@@ -146,6 +174,7 @@ export class ProxyStack {
   readonly weights = new StackWeights();
   readonly routes: ServiceRoutes;
   readonly chain: SwappableFilterChain;
+  readonly caps: UpstreamCaps;
   listener: StackListener;
   plan: StackPlan;
   private readonly labelMetrics: LabelRouteMetrics;
@@ -157,7 +186,10 @@ export class ProxyStack {
     private readonly deps: StackDeps,
   ) {
     this.plan = plan;
-    this.chain = new SwappableFilterChain(chain);
+    const retried = counter(deps.metrics, 'mesh_sidecar_retries_total', 'Requests sent again to another instance (idempotent after a broken connection, or never delivered), by stack and service', ['stack', 'service']);
+    const refused = counter(deps.metrics, 'mesh_sidecar_retries_refused_total', 'Retries not made: the retry budget or the maxRetries cap was reached, by stack, service and reason (budget, cap)', ['stack', 'service', 'reason']);
+    this.caps = new UpstreamCaps({ retried: (service) => retried.inc({ stack: name, service }), refused: (service, reason) => refused.inc({ stack: name, service, reason }) });
+    this.chain = new CappedChain(chain, this.caps);
     const routed = counter(deps.metrics, 'mesh_sidecar_route_rule_requests_total', 'Requests routed by a label rule (route rules by name; dubbo.tag for Dubbo tag routing), by stack and rule', ['stack', 'rule']);
     const fallbacks = counter(deps.metrics, 'mesh_sidecar_route_fallbacks_total', "Requests a label rule's subset could not serve, sent to its fallback (untagged or any instance), by stack and rule", ['stack', 'rule']);
     this.labelMetrics = { routed: { inc: ({ rule }) => routed.inc({ stack: name, rule }) }, fallbacks: { inc: ({ rule }) => fallbacks.inc({ stack: name, rule }) } };
@@ -190,6 +222,8 @@ export class ProxyStack {
   /** Makes the catalog, weights and label routes what the plan says (deltas drop the routes' cached sets). */
   applyRoutes(plan: StackPlan): void {
     this.routes.setLabelRoutes(plan.labelRoutes, this.labelMetrics);
+    this.caps.configure(plan.caps);
+    for (const policy of plan.policies.values()) policy.retryGate = this.caps;
     for (const [service, instances] of plan.instances) this.catalog.replaceSource(SOURCE, service, instances);
     for (const service of this.catalog.serviceNames()) if (!plan.instances.has(service)) this.catalog.replaceSource(SOURCE, service, []);
     for (const [service, mesh] of plan.weights) if (this.weights.meshWeight(service) !== mesh) this.weights.set({ service, mesh });

@@ -2,14 +2,10 @@
 // sidecar's outbound Dubbo port through ZooKeeper) calls sofa-rpc-node providers labelled in the
 // sidecar's config, with Dubbo 2.7 tag routing by the `dubbo.tag` attachment and a per-method
 // route; node:http callers are routed by header, method and path to labelled HTTP upstreams.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Server, createServer, request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { DubboJsConsumer, SofaProvider, java, registerProvider, startDubboJsConsumer, startSofaProvider } from '../support/dubbo-peers';
-import { SidecarChild, adminJson, startSidecar } from '../support/sidecar-child';
-import { ZookeeperServer } from '../support/zookeeper';
+import { DubboJsConsumer, SofaProvider, java, startSofaProvider } from '../support/dubbo-peers';
+import { SidecarChild } from '../support/sidecar-child';
+import { SidecarDubboLab, startSidecarDubboLab } from '../support/sidecar-dubbo-lab';
 
 const IFACE = 'com.example.demo.TaggedService';
 const VERSION = '1.0.0';
@@ -46,24 +42,19 @@ function get(port: number, method: string, path: string, headers: Record<string,
 }
 
 describe('mesh-bridge sidecar: routing by label', () => {
-  let dir: string;
   const providers: Record<string, SofaProvider> = {};
   const upstreams: Server[] = [];
+  let lab: SidecarDubboLab;
   let sidecar: SidecarChild;
-  let zk: ZookeeperServer;
-  let registration: { unregister(): Promise<void> } | undefined;
   let consumer: DubboJsConsumer;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'sidecar-routing-'));
     for (const name of ['gray', 'plain', 'v2']) providers[name] = await provider(name);
     const canary = await httpUpstream('canary');
     const stable = await httpUpstream('stable');
     upstreams.push(canary.server, stable.server);
-    const file = join(dir, 'sidecar.yaml');
-    writeFileSync(
-      file,
-      stringify({
+    lab = await startSidecarDubboLab(
+      {
         app: 'orders',
         admin: { listen: '127.0.0.1:0' },
         outbound: {
@@ -100,25 +91,20 @@ describe('mesh-bridge sidecar: routing by label', () => {
             ],
           },
         },
-      }),
+      },
+      { interface: IFACE, version: VERSION, methods: ['sayHello', 'sayBye'] },
     );
-    sidecar = await startSidecar(file);
-    zk = await ZookeeperServer.start();
-    registration = await registerProvider(zk.connectString, { interface: IFACE, version: VERSION, port: sidecar.ports['dubbo.outbound'], methods: ['sayHello', 'sayBye'], application: 'orders-sidecar' });
-    consumer = await startDubboJsConsumer({ zk: zk.connectString, interface: IFACE, version: VERSION, methods: ['sayHello', 'sayBye'] });
+    sidecar = lab.sidecar;
+    consumer = lab.consumer;
   }, 90_000);
 
   afterAll(async () => {
-    await consumer?.stop();
-    await registration?.unregister();
-    await zk?.destroy();
-    await sidecar?.stop();
+    await lab?.stop();
     for (const p of Object.values(providers)) await p.stop();
     for (const server of upstreams) {
       server.closeAllConnections();
       await new Promise<void>((done) => server.close(() => done()));
     }
-    rmSync(dir, { recursive: true, force: true });
   });
 
   const hello = (who: string, attachments?: Record<string, string>) => consumer.call<string>('sayHello', [java.String(who)], { attachments });
@@ -161,10 +147,9 @@ describe('mesh-bridge sidecar: routing by label', () => {
   });
 
   it('counts the requests each rule routed and the fallbacks in /metrics', async () => {
-    const { text } = (await adminJson(sidecar, '/metrics')) as { text: string };
-    expect(text).toMatch(/mesh_sidecar_route_rule_requests_total\{stack="dubbo.outbound",rule="dubbo.tag"\} (\d+)/);
-    expect(text).toMatch(/mesh_sidecar_route_rule_requests_total\{stack="dubbo.outbound",rule="bye-v2"\} 10/);
-    expect(text).toMatch(/mesh_sidecar_route_rule_requests_total\{stack="outbound",rule="canary-header"\} 5/);
-    expect(text).toMatch(/mesh_sidecar_route_fallbacks_total\{stack="dubbo.outbound",rule="dubbo.tag"\} 1/);
+    expect(await lab.metric('mesh_sidecar_route_rule_requests_total', 'stack="dubbo.outbound",rule="dubbo.tag"')).toBe(41);
+    expect(await lab.metric('mesh_sidecar_route_rule_requests_total', 'stack="dubbo.outbound",rule="bye-v2"')).toBe(10);
+    expect(await lab.metric('mesh_sidecar_route_rule_requests_total', 'stack="outbound",rule="canary-header"')).toBe(5);
+    expect(await lab.metric('mesh_sidecar_route_fallbacks_total', 'stack="dubbo.outbound",rule="dubbo.tag"')).toBe(1);
   });
 });

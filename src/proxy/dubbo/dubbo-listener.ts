@@ -22,6 +22,7 @@ import { LogOnce } from '../../telemetry/logger';
 import { Registry, counter, gauge } from '../../telemetry/metrics';
 import { PendingCounts } from '../router/pending-counts';
 import { RouteChoice, ServiceRoutes } from '../router/service-routes';
+import type { RetryGate } from '../router/upstream-caps';
 import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy } from '../../bridge/socket-lifecycle';
 import { TrafficStats } from '../../bridge/stats/traffic-stats';
 import { InFlight, UpstreamConnection, UpstreamFailure } from '../upstream/dubbo-upstream-connection';
@@ -35,6 +36,10 @@ export interface DubboServicePolicy {
   retries: number;
   /** Time an upstream has to answer, unless the consumer's own `timeout` attachment says otherwise. */
   timeoutMs: number;
+  /** Per-method timeouts, over `timeoutMs`. */
+  methodTimeoutsMs?: ReadonlyMap<string, number>;
+  /** Asked before each retry (a retry budget, a cap on retries in flight); none: retries as above. */
+  retryGate?: RetryGate;
   /**
    * Use the `timeout` attachment a consumer sends (its own deadline) instead of `timeoutMs`, so the
    * bridge neither cuts a call the consumer would wait for nor holds one it gave up on. Reading it
@@ -537,7 +542,7 @@ export class DubboListener {
       return this.refuse(downstream, frame, 'bad_request', `mesh-bridge could not read the request: ${message}`);
     }
     const request = new ProxiedRequest(this, downstream, frame, view, idHigh, idLow, service, view.version, group, view.method, stickyKey, policy, performance.now());
-    request.timeoutMs = timeoutMs ?? policy.timeoutMs;
+    request.timeoutMs = timeoutMs ?? policy.methodTimeoutsMs?.get(request.method) ?? policy.timeoutMs;
     if (header.twoWay) downstream.requests.add(request);
     if (this.filters === null) this.route(request);
     else this.filters.run(request, this.clockMs, (reply) => (reply === undefined ? this.route(request) : this.answerLocally(request, reply)));
@@ -688,7 +693,7 @@ export class DubboListener {
       request.tried ??= new Set(this.readonlyAddresses);
       request.tried.add(request.address);
       const choice = this.options.routes.choose(request.service, request.version, request.group, request.method, request.stickyKey, Math.random, request.tried, request);
-      if (choice !== null) {
+      if (choice !== null && (request.policy.retryGate?.tryRetry(request) ?? true)) {
         this.metrics.retries.inc();
         this.dispatch(request, choice);
         return;

@@ -14,6 +14,7 @@ import type { ProxyRequest } from '../filters/filter';
 import type { FilterChain } from '../filters/filter-chain';
 import { PendingCounts } from '../router/pending-counts';
 import { RouteChoice, ServiceRoutes } from '../router/service-routes';
+import type { RetryGate } from '../router/upstream-caps';
 import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy } from '../../bridge/socket-lifecycle';
 import { TrafficStats } from '../../bridge/stats/traffic-stats';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE, METHODS, assertParserWorks } from './http-parser';
@@ -27,6 +28,8 @@ export interface HttpServicePolicy {
   stickyHeader?: string;
   /** Time allowed for the response head to arrive. */
   timeoutMs: number;
+  /** Asked before sending a request to another instance (a retry budget); none: always allowed. */
+  retryGate?: RetryGate;
 }
 
 export interface HttpListenerOptions {
@@ -556,6 +559,8 @@ export class HttpListener {
     if (exchange.done) return;
     exchange.done = true;
     const upstream = exchange.upstream;
+    // Let through by the filters, waiting its turn (pipelining): their bulkheads must see it end.
+    if (exchange.cleared && !exchange.routed) this.filtersDone(exchange, 'caller_gone');
     if (upstream === null || !this.inFlight.has(exchange)) return;
     upstream.detach();
     upstream.destroy();
@@ -731,7 +736,7 @@ export class HttpListener {
     const request = new HttpProxyRequest(exchange.service, method, `${client}:${exchange.downstream.socket.remotePort}`, fields);
     exchange.proxyRequest = request;
     filters.run(request, this.clockMs, (reply) => {
-      if (exchange.done) return; // its caller went away while a filter held it
+      if (exchange.done) return this.filtersDone(exchange, 'caller_gone'); // its caller went away while a filter held it
       exchange.cleared = true;
       if (reply !== undefined) {
         exchange.routed = true;
@@ -753,6 +758,7 @@ export class HttpListener {
     if (choice === null) {
       exchange.pendingBody = null;
       const labels = view === undefined ? '' : this.options.routes.missDetail(exchange.service, view);
+      this.filtersDone(exchange, 'bridge_refusal');
       this.answerLocal(exchange, 'no_instance', 'HTTP_NO_INSTANCE', `no legacy or mesh instance of ${exchange.service}${labels}`, { service: exchange.service });
       return;
     }
@@ -902,6 +908,11 @@ export class HttpListener {
     if (exchange.proxyRequest !== null) this.filters?.complete(exchange.proxyRequest, outcome, micros, this.clockMs);
   }
 
+  /** Tells the filters how a request they let through ended, when it never reached an upstream. */
+  private filtersDone(exchange: Exchange, outcome: Outcome): void {
+    if (exchange.proxyRequest !== null) this.filters?.complete(exchange.proxyRequest, outcome, (performance.now() - exchange.startedAt) * 1000, this.clockMs);
+  }
+
   /** Tells outlier detection how a call to an instance ended; logs and counts an ejection. */
   private reportOutcome(exchange: Exchange, outcome: Outcome, now: number): void {
     const address = exchange.address;
@@ -964,7 +975,8 @@ export class HttpListener {
     if ((outcome === 'connect_failure' || outcome === 'connect_timeout') && resendable && exchange.attempts <= NEVER_DELIVERED_RETRIES) {
       (exchange.tried ??= new Set()).add(exchange.address);
       const choice = this.options.routes.choose(exchange.service, '', '', undefined, exchange.sticky, Math.random, exchange.tried, exchange.proxyRequest ?? undefined);
-      if (choice !== null) {
+      const gate = choice === null || exchange.proxyRequest === null ? undefined : this.options.policy(exchange.service).retryGate;
+      if (choice !== null && (gate === undefined || gate.tryRetry(exchange.proxyRequest as ProxyRequest))) {
         this.metrics.retries.inc();
         this.dispatch(exchange, choice, false);
         return;

@@ -121,4 +121,29 @@ describe('sidecar config', () => {
     });
     expect(valid.issues).toEqual(['dubbo.outbound.services[0].routes[1].name: "a" is already the name of routes[0]: metrics tell rules apart by name']);
   });
+  it('checks outlier detection, caps and per-method settings with their key paths', () => {
+    const { issues } = sidecarConfigIssues({
+      app: 'orders',
+      dubbo: {
+        outbound: {
+          listen: '127.0.0.1:0',
+          outlierDetection: { baseEjectionMs: 60_000, maxEjectionMs: 1000, maxEjectedPercent: 120 },
+          services: [{ name: 'G', legacy: ['127.0.0.1:1'], methods: { read: { timeoutMs: 0 } }, caps: { maxRequests: 0, retryBudget: { budgetPercent: 150 } } }],
+        },
+      },
+    });
+    expect(issues).toEqual([
+      'dubbo.outbound.outlierDetection.maxEjectedPercent: Too big: expected number to be <=100',
+      'dubbo.outbound.outlierDetection.baseEjectionMs: baseEjectionMs must not exceed maxEjectionMs',
+      'dubbo.outbound.services[0].methods.read.timeoutMs: Too small: expected number to be >0',
+      'dubbo.outbound.services[0].caps.maxRequests: Too small: expected number to be >0',
+      'dubbo.outbound.services[0].caps.retryBudget.budgetPercent: Too big: expected number to be <=100',
+    ]);
+    const defaults = validateSidecarConfig({ app: 'o', dubbo: { outbound: { listen: '127.0.0.1:0', services: [{ name: 'G', legacy: ['127.0.0.1:1'] }] } } });
+    expect(defaults.dubbo?.outbound?.outlierDetection).toMatchObject({ consecutiveGatewayFailures: 5, baseEjectionMs: 30_000, maxEjectedPercent: 10 });
+    expect(defaults.dubbo?.outbound?.services[0]).toMatchObject({ retries: 1, caps: { retryBudget: { budgetPercent: 20, minRetryConcurrency: 3 } } });
+    expect(sidecarConfigIssues({ app: 'o', outbound: { listen: '127.0.0.1:0', outlierDetection: { baseEjectionMs: 9000, maxEjectionMs: 10 }, services: [{ name: 'a', legacy: ['127.0.0.1:1'] }] } }).issues).toEqual([
+      'outbound.outlierDetection.baseEjectionMs: baseEjectionMs must not exceed maxEjectionMs',
+    ]);
+  });
 });

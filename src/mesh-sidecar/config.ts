@@ -97,6 +97,27 @@ const caps = z
   .strict()
   .prefault({});
 
+/** Outlier detection of an outbound stack's upstream sets (service x stack); Envoy's defaults. */
+const outlierDetection = z
+  .object({
+    consecutiveGatewayFailures: z.number().int().min(1).max(1000).default(5),
+    baseEjectionMs: z.number().int().min(1).max(3_600_000).default(30_000),
+    maxEjectionMs: z.number().int().min(1).max(3_600_000).default(300_000),
+    intervalMs: z.number().int().min(100).max(3_600_000).default(10_000),
+    maxEjectedPercent: z.number().min(0).max(100).default(10),
+    panicThresholdPercent: z.number().min(0).max(100).default(50),
+    /** Success rate versus the set; null turns it off. */
+    successRate: z
+      .object({ minimumHosts: z.number().int().min(1).default(5), requestVolume: z.number().int().min(1).default(100), stdevFactor: z.number().positive().default(1.9) })
+      .strict()
+      .nullable()
+      .prefault({}),
+    countApplicationErrors: z.boolean().default(false),
+  })
+  .strict()
+  .refine((o) => o.baseEjectionMs <= o.maxEjectionMs, { message: 'baseEjectionMs must not exceed maxEjectionMs', path: ['baseEjectionMs'] })
+  .prefault({});
+
 const outboundService = z
   .object({
     /** The name the app calls it by: the Host header's first label (or the first path segment with routeBy path). */
@@ -173,6 +194,7 @@ export const sidecarConfigSchema = z
         listen,
         routeBy: z.enum(['host', 'path']).default('host'),
         filters,
+        outlierDetection,
         services: z.array(outboundService).max(10_000).default([]),
       })
       .strict()
@@ -185,6 +207,7 @@ export const sidecarConfigSchema = z
           .object({
             listen,
             filters,
+            outlierDetection,
             services: z.array(dubboOutboundService).max(10_000).default([]),
           })
           .strict()

@@ -16,7 +16,7 @@ import type { Counter } from 'prom-client';
 import { STACK_NAMES, SidecarConfig, StackName, loadSidecarConfig, parseListenAddress, stackSection } from './config';
 import { registerFilterMetrics } from './filter-metrics';
 import { FilterState, filterState } from './filter-state';
-import { ProxyStack, StackDeps, StackListener, StackPlan, changesOf, stackPlan } from './stack';
+import { ProxyStack, StackDeps, StackListener, StackPlan, changesOf, registerStackMetrics, stackPlan } from './stack';
 
 /** The filters a stack's config lists, in order. */
 function filterSpecs(config: SidecarConfig, name: StackName): readonly FilterSpec[] {
@@ -52,6 +52,7 @@ export class Sidecar {
     this.stats = { http: new TrafficStats(metrics, 'http'), dubbo: new TrafficStats(metrics, 'dubbo') };
     this.reloads = counter(metrics, 'mesh_sidecar_reloads_total', 'Config reloads (SIGHUP), by outcome: applied, unchanged, refused (the old config kept)', ['outcome']);
     registerFilterMetrics(metrics, () => this.filterStates());
+    registerStackMetrics(metrics, () => this.stacks.entries());
   }
 
   /** Starts every configured stack and the admin port. A reload asked for meanwhile waits for it. */
@@ -240,6 +241,8 @@ export class Sidecar {
           instances: instances.map((i) => `${i.host}:${i.port} (${i.stack})`),
         })),
         ejected: stack.routes.outliers.ejected(now),
+        ejectedByService: Object.fromEntries(stack.ejectedByService(now)),
+        caps: stack.plan.inbound ? undefined : stack.caps.snapshot(),
         filters: stack.chain.active.filters.map((filter, i) => filterState(filter, filterSpecs(this.config, name)[i]?.config)),
       };
     }

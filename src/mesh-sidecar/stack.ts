@@ -4,6 +4,8 @@
 // address (or HTTP routeBy) needs a new listener.
 import { Catalog, Instance, Protocol } from '../catalog';
 import { LabelRouteMetrics, LabelRuleConfig, ServiceLabelRoutes, TAG_LABEL } from '../proxy/router/label-routes';
+import { OutlierDetector, OutlierOptions } from '../proxy/router/outlier-detector';
+import { NOBODY } from '../proxy/router/self-addresses';
 import { RouteSet, ServiceRoutes } from '../proxy/router/service-routes';
 import { StackWeights } from '../proxy/router/stack-weights';
 import type { TrafficStats } from '../bridge/stats/traffic-stats';
@@ -13,6 +15,7 @@ import type { Outcome } from '../proxy/failure-class';
 import { DEFAULT_RETRY_BUDGET, ServiceCaps, UpstreamCaps } from '../proxy/router/upstream-caps';
 import { HttpListener, HttpServicePolicy } from '../proxy/http/http-listener';
 import type { Logger } from '../telemetry/logger';
+import { Counter, Gauge } from 'prom-client';
 import { Registry, counter } from '../telemetry/metrics';
 import { DubboOutboundServiceConfig, InstanceConfig, OutboundServiceConfig, SidecarConfig, StackName, instanceOf, parseListenAddress, stackSection } from './config';
 import { SwappableFilterChain } from './swappable-chain';
@@ -38,6 +41,8 @@ export interface StackPlan {
   labelRoutes: Map<string, ServiceLabelRoutes>;
   /** Caps and retry budget per outbound service, with the key path that names them in refusals. */
   caps: Map<string, ServiceCaps & { where: string }>;
+  /** Outlier detection of the stack's upstream sets (the detector's defaults inbound). */
+  outliers: Partial<OutlierOptions>;
 }
 
 /** A service's route rules in the router's form (HTTP header names lower-cased, as the listener reads them). */
@@ -81,9 +86,9 @@ export function stackPlan(config: SidecarConfig, name: StackName): StackPlan | u
     if (section === undefined) return undefined;
     instances.set(config.app, [make(config.app, 'legacy', section.app)]);
     const policy = policyOf(section.timeoutMs);
-    return { protocol, inbound, listen: section.listen, routeBy: 'host', instances, weights, policies, defaultPolicy: policy, labelRoutes, caps };
+    return { protocol, inbound, listen: section.listen, routeBy: 'host', instances, weights, policies, defaultPolicy: policy, labelRoutes, caps, outliers: {} };
   }
-  const section = stackSection<{ listen: string; routeBy?: 'host' | 'path'; services: Array<OutboundServiceConfig | DubboOutboundServiceConfig> }>(config, name);
+  const section = stackSection<{ listen: string; routeBy?: 'host' | 'path'; outlierDetection: OutlierOptions; services: Array<OutboundServiceConfig | DubboOutboundServiceConfig> }>(config, name);
   if (section === undefined) return undefined;
   section.services.forEach((service, i) => {
     caps.set(service.name, { ...service.caps, retryBudget: service.caps.retryBudget ?? DEFAULT_RETRY_BUDGET, where: `${name}.services[${i}].caps` });
@@ -96,7 +101,7 @@ export function stackPlan(config: SidecarConfig, name: StackName): StackPlan | u
       labelRoutes.set(service.name, new ServiceLabelRoutes(service.name, { rules: labelRules(service), tagFallback }, protocol));
     }
   });
-  return { protocol, inbound, listen: section.listen, routeBy: section.routeBy ?? 'host', instances, weights, policies, defaultPolicy: policyOf(30_000), labelRoutes, caps };
+  return { protocol, inbound, listen: section.listen, routeBy: section.routeBy ?? 'host', instances, weights, policies, defaultPolicy: policyOf(30_000), labelRoutes, caps, outliers: section.outlierDetection };
 }
 
 /** What a reload changes in a stack that stays, for the reload's notes: filters, and services by name. */
@@ -195,10 +200,11 @@ export class ProxyStack {
     this.labelMetrics = { routed: { inc: ({ rule }) => routed.inc({ stack: name, rule }) }, fallbacks: { inc: ({ rule }) => fallbacks.inc({ stack: name, rule }) } };
     const pendingOf = (address: string): number => this.listener.pendingOf(address);
     // HTTP inbound names its service through the listener (every Host is the app); Dubbo through its routes.
+    const outliers = new OutlierDetector(plan.outliers);
     this.routes =
       plan.protocol === 'dubbo' && plan.inbound
-        ? new LocalAppRoutes(deps.app, this.catalog, this.weights, pendingOf, 'dubbo')
-        : new ServiceRoutes(this.catalog, this.weights, pendingOf, plan.protocol);
+        ? new LocalAppRoutes(deps.app, this.catalog, this.weights, pendingOf, 'dubbo', NOBODY, outliers)
+        : new ServiceRoutes(this.catalog, this.weights, pendingOf, plan.protocol, NOBODY, outliers);
     this.applyRoutes(plan);
     this.listener = this.makeListener(plan);
   }
@@ -223,12 +229,25 @@ export class ProxyStack {
   applyRoutes(plan: StackPlan): void {
     this.routes.setLabelRoutes(plan.labelRoutes, this.labelMetrics);
     this.caps.configure(plan.caps);
+    if (JSON.stringify(plan.outliers) !== JSON.stringify(this.plan.outliers)) this.routes.outliers.reconfigure(plan.outliers);
     for (const policy of plan.policies.values()) policy.retryGate = this.caps;
     for (const [service, instances] of plan.instances) this.catalog.replaceSource(SOURCE, service, instances);
     for (const service of this.catalog.serviceNames()) if (!plan.instances.has(service)) this.catalog.replaceSource(SOURCE, service, []);
     for (const [service, mesh] of plan.weights) if (this.weights.meshWeight(service) !== mesh) this.weights.set({ service, mesh });
     for (const setting of this.weights.list()) if (!plan.weights.has(setting.service)) this.weights.clear(setting.service);
     this.plan = plan;
+  }
+
+  /** Ejected instances per service, now: an instance listed under several services counts in each. */
+  ejectedByService(now: number): Map<string, string[]> {
+    const ejected = new Set(this.routes.outliers.ejected(now).map((e) => e.address));
+    const out = new Map<string, string[]>();
+    if (ejected.size === 0) return out;
+    for (const [service, instances] of this.plan.instances) {
+      const addresses = instances.map((i) => `${i.host}:${i.port}`).filter((a) => ejected.has(a));
+      if (addresses.length > 0) out.set(service, addresses);
+    }
+    return out;
   }
 
   get address(): string {
@@ -239,4 +258,29 @@ export class ProxyStack {
   close(): void {
     this.routes.close();
   }
+}
+
+/** The stacks' outlier detection in /metrics, read from the detectors when scraped. */
+export function registerStackMetrics(registry: Registry, stacks: () => Iterable<[string, ProxyStack]>): void {
+  new Gauge({
+    name: 'mesh_sidecar_outlier_ejected_instances',
+    help: 'Upstream instances outlier detection routes around now, by stack and service',
+    labelNames: ['stack', 'service'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const now = Date.now();
+      for (const [name, stack] of stacks()) for (const [service, addresses] of stack.ejectedByService(now)) this.set({ stack: name, service }, addresses.length);
+    },
+  });
+  new Counter({
+    name: 'mesh_sidecar_outlier_ejections_total',
+    help: 'Ejections by outlier detection (consecutive gateway failures or success rate), by stack',
+    labelNames: ['stack'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [name, stack] of stacks()) this.inc({ stack: name }, stack.routes.outliers.revision);
+    },
+  });
 }

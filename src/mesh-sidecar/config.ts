@@ -88,6 +88,10 @@ const caps = z
     maxRequests: z.number().int().positive().optional(),
     /** Retries in flight, whatever the budget allows. Default: no cap beyond the budget. */
     maxRetries: z.number().int().min(0).optional(),
+    /** Requests waiting for an upstream connection to be made; past it, refused. Default: no cap. */
+    maxPending: z.number().int().positive().optional(),
+    /** HTTP: upstream connections open to the service (in use or idle); a request needing one more is refused. Default: no cap. */
+    maxConnections: z.number().int().positive().optional(),
     /** Retries in flight at most budgetPercent of the active requests, and always minRetryConcurrency (Envoy's defaults: 20 %, 3). */
     retryBudget: z
       .object({ budgetPercent: z.number().min(0).max(100).default(20), minRetryConcurrency: z.number().int().min(0).max(10_000).default(3) })

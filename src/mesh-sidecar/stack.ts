@@ -230,7 +230,10 @@ export class ProxyStack {
     this.routes.setLabelRoutes(plan.labelRoutes, this.labelMetrics);
     this.caps.configure(plan.caps);
     if (JSON.stringify(plan.outliers) !== JSON.stringify(this.plan.outliers)) this.routes.outliers.reconfigure(plan.outliers);
-    for (const policy of plan.policies.values()) policy.retryGate = this.caps;
+    for (const policy of plan.policies.values()) {
+      policy.retryGate = this.caps;
+      policy.connectionGate = this.caps;
+    }
     for (const [service, instances] of plan.instances) this.catalog.replaceSource(SOURCE, service, instances);
     for (const service of this.catalog.serviceNames()) if (!plan.instances.has(service)) this.catalog.replaceSource(SOURCE, service, []);
     for (const [service, mesh] of plan.weights) if (this.weights.meshWeight(service) !== mesh) this.weights.set({ service, mesh });

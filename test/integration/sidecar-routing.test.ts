@@ -2,8 +2,9 @@
 // sidecar's outbound Dubbo port through ZooKeeper) calls sofa-rpc-node providers labelled in the
 // sidecar's config, with Dubbo 2.7 tag routing by the `dubbo.tag` attachment and a per-method
 // route; node:http callers are routed by header, method and path to labelled HTTP upstreams.
-import { Server, createServer, request } from 'node:http';
+import { Server, createServer } from 'node:http';
 import { DubboJsConsumer, SofaProvider, java, startSofaProvider } from '../support/dubbo-peers';
+import { httpCall } from '../support/http-call';
 import { SidecarChild } from '../support/sidecar-child';
 import { SidecarDubboLab, startSidecarDubboLab } from '../support/sidecar-dubbo-lab';
 
@@ -28,18 +29,7 @@ async function httpUpstream(name: string): Promise<{ server: Server; port: numbe
   return { server, port: (server.address() as { port: number }).port };
 }
 
-function get(port: number, method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  return new Promise((done, fail) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers: { host: 'catalog', ...headers } }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString('utf8')));
-      res.on('end', () => done({ status: res.statusCode ?? 0, body }));
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error('no answer within 10 s')));
-    req.on('error', fail);
-    req.end();
-  });
-}
+const get = (port: number, method: string, path: string, headers: Record<string, string> = {}) => httpCall(port, { host: 'catalog', method, path, headers });
 
 describe('mesh-bridge sidecar: routing by label', () => {
   const providers: Record<string, SofaProvider> = {};

@@ -22,7 +22,7 @@ import { LogOnce } from '../../telemetry/logger';
 import { Registry, counter, gauge } from '../../telemetry/metrics';
 import { PendingCounts } from '../router/pending-counts';
 import { RouteChoice, ServiceRoutes } from '../router/service-routes';
-import type { RetryGate } from '../router/upstream-caps';
+import type { ConnectionGate, RetryGate } from '../router/upstream-caps';
 import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy } from '../../bridge/socket-lifecycle';
 import { TrafficStats } from '../../bridge/stats/traffic-stats';
 import { InFlight, UpstreamConnection, UpstreamFailure } from '../upstream/dubbo-upstream-connection';
@@ -40,6 +40,8 @@ export interface DubboServicePolicy {
   methodTimeoutsMs?: ReadonlyMap<string, number>;
   /** Asked before each retry (a retry budget, a cap on retries in flight); none: retries as above. */
   retryGate?: RetryGate;
+  /** Asked before a request waits for a connection being made (a cap on pending requests). */
+  connectionGate?: ConnectionGate;
   /**
    * Use the `timeout` attachment a consumer sends (its own deadline) instead of `timeoutMs`, so the
    * bridge neither cuts a call the consumer would wait for nor holds one it gave up on. Reading it
@@ -568,6 +570,10 @@ export class DubboListener {
     const connection = this.connectionTo(choice, request);
     const address = choice.candidate.address;
     const twoWay = request.frame.header.twoWay;
+    if (twoWay && connection.connecting && request.policy.connectionGate !== undefined) {
+      const refused = request.policy.connectionGate.admitPending(request, () => connection.connecting);
+      if (refused !== undefined) return this.answerLocally(request, refused);
+    }
     if (connection.buffered > this.limits.upstreamMaxBufferedBytes) {
       // The provider is not reading what it was sent: refuse rather than buffer without end.
       request.address = address;

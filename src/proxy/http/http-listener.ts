@@ -14,7 +14,7 @@ import type { ProxyRequest } from '../filters/filter';
 import type { FilterChain } from '../filters/filter-chain';
 import { PendingCounts } from '../router/pending-counts';
 import { RouteChoice, ServiceRoutes } from '../router/service-routes';
-import type { RetryGate } from '../router/upstream-caps';
+import type { ConnectionGate, RetryGate } from '../router/upstream-caps';
 import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy } from '../../bridge/socket-lifecycle';
 import { TrafficStats } from '../../bridge/stats/traffic-stats';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE, METHODS, assertParserWorks } from './http-parser';
@@ -30,6 +30,8 @@ export interface HttpServicePolicy {
   timeoutMs: number;
   /** Asked before sending a request to another instance (a retry budget); none: always allowed. */
   retryGate?: RetryGate;
+  /** Asked before a request opens an upstream connection (caps on connections and pending requests). */
+  connectionGate?: ConnectionGate;
 }
 
 export interface HttpListenerOptions {
@@ -793,15 +795,26 @@ export class HttpListener {
    * connection that was never made, or on a `fresh` one after a stale keep-alive connection).
    */
   private dispatch(exchange: Exchange, choice: RouteChoice, fresh: boolean): void {
+    const address = choice.candidate.address;
+    const view = exchange.proxyRequest;
+    const gate = view === null ? undefined : this.options.policy(exchange.service).connectionGate;
+    const pooled = !(exchange.upgrade || fresh) && (this.idle.get(address)?.length ?? 0) > 0;
+    const refused = gate === undefined || pooled ? undefined : gate.beforeConnect(view as ProxyRequest);
+    if (refused !== undefined) {
+      exchange.pendingBody = null;
+      this.filtersDone(exchange, 'bridge_refusal');
+      this.answerLocal(exchange, refused.refusal ?? 'overloaded', 'HTTP_UPSTREAM_CAP', refused.message, { service: exchange.service });
+      return;
+    }
     exchange.attempts++;
     exchange.stack = choice.routedStack;
-    const address = choice.candidate.address;
     exchange.address = address;
     exchange.choice = choice;
     const { host: upstreamHost, port: upstreamPort } = choice.candidate.instance;
     // An upgrade gets a connection of its own that never returns to the pool, whatever the answer.
     const upstream = exchange.upgrade || fresh ? this.dedicatedUpstream(address, upstreamHost, upstreamPort) : this.upstreamFor(address, upstreamHost, upstreamPort);
     exchange.upstream = upstream;
+    if (gate !== undefined && !upstream.connected) gate.connecting(view as ProxyRequest, () => !upstream.closed, () => !upstream.connected && !upstream.closed);
     upstream.attach(exchange);
     this.pending.add(address);
     this.inFlight.add(exchange);

@@ -3,12 +3,12 @@ import { DEFAULT_RETRY_BUDGET, UpstreamCaps, retriesAllowed } from './upstream-c
 
 const SERVICE = 'com.example.Greeter';
 
-function capsWith(caps: { maxRequests?: number; maxRetries?: number; budgetPercent?: number; minRetryConcurrency?: number }) {
+function capsWith(caps: { maxRequests?: number; maxRetries?: number; maxPending?: number; maxConnections?: number; budgetPercent?: number; minRetryConcurrency?: number }) {
   const counted = { retried: 0, budget: 0, cap: 0 };
   const retryBudget = { ...DEFAULT_RETRY_BUDGET, ...caps };
   const upstream = new UpstreamCaps(
     { retried: () => void counted.retried++, refused: (_, reason) => void counted[reason]++ },
-    new Map([[SERVICE, { maxRequests: caps.maxRequests, maxRetries: caps.maxRetries, retryBudget, where: 'dubbo.outbound.services[0].caps' }]]),
+    new Map([[SERVICE, { maxRequests: caps.maxRequests, maxRetries: caps.maxRetries, maxPending: caps.maxPending, maxConnections: caps.maxConnections, retryBudget, where: 'dubbo.outbound.services[0].caps' }]]),
   );
   return { upstream, counted };
 }
@@ -52,5 +52,31 @@ describe('upstream caps', () => {
     expect(upstream.snapshot()).toEqual([{ service: SERVICE, active: 0, retries: 1, maxRequests: 5, maxRetries: undefined, retriesAllowed: 1 }]);
     upstream.onComplete(a);
     expect(upstream.snapshot()[0].retries).toBe(0);
+  });
+
+  it('counts requests waiting for a connection until it is made or they end, refusing past maxPending', () => {
+    const { upstream } = capsWith({ maxPending: 1 });
+    const [a, b] = [testRequest({ service: SERVICE }), testRequest({ service: SERVICE })];
+    upstream.onRequest(a);
+    upstream.onRequest(b);
+    let connecting = true;
+    expect(upstream.admitPending(a, () => connecting)).toBeUndefined();
+    expect(upstream.admitPending(b, () => connecting)).toMatchObject({ refusal: 'overloaded', message: `cap dubbo.outbound.services[0].caps.maxPending reached: 1 requests waiting for a connection for ${SERVICE}` });
+    connecting = false;
+    expect(upstream.admitPending(b, () => true)).toBeUndefined();
+    upstream.onComplete(b);
+    expect(upstream.admitPending(a, () => true)).toBeUndefined();
+  });
+
+  it('counts open connections (HTTP) until they close, refusing a new one past maxConnections', () => {
+    const { upstream } = capsWith({ maxConnections: 1 });
+    const a = testRequest({ service: SERVICE });
+    upstream.onRequest(a);
+    let open = true;
+    expect(upstream.beforeConnect(a)).toBeUndefined();
+    upstream.connecting(a, () => open, () => false);
+    expect(upstream.beforeConnect(a)?.message).toContain('caps.maxConnections reached: 1 upstream connections open');
+    open = false;
+    expect(upstream.beforeConnect(a)).toBeUndefined();
   });
 });

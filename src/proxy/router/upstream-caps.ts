@@ -5,7 +5,7 @@
 // retries cannot multiply an outage. It runs as the last step before routing and sees every
 // request's end; the listener asks it before each retry.
 import { IsolationFilter } from '../filters/isolation';
-import type { Filter, FilterDecision, ProxyRequest } from '../filters/filter';
+import type { Filter, FilterDecision, LocalReply, ProxyRequest } from '../filters/filter';
 
 export interface RetryBudgetOptions {
   /** Retries in flight at most this share (percent) of the service's active requests ... */
@@ -22,6 +22,10 @@ export interface ServiceCaps {
   maxRequests?: number;
   /** Retries in flight, whatever the budget allows. None by default. */
   maxRetries?: number;
+  /** Requests waiting for an upstream connection to be made; past it, refused. None by default. */
+  maxPending?: number;
+  /** HTTP: upstream connections open to the service's instances (in use or idle); past it, a request needing a new one is refused. */
+  maxConnections?: number;
   retryBudget: RetryBudgetOptions;
 }
 
@@ -32,6 +36,20 @@ export interface RetryGate {
 }
 
 export type RetryRefusal = 'budget' | 'cap';
+
+/**
+ * What a listener asks before a request waits on an upstream connection being made, or opens a new
+ * one. A LocalReply refuses the request (Dubbo 100 / HTTP 503, naming the cap). Tracked only for
+ * services with those caps; the entries are dropped lazily once `waiting` / `open` turn false.
+ */
+export interface ConnectionGate {
+  /** HTTP, before opening a connection for the request: refused when the service's connections or pending requests are at their caps. */
+  beforeConnect(request: ProxyRequest): LocalReply | undefined;
+  /** HTTP, once opened: counted while `open()`, and the request as pending while `waiting()`. */
+  connecting(request: ProxyRequest, open: () => boolean, waiting: () => boolean): void;
+  /** Dubbo: the request waits for its (shared) connection to be made, while `waiting()`. */
+  admitPending(request: ProxyRequest, waiting: () => boolean): LocalReply | undefined;
+}
 
 /** Pure: how many retries may be in flight for this many active requests. */
 export function retriesAllowed(active: number, caps: ServiceCaps): { allowed: number; by: RetryRefusal } {
@@ -48,6 +66,9 @@ interface ServiceState {
   caps: ServiceCaps & { where: string };
   bulkhead: IsolationFilter;
   retries: number;
+  /** Requests waiting for a connection, and connections open (HTTP): only with those caps, at most the cap long. */
+  pending: Array<{ request: ProxyRequest; waiting: () => boolean }>;
+  connections: Array<() => boolean>;
 }
 
 interface Taken {
@@ -59,12 +80,17 @@ interface Taken {
 
 const UNLIMITED = Number.MAX_SAFE_INTEGER;
 
+/** The refusal of a request over one of the service's caps, naming it. */
+function overCap(request: ProxyRequest, state: ServiceState, cap: 'maxConnections' | 'maxPending', what: string): LocalReply {
+  return { outcome: 'bridge_refusal', refusal: 'overloaded', message: `cap ${state.caps.where}.${cap} reached: ${state.caps[cap]} ${what} for ${request.service}` };
+}
+
 /** The service's bulkhead: its refusal names the cap (`dubbo.outbound.services[0].caps.maxRequests`). */
 function bulkheadFor(caps: ServiceCaps & { where: string }): IsolationFilter {
   return new IsolationFilter({ rules: [{ name: `${caps.where}.maxRequests`, maxConcurrent: caps.maxRequests ?? UNLIMITED }], maxServices: 1 });
 }
 
-export class UpstreamCaps implements Filter, RetryGate {
+export class UpstreamCaps implements Filter, RetryGate, ConnectionGate {
   readonly name = 'upstream-caps';
   private services = new Map<string, ServiceState>();
   private readonly taken = new WeakMap<ProxyRequest, Taken>();
@@ -84,7 +110,7 @@ export class UpstreamCaps implements Filter, RetryGate {
   configure(caps: ReadonlyMap<string, ServiceCaps & { where: string }>): void {
     const next = new Map<string, ServiceState>();
     for (const [service, c] of caps) {
-      const state = this.services.get(service) ?? { caps: c, bulkhead: bulkheadFor(c), retries: 0 };
+      const state = this.services.get(service) ?? { caps: c, bulkhead: bulkheadFor(c), retries: 0, pending: [], connections: [] };
       if (state.caps.maxRequests !== c.maxRequests || state.caps.where !== c.where) state.bulkhead = bulkheadFor(c);
       state.caps = c;
       next.set(service, state);
@@ -119,6 +145,42 @@ export class UpstreamCaps implements Filter, RetryGate {
     taken.retrying = true;
     this.metrics.retried(request.service);
     return true;
+  }
+
+  beforeConnect(request: ProxyRequest): LocalReply | undefined {
+    const state = this.taken.get(request)?.state;
+    if (state === undefined) return undefined;
+    const { maxConnections, maxPending } = state.caps;
+    if (maxConnections !== undefined && this.openConnections(state) >= maxConnections) return overCap(request, state, 'maxConnections', 'upstream connections open');
+    if (maxPending !== undefined && this.waiting(state) >= maxPending) return overCap(request, state, 'maxPending', 'requests waiting for a connection');
+    return undefined;
+  }
+
+  connecting(request: ProxyRequest, open: () => boolean, waiting: () => boolean): void {
+    const state = this.taken.get(request)?.state;
+    if (state === undefined) return;
+    if (state.caps.maxConnections !== undefined) state.connections.push(open);
+    if (state.caps.maxPending !== undefined) state.pending.push({ request, waiting });
+  }
+
+  admitPending(request: ProxyRequest, waiting: () => boolean): LocalReply | undefined {
+    const state = this.taken.get(request)?.state;
+    const maxPending = state?.caps.maxPending;
+    if (state === undefined || maxPending === undefined) return undefined;
+    if (this.waiting(state) >= maxPending) return overCap(request, state, 'maxPending', 'requests waiting for a connection');
+    state.pending.push({ request, waiting });
+    return undefined;
+  }
+
+  /** Requests still waiting for a connection (those whose connection was made, or that ended, are dropped). */
+  private waiting(state: ServiceState): number {
+    state.pending = state.pending.filter((p) => p.waiting() && this.taken.has(p.request));
+    return state.pending.length;
+  }
+
+  private openConnections(state: ServiceState): number {
+    state.connections = state.connections.filter((open) => open());
+    return state.connections.length;
   }
 
   onComplete(request: ProxyRequest): void {

@@ -135,6 +135,8 @@ const outboundService = z
       .min(1)
       .transform((h) => h.toLowerCase())
       .optional(),
+    /** Times a GET, HEAD, OPTIONS, PUT, DELETE or TRACE without a body is sent to another instance after its connection broke before any answer. */
+    retries: z.number().int().min(0).max(5).default(0),
     caps,
     legacy: z.array(instanceSchema).max(1000).default([]),
     mesh: z.array(instanceSchema).max(1000).default([]),

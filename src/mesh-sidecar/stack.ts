@@ -59,7 +59,7 @@ function policyOf(timeoutMs: number, more: Partial<ServicePolicy> = {}): Service
 }
 
 function httpPolicy(service: OutboundServiceConfig): ServicePolicy {
-  return policyOf(service.timeoutMs, { stickyHeader: service.stickyHeader });
+  return policyOf(service.timeoutMs, { stickyHeader: service.stickyHeader, retries: service.retries });
 }
 
 function dubboPolicy(service: DubboOutboundServiceConfig): ServicePolicy {

@@ -3,7 +3,9 @@
 // caller sees success) and a non-idempotent one answered with the failure; when many calls fail at
 // once the retry budget (a share of the active requests, with a floor) refuses most retries, and
 // counts them; a per-method timeout cuts a slow call.
+import { Server, createServer } from 'node:http';
 import { CodecProvider, startCodecProvider } from '../support/dubbo-codec-provider';
+import { httpCall } from '../support/http-call';
 import { DubboJsConsumer, SofaProvider, java, startSofaProvider } from '../support/dubbo-peers';
 import { SidecarDubboLab, startSidecarDubboLab } from '../support/sidecar-dubbo-lab';
 import { waitFor } from '../support/wait';
@@ -21,6 +23,15 @@ describe('mesh-bridge sidecar: timeouts, retries and the retry budget', () => {
   let consumer: DubboJsConsumer;
   const service = `stack="dubbo.outbound",service="${IFACE}"`;
   const metric = (name: string, labels: string) => lab.metric(name, labels);
+  const servers: Server[] = [];
+
+  /** An HTTP app: `drop` resets every connection as soon as a request arrives. */
+  async function httpApp(drop: boolean): Promise<string> {
+    const server = createServer((req, res) => (drop ? req.socket.resetAndDestroy() : res.end(`healthy ${req.method}`)));
+    servers.push(server);
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    return `127.0.0.1:${(server.address() as { port: number }).port}`;
+  }
 
   beforeAll(async () => {
     // Takes requests and never answers: the test drops its connections when it wants.
@@ -31,10 +42,24 @@ describe('mesh-bridge sidecar: timeouts, retries and the retry budget', () => {
       return `healthy:${method}:${String(x)}`;
     };
     healthy = await startSofaProvider({ interface: IFACE, version: VERSION, methods: Object.fromEntries(METHODS.map((m) => [m, answer(m)])), register: false });
+    const [httpDropper, httpHealthy] = [await httpApp(true), await httpApp(false)];
     lab = await startSidecarDubboLab(
       {
         app: 'ledger-client',
         admin: { listen: '127.0.0.1:0' },
+        outbound: {
+          listen: '127.0.0.1:0',
+          services: [
+            {
+              name: 'ledger',
+              retries: 1,
+              legacy: [
+                { address: httpDropper, weight: 10_000 },
+                { address: httpHealthy, weight: 1 },
+              ],
+            },
+          ],
+        },
         dubbo: {
           outbound: {
             listen: '127.0.0.1:0',
@@ -64,6 +89,10 @@ describe('mesh-bridge sidecar: timeouts, retries and the retry budget', () => {
     await lab?.stop();
     await healthy?.stop();
     await dropper?.close();
+    for (const server of servers) {
+      server.closeAllConnections();
+      await new Promise<void>((done) => server.close(() => done()));
+    }
   });
 
   /** Calls `method` `n` times at once; drops the dropper's connection once `onDropper` of them reached it. */
@@ -110,5 +139,14 @@ describe('mesh-bridge sidecar: timeouts, retries and the retry budget', () => {
     const result = await consumer.call('slow', [java.String('s')]);
     expect(String(result.err?.message)).toContain('timed out after 300 ms');
     expect(performance.now() - started).toBeLessThan(3000);
+  });
+
+  it('retries an HTTP GET whose connection broke on another instance, never a POST', async () => {
+    const port = lab.sidecar.outbound;
+    expect(await httpCall(port, { host: 'ledger', method: 'GET', path: '/balance' })).toEqual({ status: 200, body: 'healthy GET' });
+    const post = await httpCall(port, { host: 'ledger', method: 'POST', path: '/transfer' });
+    expect(post.status).toBe(502);
+    expect(post.body).toContain('HTTP_UPSTREAM_FAILED');
+    expect(await metric('mesh_sidecar_retries_total', 'stack="outbound",service="ledger"')).toBe(1);
   });
 });

@@ -28,6 +28,8 @@ export interface HttpServicePolicy {
   stickyHeader?: string;
   /** Time allowed for the response head to arrive. */
   timeoutMs: number;
+  /** Times a request of an idempotent method (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) is sent to another instance after its connection broke before any answer. Default 0. */
+  retries?: number;
   /** Asked before sending a request to another instance (a retry budget); none: always allowed. */
   retryGate?: RetryGate;
   /** Asked before a request opens an upstream connection (caps on connections and pending requests). */
@@ -985,7 +987,11 @@ export class HttpListener {
     if (outcome !== 'bridge_refusal') this.reportOutcome(exchange, outcome, Date.now());
     // A connection that was never made delivered nothing: the request goes to another instance,
     // whatever its method, as long as none of its body was consumed.
-    if ((outcome === 'connect_failure' || outcome === 'connect_timeout') && resendable && exchange.attempts <= NEVER_DELIVERED_RETRIES) {
+    // One that may have arrived (a reset before any answer) is sent again only when its method is
+    // idempotent and the service's policy allows retries (none by default).
+    const neverDelivered = outcome === 'connect_failure' || outcome === 'connect_timeout';
+    const idempotentRetry = outcome === 'reset' && IDEMPOTENT.has(exchange.method) && exchange.attempts <= (this.options.policy(exchange.service).retries ?? 0);
+    if (resendable && (neverDelivered ? exchange.attempts <= NEVER_DELIVERED_RETRIES : idempotentRetry)) {
       (exchange.tried ??= new Set()).add(exchange.address);
       const choice = this.options.routes.choose(exchange.service, '', '', undefined, exchange.sticky, Math.random, exchange.tried, exchange.proxyRequest ?? undefined);
       const gate = choice === null || exchange.proxyRequest === null ? undefined : this.options.policy(exchange.service).retryGate;

@@ -99,7 +99,7 @@ describe('sidecar config', () => {
               name: 'com.example.Greeter',
               legacy: ['127.0.0.1:20880'],
               routes: [
-                { name: 'a', match: { method: 'sayHello' }, subset: {} },
+                { name: 'a', match: { method: 'sayHello' }, subset: { v: 1 }, timeoutMs: -1 },
                 { name: 'a', match: { headers: { x: '1' } }, subset: { v: '2' } },
               ],
               tagFallback: 'no',
@@ -111,7 +111,8 @@ describe('sidecar config', () => {
     expect(issues).toEqual([
       'outbound.services[0].legacy[0]: Invalid input',
       'outbound.services[0].routes[0].match.pathPrefix: Invalid string: must start with "/"',
-      'dubbo.outbound.services[0].routes[0].subset: name at least one label',
+      'dubbo.outbound.services[0].routes[0].subset.v: Invalid input: expected string, received number',
+      'dubbo.outbound.services[0].routes[0].timeoutMs: Too small: expected number to be >0',
       'dubbo.outbound.services[0].routes[1].match: Unrecognized key: "headers"',
       'dubbo.outbound.services[0].tagFallback: Invalid input: expected boolean, received string',
     ]);

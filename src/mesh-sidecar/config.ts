@@ -47,9 +47,12 @@ const instanceSchema = z.union([
 const routeRuleBase = {
   /** Names the rule in metrics and errors; default `<service>.routes[i]`. */
   name: z.string().min(1).max(63).optional(),
-  subset: labels.refine((l) => Object.keys(l).length > 0, 'name at least one label'),
+  /** The labels of the instances it goes to; none: any instance (a rule for its timeout only). */
+  subset: labels.default({}),
   /** When the subset has no routable instance: route as if no rule matched (true), or refuse with no-instance (false). */
   fallback: z.boolean().default(true),
+  /** The time a matching request's upstream has to answer, over the service's (and Dubbo method's). */
+  timeoutMs: z.number().int().positive().max(600_000).optional(),
 };
 
 const httpRouteRule = z

@@ -50,7 +50,7 @@ function labelRules(service: OutboundServiceConfig | DubboOutboundServiceConfig)
   return service.routes.map((rule) => {
     const match = rule.match as { method?: string; pathPrefix?: string; headers?: Record<string, string>; attachments?: Record<string, string> };
     const attributes = match.attachments ?? (match.headers === undefined ? undefined : Object.fromEntries(Object.entries(match.headers).map(([k, v]) => [k.toLowerCase(), v])));
-    return { name: rule.name, match: { method: match.method, pathPrefix: match.pathPrefix, attributes }, subset: rule.subset, fallback: rule.fallback };
+    return { name: rule.name, match: { method: match.method, pathPrefix: match.pathPrefix, attributes }, subset: rule.subset, fallback: rule.fallback, timeoutMs: rule.timeoutMs };
   });
 }
 

@@ -23,7 +23,7 @@ function provider(name: string): Promise<SofaProvider> {
 async function httpUpstream(name: string): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     req.resume();
-    req.on('end', () => res.end(name));
+    req.on('end', () => (req.url?.startsWith('/slow') ? setTimeout(() => res.end(name), 1500) : res.end(name)));
   });
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   return { server, port: (server.address() as { port: number }).port };
@@ -60,6 +60,7 @@ describe('mesh-bridge sidecar: routing by label', () => {
                 { name: 'canary-header', match: { headers: { 'X-Canary': 'yes' } }, subset: { track: 'canary' } },
                 { name: 'v2-writes', match: { method: 'POST', pathPrefix: '/v2/' }, subset: { track: 'canary' } },
                 { name: 'missing-subset', match: { pathPrefix: '/beta/' }, subset: { track: 'beta' }, fallback: false },
+                { name: 'slow-timeout', match: { pathPrefix: '/slow' }, timeoutMs: 200 },
                 { name: 'stable', subset: { track: 'stable' } },
               ],
             },
@@ -141,5 +142,13 @@ describe('mesh-bridge sidecar: routing by label', () => {
     expect(await lab.metric('mesh_sidecar_route_rule_requests_total', 'stack="dubbo.outbound",rule="bye-v2"')).toBe(10);
     expect(await lab.metric('mesh_sidecar_route_rule_requests_total', 'stack="outbound",rule="canary-header"')).toBe(5);
     expect(await lab.metric('mesh_sidecar_route_fallbacks_total', 'stack="dubbo.outbound",rule="dubbo.tag"')).toBe(1);
+  });
+
+  it("cuts an HTTP call at its route rule's timeout", async () => {
+    const started = performance.now();
+    const reply = await get(sidecar.outbound, 'GET', '/slow/report');
+    expect(reply.status).toBe(504);
+    expect(reply.body).toContain('HTTP_UPSTREAM_TIMEOUT');
+    expect(performance.now() - started).toBeLessThan(1200);
   });
 });

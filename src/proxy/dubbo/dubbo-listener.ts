@@ -563,6 +563,7 @@ export class DubboListener {
       return this.answerLocally(request, { outcome: 'bridge_refusal', refusal: 'no_instance', message: `mesh-bridge: no legacy or mesh instance of ${what}` });
     }
     if (choice.routedStack !== choice.stack) this.metrics.fallbacks.inc();
+    if (choice.timeoutMs !== undefined) request.timeoutMs = choice.timeoutMs;
     this.dispatch(request, choice);
   }
 

@@ -766,8 +766,8 @@ export class HttpListener {
       this.answerLocal(exchange, 'no_instance', 'HTTP_NO_INSTANCE', `no legacy or mesh instance of ${exchange.service}${labels}`, { service: exchange.service });
       return;
     }
-    // The policy's timeout, until now; from now on the time it ends.
-    exchange.deadline += performance.now();
+    // The policy's timeout (or its route rule's), until now; from now on the time it ends.
+    exchange.deadline = (choice.timeoutMs ?? exchange.deadline) + performance.now();
     this.dispatch(exchange, choice, false);
   }
 

@@ -64,6 +64,8 @@ export interface LabelRuleConfig {
   subset: Record<string, string>;
   /** When the subset has no routable instance: route as if no rule matched (true) or refuse (false). */
   fallback: boolean;
+  /** The time a matching request's upstream has to answer, over the service's and method's. */
+  timeoutMs?: number;
 }
 
 export interface ServiceLabelConfig {
@@ -79,6 +81,7 @@ interface CompiledRule {
   attributes: Array<[string, string]>;
   subset: LabelSelector;
   fallback: boolean;
+  timeoutMs: number | undefined;
 }
 
 /** What the router tries for one request, in order; `rule` names what chose the first step. */
@@ -87,6 +90,8 @@ export interface LabelPlan {
   steps: LabelSelector[];
   /** Why the list ends where it does, for the no-instance error. */
   noFallback: string | undefined;
+  /** The matching rule's timeout, if it has one. */
+  timeoutMs: number | undefined;
 }
 
 export class ServiceLabelRoutes {
@@ -107,6 +112,7 @@ export class ServiceLabelRoutes {
       attributes: Object.entries(rule.match.attributes ?? {}),
       subset: labelsSelector(rule.subset),
       fallback: rule.fallback,
+      timeoutMs: rule.timeoutMs,
     }));
     this.tagFallback = config.tagFallback;
   }
@@ -164,11 +170,11 @@ export class ServiceLabelRoutes {
         noFallback = `tag fallback is off for ${this.service}`;
       } else tagSteps = [this.tagSelector(tag), UNTAGGED];
     }
-    const ruleSteps = rule === undefined ? [ANY] : rule.fallback ? [rule.subset, ANY] : [rule.subset];
-    if (rule !== undefined && !rule.fallback) noFallback = noFallback === undefined ? `rule ${rule.name} has fallback off` : `${noFallback}; rule ${rule.name} has fallback off`;
+    const ruleSteps = rule === undefined || rule.subset === ANY ? [ANY] : rule.fallback ? [rule.subset, ANY] : [rule.subset];
+    if (rule !== undefined && rule.subset !== ANY && !rule.fallback) noFallback = noFallback === undefined ? `rule ${rule.name} has fallback off` : `${noFallback}; rule ${rule.name} has fallback off`;
     const steps: LabelSelector[] = [];
     for (const r of ruleSteps) for (const t of tagSteps) steps.push(both(r, t));
-    return { rule: rule?.name ?? TAG_RULE, steps, noFallback };
+    return { rule: rule?.name ?? TAG_RULE, steps, noFallback, timeoutMs: rule?.timeoutMs };
   }
 }
 

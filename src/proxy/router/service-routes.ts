@@ -53,6 +53,8 @@ export interface RouteChoice {
   stack: Stack;
   routedStack: Stack;
   candidate: RouteCandidate;
+  /** The matching route rule's timeout (label routing), over the service's and method's. */
+  timeoutMs?: number;
 }
 
 /** A provider's version or group matches a request's when equal, when either is empty, or '*'. */
@@ -204,6 +206,7 @@ export class ServiceRoutes {
       if (choice === null) continue;
       this.labelMetrics?.routed.inc({ rule: plan.rule });
       if (i > 0) this.labelMetrics?.fallbacks.inc({ rule: plan.rule });
+      if (plan.timeoutMs !== undefined) choice.timeoutMs = plan.timeoutMs;
       return choice;
     }
     return null;

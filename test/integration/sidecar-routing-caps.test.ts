@@ -4,12 +4,15 @@
 // reaching an upstream gives its place back.
 import { Server, createServer } from 'node:http';
 import { BlackHole, startBlackHole } from '../support/black-hole';
+import { RawDubboClient } from '../support/dubbo-client';
 import { HttpReply, httpCall } from '../support/http-call';
 import { SofaProvider, java, startSofaProvider } from '../support/dubbo-peers';
 import { SidecarDubboLab, startSidecarDubboLab } from '../support/sidecar-dubbo-lab';
 
 const IFACE = 'com.example.demo.QuotaService';
 const VERSION = '1.0.0';
+/** A Dubbo service whose only instance never completes a connection. */
+const COLD = 'com.example.demo.ColdService';
 
 type Reply = HttpReply;
 
@@ -67,7 +70,10 @@ describe('mesh-bridge sidecar: caps per upstream service', () => {
         dubbo: {
           outbound: {
             listen: '127.0.0.1:0',
-            services: [{ name: IFACE, legacy: [slowDubbo.address], caps: { maxRequests: 1 } }],
+            services: [
+              { name: IFACE, legacy: [slowDubbo.address], caps: { maxRequests: 1 } },
+              { name: COLD, legacy: [`127.0.0.1:${blackHole.port}`], caps: { maxPending: 1 } },
+            ],
           },
         },
       },
@@ -123,5 +129,19 @@ describe('mesh-bridge sidecar: caps per upstream service', () => {
     expect(ok).toHaveLength(1);
     expect(refused).toHaveLength(1);
     expect(String(refused[0].err?.message)).toContain(`bulkhead dubbo.outbound.services[0].caps.maxRequests for ${IFACE} is full (1 in flight)`);
+  });
+
+  it('answers a Dubbo call past maxPending with status 100 while its provider connection cannot be made', async () => {
+    const client = await RawDubboClient.connect(lab.sidecar.ports['dubbo.outbound']);
+    try {
+      const call = () => client.call({ path: COLD, version: VERSION, method: 'warm', parameterTypes: 'Ljava/lang/String;', args: ['x'] });
+      const first = call();
+      const second = await call();
+      expect(second.status).toBe(100);
+      expect(JSON.stringify(second)).toContain(`cap dubbo.outbound.services[1].caps.maxPending reached: 1 requests waiting for a connection for ${COLD}`);
+      expect((await first).status).not.toBe(20);
+    } finally {
+      client.close();
+    }
   });
 });

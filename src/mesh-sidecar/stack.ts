@@ -193,7 +193,12 @@ export class ProxyStack {
     this.plan = plan;
     const retried = counter(deps.metrics, 'mesh_sidecar_retries_total', 'Requests sent again to another instance (idempotent after a broken connection, or never delivered), by stack and service', ['stack', 'service']);
     const refused = counter(deps.metrics, 'mesh_sidecar_retries_refused_total', 'Retries not made: the retry budget or the maxRetries cap was reached, by stack, service and reason (budget, cap)', ['stack', 'service', 'reason']);
-    this.caps = new UpstreamCaps({ retried: (service) => retried.inc({ stack: name, service }), refused: (service, reason) => refused.inc({ stack: name, service, reason }) });
+    const overCap = counter(deps.metrics, 'mesh_sidecar_cap_refusals_total', 'Requests refused over a cap of their upstream service (maxRequests, maxPending, maxConnections), by stack, service and cap', ['stack', 'service', 'cap']);
+    this.caps = new UpstreamCaps({
+      retried: (service) => retried.inc({ stack: name, service }),
+      refused: (service, reason) => refused.inc({ stack: name, service, reason }),
+      overCap: (service, cap) => overCap.inc({ stack: name, service, cap }),
+    });
     this.chain = new CappedChain(chain, this.caps);
     const routed = counter(deps.metrics, 'mesh_sidecar_route_rule_requests_total', 'Requests routed by a label rule (route rules by name; dubbo.tag for Dubbo tag routing), by stack and rule', ['stack', 'rule']);
     const fallbacks = counter(deps.metrics, 'mesh_sidecar_route_fallbacks_total', "Requests a label rule's subset could not serve, sent to its fallback (untagged or any instance), by stack and rule", ['stack', 'rule']);

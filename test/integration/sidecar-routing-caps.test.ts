@@ -129,6 +129,8 @@ describe('mesh-bridge sidecar: caps per upstream service', () => {
     expect(ok).toHaveLength(1);
     expect(refused).toHaveLength(1);
     expect(String(refused[0].err?.message)).toContain(`bulkhead dubbo.outbound.services[0].caps.maxRequests for ${IFACE} is full (1 in flight)`);
+    expect(await lab.metric('mesh_sidecar_cap_refusals_total', `stack="dubbo.outbound",service="${IFACE}",cap="maxRequests"`)).toBe(1);
+    expect(await lab.metric('mesh_sidecar_cap_refusals_total', 'stack="outbound",service="connections",cap="maxConnections"')).toBe(1);
   });
 
   it('answers a Dubbo call past maxPending with status 100 while its provider connection cannot be made', async () => {

@@ -4,10 +4,10 @@ import { DEFAULT_RETRY_BUDGET, UpstreamCaps, retriesAllowed } from './upstream-c
 const SERVICE = 'com.example.Greeter';
 
 function capsWith(caps: { maxRequests?: number; maxRetries?: number; maxPending?: number; maxConnections?: number; budgetPercent?: number; minRetryConcurrency?: number }) {
-  const counted = { retried: 0, budget: 0, cap: 0 };
+  const counted = { retried: 0, budget: 0, cap: 0, overCap: 0 };
   const retryBudget = { ...DEFAULT_RETRY_BUDGET, ...caps };
   const upstream = new UpstreamCaps(
-    { retried: () => void counted.retried++, refused: (_, reason) => void counted[reason]++ },
+    { retried: () => void counted.retried++, refused: (_, reason) => void counted[reason]++, overCap: () => void counted.overCap++ },
     new Map([[SERVICE, { maxRequests: caps.maxRequests, maxRetries: caps.maxRetries, maxPending: caps.maxPending, maxConnections: caps.maxConnections, retryBudget, where: 'dubbo.outbound.services[0].caps' }]]),
   );
   return { upstream, counted };
@@ -40,7 +40,7 @@ describe('upstream caps', () => {
     expect(upstream.tryRetry(b)).toBe(false);
     upstream.onComplete(a);
     expect(upstream.tryRetry(b)).toBe(true);
-    expect(counted).toEqual({ retried: 3, budget: 1, cap: 0 });
+    expect(counted).toEqual({ retried: 3, budget: 1, cap: 0, overCap: 0 });
   });
 
   it('keeps counting across a reload: a request admitted before releases what it took', () => {

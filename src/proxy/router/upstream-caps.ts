@@ -57,9 +57,13 @@ export function retriesAllowed(active: number, caps: ServiceCaps): { allowed: nu
   return caps.maxRetries !== undefined && caps.maxRetries < budget ? { allowed: caps.maxRetries, by: 'cap' } : { allowed: budget, by: 'budget' };
 }
 
+export type CapName = 'maxRequests' | 'maxPending' | 'maxConnections';
+
 export interface UpstreamCapsMetrics {
   retried(service: string): void;
   refused(service: string, reason: RetryRefusal): void;
+  /** A request refused over one of the service's caps. */
+  overCap(service: string, cap: CapName): void;
 }
 
 interface ServiceState {
@@ -79,11 +83,6 @@ interface Taken {
 }
 
 const UNLIMITED = Number.MAX_SAFE_INTEGER;
-
-/** The refusal of a request over one of the service's caps, naming it. */
-function overCap(request: ProxyRequest, state: ServiceState, cap: 'maxConnections' | 'maxPending', what: string): LocalReply {
-  return { outcome: 'bridge_refusal', refusal: 'overloaded', message: `cap ${state.caps.where}.${cap} reached: ${state.caps[cap]} ${what} for ${request.service}` };
-}
 
 /** The service's bulkhead: its refusal names the cap (`dubbo.outbound.services[0].caps.maxRequests`). */
 function bulkheadFor(caps: ServiceCaps & { where: string }): IsolationFilter {
@@ -123,7 +122,10 @@ export class UpstreamCaps implements Filter, RetryGate, ConnectionGate {
     if (state === undefined) return undefined;
     const bulkhead = state.bulkhead;
     const refused = bulkhead.onRequest(request);
-    if (refused !== undefined) return refused;
+    if (refused !== undefined) {
+      this.metrics.overCap(request.service, 'maxRequests');
+      return refused;
+    }
     this.taken.set(request, { state, bulkhead, retrying: false });
     return undefined;
   }
@@ -151,8 +153,8 @@ export class UpstreamCaps implements Filter, RetryGate, ConnectionGate {
     const state = this.taken.get(request)?.state;
     if (state === undefined) return undefined;
     const { maxConnections, maxPending } = state.caps;
-    if (maxConnections !== undefined && this.openConnections(state) >= maxConnections) return overCap(request, state, 'maxConnections', 'upstream connections open');
-    if (maxPending !== undefined && this.waiting(state) >= maxPending) return overCap(request, state, 'maxPending', 'requests waiting for a connection');
+    if (maxConnections !== undefined && this.openConnections(state) >= maxConnections) return this.overCap(request, state, 'maxConnections', 'upstream connections open');
+    if (maxPending !== undefined && this.waiting(state) >= maxPending) return this.overCap(request, state, 'maxPending', 'requests waiting for a connection');
     return undefined;
   }
 
@@ -167,9 +169,15 @@ export class UpstreamCaps implements Filter, RetryGate, ConnectionGate {
     const state = this.taken.get(request)?.state;
     const maxPending = state?.caps.maxPending;
     if (state === undefined || maxPending === undefined) return undefined;
-    if (this.waiting(state) >= maxPending) return overCap(request, state, 'maxPending', 'requests waiting for a connection');
+    if (this.waiting(state) >= maxPending) return this.overCap(request, state, 'maxPending', 'requests waiting for a connection');
     state.pending.push({ request, waiting });
     return undefined;
+  }
+
+  /** The refusal of a request over one of the service's caps, naming it; counted. */
+  private overCap(request: ProxyRequest, state: ServiceState, cap: 'maxConnections' | 'maxPending', what: string): LocalReply {
+    this.metrics.overCap(request.service, cap);
+    return { outcome: 'bridge_refusal', refusal: 'overloaded', message: `cap ${state.caps.where}.${cap} reached: ${state.caps[cap]} ${what} for ${request.service}` };
   }
 
   /** Requests still waiting for a connection (those whose connection was made, or that ended, are dropped). */

@@ -2,7 +2,7 @@
 // callers: past maxRequests, maxConnections or maxPending a call is refused at once (HTTP 503,
 // Dubbo status 100) with the cap named, and the others go through; a request that ends without
 // reaching an upstream gives its place back.
-import { Server, createServer } from 'node:http';
+import { Server, createServer, request } from 'node:http';
 import { BlackHole, startBlackHole } from '../support/black-hole';
 import { RawDubboClient } from '../support/dubbo-client';
 import { HttpReply, httpCall } from '../support/http-call';
@@ -55,6 +55,7 @@ describe('mesh-bridge sidecar: caps per upstream service', () => {
         admin: { listen: '127.0.0.1:0' },
         outbound: {
           listen: '127.0.0.1:0',
+          filters: [{ name: 'fault', config: { rules: [{ name: 'hold-300', match: { service: 'held' }, delay: { ms: 300, percent: 100 } }] } }],
           services: [
             { name: 'requests', legacy: [slow], caps: { maxRequests: 2 } },
             { name: 'connections', legacy: [own.address], caps: { maxConnections: 2 } },
@@ -65,6 +66,7 @@ describe('mesh-bridge sidecar: caps per upstream service', () => {
               routes: [{ name: 'beta-only', match: { pathPrefix: '/beta' }, subset: { track: 'beta' }, fallback: false }],
               caps: { maxRequests: 1 },
             },
+            { name: 'held', legacy: [slow], caps: { maxRequests: 1 } },
           ],
         },
         dubbo: {
@@ -120,6 +122,18 @@ describe('mesh-bridge sidecar: caps per upstream service', () => {
   it('gives the place back when a request ends without an upstream (no instance in its subset)', async () => {
     for (let i = 0; i < 3; i++) expect((await get(port, 'labelled', '/beta/x')).status).toBe(503);
     expect(await get(port, 'labelled', '/x')).toEqual({ status: 200, body: 'slow' });
+  });
+
+  it('gives the place back when the caller leaves while a filter holds its request', async () => {
+    await new Promise<void>((done) => {
+      const req = request({ host: '127.0.0.1', port, headers: { host: 'held' }, agent: false });
+      req.on('error', () => done());
+      req.end();
+      setTimeout(() => req.destroy(), 50);
+    });
+    // Once the held request would have gone on (300 ms), its place is free again.
+    await new Promise((done) => setTimeout(done, 500));
+    expect(await get(port, 'held')).toEqual({ status: 200, body: 'slow' });
   });
 
   it('answers a Dubbo call past maxRequests with status 100 naming the cap, which the consumer decodes', async () => {

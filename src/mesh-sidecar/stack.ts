@@ -246,14 +246,27 @@ export class ProxyStack {
     this.plan = plan;
   }
 
-  /** Ejected instances per service, now: an instance listed under several services counts in each. */
-  ejectedByService(now: number): Map<string, string[]> {
+  /**
+   * Per service with an ejected instance, now: the instances ejected, and those actually routed
+   * around (at most maxEjectedPercent of each set, none in panic). An instance listed under several
+   * services counts in each.
+   */
+  ejectedByService(now: number): Map<string, { ejected: string[]; routedAround: string[] }> {
     const ejected = new Set(this.routes.outliers.ejected(now).map((e) => e.address));
-    const out = new Map<string, string[]>();
+    const out = new Map<string, { ejected: string[]; routedAround: string[] }>();
     if (ejected.size === 0) return out;
-    for (const [service, instances] of this.plan.instances) {
-      const addresses = instances.map((i) => `${i.host}:${i.port}`).filter((a) => ejected.has(a));
-      if (addresses.length > 0) out.set(service, addresses);
+    for (const service of this.plan.instances.keys()) {
+      const set = this.routes.routeSet(service, '', '');
+      const routedAround: string[] = [];
+      const addresses: string[] = [];
+      for (const candidates of [set.legacy, set.mesh]) {
+        const kept = new Set(this.routes.outliers.filter(candidates, now).map((c) => c.address));
+        for (const c of candidates) {
+          if (ejected.has(c.address)) addresses.push(c.address);
+          if (!kept.has(c.address)) routedAround.push(c.address);
+        }
+      }
+      if (addresses.length > 0) out.set(service, { ejected: addresses, routedAround });
     }
     return out;
   }
@@ -272,13 +285,13 @@ export class ProxyStack {
 export function registerStackMetrics(registry: Registry, stacks: () => Iterable<[string, ProxyStack]>): void {
   new Gauge({
     name: 'mesh_sidecar_outlier_ejected_instances',
-    help: 'Upstream instances outlier detection routes around now, by stack and service',
+    help: 'Upstream instances outlier detection ejected, now, by stack and service (/status says which are routed around: at most maxEjectedPercent of a set)',
     labelNames: ['stack', 'service'],
     registers: [registry],
     collect() {
       this.reset();
       const now = Date.now();
-      for (const [name, stack] of stacks()) for (const [service, addresses] of stack.ejectedByService(now)) this.set({ stack: name, service }, addresses.length);
+      for (const [name, stack] of stacks()) for (const [service, { ejected }] of stack.ejectedByService(now)) this.set({ stack: name, service }, ejected.length);
     },
   });
   new Counter({

@@ -1,7 +1,8 @@
 // Outlier detection in the sidecar, seen from a real apache-dubbo-js consumer: of two sofa-rpc-node
 // providers, one starts breaking every connection; after the configured run of failures it is
 // ejected (its calls retried elsewhere meanwhile, so the caller sees success), every call goes to
-// the other, /status and /metrics show it; once it is healthy and its ejection ends, it takes calls again.
+// the other, /status and /metrics show it; once it is healthy and its ejection ends, it takes calls
+// again. When both fail, both are ejected but only one (the capped share) is routed around.
 import { Server, Socket, connect, createServer } from 'node:net';
 import { SofaProvider, java, startSofaProvider } from '../support/dubbo-peers';
 import { adminJson } from '../support/sidecar-child';
@@ -51,12 +52,14 @@ async function switchableRelay(targetPort: number): Promise<{ port: number; setF
 describe('mesh-bridge sidecar: outlier detection per upstream set', () => {
   const providers: SofaProvider[] = [];
   let relay: Awaited<ReturnType<typeof switchableRelay>>;
+  let steadyRelay: Awaited<ReturnType<typeof switchableRelay>>;
   let lab: SidecarDubboLab;
 
   beforeAll(async () => {
     for (const name of ['steady', 'flaky']) {
       providers.push(await startSofaProvider({ interface: IFACE, version: VERSION, methods: { who: async () => name }, register: false }));
     }
+    steadyRelay = await switchableRelay(providers[0].port);
     relay = await switchableRelay(providers[1].port);
     lab = await startSidecarDubboLab(
       {
@@ -66,7 +69,7 @@ describe('mesh-bridge sidecar: outlier detection per upstream set', () => {
           outbound: {
             listen: '127.0.0.1:0',
             outlierDetection: { consecutiveGatewayFailures: 3, baseEjectionMs: 3000, successRate: null },
-            services: [{ name: IFACE, legacy: [providers[0].address, `127.0.0.1:${relay.port}`], methods: { who: { idempotent: true } } }],
+            services: [{ name: IFACE, legacy: [`127.0.0.1:${steadyRelay.port}`, `127.0.0.1:${relay.port}`], methods: { who: { idempotent: true } } }],
           },
         },
       },
@@ -77,6 +80,7 @@ describe('mesh-bridge sidecar: outlier detection per upstream set', () => {
   afterAll(async () => {
     await lab?.stop();
     await relay?.close();
+    await steadyRelay?.close();
     for (const p of providers) await p.stop();
   });
 
@@ -85,8 +89,8 @@ describe('mesh-bridge sidecar: outlier detection per upstream set', () => {
     if (err !== null) throw err;
     return String(res);
   };
-  const ejected = async (): Promise<Record<string, string[]>> => {
-    const status = (await adminJson(lab.sidecar, '/status')) as { stacks: Record<string, { ejectedByService: Record<string, string[]> }> };
+  const ejected = async (): Promise<Record<string, { ejected: string[]; routedAround: string[] }>> => {
+    const status = (await adminJson(lab.sidecar, '/status')) as { stacks: Record<string, { ejectedByService: Record<string, { ejected: string[]; routedAround: string[] }> }> };
     return status.stacks['dubbo.outbound'].ejectedByService;
   };
   const gauge = 'stack="dubbo.outbound",service="com.example.demo.InventoryService"';
@@ -102,11 +106,11 @@ describe('mesh-bridge sidecar: outlier detection per upstream set', () => {
       'the failing provider to be ejected',
       async () => {
         expect(await who()).toBe('steady');
-        return (await ejected())[IFACE]?.length === 1;
+        return (await ejected())[IFACE]?.ejected.length === 1;
       },
       15_000,
     );
-    expect((await ejected())[IFACE]).toEqual([`127.0.0.1:${relay.port}`]);
+    expect((await ejected())[IFACE]).toEqual({ ejected: [`127.0.0.1:${relay.port}`], routedAround: [`127.0.0.1:${relay.port}`] });
     expect(await lab.metric('mesh_sidecar_outlier_ejected_instances', gauge)).toBe(1);
     expect(await lab.metric('mesh_sidecar_outlier_ejections_total', 'stack="dubbo.outbound"')).toBe(1);
     for (let i = 0; i < 10; i++) expect(await who()).toBe('steady');
@@ -117,5 +121,26 @@ describe('mesh-bridge sidecar: outlier detection per upstream set', () => {
     const back = new Set<string>();
     for (let i = 0; i < 40 && back.size < 2; i++) back.add(await who());
     expect(back).toEqual(new Set(['steady', 'flaky']));
+  });
+
+  it('routes around at most its share of a set (10 %, but one) even when every instance is ejected', async () => {
+    relay.setFailing(true);
+    steadyRelay.setFailing(true);
+    try {
+      await waitFor(
+        'both providers to be ejected',
+        async () => {
+          await lab.consumer.call('who', [java.String('x')]); // fails: nothing healthy is left
+          return (await ejected())[IFACE]?.ejected.length === 2;
+        },
+        20_000,
+      );
+      const { routedAround } = (await ejected())[IFACE];
+      expect(routedAround).toHaveLength(1);
+      expect(await lab.metric('mesh_sidecar_outlier_ejected_instances', gauge)).toBe(2);
+    } finally {
+      relay.setFailing(false);
+      steadyRelay.setFailing(false);
+    }
   });
 });

@@ -84,4 +84,67 @@ describe('sidecar config', () => {
     expect(keyPath(['outbound', 'services', 0, 'legacy', 1])).toBe('outbound.services[0].legacy[1]');
     expect(keyPath([])).toBe('(top level)');
   });
+  it('checks route rules and instance labels with their key paths', () => {
+    const { issues } = sidecarConfigIssues({
+      app: 'orders',
+      outbound: {
+        listen: '127.0.0.1:0',
+        services: [{ name: 'catalog', legacy: [{ address: '127.0.0.1:9001', labels: { track: 7 } }], routes: [{ match: { pathPrefix: 'v2' }, subset: { track: 'canary' } }] }],
+      },
+      dubbo: {
+        outbound: {
+          listen: '127.0.0.1:0',
+          services: [
+            {
+              name: 'com.example.Greeter',
+              legacy: ['127.0.0.1:20880'],
+              routes: [
+                { name: 'a', match: { method: 'sayHello' }, subset: { v: 1 }, timeoutMs: -1 },
+                { name: 'a', match: { headers: { x: '1' } }, subset: { v: '2' } },
+              ],
+              tagFallback: 'no',
+            },
+          ],
+        },
+      },
+    });
+    expect(issues).toEqual([
+      'outbound.services[0].legacy[0]: Invalid input',
+      'outbound.services[0].routes[0].match.pathPrefix: Invalid string: must start with "/"',
+      'dubbo.outbound.services[0].routes[0].subset.v: Invalid input: expected string, received number',
+      'dubbo.outbound.services[0].routes[0].timeoutMs: Too small: expected number to be >0',
+      'dubbo.outbound.services[0].routes[1].match: Unrecognized key: "headers"',
+      'dubbo.outbound.services[0].tagFallback: Invalid input: expected boolean, received string',
+    ]);
+    const valid = sidecarConfigIssues({
+      app: 'orders',
+      dubbo: { outbound: { listen: '127.0.0.1:0', services: [{ name: 'G', legacy: ['127.0.0.1:1'], routes: [{ name: 'a', subset: { v: '1' } }, { name: 'a', subset: { v: '2' } }] }] } },
+    });
+    expect(valid.issues).toEqual(['dubbo.outbound.services[0].routes[1].name: "a" is already the name of routes[0]: metrics tell rules apart by name']);
+  });
+  it('checks outlier detection, caps and per-method settings with their key paths', () => {
+    const { issues } = sidecarConfigIssues({
+      app: 'orders',
+      dubbo: {
+        outbound: {
+          listen: '127.0.0.1:0',
+          outlierDetection: { baseEjectionMs: 60_000, maxEjectionMs: 1000, maxEjectedPercent: 120 },
+          services: [{ name: 'G', legacy: ['127.0.0.1:1'], methods: { read: { timeoutMs: 0 } }, caps: { maxRequests: 0, retryBudget: { budgetPercent: 150 } } }],
+        },
+      },
+    });
+    expect(issues).toEqual([
+      'dubbo.outbound.outlierDetection.maxEjectedPercent: Too big: expected number to be <=100',
+      'dubbo.outbound.outlierDetection.baseEjectionMs: baseEjectionMs must not exceed maxEjectionMs',
+      'dubbo.outbound.services[0].methods.read.timeoutMs: Too small: expected number to be >0',
+      'dubbo.outbound.services[0].caps.maxRequests: Too small: expected number to be >0',
+      'dubbo.outbound.services[0].caps.retryBudget.budgetPercent: Too big: expected number to be <=100',
+    ]);
+    const defaults = validateSidecarConfig({ app: 'o', dubbo: { outbound: { listen: '127.0.0.1:0', services: [{ name: 'G', legacy: ['127.0.0.1:1'] }] } } });
+    expect(defaults.dubbo?.outbound?.outlierDetection).toMatchObject({ consecutiveGatewayFailures: 5, baseEjectionMs: 30_000, maxEjectedPercent: 10 });
+    expect(defaults.dubbo?.outbound?.services[0]).toMatchObject({ retries: 1, caps: { retryBudget: { budgetPercent: 20, minRetryConcurrency: 3 } } });
+    expect(sidecarConfigIssues({ app: 'o', outbound: { listen: '127.0.0.1:0', outlierDetection: { baseEjectionMs: 9000, maxEjectionMs: 10 }, services: [{ name: 'a', legacy: ['127.0.0.1:1'] }] } }).issues).toEqual([
+      'outbound.outlierDetection.baseEjectionMs: baseEjectionMs must not exceed maxEjectionMs',
+    ]);
+  });
 });

@@ -27,7 +27,104 @@ const upstream = z.string().refine((v) => parseHostPortStrict(v) !== null, 'expe
 const timeoutMs = z.number().int().positive().max(600_000).default(30_000);
 const filters = z.array(filterSpecSchema).max(64).default([]);
 
-const instanceSchema = z.union([upstream, z.object({ address: upstream, weight: z.number().int().min(1).max(10_000).default(100) }).strict()]);
+/** Labels of an instance or a route's subset: a few short names and values. */
+const labels = z
+  .record(z.string().min(1).max(63), z.string().max(253))
+  .refine((l) => Object.keys(l).length <= 32, 'at most 32 labels');
+
+const instanceSchema = z.union([
+  upstream,
+  z
+    .object({
+      address: upstream,
+      weight: z.number().int().min(1).max(10_000).default(100),
+      /** For routing by label: `{tag: gray}` (Dubbo tag routing reads `tag`), `{version: v2}` ... */
+      labels: labels.default({}),
+    })
+    .strict(),
+]);
+
+/** A route rule's common part: the labelled subset it sends matching requests to. */
+const routeRuleBase = {
+  /** Names the rule in metrics and errors; default `<service>.routes[i]`. */
+  name: z.string().min(1).max(63).optional(),
+  /** The labels of the instances it goes to; none: any instance (a rule for its timeout only). */
+  subset: labels.default({}),
+  /** When the subset has no routable instance: route as if no rule matched (true), or refuse with no-instance (false). */
+  fallback: z.boolean().default(true),
+  /** The time a matching request's upstream has to answer, over the service's (and Dubbo method's). */
+  timeoutMs: z.number().int().positive().max(600_000).optional(),
+};
+
+const httpRouteRule = z
+  .object({
+    ...routeRuleBase,
+    match: z
+      .object({
+        method: z.string().min(1).max(16).optional(),
+        /** The path (after the service prefix with routeBy path) starts with this. */
+        pathPrefix: z.string().startsWith('/').optional(),
+        /** Headers with exact values (names in any case). */
+        headers: z.record(z.string().min(1), z.string()).optional(),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+const dubboRouteRule = z
+  .object({
+    ...routeRuleBase,
+    match: z
+      .object({
+        method: z.string().min(1).optional(),
+        attachments: z.record(z.string().min(1), z.string()).optional(),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+/** Caps per upstream service (Envoy's circuit-breaking thresholds) and its retry budget. */
+const caps = z
+  .object({
+    /** Requests routed to the service and not yet answered; past it, refused (Dubbo 100 / HTTP 503). Default: no cap. */
+    maxRequests: z.number().int().positive().optional(),
+    /** Retries in flight, whatever the budget allows. Default: no cap beyond the budget. */
+    maxRetries: z.number().int().min(0).optional(),
+    /** Requests waiting for an upstream connection to be made; past it, refused. Default: no cap. */
+    maxPending: z.number().int().positive().optional(),
+    /** HTTP: upstream connections open to the service (in use or idle); a request needing one more is refused. Default: no cap. */
+    maxConnections: z.number().int().positive().optional(),
+    /** Retries in flight at most budgetPercent of the active requests, and always minRetryConcurrency (Envoy's defaults: 20 %, 3). */
+    retryBudget: z
+      .object({ budgetPercent: z.number().min(0).max(100).default(20), minRetryConcurrency: z.number().int().min(0).max(10_000).default(3) })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .prefault({});
+
+/** Outlier detection of an outbound stack's upstream sets (service x stack); Envoy's defaults. */
+const outlierDetection = z
+  .object({
+    consecutiveGatewayFailures: z.number().int().min(1).max(1000).default(5),
+    baseEjectionMs: z.number().int().min(1).max(3_600_000).default(30_000),
+    maxEjectionMs: z.number().int().min(1).max(3_600_000).default(300_000),
+    intervalMs: z.number().int().min(100).max(3_600_000).default(10_000),
+    maxEjectedPercent: z.number().min(0).max(100).default(10),
+    panicThresholdPercent: z.number().min(0).max(100).default(50),
+    /** Success rate versus the set; null turns it off. */
+    successRate: z
+      .object({ minimumHosts: z.number().int().min(1).default(5), requestVolume: z.number().int().min(1).default(100), stdevFactor: z.number().positive().default(1.9) })
+      .strict()
+      .nullable()
+      .prefault({}),
+    countApplicationErrors: z.boolean().default(false),
+  })
+  .strict()
+  .refine((o) => o.baseEjectionMs <= o.maxEjectionMs, { message: 'baseEjectionMs must not exceed maxEjectionMs', path: ['baseEjectionMs'] })
+  .prefault({});
 
 const outboundService = z
   .object({
@@ -42,8 +139,13 @@ const outboundService = z
       .min(1)
       .transform((h) => h.toLowerCase())
       .optional(),
+    /** Times a GET, HEAD, OPTIONS, PUT, DELETE or TRACE without a body is sent to another instance after its connection broke before any answer. */
+    retries: z.number().int().min(0).max(5).default(0),
+    caps,
     legacy: z.array(instanceSchema).max(1000).default([]),
     mesh: z.array(instanceSchema).max(1000).default([]),
+    /** Route rules, first match wins: requests matching one go to its labelled subset. */
+    routes: z.array(httpRouteRule).max(256).default([]),
   })
   .strict()
   .refine((s) => s.legacy.length + s.mesh.length > 0, { message: 'a service needs at least one legacy or mesh instance' });
@@ -58,9 +160,23 @@ const dubboOutboundService = z
     stickyAttachment: z.string().min(1).optional(),
     /** Methods that may be sent again to another instance when their upstream connection fails. */
     idempotentMethods: z.array(z.string().min(1)).max(1000).default([]),
-    retries: z.number().int().min(0).max(5).default(0),
+    /** Per method: its timeout, and whether it is idempotent (may be sent again when its connection breaks). */
+    methods: z
+      .record(z.string().min(1), z.object({ timeoutMs: z.number().int().positive().max(600_000).optional(), idempotent: z.boolean().default(false) }).strict())
+      .refine((m) => Object.keys(m).length <= 1000, 'at most 1000 methods')
+      .default({}),
+    /** Times an idempotent call is sent again (to another instance) after its connection broke. */
+    retries: z.number().int().min(0).max(5).default(1),
+    caps,
     legacy: z.array(instanceSchema).max(1000).default([]),
     mesh: z.array(instanceSchema).max(1000).default([]),
+    /** Route rules, first match wins: calls matching one (method, attachments) go to its labelled subset. */
+    routes: z.array(dubboRouteRule).max(256).default([]),
+    /**
+     * Dubbo tag routing (`dubbo.tag` attachment): a tagged call whose tag no instance has goes to the
+     * untagged instances, unless this is false or the call sends `dubbo.force.tag=true`.
+     */
+    tagFallback: z.boolean().default(true),
   })
   .strict()
   .refine((s) => s.legacy.length + s.mesh.length > 0, { message: 'a service needs at least one legacy or mesh instance' });
@@ -88,6 +204,7 @@ export const sidecarConfigSchema = z
         listen,
         routeBy: z.enum(['host', 'path']).default('host'),
         filters,
+        outlierDetection,
         services: z.array(outboundService).max(10_000).default([]),
       })
       .strict()
@@ -100,6 +217,7 @@ export const sidecarConfigSchema = z
           .object({
             listen,
             filters,
+            outlierDetection,
             services: z.array(dubboOutboundService).max(10_000).default([]),
           })
           .strict()
@@ -192,6 +310,13 @@ function crossKeyIssues(config: SidecarConfig): string[] {
       const first = names.get(key);
       if (first !== undefined) issues.push(`${where}.services[${i}].name: ${JSON.stringify(service.name)} is already declared at ${where}.services[${first}]`);
       else names.set(key, i);
+      const rules = new Map<string, number>();
+      service.routes.forEach((rule, r) => {
+        if (rule.name === undefined) return;
+        const other = rules.get(rule.name);
+        if (other !== undefined) issues.push(`${where}.services[${i}].routes[${r}].name: ${JSON.stringify(rule.name)} is already the name of routes[${other}]: metrics tell rules apart by name`);
+        else rules.set(rule.name, r);
+      });
     });
   }
   issues.push(...shadowIssues(config.shadow, (config.dubbo?.outbound?.services ?? []).map((s) => s.name), (config.outbound?.services ?? []).map((s) => s.name)));
@@ -229,9 +354,9 @@ export function loadSidecarConfig(file: string): SidecarConfig {
   return validateSidecarConfig(raw, file);
 }
 
-/** `host:port` and weight of an instance entry. */
-export function instanceOf(entry: InstanceConfig): { host: string; port: number; weight: number } {
+/** `host:port`, weight and labels of an instance entry. */
+export function instanceOf(entry: InstanceConfig): { host: string; port: number; weight: number; labels: Record<string, string> } {
   const address = typeof entry === 'string' ? entry : entry.address;
   const { host, port } = parseHostPortStrict(address) as { host: string; port: number };
-  return { host, port, weight: typeof entry === 'string' ? 100 : entry.weight };
+  return typeof entry === 'string' ? { host, port, weight: 100, labels: {} } : { host, port, weight: entry.weight, labels: entry.labels };
 }

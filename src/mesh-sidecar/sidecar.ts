@@ -18,7 +18,7 @@ import { registerFilterMetrics } from './filter-metrics';
 import { DEFAULT_SHADOW_CONFIG } from '../proxy/mirror/mirror-config';
 import { Shadow } from '../proxy/mirror/shadow';
 import { FilterState, filterState } from './filter-state';
-import { ProxyStack, StackDeps, StackListener, StackPlan, changesOf, stackPlan } from './stack';
+import { ProxyStack, StackDeps, StackListener, StackPlan, changesOf, idempotentMethodsOf, registerStackMetrics, stackPlan } from './stack';
 
 /** The filters a stack's config lists, in order. */
 function filterSpecs(config: SidecarConfig, name: StackName): readonly FilterSpec[] {
@@ -56,13 +56,14 @@ export class Sidecar {
     this.stats = { http: new TrafficStats(metrics, 'http'), dubbo: new TrafficStats(metrics, 'dubbo') };
     this.reloads = counter(metrics, 'mesh_sidecar_reloads_total', 'Config reloads (SIGHUP), by outcome: applied, unchanged, refused (the old config kept)', ['outcome']);
     registerFilterMetrics(metrics, () => this.filterStates());
+    registerStackMetrics(metrics, () => this.stacks.entries());
     this.shadow = new Shadow(metrics);
     this.configureShadow(config);
   }
 
   /** The mirror rules of a config; Dubbo methods are safe to copy when the service marks them idempotent. */
   private configureShadow(config: SidecarConfig): void {
-    const idempotent = new Map((config.dubbo?.outbound?.services ?? []).map((s) => [s.name, new Set(s.idempotentMethods)]));
+    const idempotent = new Map((config.dubbo?.outbound?.services ?? []).map((s) => [s.name, idempotentMethodsOf(s)]));
     this.shadow.configure(config.shadow ?? DEFAULT_SHADOW_CONFIG, (service) => idempotent.get(service) ?? new Set());
   }
 
@@ -255,6 +256,8 @@ export class Sidecar {
           instances: instances.map((i) => `${i.host}:${i.port} (${i.stack})`),
         })),
         ejected: stack.routes.outliers.ejected(now),
+        ejectedByService: Object.fromEntries(stack.ejectedByService(now)),
+        caps: stack.plan.inbound ? undefined : stack.caps.snapshot(),
         filters: stack.chain.active.filters.map((filter, i) => filterState(filter, filterSpecs(this.config, name)[i]?.config)),
       };
     }

@@ -1,5 +1,10 @@
-import { validateSidecarConfig } from './config';
-import { changesOf, stackPlan } from './stack';
+import { testRequest } from '../proxy/filters/test-request';
+import { Registry } from '../telemetry/metrics';
+import { silentLogger } from '../telemetry/logger';
+import { TrafficStats } from '../bridge/stats/traffic-stats';
+import { SidecarConfig, validateSidecarConfig } from './config';
+import { FilterChain } from '../proxy/filters';
+import { ProxyStack, StackPlan, changesOf, stackPlan } from './stack';
 
 const config = validateSidecarConfig({
   app: 'orders',
@@ -53,5 +58,38 @@ describe('stack plans', () => {
       'outbound services removed: inventory, plain',
     ]);
     expect(changesOf('dubbo.outbound', config, next)).toEqual([]);
+  });
+
+  it('applies new label routes and caps on a reload, in place', () => {
+    const withRules = (rules: unknown[], maxRequests?: number): SidecarConfig =>
+      validateSidecarConfig({
+        app: 'orders',
+        dubbo: {
+          outbound: {
+            listen: '127.0.0.1:0',
+            services: [
+              {
+                name: 'G',
+                legacy: [{ address: '127.0.0.1:20890', labels: { track: 'canary' } }, '127.0.0.1:20891'],
+                routes: rules,
+                caps: { maxRequests },
+              },
+            ],
+          },
+        },
+      });
+    const metrics = new Registry();
+    const deps = { app: 'orders', stats: { http: new TrafficStats(metrics, 'http'), dubbo: new TrafficStats(metrics, 'dubbo') }, metrics, logger: silentLogger() };
+    const strict = stackPlan(withRules([{ match: { method: 'm' }, subset: { track: 'canary' }, fallback: false }], 1), 'dubbo.outbound') as StackPlan;
+    const stack = new ProxyStack('dubbo.outbound', strict, new FilterChain([]), deps);
+    const pick = () => stack.routes.choose('G', '', '', 'm', undefined, Math.random, undefined, testRequest({ service: 'G', method: 'm' }))?.candidate.address;
+    for (let i = 0; i < 10; i++) expect(pick()).toBe('127.0.0.1:20890');
+    expect(stack.caps.snapshot()[0].maxRequests).toBe(1);
+    stack.applyRoutes(stackPlan(withRules([]), 'dubbo.outbound') as StackPlan);
+    const seen = new Set<string | undefined>();
+    for (let i = 0; i < 50; i++) seen.add(pick());
+    expect(seen).toEqual(new Set(['127.0.0.1:20890', '127.0.0.1:20891']));
+    expect(stack.caps.snapshot()[0].maxRequests).toBeUndefined();
+    stack.close();
   });
 });

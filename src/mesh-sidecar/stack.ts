@@ -3,14 +3,20 @@
 // reload swaps. A reload changes the catalog, weights and policies in place; only a new listen
 // address (or HTTP routeBy) needs a new listener.
 import { Catalog, Instance, Protocol } from '../catalog';
+import { LabelRouteMetrics, LabelRuleConfig, ServiceLabelRoutes, TAG_LABEL } from '../proxy/router/label-routes';
+import { OutlierDetector, OutlierOptions } from '../proxy/router/outlier-detector';
+import { NOBODY } from '../proxy/router/self-addresses';
 import { RouteSet, ServiceRoutes } from '../proxy/router/service-routes';
 import { StackWeights } from '../proxy/router/stack-weights';
 import type { TrafficStats } from '../bridge/stats/traffic-stats';
 import { DubboListener, DubboServicePolicy } from '../proxy/dubbo/dubbo-listener';
-import type { FilterChain } from '../proxy/filters';
+import type { FilterChain, LocalReply, ProxyRequest } from '../proxy/filters';
+import type { Outcome } from '../proxy/failure-class';
+import { DEFAULT_RETRY_BUDGET, ServiceCaps, UpstreamCaps } from '../proxy/router/upstream-caps';
 import { HttpListener, HttpServicePolicy } from '../proxy/http/http-listener';
 import type { Logger } from '../telemetry/logger';
-import type { Registry } from '../telemetry/metrics';
+import { Counter, Gauge } from 'prom-client';
+import { Registry, counter } from '../telemetry/metrics';
 import { DubboOutboundServiceConfig, InstanceConfig, OutboundServiceConfig, SidecarConfig, StackName, instanceOf, parseListenAddress, stackSection } from './config';
 import { SwappableFilterChain } from './swappable-chain';
 import { DubboMirror } from '../proxy/mirror/dubbo-mirror';
@@ -34,6 +40,21 @@ export interface StackPlan {
   policies: Map<string, ServicePolicy>;
   /** For names the config does not list (the inbound stacks: every name goes to the app). */
   defaultPolicy: ServicePolicy;
+  /** Label routing of the services with route rules or tagged instances. */
+  labelRoutes: Map<string, ServiceLabelRoutes>;
+  /** Caps and retry budget per outbound service, with the key path that names them in refusals. */
+  caps: Map<string, ServiceCaps & { where: string }>;
+  /** Outlier detection of the stack's upstream sets (the detector's defaults inbound). */
+  outliers: Partial<OutlierOptions>;
+}
+
+/** A service's route rules in the router's form (HTTP header names lower-cased, as the listener reads them). */
+function labelRules(service: OutboundServiceConfig | DubboOutboundServiceConfig): LabelRuleConfig[] {
+  return service.routes.map((rule) => {
+    const match = rule.match as { method?: string; pathPrefix?: string; headers?: Record<string, string>; attachments?: Record<string, string> };
+    const attributes = match.attachments ?? (match.headers === undefined ? undefined : Object.fromEntries(Object.entries(match.headers).map(([k, v]) => [k.toLowerCase(), v])));
+    return { name: rule.name, match: { method: match.method, pathPrefix: match.pathPrefix, attributes }, subset: rule.subset, fallback: rule.fallback, timeoutMs: rule.timeoutMs };
+  });
 }
 
 function policyOf(timeoutMs: number, more: Partial<ServicePolicy> = {}): ServicePolicy {
@@ -41,11 +62,19 @@ function policyOf(timeoutMs: number, more: Partial<ServicePolicy> = {}): Service
 }
 
 function httpPolicy(service: OutboundServiceConfig): ServicePolicy {
-  return policyOf(service.timeoutMs, { stickyHeader: service.stickyHeader });
+  return policyOf(service.timeoutMs, { stickyHeader: service.stickyHeader, retries: service.retries });
+}
+
+/** A Dubbo service's idempotent methods: `idempotentMethods` and `methods.<m>.idempotent`. */
+export function idempotentMethodsOf(service: DubboOutboundServiceConfig): Set<string> {
+  return new Set([...service.idempotentMethods, ...Object.entries(service.methods).flatMap(([name, m]) => (m.idempotent ? [name] : []))]);
 }
 
 function dubboPolicy(service: DubboOutboundServiceConfig): ServicePolicy {
-  return policyOf(service.timeoutMs, { stickyAttachment: service.stickyAttachment, idempotentMethods: new Set(service.idempotentMethods), retries: service.retries });
+  const methods = Object.entries(service.methods);
+  const idempotentMethods = idempotentMethodsOf(service);
+  const methodTimeoutsMs = new Map(methods.flatMap(([name, m]) => (m.timeoutMs === undefined ? [] : [[name, m.timeoutMs] as const])));
+  return policyOf(service.timeoutMs, { stickyAttachment: service.stickyAttachment, idempotentMethods, retries: service.retries, methodTimeoutsMs });
 }
 
 export function stackPlan(config: SidecarConfig, name: StackName): StackPlan | undefined {
@@ -55,24 +84,32 @@ export function stackPlan(config: SidecarConfig, name: StackName): StackPlan | u
   const weights = new Map<string, number>();
   const policies = new Map<string, ServicePolicy>();
   const make = (service: string, stack: 'legacy' | 'mesh', entry: InstanceConfig): Instance => {
-    const { host, port, weight } = instanceOf(entry);
-    return { id: `${stack}/${host}:${port}`, service, protocol, host, port, stack, weight, version: '', group: '', health: 'up', labels: {}, origin: { source: SOURCE } };
+    const { host, port, weight, labels } = instanceOf(entry);
+    return { id: `${stack}/${host}:${port}`, service, protocol, host, port, stack, weight, version: '', group: '', health: 'up', labels, origin: { source: SOURCE } };
   };
+  const labelRoutes = new Map<string, ServiceLabelRoutes>();
+  const caps = new Map<string, ServiceCaps & { where: string }>();
   if (inbound) {
     const section = stackSection<{ listen: string; app: string; timeoutMs: number }>(config, name);
     if (section === undefined) return undefined;
     instances.set(config.app, [make(config.app, 'legacy', section.app)]);
     const policy = policyOf(section.timeoutMs);
-    return { protocol, inbound, listen: section.listen, routeBy: 'host', instances, weights, policies, defaultPolicy: policy };
+    return { protocol, inbound, listen: section.listen, routeBy: 'host', instances, weights, policies, defaultPolicy: policy, labelRoutes, caps, outliers: {} };
   }
-  const section = stackSection<{ listen: string; routeBy?: 'host' | 'path'; services: Array<OutboundServiceConfig | DubboOutboundServiceConfig> }>(config, name);
+  const section = stackSection<{ listen: string; routeBy?: 'host' | 'path'; outlierDetection: OutlierOptions; services: Array<OutboundServiceConfig | DubboOutboundServiceConfig> }>(config, name);
   if (section === undefined) return undefined;
-  for (const service of section.services) {
+  section.services.forEach((service, i) => {
+    caps.set(service.name, { ...service.caps, retryBudget: service.caps.retryBudget ?? DEFAULT_RETRY_BUDGET, where: `${name}.services[${i}].caps` });
     instances.set(service.name, [...service.legacy.map((e) => make(service.name, 'legacy', e)), ...service.mesh.map((e) => make(service.name, 'mesh', e))]);
     weights.set(service.name, service.meshWeight);
     policies.set(service.name, protocol === 'http' ? httpPolicy(service as OutboundServiceConfig) : dubboPolicy(service as DubboOutboundServiceConfig));
-  }
-  return { protocol, inbound, listen: section.listen, routeBy: section.routeBy ?? 'host', instances, weights, policies, defaultPolicy: policyOf(30_000) };
+    const tagged = protocol === 'dubbo' && (instances.get(service.name) ?? []).some((i) => (i.labels[TAG_LABEL] ?? '') !== '');
+    if (service.routes.length > 0 || tagged) {
+      const tagFallback = (service as Partial<DubboOutboundServiceConfig>).tagFallback ?? true;
+      labelRoutes.set(service.name, new ServiceLabelRoutes(service.name, { rules: labelRules(service), tagFallback }, protocol));
+    }
+  });
+  return { protocol, inbound, listen: section.listen, routeBy: section.routeBy ?? 'host', instances, weights, policies, defaultPolicy: policyOf(30_000), labelRoutes, caps, outliers: section.outlierDetection };
 }
 
 /** What a reload changes in a stack that stays, for the reload's notes: filters, and services by name. */
@@ -116,6 +153,25 @@ class LocalAppRoutes extends ServiceRoutes {
   }
 }
 
+/** The config's filters, then the stack's caps: the last step before routing, told of every request's end. */
+class CappedChain extends SwappableFilterChain {
+  constructor(
+    initial: FilterChain,
+    private readonly caps: UpstreamCaps,
+  ) {
+    super(initial);
+  }
+
+  override run(request: ProxyRequest, now: number, done: (reply: LocalReply | undefined) => void, from = 0): void {
+    super.run(request, now, (reply) => done(reply ?? (this.caps.onRequest(request) as LocalReply | undefined)), from);
+  }
+
+  override complete(request: ProxyRequest, outcome: Outcome, latencyMicros: number, now: number): void {
+    super.complete(request, outcome, latencyMicros, now);
+    this.caps.onComplete(request);
+  }
+}
+
 export interface StackDeps {
   app: string;
   stats: Record<Protocol, TrafficStats>;
@@ -133,10 +189,12 @@ export class ProxyStack {
   readonly weights = new StackWeights();
   readonly routes: ServiceRoutes;
   readonly chain: SwappableFilterChain;
+  readonly caps: UpstreamCaps;
   listener: StackListener;
   plan: StackPlan;
   /** Outbound stacks copy calls to the other stack through it (the side-by-side run). */
   private readonly mirror: DubboMirror | HttpMirror | undefined;
+  private readonly labelMetrics: LabelRouteMetrics;
 
   constructor(
     readonly name: StackName,
@@ -145,13 +203,25 @@ export class ProxyStack {
     private readonly deps: StackDeps,
   ) {
     this.plan = plan;
-    this.chain = new SwappableFilterChain(chain);
+    const retried = counter(deps.metrics, 'mesh_sidecar_retries_total', 'Requests sent again to another instance (idempotent after a broken connection, or never delivered), by stack and service', ['stack', 'service']);
+    const refused = counter(deps.metrics, 'mesh_sidecar_retries_refused_total', 'Retries not made: the retry budget or the maxRetries cap was reached, by stack, service and reason (budget, cap)', ['stack', 'service', 'reason']);
+    const overCap = counter(deps.metrics, 'mesh_sidecar_cap_refusals_total', 'Requests refused over a cap of their upstream service (maxRequests, maxPending, maxConnections), by stack, service and cap', ['stack', 'service', 'cap']);
+    this.caps = new UpstreamCaps({
+      retried: (service) => retried.inc({ stack: name, service }),
+      refused: (service, reason) => refused.inc({ stack: name, service, reason }),
+      overCap: (service, cap) => overCap.inc({ stack: name, service, cap }),
+    });
+    this.chain = new CappedChain(chain, this.caps);
+    const routed = counter(deps.metrics, 'mesh_sidecar_route_rule_requests_total', 'Requests routed by a label rule (route rules by name; dubbo.tag for Dubbo tag routing), by stack and rule', ['stack', 'rule']);
+    const fallbacks = counter(deps.metrics, 'mesh_sidecar_route_fallbacks_total', "Requests a label rule's subset could not serve, sent to its fallback (untagged or any instance), by stack and rule", ['stack', 'rule']);
+    this.labelMetrics = { routed: { inc: ({ rule }) => routed.inc({ stack: name, rule }) }, fallbacks: { inc: ({ rule }) => fallbacks.inc({ stack: name, rule }) } };
     const pendingOf = (address: string): number => this.listener.pendingOf(address);
     // HTTP inbound names its service through the listener (every Host is the app); Dubbo through its routes.
+    const outliers = new OutlierDetector(plan.outliers);
     this.routes =
       plan.protocol === 'dubbo' && plan.inbound
-        ? new LocalAppRoutes(deps.app, this.catalog, this.weights, pendingOf, 'dubbo')
-        : new ServiceRoutes(this.catalog, this.weights, pendingOf, plan.protocol);
+        ? new LocalAppRoutes(deps.app, this.catalog, this.weights, pendingOf, 'dubbo', NOBODY, outliers)
+        : new ServiceRoutes(this.catalog, this.weights, pendingOf, plan.protocol, NOBODY, outliers);
     this.applyRoutes(plan);
     if (deps.shadow !== undefined && !plan.inbound) this.mirror = plan.protocol === 'dubbo' ? new DubboMirror(deps.shadow, this.routes) : new HttpMirror(deps.shadow, this.routes);
     this.listener = this.makeListener(plan);
@@ -173,13 +243,45 @@ export class ProxyStack {
     return new HttpListener({ ...common, mirror: this.mirror as HttpMirror | undefined, routeBy: plan.routeBy, service: plan.inbound ? this.deps.app : undefined });
   }
 
-  /** Makes the catalog and weights what the plan says (deltas drop the routes' cached sets). */
+  /** Makes the catalog, weights and label routes what the plan says (deltas drop the routes' cached sets). */
   applyRoutes(plan: StackPlan): void {
+    this.routes.setLabelRoutes(plan.labelRoutes, this.labelMetrics);
+    this.caps.configure(plan.caps);
+    if (JSON.stringify(plan.outliers) !== JSON.stringify(this.plan.outliers)) this.routes.outliers.reconfigure(plan.outliers);
+    for (const policy of plan.policies.values()) {
+      policy.retryGate = this.caps;
+      policy.connectionGate = this.caps;
+    }
     for (const [service, instances] of plan.instances) this.catalog.replaceSource(SOURCE, service, instances);
     for (const service of this.catalog.serviceNames()) if (!plan.instances.has(service)) this.catalog.replaceSource(SOURCE, service, []);
     for (const [service, mesh] of plan.weights) if (this.weights.meshWeight(service) !== mesh) this.weights.set({ service, mesh });
     for (const setting of this.weights.list()) if (!plan.weights.has(setting.service)) this.weights.clear(setting.service);
     this.plan = plan;
+  }
+
+  /**
+   * Per service with an ejected instance, now: the instances ejected, and those actually routed
+   * around (at most maxEjectedPercent of each set, none in panic). An instance listed under several
+   * services counts in each.
+   */
+  ejectedByService(now: number): Map<string, { ejected: string[]; routedAround: string[] }> {
+    const ejected = new Set(this.routes.outliers.ejected(now).map((e) => e.address));
+    const out = new Map<string, { ejected: string[]; routedAround: string[] }>();
+    if (ejected.size === 0) return out;
+    for (const service of this.plan.instances.keys()) {
+      const set = this.routes.routeSet(service, '', '');
+      const routedAround: string[] = [];
+      const addresses: string[] = [];
+      for (const candidates of [set.legacy, set.mesh]) {
+        const kept = new Set(this.routes.outliers.filter(candidates, now).map((c) => c.address));
+        for (const c of candidates) {
+          if (ejected.has(c.address)) addresses.push(c.address);
+          if (!kept.has(c.address)) routedAround.push(c.address);
+        }
+      }
+      if (addresses.length > 0) out.set(service, { ejected: addresses, routedAround });
+    }
+    return out;
   }
 
   get address(): string {
@@ -191,4 +293,29 @@ export class ProxyStack {
     this.mirror?.close();
     this.routes.close();
   }
+}
+
+/** The stacks' outlier detection in /metrics, read from the detectors when scraped. */
+export function registerStackMetrics(registry: Registry, stacks: () => Iterable<[string, ProxyStack]>): void {
+  new Gauge({
+    name: 'mesh_sidecar_outlier_ejected_instances',
+    help: 'Upstream instances outlier detection ejected, now, by stack and service (/status says which are routed around: at most maxEjectedPercent of a set)',
+    labelNames: ['stack', 'service'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const now = Date.now();
+      for (const [name, stack] of stacks()) for (const [service, { ejected }] of stack.ejectedByService(now)) this.set({ stack: name, service }, ejected.length);
+    },
+  });
+  new Counter({
+    name: 'mesh_sidecar_outlier_ejections_total',
+    help: 'Ejections by outlier detection (consecutive gateway failures or success rate), by stack',
+    labelNames: ['stack'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [name, stack] of stacks()) this.inc({ stack: name }, stack.routes.outliers.revision);
+    },
+  });
 }

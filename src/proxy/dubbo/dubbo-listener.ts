@@ -24,6 +24,7 @@ import { LogOnce } from '../../telemetry/logger';
 import { Registry, counter, gauge } from '../../telemetry/metrics';
 import { PendingCounts } from '../router/pending-counts';
 import { RouteChoice, ServiceRoutes } from '../router/service-routes';
+import type { ConnectionGate, RetryGate } from '../router/upstream-caps';
 import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy } from '../../bridge/socket-lifecycle';
 import { TrafficStats } from '../../bridge/stats/traffic-stats';
 import { InFlight, UpstreamConnection, UpstreamFailure } from '../upstream/dubbo-upstream-connection';
@@ -38,6 +39,12 @@ export interface DubboServicePolicy {
   retries: number;
   /** Time an upstream has to answer, unless the consumer's own `timeout` attachment says otherwise. */
   timeoutMs: number;
+  /** Per-method timeouts, over `timeoutMs`. */
+  methodTimeoutsMs?: ReadonlyMap<string, number>;
+  /** Asked before each retry (a retry budget, a cap on retries in flight); none: retries as above. */
+  retryGate?: RetryGate;
+  /** Asked before a request waits for a connection being made (a cap on pending requests). */
+  connectionGate?: ConnectionGate;
   /**
    * Use the `timeout` attachment a consumer sends (its own deadline) instead of `timeoutMs`, so the
    * bridge neither cuts a call the consumer would wait for nor holds one it gave up on. Reading it
@@ -549,7 +556,7 @@ export class DubboListener {
       return this.refuse(downstream, frame, 'bad_request', `mesh-bridge could not read the request: ${message}`);
     }
     const request = new ProxiedRequest(this, downstream, frame, view, idHigh, idLow, service, view.version, group, view.method, stickyKey, policy, performance.now());
-    request.timeoutMs = timeoutMs ?? policy.timeoutMs;
+    request.timeoutMs = timeoutMs ?? policy.methodTimeoutsMs?.get(request.method) ?? policy.timeoutMs;
     if (header.twoWay) downstream.requests.add(request);
     if (this.filters === null) this.route(request);
     else this.filters.run(request, this.clockMs, (reply) => (reply === undefined ? this.route(request) : this.answerLocally(request, reply)));
@@ -561,13 +568,14 @@ export class DubboListener {
     const { service, version, group, method } = request;
     const exclude = this.readonlyAddresses.size > 0 ? this.readonlyAddresses : undefined;
     const choice =
-      this.options.routes.choose(service, version, group, method, request.stickyKey, Math.random, exclude) ??
-      (exclude ? this.options.routes.choose(service, version, group, method, request.stickyKey, Math.random) : null);
+      this.options.routes.choose(service, version, group, method, request.stickyKey, Math.random, exclude, request) ??
+      (exclude ? this.options.routes.choose(service, version, group, method, request.stickyKey, Math.random, undefined, request) : null);
     if (choice === null) {
-      const what = `${service}${version ? ':' + version : ''}${group ? ' group ' + group : ''}`;
+      const what = `${service}${version ? ':' + version : ''}${group ? ' group ' + group : ''}${this.options.routes.missDetail(service, request)}`;
       return this.answerLocally(request, { outcome: 'bridge_refusal', refusal: 'no_instance', message: `mesh-bridge: no legacy or mesh instance of ${what}` });
     }
     if (choice.routedStack !== choice.stack) this.metrics.fallbacks.inc();
+    if (choice.timeoutMs !== undefined) request.timeoutMs = choice.timeoutMs;
     this.dispatch(request, choice);
     // After the real call is on its way (and only if it is: connection set), so the copy follows it.
     if (this.options.mirror !== undefined && request.connection !== null) request.shadow = this.options.mirror.start(service, version, group, method, request.frame, choice.routedStack);
@@ -577,6 +585,10 @@ export class DubboListener {
     const connection = this.connectionTo(choice, request);
     const address = choice.candidate.address;
     const twoWay = request.frame.header.twoWay;
+    if (twoWay && connection.connecting && request.policy.connectionGate !== undefined) {
+      const refused = request.policy.connectionGate.admitPending(request, () => connection.connecting);
+      if (refused !== undefined) return this.answerLocally(request, refused);
+    }
     if (connection.buffered > this.limits.upstreamMaxBufferedBytes) {
       // The provider is not reading what it was sent: refuse rather than buffer without end.
       request.address = address;
@@ -702,8 +714,8 @@ export class DubboListener {
     if (retryable && !this.draining) {
       request.tried ??= new Set(this.readonlyAddresses);
       request.tried.add(request.address);
-      const choice = this.options.routes.choose(request.service, request.version, request.group, request.method, request.stickyKey, Math.random, request.tried);
-      if (choice !== null) {
+      const choice = this.options.routes.choose(request.service, request.version, request.group, request.method, request.stickyKey, Math.random, request.tried, request);
+      if (choice !== null && (request.policy.retryGate?.tryRetry(request) ?? true)) {
         this.metrics.retries.inc();
         this.dispatch(request, choice);
         return;

@@ -15,6 +15,7 @@ import type { ProxyRequest } from '../filters/filter';
 import type { FilterChain } from '../filters/filter-chain';
 import { PendingCounts } from '../router/pending-counts';
 import { RouteChoice, ServiceRoutes } from '../router/service-routes';
+import type { ConnectionGate, RetryGate } from '../router/upstream-caps';
 import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy } from '../../bridge/socket-lifecycle';
 import { TrafficStats } from '../../bridge/stats/traffic-stats';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE, METHODS, assertParserWorks } from './http-parser';
@@ -29,6 +30,12 @@ export interface HttpServicePolicy {
   stickyHeader?: string;
   /** Time allowed for the response head to arrive. */
   timeoutMs: number;
+  /** Times a request of an idempotent method (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) is sent to another instance after its connection broke before any answer. Default 0. */
+  retries?: number;
+  /** Asked before sending a request to another instance (a retry budget); none: always allowed. */
+  retryGate?: RetryGate;
+  /** Asked before a request opens an upstream connection (caps on connections and pending requests). */
+  connectionGate?: ConnectionGate;
 }
 
 export interface HttpListenerOptions {
@@ -568,6 +575,8 @@ export class HttpListener {
     if (exchange.done) return;
     exchange.done = true;
     const upstream = exchange.upstream;
+    // Let through by the filters, waiting its turn (pipelining): their bulkheads must see it end.
+    if (exchange.cleared && !exchange.routed) this.filtersDone(exchange, 'caller_gone');
     if (upstream === null || !this.inFlight.has(exchange)) return;
     upstream.detach();
     upstream.destroy();
@@ -730,7 +739,11 @@ export class HttpListener {
     exchange.head = head;
     exchange.sticky = sticky;
     if (this.filters !== null) this.filter(exchange, this.filters, `${method} ${path}`, client, fields);
-    else if (downstream.queue.length <= this.maxPipelined) this.route(exchange);
+    else {
+      // Label routing reads the request's view too: built only for a service with route rules.
+      if (this.options.routes.hasLabelRoutes(service)) exchange.proxyRequest = new HttpProxyRequest(service, `${method} ${path}`, `${client}:${downstream.socket.remotePort}`, fields);
+      if (downstream.queue.length <= this.maxPipelined) this.route(exchange);
+    }
   }
 
   /** Runs the filters on a request; it is routed (when its turn has come) once they let it go. */
@@ -739,7 +752,7 @@ export class HttpListener {
     const request = new HttpProxyRequest(exchange.service, method, `${client}:${exchange.downstream.socket.remotePort}`, fields);
     exchange.proxyRequest = request;
     filters.run(request, this.clockMs, (reply) => {
-      if (exchange.done) return; // its caller went away while a filter held it
+      if (exchange.done) return this.filtersDone(exchange, 'caller_gone'); // its caller went away while a filter held it
       exchange.cleared = true;
       if (reply !== undefined) {
         exchange.routed = true;
@@ -757,14 +770,17 @@ export class HttpListener {
   /** Picks an instance and sends the request, or answers 503 when there is none. */
   private route(exchange: Exchange): void {
     exchange.routed = true;
-    const choice = this.options.routes.choose(exchange.service, '', '', undefined, exchange.sticky, Math.random);
+    const view = exchange.proxyRequest ?? undefined;
+    const choice = this.options.routes.choose(exchange.service, '', '', undefined, exchange.sticky, Math.random, undefined, view);
     if (choice === null) {
       exchange.pendingBody = null;
-      this.answerLocal(exchange, 'no_instance', 'HTTP_NO_INSTANCE', `no legacy or mesh instance of ${exchange.service}`, { service: exchange.service });
+      const labels = view === undefined ? '' : this.options.routes.missDetail(exchange.service, view);
+      this.filtersDone(exchange, 'bridge_refusal');
+      this.answerLocal(exchange, 'no_instance', 'HTTP_NO_INSTANCE', `no legacy or mesh instance of ${exchange.service}${labels}`, { service: exchange.service });
       return;
     }
-    // The policy's timeout, until now; from now on the time it ends.
-    exchange.deadline += performance.now();
+    // The policy's timeout (or its route rule's), until now; from now on the time it ends.
+    exchange.deadline = (choice.timeoutMs ?? exchange.deadline) + performance.now();
     const bodySoFar = exchange.pendingBody;
     this.dispatch(exchange, choice, false);
     // After the real request is on its way, so the copy follows it.
@@ -797,15 +813,26 @@ export class HttpListener {
    * connection that was never made, or on a `fresh` one after a stale keep-alive connection).
    */
   private dispatch(exchange: Exchange, choice: RouteChoice, fresh: boolean): void {
+    const address = choice.candidate.address;
+    const view = exchange.proxyRequest;
+    const gate = view === null ? undefined : this.options.policy(exchange.service).connectionGate;
+    const pooled = !(exchange.upgrade || fresh) && (this.idle.get(address)?.length ?? 0) > 0;
+    const refused = gate === undefined || pooled ? undefined : gate.beforeConnect(view as ProxyRequest);
+    if (refused !== undefined) {
+      exchange.pendingBody = null;
+      this.filtersDone(exchange, 'bridge_refusal');
+      this.answerLocal(exchange, refused.refusal ?? 'overloaded', 'HTTP_UPSTREAM_CAP', refused.message, { service: exchange.service });
+      return;
+    }
     exchange.attempts++;
     exchange.stack = choice.routedStack;
-    const address = choice.candidate.address;
     exchange.address = address;
     exchange.choice = choice;
     const { host: upstreamHost, port: upstreamPort } = choice.candidate.instance;
     // An upgrade gets a connection of its own that never returns to the pool, whatever the answer.
     const upstream = exchange.upgrade || fresh ? this.dedicatedUpstream(address, upstreamHost, upstreamPort) : this.upstreamFor(address, upstreamHost, upstreamPort);
     exchange.upstream = upstream;
+    if (gate !== undefined && !upstream.connected) gate.connecting(view as ProxyRequest, () => !upstream.closed, () => !upstream.connected && !upstream.closed);
     upstream.attach(exchange);
     this.pending.add(address);
     this.inFlight.add(exchange);
@@ -922,6 +949,11 @@ export class HttpListener {
     if (exchange.proxyRequest !== null) this.filters?.complete(exchange.proxyRequest, outcome, micros, this.clockMs);
   }
 
+  /** Tells the filters how a request they let through ended, when it never reached an upstream. */
+  private filtersDone(exchange: Exchange, outcome: Outcome): void {
+    if (exchange.proxyRequest !== null) this.filters?.complete(exchange.proxyRequest, outcome, (performance.now() - exchange.startedAt) * 1000, this.clockMs);
+  }
+
   /** Tells outlier detection how a call to an instance ended; logs and counts an ejection. */
   private reportOutcome(exchange: Exchange, outcome: Outcome, now: number): void {
     const address = exchange.address;
@@ -981,10 +1013,15 @@ export class HttpListener {
     if (outcome !== 'bridge_refusal') this.reportOutcome(exchange, outcome, Date.now());
     // A connection that was never made delivered nothing: the request goes to another instance,
     // whatever its method, as long as none of its body was consumed.
-    if ((outcome === 'connect_failure' || outcome === 'connect_timeout') && resendable && exchange.attempts <= NEVER_DELIVERED_RETRIES) {
+    // One that may have arrived (a reset before any answer) is sent again only when its method is
+    // idempotent and the service's policy allows retries (none by default).
+    const neverDelivered = outcome === 'connect_failure' || outcome === 'connect_timeout';
+    const idempotentRetry = outcome === 'reset' && IDEMPOTENT.has(exchange.method) && exchange.attempts <= (this.options.policy(exchange.service).retries ?? 0);
+    if (resendable && (neverDelivered ? exchange.attempts <= NEVER_DELIVERED_RETRIES : idempotentRetry)) {
       (exchange.tried ??= new Set()).add(exchange.address);
-      const choice = this.options.routes.choose(exchange.service, '', '', undefined, exchange.sticky, Math.random, exchange.tried);
-      if (choice !== null) {
+      const choice = this.options.routes.choose(exchange.service, '', '', undefined, exchange.sticky, Math.random, exchange.tried, exchange.proxyRequest ?? undefined);
+      const gate = choice === null || exchange.proxyRequest === null ? undefined : this.options.policy(exchange.service).retryGate;
+      if (choice !== null && (gate === undefined || gate.tryRetry(exchange.proxyRequest as ProxyRequest))) {
         this.metrics.retries.inc();
         this.dispatch(exchange, choice, false);
         return;

@@ -73,7 +73,7 @@ export class OutlierDetector {
   private readonly health = new Map<string, InstanceHealth>();
   /** Per set (service|stack), per address: this interval's requests and failures. */
   private readonly intervals = new Map<string, Map<string, IntervalCounts>>();
-  private readonly options: OutlierOptions;
+  private options: OutlierOptions;
   private nextAnalysis = 0;
   /** Bumped whenever an instance is ejected. */
   revision = 0;
@@ -86,6 +86,11 @@ export class OutlierDetector {
 
   get settings(): Readonly<OutlierOptions> {
     return this.options;
+  }
+
+  /** New options (a config reload): ejections under way keep their end; later ones follow the new rules. */
+  reconfigure(options: Partial<OutlierOptions>): void {
+    this.options = { ...DEFAULT_OUTLIER_OPTIONS, ...options };
   }
 
   /**

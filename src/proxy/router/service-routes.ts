@@ -4,8 +4,10 @@
 // catalog changes that service, so a request costs a map lookup, not a catalog scan. Versions and
 // groups come from requests, so the caches are bounded (least recently used go first).
 import type { Catalog, Instance, Stack, Subscription } from '../../catalog';
+import type { ProxyRequest } from '../filters/filter';
 import { BoundedCache } from './bounded-cache';
 import { Candidate, pickInstance } from './instance-picker';
+import { ANY, LabelPlan, LabelRouteMetrics, LabelSelector, ServiceLabelRoutes, TAG_LABEL } from './label-routes';
 import { OutlierDetector } from './outlier-detector';
 import { NOBODY, SelfCheck } from './self-addresses';
 import { StackWeights } from './stack-weights';
@@ -51,6 +53,8 @@ export interface RouteChoice {
   stack: Stack;
   routedStack: Stack;
   candidate: RouteCandidate;
+  /** The matching route rule's timeout (label routing), over the service's and method's. */
+  timeoutMs?: number;
 }
 
 /** A provider's version or group matches a request's when equal, when either is empty, or '*'. */
@@ -61,7 +65,11 @@ function matches(wanted: string, offered: string): boolean {
 export class ServiceRoutes {
   private readonly cache = new Map<string, BoundedCache<string, RouteSet>>();
   private readonly grouped: BoundedCache<string, boolean>;
+  private readonly tagged: BoundedCache<string, boolean>;
   private readonly subscription: Subscription;
+  /** Label routing per service (route rules, Dubbo tags); empty unless set (the sidecar's outbound stacks). */
+  private labelRoutes: ReadonlyMap<string, ServiceLabelRoutes> = new Map();
+  private labelMetrics: LabelRouteMetrics | null = null;
 
   constructor(
     private readonly catalog: Catalog,
@@ -75,9 +83,11 @@ export class ServiceRoutes {
     private readonly limits: RouteCacheLimits = DEFAULT_ROUTE_CACHE_LIMITS,
   ) {
     this.grouped = new BoundedCache(limits.services);
+    this.tagged = new BoundedCache(limits.services);
     this.subscription = catalog.subscribeAll((delta) => {
       this.cache.delete(delta.service);
       this.grouped.delete(delta.service);
+      this.tagged.delete(delta.service);
     });
   }
 
@@ -89,6 +99,42 @@ export class ServiceRoutes {
   clearCache(): void {
     this.cache.clear();
     this.grouped.clear();
+    this.tagged.clear();
+  }
+
+  /** Sets the label routing of every service (replacing the last); the route sets are built afresh. */
+  setLabelRoutes(routes: ReadonlyMap<string, ServiceLabelRoutes>, metrics: LabelRouteMetrics): void {
+    this.labelRoutes = routes;
+    this.labelMetrics = metrics;
+    this.clearCache();
+  }
+
+  /** True when the service has label routing: a listener then hands `choose` the request's view. */
+  hasLabelRoutes(service: string): boolean {
+    return this.labelRoutes.size > 0 && this.labelRoutes.has(service);
+  }
+
+  /** True when some instance of the service carries a Dubbo tag: then tag routing applies to its every request. */
+  hasTaggedInstances(service: string): boolean {
+    let tagged = this.tagged.get(service);
+    if (tagged === undefined) {
+      tagged = this.catalog.instances(service).some((i) => (i.labels[TAG_LABEL] ?? '') !== '' && i.protocol === this.protocol);
+      this.tagged.set(service, tagged);
+    }
+    return tagged;
+  }
+
+  private labelPlan(service: string, request: ProxyRequest | undefined): LabelPlan | null {
+    if (request === undefined || this.labelRoutes.size === 0) return null;
+    const labels = this.labelRoutes.get(service);
+    return labels === undefined ? null : labels.plan(request, this.hasTaggedInstances(service));
+  }
+
+  /** Why a request found no instance, as far as labels go: '' when they played no part. */
+  missDetail(service: string, request: ProxyRequest): string {
+    const plan = this.labelPlan(service, request);
+    if (plan === null) return '';
+    return ` with labels ${plan.steps.map((s) => s.text).join(' or ')} (rule ${plan.rule}${plan.noFallback === undefined ? '' : `; ${plan.noFallback}`})`;
   }
 
   /** Route sets held, over every service: bounded by the limits. */
@@ -112,10 +158,10 @@ export class ServiceRoutes {
     return grouped;
   }
 
-  /** The legacy and mesh sets for a service at a version and group. */
-  routeSet(service: string, version: string, group: string): RouteSet {
+  /** The legacy and mesh sets for a service at a version and group, of the instances a label selector takes. */
+  routeSet(service: string, version: string, group: string, labels: LabelSelector = ANY): RouteSet {
     let byKey = this.cache.get(service);
-    const key = `${version}|${group}`;
+    const key = labels === ANY ? `${version}|${group}` : `${version}|${group}|${labels.key}`;
     let set = byKey?.get(key);
     if (set === undefined) {
       set = { legacy: [], mesh: [] };
@@ -123,6 +169,7 @@ export class ServiceRoutes {
         if (instance.protocol !== this.protocol || instance.health !== 'up') continue;
         if (!matches(version, instance.version) || !matches(group, instance.group)) continue;
         if (this.selfAddresses.has(instance.host, instance.port)) continue;
+        if (labels !== ANY && !labels.test(instance.labels)) continue;
         set[instance.stack].push(new RouteCandidate(instance, this.pendingOf));
       }
       // An empty set is not kept: a name no instance has (any Host header a caller sends) must not
@@ -138,7 +185,8 @@ export class ServiceRoutes {
   /**
    * Chooses a stack and an instance. When the chosen stack has no instance the other serves (a
    * migration must not fail calls because one side is empty). `exclude` skips addresses already
-   * tried. Null when neither set has an instance.
+   * tried. `request`, when given, is read for label routing (route rules, Dubbo tags) if the service
+   * has any; then the subsets are tried in the plan's order. Null when neither set has an instance.
    */
   choose(
     service: string,
@@ -148,9 +196,23 @@ export class ServiceRoutes {
     stickyKey: string | undefined,
     random: () => number,
     exclude?: ReadonlySet<string>,
+    request?: ProxyRequest,
   ): RouteChoice | null {
-    const set = this.routeSet(service, version, group);
     const stack = this.weights.choose(service, method, stickyKey, random());
+    const plan = this.labelPlan(service, request);
+    if (plan === null) return this.pickEither(this.routeSet(service, version, group), stack, random, exclude);
+    for (let i = 0; i < plan.steps.length; i++) {
+      const choice = this.pickEither(this.routeSet(service, version, group, plan.steps[i]), stack, random, exclude);
+      if (choice === null) continue;
+      this.labelMetrics?.routed.inc({ rule: plan.rule });
+      if (i > 0) this.labelMetrics?.fallbacks.inc({ rule: plan.rule });
+      if (plan.timeoutMs !== undefined) choice.timeoutMs = plan.timeoutMs;
+      return choice;
+    }
+    return null;
+  }
+
+  private pickEither(set: RouteSet, stack: Stack, random: () => number, exclude: ReadonlySet<string> | undefined): RouteChoice | null {
     return this.pickIn(set, stack, stack, random, exclude) ?? this.pickIn(set, stack, stack === 'mesh' ? 'legacy' : 'mesh', random, exclude);
   }
 

@@ -79,6 +79,11 @@ export class UpstreamConnection {
     this.connectTimer.unref();
   }
 
+  /** Not yet connected, and not closed: what is sent waits for the connection to be made. */
+  get connecting(): boolean {
+    return !this.connected && !this.closed;
+  }
+
   /** Open and taking new requests. */
   get usable(): boolean {
     return !this.closed && !this.retiring;

@@ -10,6 +10,7 @@ import { RawDubboClient } from '../support/dubbo-client';
 import { Gateway, dubboGateway } from '../support/gateway';
 import { DubboJsConsumer, SofaProvider, java, registerProvider, startDubboJsConsumer, startSofaProvider } from '../support/dubbo-peers';
 import { ZookeeperServer } from '../support/zookeeper';
+import { waitFor } from '../support/wait';
 
 const IFACE = 'com.example.demo.GreetingService';
 const VERSION = '1.0.0';
@@ -278,11 +279,13 @@ describe('Dubbo gateway with real providers', () => {
       return { statuses, errors, stop: () => ((running = false), Promise.all(workers)) };
     };
     // Not idempotent: the calls in flight on the killed upstream fail, the rest succeed.
+    // Counted in answers, not milliseconds: on a loaded machine 400 ms held fewer than 100 calls.
     const first = load('sayHello');
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor('calls under way on both instances', () => first.statuses.length >= 60);
     await legacy2.stop();
     catalog.replaceSource('static', IFACE, [instance(legacy3, 'legacy'), instance(mesh, 'mesh')]);
-    await new Promise((r) => setTimeout(r, 200));
+    const atKill = first.statuses.length;
+    await waitFor('calls answered after the kill', () => first.statuses.length >= atKill + 60);
     await first.stop();
     const failed = first.statuses.filter((s) => s !== 20);
     // Some calls were in flight on it (about half of 16), and no more than that failed.
@@ -296,9 +299,10 @@ describe('Dubbo gateway with real providers', () => {
     catalog.replaceSource('static', IFACE, [instance(legacy3, 'legacy'), instance(legacy2, 'legacy'), instance(mesh, 'mesh')]);
     policies.set(IFACE, { ...defaultPolicy, idempotentMethods: new Set(['sayHello']), retries: 1 });
     const second = load('sayHello');
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor('calls under way on both instances', () => second.statuses.length >= 60);
     await legacy2.stop();
-    await new Promise((r) => setTimeout(r, 200));
+    const secondAtKill = second.statuses.length;
+    await waitFor('calls answered after the kill', () => second.statuses.length >= secondAtKill + 60);
     await second.stop();
     expect(second.statuses.filter((s) => s !== 20)).toEqual([]);
     expect(await metricValue(metrics, 'mesh_bridge_dubbo_retries_total')).toBeGreaterThan(0);

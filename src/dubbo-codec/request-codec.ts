@@ -221,15 +221,19 @@ export class RoutingView {
     return this.scanAttachment(this.attachmentsScanner(), name);
   }
 
-  private skipArguments(): void {
+  /** Skips the arguments; returns the scanner, at the attachments. */
+  private skipArguments(): HessianScanner {
     const scanner = new HessianScanner(this.body, this.argumentsOffset);
     for (let i = 0; i < this.argumentCount; i++) scanner.skipValue();
-    this.argumentClasses = scanner.classes;
+    // A copy: the scanner goes on into the attachments, whose own class definitions must not join these.
+    this.argumentClasses = scanner.classes === null ? null : scanner.classes.slice();
     this.attachmentsAt = scanner.pos;
+    return scanner;
   }
 
   private attachmentsScanner(): HessianScanner {
-    if (this.attachmentsAt < 0) this.skipArguments();
+    // The first time, the scanner that skipped the arguments goes on: one scanner, not two.
+    if (this.attachmentsAt < 0) return this.skipArguments();
     return new HessianScanner(this.body, this.attachmentsAt, this.body.length, this.argumentClasses);
   }
 

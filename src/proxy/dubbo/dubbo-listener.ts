@@ -14,13 +14,13 @@ import { CodecError, MeshBridgeError } from '../../errors';
 import { BridgeRefusal, Outcome, dubboStatusFor } from '../failure-class';
 import type { FilterChain } from '../filters/filter-chain';
 import type { LocalReply, ProxyRequest } from '../filters/filter';
+import { CallsInFlight, InFlightLinks } from './calls-in-flight';
 import { EndOfTurn } from './end-of-turn';
 import { encodeReadonlyEvent } from './readonly-event';
 import { responseOutcome } from './response-outcome';
 import type { Logger } from '../../telemetry/logger';
 import { LogOnce } from '../../telemetry/logger';
 import { Registry, counter, gauge } from '../../telemetry/metrics';
-import { PendingCounts } from '../router/pending-counts';
 import { RouteChoice, ServiceRoutes } from '../router/service-routes';
 import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy } from '../../bridge/socket-lifecycle';
 import { TrafficStats } from '../../bridge/stats/traffic-stats';
@@ -134,7 +134,8 @@ export interface DubboListenerOptions {
 /** One consumer's socket. */
 class Downstream {
   readonly decoder: FrameDecoder;
-  readonly requests = new Set<ProxiedRequest>();
+  /** Its two-way calls not yet answered. */
+  readonly requests = new CallsInFlight<ProxiedRequest>();
   closed = false;
   /** Coarse monotonic ms of the last bytes read. */
   lastReadAt: number;
@@ -146,9 +147,12 @@ class Downstream {
   private writeBacklogged = false;
   private readonly blockedOn = new Set<UpstreamConnection>();
   private paused = false;
-  /** Answers of this event-loop turn, not yet written. */
+  /** Answers of this event-loop turn, not yet written: pieces, then a run being gathered. */
   private out: Buffer[] = [];
   private outBytes = 0;
+  private runSource: Buffer | null = null;
+  private runStart = 0;
+  private runEnd = 0;
 
   constructor(
     readonly socket: Socket,
@@ -166,13 +170,44 @@ class Downstream {
    */
   write(bytes: Buffer): void {
     if (this.closed || this.socket.destroyed) return;
+    this.endRun();
     if (this.out.length === 0) this.listener.flushSoon(this);
     this.out.push(bytes);
-    this.outBytes += bytes.length;
+    this.queuedMore(bytes.length);
+  }
+
+  /**
+   * Queues the answer at source[start, end) (a provider's chunk). Answers that lie one after
+   * another in one chunk, as a provider's batch for one consumer does, stay one run of that chunk:
+   * no view or copy per answer.
+   */
+  writeRun(source: Buffer, start: number, end: number): void {
+    if (this.closed || this.socket.destroyed) return;
+    if (source === this.runSource && start === this.runEnd) this.runEnd = end;
+    else {
+      this.endRun();
+      if (this.out.length === 0) this.listener.flushSoon(this);
+      this.runSource = source;
+      this.runStart = start;
+      this.runEnd = end;
+    }
+    this.queuedMore(end - start);
+  }
+
+  private queuedMore(bytes: number): void {
+    this.outBytes += bytes;
     // Many small answers in one turn (a flood of heartbeats) leave early, joined, rather than
     // pile up as objects until the turn ends.
     if (this.out.length >= FLUSH_EARLY_ANSWERS || this.outBytes >= COALESCE_BYTES) this.flush();
     if (this.socket.writableLength + this.outBytes > this.listener.limits.consumerHighWaterBytes) this.listener.backlogged(this);
+  }
+
+  /** The run being gathered becomes one queued piece. */
+  private endRun(): void {
+    const source = this.runSource;
+    if (source === null) return;
+    this.runSource = null;
+    this.out.push(this.runStart === 0 && this.runEnd === source.length ? source : source.subarray(this.runStart, this.runEnd));
   }
 
   /** Bytes queued for this consumer, in the bridge. */
@@ -181,10 +216,14 @@ class Downstream {
   }
 
   flush(): void {
+    this.endRun();
     const out = this.out;
     if (out.length === 0 || this.closed) return;
-    if (out.length === 1) this.socket.write(out[0]);
-    else if (this.outBytes <= COALESCE_BYTES) {
+    if (out.length === 1) {
+      // A consumer that is not keeping up holds what it is given: a copy of its answer's bytes,
+      // not a view that keeps a provider's whole chunk alive.
+      this.socket.write(this.socket.writableLength > 0 ? Buffer.from(out[0]) : out[0]);
+    } else if (this.outBytes <= COALESCE_BYTES) {
       // One buffer, not one queued entry per answer: a consumer that stops reading then holds
       // its answers' bytes and nothing more.
       this.socket.write(Buffer.concat(out, this.outBytes));
@@ -236,7 +275,7 @@ class Downstream {
 }
 
 /** A consumer's request on its way through the bridge. */
-class ProxiedRequest implements InFlight, ProxyRequest {
+class ProxiedRequest implements InFlight, ProxyRequest, InFlightLinks<ProxiedRequest> {
   readonly protocol = 'dubbo';
   deadline = 0;
   timeoutMs = 0;
@@ -244,9 +283,16 @@ class ProxiedRequest implements InFlight, ProxyRequest {
   /** The instance it was sent to, and the stack; the label for messages is built only when needed. */
   address = '';
   routedStack: Stack = 'legacy';
+  /** Outlier detection's set of the route it took (service and stack). */
+  outlierSet = '';
   tried: Set<string> | undefined;
   connection: UpstreamConnection | null = null;
   upstreamId = 0;
+  /** The pool whose pending count holds this request, while one does. */
+  pendingIn: Pool | null = null;
+  previousInFlight: ProxiedRequest | null = null;
+  nextInFlight: ProxiedRequest | null = null;
+  inFlightList: CallsInFlight<ProxiedRequest> | null = null;
 
   constructor(
     readonly listener: DubboListener,
@@ -266,11 +312,11 @@ class ProxiedRequest implements InFlight, ProxyRequest {
   ) {}
 
   deliver(response: Frame): void {
-    const bytes = response.bytes;
-    bytes.writeUInt32BE(this.idHigh, 4);
-    bytes.writeUInt32BE(this.idLow, 8);
-    this.listener.finished(this, responseOutcome(bytes));
-    this.downstream.write(bytes);
+    const { source, start, end } = response;
+    source.writeUInt32BE(this.idHigh, start + 4);
+    source.writeUInt32BE(this.idLow, start + 8);
+    this.listener.finished(this, responseOutcome(source, start, end));
+    this.downstream.writeRun(source, start, end);
   }
 
   fail(reason: UpstreamFailure): void {
@@ -298,8 +344,16 @@ class ProxiedRequest implements InFlight, ProxyRequest {
 /** The upstream connections to one instance, and the routes that led there (to know when it left). */
 interface Pool {
   connections: UpstreamConnection[];
-  /** service -> the version and group of a request that used it. */
-  routes: Map<string, { version: string; group: string }>;
+  /** service -> the version and group of a request that used it, and its outlier sets. */
+  routes: Map<string, PoolRoute>;
+  /** Two-way requests in flight to the instance, for the least-pending choice. */
+  pending: number;
+}
+
+interface PoolRoute {
+  version: string;
+  group: string;
+  outlierSets: Record<Stack, string>;
 }
 
 const SWEEP_MS = 50;
@@ -335,7 +389,6 @@ export class DubboListener {
   private server: Server | null = null;
   private readonly downstreams = new Set<Downstream>();
   private readonly pools = new Map<string, Pool>();
-  private readonly pending = new PendingCounts();
   /** Instances that sent READONLY on a connection still open: routed around while others exist. */
   private readonly readonlyAddresses = new Set<string>();
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -372,7 +425,7 @@ export class DubboListener {
   }
 
   /** Requests in flight to one instance address, for the least-pending choice. */
-  readonly pendingOf = this.pending.of;
+  readonly pendingOf = (address: string): number => this.pools.get(address)?.pending ?? 0;
 
   get address(): { host: string; port: number } {
     return listeningAddress(this.server, 'Dubbo');
@@ -442,8 +495,7 @@ export class DubboListener {
     this.downstreams.delete(downstream);
     this.metrics.connections.dec();
     downstream.released();
-    for (const request of downstream.requests) this.callerGone(request);
-    downstream.requests.clear();
+    for (const request of downstream.requests.clear()) this.callerGone(request);
   }
 
   /** @internal A consumer has answers to write: they leave together at the end of this turn. */
@@ -511,8 +563,8 @@ export class DubboListener {
         return this.refuse(downstream, frame, 'overloaded', `mesh-bridge: more than ${this.limits.maxInFlightPerConsumer} calls in flight on this connection`);
       }
     }
-    const idHigh = frame.bytes.readUInt32BE(4);
-    const idLow = frame.bytes.readUInt32BE(8);
+    const idHigh = frame.source.readUInt32BE(frame.start + 4);
+    const idLow = frame.source.readUInt32BE(frame.start + 8);
     // Everything read from the body happens in here: group and sticky attachments are read lazily
     // (past the arguments), and a malformed body is this request's fault, not the connection's.
     let view;
@@ -560,8 +612,9 @@ export class DubboListener {
   }
 
   private dispatch(request: ProxiedRequest, choice: RouteChoice): void {
-    const connection = this.connectionTo(choice, request);
     const address = choice.candidate.address;
+    const pool = this.poolFor(address, request, choice.routedStack);
+    const connection = this.connectionIn(pool, choice);
     const twoWay = request.frame.header.twoWay;
     if (connection.buffered > this.limits.upstreamMaxBufferedBytes) {
       // The provider is not reading what it was sent: refuse rather than buffer without end.
@@ -582,19 +635,30 @@ export class DubboListener {
       request.attempts++;
       request.address = address;
       request.routedStack = choice.routedStack;
-      request.deadline = performance.now() + request.timeoutMs;
-      this.pending.add(address);
+      request.deadline = (request.attempts === 1 ? request.startedAt : performance.now()) + request.timeoutMs;
+      pool.pending++;
+      request.pendingIn = pool;
       request.connection = connection;
       request.upstreamId = connection.send(request.frame, request);
     }
     if (connection.buffered > this.limits.upstreamHighWaterBytes) request.downstream.blockOn(connection);
   }
 
-  private connectionTo(choice: RouteChoice, request: ProxiedRequest): UpstreamConnection {
-    const address = choice.candidate.address;
+  /** The pool of an instance, made on first use; the request learns its outlier set from the pool's route. */
+  private poolFor(address: string, request: ProxiedRequest, stack: Stack): Pool {
     let pool = this.pools.get(address);
-    if (pool === undefined) this.pools.set(address, (pool = { connections: [], routes: new Map() }));
-    if (!pool.routes.has(request.service)) pool.routes.set(request.service, { version: request.version, group: request.group });
+    if (pool === undefined) this.pools.set(address, (pool = { connections: [], routes: new Map(), pending: 0 }));
+    let route = pool.routes.get(request.service);
+    if (route === undefined) {
+      const { service, version, group } = request;
+      pool.routes.set(service, (route = { version, group, outlierSets: { legacy: outlierSet(service, 'legacy'), mesh: outlierSet(service, 'mesh') } }));
+    }
+    request.outlierSet = route.outlierSets[stack];
+    return pool;
+  }
+
+  private connectionIn(pool: Pool, choice: RouteChoice): UpstreamConnection {
+    const address = choice.candidate.address;
     let best: UpstreamConnection | undefined;
     let usable = 0;
     for (const connection of pool.connections) {
@@ -641,11 +705,17 @@ export class DubboListener {
 
   /** @internal Called by a request when its response was delivered. */
   finished(request: ProxiedRequest, outcome: Outcome): void {
-    this.pending.release(request.address);
-    this.options.routes.outliers.report(request.address, outcome, this.clockMs, outlierSet(request.service, request.routedStack));
+    this.releasePending(request);
+    this.options.routes.outliers.report(request.address, outcome, this.clockMs, request.outlierSet);
     request.downstream.requests.delete(request);
     if (outcome !== 'ok') this.metrics.failures.inc({ reason: outcome });
     this.complete(request, outcome);
+  }
+
+  private releasePending(request: ProxiedRequest): void {
+    if (request.pendingIn === null) return;
+    request.pendingIn.pending--;
+    request.pendingIn = null;
   }
 
   private complete(request: ProxiedRequest, outcome: Outcome): void {
@@ -659,7 +729,7 @@ export class DubboListener {
     this.metrics.failures.inc({ reason: 'caller_gone' });
     if (request.connection !== null) {
       request.connection.cancel(request.upstreamId);
-      this.pending.release(request.address);
+      this.releasePending(request);
       this.options.routes.outliers.report(request.address, 'caller_gone', this.clockMs);
     }
     this.complete(request, 'caller_gone');
@@ -667,13 +737,13 @@ export class DubboListener {
 
   /** @internal Called by a request whose upstream failed or timed out. */
   upstreamFailed(request: ProxiedRequest, reason: UpstreamFailure): void {
-    this.pending.release(request.address);
+    this.releasePending(request);
     // Every call in flight on one lost connection fails here: the detector counts that connection once.
     const failedOn = request.connection ?? undefined;
     request.connection = null;
     const outcome = reason.outcome;
     this.metrics.attemptFailures.inc({ reason: outcome });
-    if (!this.draining && this.options.routes.outliers.report(request.address, outcome, Date.now(), outlierSet(request.service, request.routedStack), failedOn)) {
+    if (!this.draining && this.options.routes.outliers.report(request.address, outcome, Date.now(), request.outlierSet, failedOn)) {
       this.metrics.ejections.inc();
       this.options.logger.warn({ upstream: request.address, outcome }, `ejecting Dubbo upstream ${request.address} for a while: its calls keep failing (${outcome})`);
     }

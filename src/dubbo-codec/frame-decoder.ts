@@ -2,7 +2,12 @@
 // be split anywhere or coalesced many to a chunk; the body limit is enforced from the header,
 // before anything of the body is buffered, and a split body takes memory only as its bytes come.
 import { CodecError } from '../errors';
-import { DEFAULT_MAX_BODY_LENGTH, FrameHeader, HEADER_LENGTH, MAGIC_HIGH, MAGIC_LOW, decodeHeaderLazily } from './header';
+import * as header from './header';
+import { DEFAULT_MAX_BODY_LENGTH, FrameHeader, MAGIC_HIGH, MAGIC_LOW } from './header';
+
+// Module-local copies of what the per-frame loop reads: where modules load as CommonJS (tsx, jest,
+// tsc's re-exports), each read of an imported name is a property getter call.
+const { HEADER_LENGTH, decodeHeaderLazily } = header;
 
 export interface Frame {
   header: FrameHeader;

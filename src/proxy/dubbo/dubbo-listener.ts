@@ -9,7 +9,8 @@ import { outlierSet } from '../router/outlier-detector';
 import { readFileSync } from 'node:fs';
 import { Server, Socket } from 'node:net';
 import type { Stack } from '../../catalog';
-import { Frame, FrameDecoder, RoutingView, encodeHeartbeat, encodeResponse, readRequestId, readRoutingView } from '../../dubbo-codec';
+import * as codec from '../../dubbo-codec';
+import { Frame, FrameDecoder, RoutingView, encodeHeartbeat, encodeResponse, readRequestId } from '../../dubbo-codec';
 import { CodecError, MeshBridgeError } from '../../errors';
 import { BridgeRefusal, Outcome, dubboStatusFor } from '../failure-class';
 import type { FilterChain } from '../filters/filter-chain';
@@ -17,7 +18,7 @@ import type { LocalReply, ProxyRequest } from '../filters/filter';
 import { CallsInFlight, InFlightLinks } from './calls-in-flight';
 import { EndOfTurn } from './end-of-turn';
 import { encodeReadonlyEvent } from './readonly-event';
-import { responseOutcome } from './response-outcome';
+import * as outcomes from './response-outcome';
 import type { Logger } from '../../telemetry/logger';
 import { LogOnce } from '../../telemetry/logger';
 import { Registry, counter, gauge } from '../../telemetry/metrics';
@@ -25,6 +26,11 @@ import { RouteChoice, ServiceRoutes } from '../router/service-routes';
 import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy } from '../../bridge/socket-lifecycle';
 import { TrafficStats } from '../../bridge/stats/traffic-stats';
 import { InFlight, UpstreamConnection, UpstreamFailure } from '../upstream/dubbo-upstream-connection';
+
+// Module-local copies of what runs once per call: where modules load as CommonJS (tsx, jest, tsc's
+// re-exports), each read of an imported name is a property getter call.
+const { readRoutingView } = codec;
+const { responseOutcome } = outcomes;
 
 /** How one service's requests are handled, beyond weights. */
 export interface DubboServicePolicy {
@@ -315,7 +321,8 @@ class ProxiedRequest implements InFlight, ProxyRequest, InFlightLinks<ProxiedReq
     const { source, start, end } = response;
     source.writeUInt32BE(this.idHigh, start + 4);
     source.writeUInt32BE(this.idLow, start + 8);
-    this.listener.finished(this, responseOutcome(source, start, end));
+    // The response's chunk was read at lastReadAt: one clock read per chunk, not per call.
+    this.listener.finished(this, responseOutcome(source, start, end), (this.connection as UpstreamConnection).lastReadAt);
     this.downstream.writeRun(source, start, end);
   }
 
@@ -397,6 +404,8 @@ export class DubboListener {
   /** Wall clock for the traffic windows and a coarse monotonic clock, refreshed by the sweep. */
   private clockMs = Date.now();
   private tick = performance.now();
+  /** When the consumer chunk being read arrived: the start of each call in it. */
+  private chunkReadAt = 0;
   private readonly logOnce = new LogOnce();
   private readonly connectTimeoutMs: number;
   private readonly heartbeatIdleMs: number;
@@ -525,6 +534,7 @@ export class DubboListener {
 
   private onData(downstream: Downstream, chunk: Buffer): void {
     downstream.lastReadAt = this.tick;
+    this.chunkReadAt = performance.now();
     const decoder = downstream.decoder;
     try {
       decoder.push(chunk, (frame) => this.onFrame(downstream, frame));
@@ -588,7 +598,7 @@ export class DubboListener {
       const message = err instanceof MeshBridgeError ? `${err.code}: ${err.message}` : String(err);
       return this.refuse(downstream, frame, 'bad_request', `mesh-bridge could not read the request: ${message}`);
     }
-    const request = new ProxiedRequest(this, downstream, frame, view, idHigh, idLow, service, view.version, group, view.method, stickyKey, policy, performance.now());
+    const request = new ProxiedRequest(this, downstream, frame, view, idHigh, idLow, service, view.version, group, view.method, stickyKey, policy, this.chunkReadAt);
     request.timeoutMs = timeoutMs ?? policy.timeoutMs;
     if (header.twoWay) downstream.requests.add(request);
     if (this.filters === null) this.route(request);
@@ -704,12 +714,12 @@ export class DubboListener {
   }
 
   /** @internal Called by a request when its response was delivered. */
-  finished(request: ProxiedRequest, outcome: Outcome): void {
+  finished(request: ProxiedRequest, outcome: Outcome, now: number): void {
     this.releasePending(request);
     this.options.routes.outliers.report(request.address, outcome, this.clockMs, request.outlierSet);
     request.downstream.requests.delete(request);
     if (outcome !== 'ok') this.metrics.failures.inc({ reason: outcome });
-    this.complete(request, outcome);
+    this.complete(request, outcome, now);
   }
 
   private releasePending(request: ProxiedRequest): void {
@@ -718,8 +728,8 @@ export class DubboListener {
     request.pendingIn = null;
   }
 
-  private complete(request: ProxiedRequest, outcome: Outcome): void {
-    const micros = (performance.now() - request.startedAt) * 1000;
+  private complete(request: ProxiedRequest, outcome: Outcome, now = performance.now()): void {
+    const micros = (now - request.startedAt) * 1000;
     this.options.stats.recordCall(request.service, request.routedStack, request.method, this.clockMs, micros, outcome);
     if (this.filters !== null) this.filters.complete(request, outcome, micros, this.clockMs);
   }

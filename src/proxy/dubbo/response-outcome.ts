@@ -1,8 +1,13 @@
 // How a provider's Dubbo response ended, as one of the data path's failure classes, read from the
 // header and at most the first five bytes of the body: the value itself is never decoded.
-import { FLAG_EVENT, HEADER_LENGTH, SERIALIZATION_MASK } from '../../dubbo-codec/header';
-import { DubboStatus, Serialization } from '../../dubbo-codec/status';
+import * as header from '../../dubbo-codec/header';
+import * as statuses from '../../dubbo-codec/status';
 import type { Outcome } from '../failure-class';
+
+// Module-local copies (read once per response): where modules load as CommonJS, each read of an
+// imported name is a property getter call.
+const { FLAG_EVENT, HEADER_LENGTH, SERIALIZATION_MASK } = header;
+const { DubboStatus, Serialization } = statuses;
 
 // hessian2 writes the result type (0..5) as a one-byte compact int, 0x90 + n; a long-form int
 // ('I' and four bytes) is accepted too.

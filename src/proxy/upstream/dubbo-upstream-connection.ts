@@ -49,7 +49,8 @@ export class UpstreamConnection {
   private closed = false;
   /** The provider sent READONLY, or the bridge retired this connection: no new requests. */
   private retiring = false;
-  private lastReadAt = performance.now();
+  /** When bytes were last read (monotonic ms): a response's arrival, for its latency. */
+  lastReadAt = performance.now();
   private heartbeatsUnanswered = 0;
   private readonly connectTimer: NodeJS.Timeout;
   private closeReason: UpstreamFailure | null = null;

@@ -16,6 +16,7 @@ import { BridgeRefusal, Outcome, dubboStatusFor } from '../failure-class';
 import type { FilterChain } from '../filters/filter-chain';
 import type { LocalReply, ProxyRequest } from '../filters/filter';
 import { CallsInFlight, InFlightLinks } from './calls-in-flight';
+import { consumerTimeout } from './consumer-timeout';
 import { EndOfTurn } from './end-of-turn';
 import { encodeReadonlyEvent } from './readonly-event';
 import * as outcomes from './response-outcome';
@@ -109,12 +110,6 @@ function withDefaults(defaults: DubboLimits, given: Partial<DubboLimits> | undef
   const limits = { ...defaults };
   if (given !== undefined) for (const key of Object.keys(defaults) as Array<keyof DubboLimits>) if (typeof given[key] === 'number') limits[key] = given[key];
   return limits;
-}
-
-/** A consumer's `timeout` attachment in ms, capped, or undefined when absent or not a positive number. */
-function consumerTimeout(value: unknown, max: number): number | undefined {
-  const ms = typeof value === 'string' ? Number(value) : typeof value === 'number' ? value : NaN;
-  return Number.isFinite(ms) && ms > 0 ? Math.min(ms, max) : undefined;
 }
 
 export interface DubboListenerOptions {

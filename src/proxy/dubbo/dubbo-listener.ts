@@ -278,8 +278,12 @@ class Downstream {
 /** A consumer's request on its way through the bridge. */
 class ProxiedRequest implements InFlight, ProxyRequest, InFlightLinks<ProxiedRequest> {
   readonly protocol = 'dubbo';
-  deadline = 0;
+  /** When the current attempt was sent, and when it times out (monotonic ms). */
+  sentAt = 0;
+  expiresAt = 0;
   timeoutMs = 0;
+  /** The consumer's `timeout` attachment is to be honoured and has not been read yet. */
+  consumerTimeoutUnread = false;
   attempts = 0;
   /** The instance it was sent to, and the stack; the label for messages is built only when needed. */
   address = '';
@@ -323,6 +327,14 @@ class ProxiedRequest implements InFlight, ProxyRequest, InFlightLinks<ProxiedReq
 
   fail(reason: UpstreamFailure): void {
     this.listener.upstreamFailed(this, reason);
+  }
+
+  get deadline(): number {
+    if (this.consumerTimeoutUnread) {
+      this.consumerTimeoutUnread = false;
+      this.listener.readConsumerTimeout(this);
+    }
+    return this.expiresAt;
   }
 
   get requestId(): bigint {
@@ -381,6 +393,7 @@ function dubboMetrics(m: Registry) {
     closed: counter(m, 'mesh_bridge_dubbo_consumers_closed_total', 'Consumer connections the bridge closed or refused, by reason', ['reason']),
     acceptErrors: counter(m, 'mesh_bridge_dubbo_accept_errors_total', 'Errors accepting consumer connections (EMFILE ...), by code', ['code']),
     readonly: counter(m, 'mesh_bridge_dubbo_upstream_readonly_total', 'READONLY events received from providers shutting down'),
+    unreadableTimeouts: counter(m, 'mesh_bridge_dubbo_unreadable_timeouts_total', "Calls whose attachments could not be read for the consumer's timeout (the policy's applied)"),
     attemptFailures: counter(m, 'mesh_bridge_dubbo_attempt_failures_total', 'Upstream attempts that failed, retried or not, by failure class', ['reason']),
   };
 }
@@ -576,7 +589,6 @@ export class DubboListener {
     let service: string;
     let stickyKey: string | undefined;
     let group = '';
-    let timeoutMs: number | undefined;
     let policy: DubboServicePolicy;
     try {
       view = readRoutingView(frame.body);
@@ -587,14 +599,16 @@ export class DubboListener {
         if (typeof value === 'string' || typeof value === 'number') stickyKey = String(value);
       }
       if (this.options.routes.needsGroup(service)) group = view.group;
-      if (policy.honorConsumerTimeout) timeoutMs = consumerTimeout(view.attachment('timeout'), this.limits.maxConsumerTimeoutMs);
     } catch (err) {
       // The framing is sound, so only this request is bad: answer it, keep the connection.
       const message = err instanceof MeshBridgeError ? `${err.code}: ${err.message}` : String(err);
       return this.refuse(downstream, frame, 'bad_request', `mesh-bridge could not read the request: ${message}`);
     }
     const request = new ProxiedRequest(this, downstream, frame, view, idHigh, idLow, service, view.version, group, view.method, stickyKey, policy, this.chunkReadAt);
-    request.timeoutMs = timeoutMs ?? policy.timeoutMs;
+    request.timeoutMs = policy.timeoutMs;
+    // The consumer's own `timeout` attachment lies past the arguments: it is read when a deadline
+    // is first checked (the sweep's, for a call still in flight), not for the many answered sooner.
+    request.consumerTimeoutUnread = policy.honorConsumerTimeout === true;
     if (header.twoWay) downstream.requests.add(request);
     if (this.filters === null) this.route(request);
     else this.filters.run(request, this.clockMs, (reply) => (reply === undefined ? this.route(request) : this.answerLocally(request, reply)));
@@ -640,7 +654,8 @@ export class DubboListener {
       request.attempts++;
       request.address = address;
       request.routedStack = choice.routedStack;
-      request.deadline = (request.attempts === 1 ? request.startedAt : performance.now()) + request.timeoutMs;
+      request.sentAt = request.attempts === 1 ? request.startedAt : performance.now();
+      request.expiresAt = request.sentAt + request.timeoutMs;
       pool.pending++;
       request.pendingIn = pool;
       request.connection = connection;
@@ -706,6 +721,21 @@ export class DubboListener {
   private upstreamDrained(connection: UpstreamConnection): void {
     for (const downstream of connection.blocked) downstream.unblock(connection);
     connection.blocked.clear();
+  }
+
+  /** @internal The consumer's `timeout` attachment replaces the policy's timeout, once read. */
+  readConsumerTimeout(request: ProxiedRequest): void {
+    let timeoutMs: number | undefined;
+    try {
+      timeoutMs = consumerTimeout(request.view.attachment('timeout'), this.limits.maxConsumerTimeoutMs);
+    } catch {
+      // Attachments the bridge cannot read were forwarded as they came: the provider reads them,
+      // and the policy's timeout stands.
+      this.metrics.unreadableTimeouts.inc();
+    }
+    if (timeoutMs === undefined) return;
+    request.timeoutMs = timeoutMs;
+    request.expiresAt = request.sentAt + timeoutMs;
   }
 
   /** @internal Called by a request when its response was delivered. */

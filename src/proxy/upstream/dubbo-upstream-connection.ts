@@ -16,7 +16,7 @@ export interface InFlight {
   /** The request failed here (connection lost, timeout, answer too large); the owner answers or retries. */
   fail(reason: UpstreamFailure): void;
   /** Monotonic ms after which the request times out. */
-  deadline: number;
+  readonly deadline: number;
 }
 
 export interface UpstreamFailure {

@@ -2,16 +2,28 @@
 // be split anywhere or coalesced many to a chunk; the body limit is enforced from the header,
 // before anything of the body is buffered, and a split body takes memory only as its bytes come.
 import { CodecError } from '../errors';
-import { DEFAULT_MAX_BODY_LENGTH, FrameHeader, HEADER_LENGTH, MAGIC_HIGH, MAGIC_LOW, decodeHeader } from './header';
+import * as header from './header';
+import { DEFAULT_MAX_BODY_LENGTH, FrameHeader, MAGIC_HIGH, MAGIC_LOW } from './header';
+
+// Module-local copies of what the per-frame loop reads: where modules load as CommonJS (tsx, jest,
+// tsc's re-exports), each read of an imported name is a property getter call.
+const { HEADER_LENGTH, decodeHeaderLazily } = header;
 
 export interface Frame {
   header: FrameHeader;
-  /** The whole frame, header and body: what a proxy forwards. */
-  bytes: Buffer;
-  /** The body alone (a view into `bytes`). */
-  body: Buffer;
+  /** The whole frame, header and body (a view of `source`). */
+  readonly bytes: Buffer;
+  /** The body alone (a view of `source`). */
+  readonly body: Buffer;
   /** Byte offset of the frame's first byte in the stream. */
   offset: number;
+  /**
+   * The buffer the frame lies in, at [start, end), header included: a proxy reads and patches ids
+   * there and forwards consecutive frames of one chunk as one run, without a view per frame.
+   */
+  readonly source: Buffer;
+  readonly start: number;
+  readonly end: number;
 }
 
 export interface FrameDecoderOptions {
@@ -44,25 +56,17 @@ class DecodedFrame implements Frame {
     public header: FrameHeader,
     public offset: number,
     /** Holds the frame in [start, end), header included. */
-    private readonly source: Buffer,
-    private readonly start: number,
-    private readonly end: number,
+    readonly source: Buffer,
+    readonly start: number,
+    readonly end: number,
   ) {}
 
   get bytes(): Buffer {
     return (this.bytesView ??= this.source.subarray(this.start, this.end));
   }
 
-  set bytes(value: Buffer) {
-    this.bytesView = value;
-  }
-
   get body(): Buffer {
     return (this.bodyView ??= this.source.subarray(this.start + HEADER_LENGTH, this.end));
-  }
-
-  set body(value: Buffer) {
-    this.bodyView = value;
   }
 }
 
@@ -230,7 +234,7 @@ export class FrameDecoder {
   private readHeader(buf: Buffer, at: number, frameOffset = this.streamOffset): FrameHeader | null {
     let header: FrameHeader;
     try {
-      header = decodeHeader(buf, at, frameOffset);
+      header = decodeHeaderLazily(buf, at, frameOffset);
     } catch (err) {
       this.fail(err as CodecError);
     }

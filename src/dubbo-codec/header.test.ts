@@ -1,4 +1,4 @@
-import { FrameHeader, decodeHeader, encodeHeader, readRequestId, writeRequestId } from './header';
+import { FrameHeader, decodeHeader, decodeHeaderLazily, encodeHeader, readRequestId, writeRequestId } from './header';
 
 describe('Dubbo header', () => {
   const request: FrameHeader = { isRequest: true, twoWay: true, event: false, serializationId: 2, status: 0, requestId: 42n, bodyLength: 300 };
@@ -28,5 +28,20 @@ describe('Dubbo header', () => {
     const bytes = encodeHeader(request);
     bytes[1] = 0;
     expect(() => decodeHeader(bytes, 0, 1234)).toThrow(expect.objectContaining({ code: 'DUBBO_BAD_MAGIC', where: 1234 }));
+  });
+
+  it('reads the same header lazily, the request id made on first read', () => {
+    for (const requestId of [0n, 42n, 2n ** 31n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 62n + 5n, -1n, -(2n ** 40n) + 3n, -(2n ** 63n)]) {
+      for (const header of [request, { ...request, isRequest: false, twoWay: false, event: true, serializationId: 6, status: 70, bodyLength: 0 }]) {
+        const bytes = Buffer.concat([Buffer.alloc(3), encodeHeader({ ...header, requestId })]);
+        const lazy = decodeHeaderLazily(bytes, 3, 100);
+        const { isRequest, twoWay, event, serializationId, status, bodyLength } = lazy;
+        expect({ isRequest, twoWay, event, serializationId, status, requestId: lazy.requestId, bodyLength }).toEqual(decodeHeader(bytes, 3));
+        expect(lazy.requestId).toBe(requestId);
+      }
+    }
+    const bytes = encodeHeader(request);
+    bytes[0] = 0;
+    expect(() => decodeHeaderLazily(bytes, 0, 99)).toThrow(expect.objectContaining({ code: 'DUBBO_BAD_MAGIC', where: 99 }));
   });
 });

@@ -29,6 +29,63 @@ export interface FrameHeader {
 
 /** Reads a header from 16 bytes at `offset`. `streamOffset` only labels errors. */
 export function decodeHeader(buf: Buffer, offset = 0, streamOffset = offset): FrameHeader {
+  checkHeader(buf, offset, streamOffset);
+  const flag = buf[offset + 2];
+  return {
+    isRequest: (flag & FLAG_REQUEST) !== 0,
+    twoWay: (flag & FLAG_TWO_WAY) !== 0,
+    event: (flag & FLAG_EVENT) !== 0,
+    serializationId: flag & SERIALIZATION_MASK,
+    status: buf[offset + 3],
+    requestId: buf.readBigInt64BE(offset + 4),
+    bodyLength: buf.readInt32BE(offset + 12),
+  };
+}
+
+/**
+ * decodeHeader's result with the request id made on first read: a proxy reads the id's halves from
+ * the bytes and never needs the bigint, which costs several allocations per frame. The id is not
+ * an own property, so spreading this header leaves it out.
+ */
+export function decodeHeaderLazily(buf: Buffer, offset = 0, streamOffset = offset): FrameHeader {
+  checkHeader(buf, offset, streamOffset);
+  return new LazyIdHeader(buf[offset + 2], buf[offset + 3], buf.readInt32BE(offset + 4), buf.readUInt32BE(offset + 8), buf.readInt32BE(offset + 12));
+}
+
+class LazyIdHeader implements FrameHeader {
+  isRequest: boolean;
+  twoWay: boolean;
+  event: boolean;
+  serializationId: number;
+  status: number;
+  bodyLength: number;
+  private id: bigint | undefined = undefined;
+
+  constructor(
+    flag: number,
+    status: number,
+    private readonly idHigh: number,
+    private readonly idLow: number,
+    bodyLength: number,
+  ) {
+    this.isRequest = (flag & FLAG_REQUEST) !== 0;
+    this.twoWay = (flag & FLAG_TWO_WAY) !== 0;
+    this.event = (flag & FLAG_EVENT) !== 0;
+    this.serializationId = flag & SERIALIZATION_MASK;
+    this.status = status;
+    this.bodyLength = bodyLength;
+  }
+
+  get requestId(): bigint {
+    return (this.id ??= this.idHigh === 0 ? BigInt(this.idLow) : (BigInt(this.idHigh) << 32n) + BigInt(this.idLow));
+  }
+
+  set requestId(id: bigint) {
+    this.id = id;
+  }
+}
+
+function checkHeader(buf: Buffer, offset: number, streamOffset: number): void {
   if (buf.length - offset < HEADER_LENGTH) {
     throw new CodecError('DUBBO_TRUNCATED', `a Dubbo header needs ${HEADER_LENGTH} bytes, got ${buf.length - offset}`, {
       where: streamOffset,
@@ -41,16 +98,6 @@ export function decodeHeader(buf: Buffer, offset = 0, streamOffset = offset): Fr
       where: streamOffset,
     });
   }
-  const flag = buf[offset + 2];
-  return {
-    isRequest: (flag & FLAG_REQUEST) !== 0,
-    twoWay: (flag & FLAG_TWO_WAY) !== 0,
-    event: (flag & FLAG_EVENT) !== 0,
-    serializationId: flag & SERIALIZATION_MASK,
-    status: buf[offset + 3],
-    requestId: buf.readBigInt64BE(offset + 4),
-    bodyLength: buf.readInt32BE(offset + 12),
-  };
 }
 
 export function flagByte(header: Pick<FrameHeader, 'isRequest' | 'twoWay' | 'event' | 'serializationId'>): number {

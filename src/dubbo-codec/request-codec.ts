@@ -5,10 +5,15 @@ import { Frame } from './frame-decoder';
 import { FrameHeader, HEADER_LENGTH, encodeHeader, writeRequestId } from './header';
 import { HessianReader, writeWithRoom } from './hessian2';
 import { countParameters } from './parameter-types';
-import { HessianScanner } from './hessian2-scanner';
+import * as scanning from './hessian2-scanner';
+import type { HessianScanner } from './hessian2-scanner';
 import { Serialization } from './status';
 
 export const DEFAULT_DUBBO_VERSION = '2.0.2';
+
+// A module-local copy of what each request's view makes: where modules load as CommonJS (tsx, jest,
+// tsc's re-exports), each read of an imported name is a property getter call.
+const Scanner = scanning.HessianScanner;
 
 export type Attachments = Record<string, unknown>;
 
@@ -172,7 +177,7 @@ export class RoutingView {
     if (head !== null) {
       argumentsOffset = (key - (key & (HEAD_SLOTS - 1))) / HEAD_SLOTS;
     } else {
-      const scanner = new HessianScanner(body);
+      const scanner = new Scanner(body);
       const dubboVersion = scanner.readString();
       const path = scanner.readString();
       const version = scanner.readString();
@@ -221,16 +226,20 @@ export class RoutingView {
     return this.scanAttachment(this.attachmentsScanner(), name);
   }
 
-  private skipArguments(): void {
-    const scanner = new HessianScanner(this.body, this.argumentsOffset);
+  /** Skips the arguments; returns the scanner, at the attachments. */
+  private skipArguments(): HessianScanner {
+    const scanner = new Scanner(this.body, this.argumentsOffset);
     for (let i = 0; i < this.argumentCount; i++) scanner.skipValue();
-    this.argumentClasses = scanner.classes;
+    // A copy: the scanner goes on into the attachments, whose own class definitions must not join these.
+    this.argumentClasses = scanner.classes === null ? null : scanner.classes.slice();
     this.attachmentsAt = scanner.pos;
+    return scanner;
   }
 
   private attachmentsScanner(): HessianScanner {
-    if (this.attachmentsAt < 0) this.skipArguments();
-    return new HessianScanner(this.body, this.attachmentsAt, this.body.length, this.argumentClasses);
+    // The first time, the scanner that skipped the arguments goes on: one scanner, not two.
+    if (this.attachmentsAt < 0) return this.skipArguments();
+    return new Scanner(this.body, this.attachmentsAt, this.body.length, this.argumentClasses);
   }
 
   /** Walks the attachments map comparing keys as bytes; returns the value of `name`, or undefined. */

@@ -23,6 +23,7 @@ describe('failure classes', () => {
     expect(dubboStatusFor('response_timeout')).toBe(31);
     expect(dubboStatusFor('bridge_refusal', 'overloaded')).toBe(100);
     expect(dubboStatusFor('bridge_refusal', 'no_instance')).toBe(60);
+    expect(dubboStatusFor('bridge_refusal', 'draining')).toBe(100);
     expect(httpStatusFor('connect_failure')).toBe(502);
     expect(httpStatusFor('bridge_refusal', 'rate_limited')).toBe(429);
     for (const o of OUTCOMES) expect(blameOf(o)).toBeDefined();

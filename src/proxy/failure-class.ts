@@ -135,7 +135,11 @@ const DUBBO_REFUSAL_STATUS: Record<BridgeRefusal, number> = {
   bad_request: DubboStatus.BAD_REQUEST,
   denied: DubboStatus.SERVICE_ERROR,
   rate_limited: DubboStatus.SERVER_THREADPOOL_EXHAUSTED_ERROR,
-  draining: DubboStatus.SERVER_ERROR,
+  // Every status but 20 is an error to each client; Java's failover retries all but 30/31 as a
+  // provider's failure (30/31 as timeouts); apache-dubbo-js and sofa-rpc-node retry none. 100 says
+  // what draining is, a refusal before any work, and a proxy in front counts it against this
+  // instance (upstream_overloaded), where 80 would read as the application's error.
+  draining: DubboStatus.SERVER_THREADPOOL_EXHAUSTED_ERROR,
   loop: DubboStatus.SERVICE_ERROR,
   circuit_open: DubboStatus.SERVER_THREADPOOL_EXHAUSTED_ERROR,
   bulkhead_full: DubboStatus.SERVER_THREADPOOL_EXHAUSTED_ERROR,

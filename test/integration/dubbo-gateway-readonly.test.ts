@@ -103,4 +103,67 @@ describe('READONLY on the Dubbo path', () => {
       await provider.close();
     }
   });
+
+  it('answers calls that reach it while it drains with status 100: Java retries that elsewhere, apache-dubbo-js and sofa-rpc-node (which retry no status) get an error naming the shutdown', async () => {
+    const zk = await ZookeeperServer.start();
+    const provider = await namedProvider('p', 400);
+    const catalog = new Catalog();
+    catalog.replaceSource('static', IFACE, [instanceAt(provider)]);
+    const gateway = dubboGateway(catalog, { policy: () => ({ idempotentMethods: new Set(), retries: 0, timeoutMs: 3000 }) });
+    await gateway.listener.start();
+    const port = gateway.listener.address.port;
+    const registration = await registerProvider(zk.connectString, { interface: IFACE, version: VERSION, port, methods: ['pay'], application: 'mesh-bridge' });
+    const client = await RawDubboClient.connect(port);
+    const noop = (): void => undefined;
+    const { RpcClient } = require('sofa-rpc-node').client as { RpcClient: new (options: object) => SofaRpcClient };
+    const sofa = new RpcClient({ logger: { debug: noop, info: noop, warn: noop, error: noop }, protocol: require('js-remoting-for-apache-dubbo') });
+    let dubboJs: DubboJsConsumer | null = null;
+    let stopped: Promise<void> | null = null;
+    try {
+      dubboJs = await startDubboJsConsumer({ zk: zk.connectString, interface: IFACE, version: VERSION, methods: ['pay'] });
+      const sofaConsumer = sofa.createConsumer({ interfaceName: IFACE, version: VERSION, serverHost: `127.0.0.1:${port}` });
+      await sofaConsumer.ready();
+      // Both connected before the drain (a draining bridge accepts no connection).
+      expect((await dubboJs.call('pay', [java.String('x')])).res).toBe('p:pay');
+      expect(await sofaConsumer.invoke('pay', [java.String('x')], { responseTimeout: 3000 })).toBe('p:pay');
+
+      const inFlight = Array.from({ length: 3 }, () => client.call({ path: IFACE, version: VERSION, method: 'pay' }));
+      await new Promise((r) => setTimeout(r, 100));
+      stopped = gateway.listener.stop(3000);
+
+      const raw = await client.call({ path: IFACE, version: VERSION, method: 'pay' });
+      expect(raw.status).toBe(100); // SERVER_THREADPOOL_EXHAUSTED_ERROR: a refusal before any work, retried by Java's failover
+      expect(raw.errorMessage).toContain('shutting down');
+      const viaDubboJs = await dubboJs.call('pay', [java.String('x')]);
+      expect(viaDubboJs.res).toBeNull();
+      expect(String(viaDubboJs.err?.message)).toContain('shutting down');
+      const viaSofa = await sofaConsumer.invoke('pay', [java.String('x')], { responseTimeout: 3000 }).then(
+        () => null,
+        (err: Error & { resultCode?: string }) => err,
+      );
+      expect(viaSofa?.message).toContain('shutting down');
+      // sofa files every non-20 status under '01' ("business exception"): no status reads otherwise.
+      expect(viaSofa?.resultCode).toBe('01');
+      expect((await Promise.all(inFlight)).map((a) => a.value)).toEqual(['p:pay', 'p:pay', 'p:pay']);
+      await stopped;
+    } finally {
+      sofa.close();
+      await dubboJs?.stop();
+      client.close();
+      await stopped;
+      gateway.routes.close();
+      await registration.unregister();
+      await provider.close();
+      await zk.destroy();
+    }
+  });
 });
+
+/** The part of sofa-rpc-node's RpcClient used here (it ships no types). */
+interface SofaRpcClient {
+  createConsumer(options: { interfaceName: string; version: string; serverHost: string }): {
+    ready(): Promise<void>;
+    invoke(method: string, args: unknown[], options: { responseTimeout: number }): Promise<unknown>;
+  };
+  close(): void;
+}

@@ -250,6 +250,19 @@ describe('Dubbo gateway with real providers', () => {
     expect(hasty.errorMessage).toContain('200 ms');
   });
 
+  it("reads apache-dubbo-js's timeout attachment, a number of seconds, as seconds (Java's is a string of ms)", async () => {
+    policies.set(IFACE, { ...defaultPolicy, timeoutMs: 300, honorConsumerTimeout: true });
+    // apache-dubbo-js sends `timeout: 3` for its 3 s: read as 3 ms, the bridge cut every call slower than a sweep
+    const patient = await startDubboJsConsumer({ zk: zk.connectString, interface: IFACE, version: VERSION, methods: ['slow'], timeoutSeconds: 3 });
+    try {
+      const { err, res } = await patient.call('slow', []);
+      expect(err).toBeNull();
+      expect(res).toBe('late');
+    } finally {
+      await patient.stop();
+    }
+  });
+
   it('closes only the connection that sent garbage', async () => {
     const bad = await RawDubboClient.connect(listener.address.port);
     const closed = new Promise((r) => bad.socket.once('close', r));

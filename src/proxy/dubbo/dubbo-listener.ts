@@ -9,26 +9,33 @@ import { outlierSet } from '../router/outlier-detector';
 import { readFileSync } from 'node:fs';
 import { Server, Socket } from 'node:net';
 import type { Stack } from '../../catalog';
-import { Frame, FrameDecoder, RoutingView, encodeHeartbeat, encodeResponse, readRequestId, readRoutingView } from '../../dubbo-codec';
+import * as codec from '../../dubbo-codec';
+import { Frame, FrameDecoder, RoutingView, encodeHeartbeat, encodeResponse, readRequestId } from '../../dubbo-codec';
 import { CodecError, MeshBridgeError } from '../../errors';
 import { BridgeRefusal, Outcome, dubboStatusFor } from '../failure-class';
 import type { FilterChain } from '../filters/filter-chain';
 import type { LocalReply, ProxyRequest } from '../filters/filter';
+import { CallsInFlight, InFlightLinks } from './calls-in-flight';
+import { consumerTimeout } from './consumer-timeout';
 import { EndOfTurn } from './end-of-turn';
 import { readArgumentKey } from './argument-reader';
 import { dubboFallbackFrame } from './fallback-reply';
 import { encodeReadonlyEvent } from './readonly-event';
-import { responseOutcome } from './response-outcome';
+import * as outcomes from './response-outcome';
 import type { Logger } from '../../telemetry/logger';
 import { LogOnce } from '../../telemetry/logger';
 import { Registry, counter, gauge } from '../../telemetry/metrics';
-import { PendingCounts } from '../router/pending-counts';
 import { RouteChoice, ServiceRoutes } from '../router/service-routes';
 import type { ConnectionGate, RetryGate } from '../router/upstream-caps';
 import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy } from '../../bridge/socket-lifecycle';
 import { TrafficStats } from '../../bridge/stats/traffic-stats';
 import { InFlight, UpstreamConnection, UpstreamFailure } from '../upstream/dubbo-upstream-connection';
 import type { DubboMirrorCall, DubboMirrorHook } from '../mirror/dubbo-mirror';
+
+// Module-local copies of what runs once per call: where modules load as CommonJS (tsx, jest, tsc's
+// re-exports), each read of an imported name is a property getter call.
+const { readRoutingView } = codec;
+const { responseOutcome } = outcomes;
 
 /** How one service's requests are handled, beyond weights. */
 export interface DubboServicePolicy {
@@ -115,12 +122,6 @@ function withDefaults(defaults: DubboLimits, given: Partial<DubboLimits> | undef
   return limits;
 }
 
-/** A consumer's `timeout` attachment in ms, capped, or undefined when absent or not a positive number. */
-function consumerTimeout(value: unknown, max: number): number | undefined {
-  const ms = typeof value === 'string' ? Number(value) : typeof value === 'number' ? value : NaN;
-  return Number.isFinite(ms) && ms > 0 ? Math.min(ms, max) : undefined;
-}
-
 export interface DubboListenerOptions {
   host: string;
   port: number;
@@ -146,7 +147,8 @@ export interface DubboListenerOptions {
 /** One consumer's socket. */
 class Downstream {
   readonly decoder: FrameDecoder;
-  readonly requests = new Set<ProxiedRequest>();
+  /** Its two-way calls not yet answered. */
+  readonly requests = new CallsInFlight<ProxiedRequest>();
   closed = false;
   /** Coarse monotonic ms of the last bytes read. */
   lastReadAt: number;
@@ -158,9 +160,12 @@ class Downstream {
   private writeBacklogged = false;
   private readonly blockedOn = new Set<UpstreamConnection>();
   private paused = false;
-  /** Answers of this event-loop turn, not yet written. */
+  /** Answers of this event-loop turn, not yet written: pieces, then a run being gathered. */
   private out: Buffer[] = [];
   private outBytes = 0;
+  private runSource: Buffer | null = null;
+  private runStart = 0;
+  private runEnd = 0;
 
   constructor(
     readonly socket: Socket,
@@ -178,13 +183,44 @@ class Downstream {
    */
   write(bytes: Buffer): void {
     if (this.closed || this.socket.destroyed) return;
+    this.endRun();
     if (this.out.length === 0) this.listener.flushSoon(this);
     this.out.push(bytes);
-    this.outBytes += bytes.length;
+    this.queuedMore(bytes.length);
+  }
+
+  /**
+   * Queues the answer at source[start, end) (a provider's chunk). Answers that lie one after
+   * another in one chunk, as a provider's batch for one consumer does, stay one run of that chunk:
+   * no view or copy per answer.
+   */
+  writeRun(source: Buffer, start: number, end: number): void {
+    if (this.closed || this.socket.destroyed) return;
+    if (source === this.runSource && start === this.runEnd) this.runEnd = end;
+    else {
+      this.endRun();
+      if (this.out.length === 0) this.listener.flushSoon(this);
+      this.runSource = source;
+      this.runStart = start;
+      this.runEnd = end;
+    }
+    this.queuedMore(end - start);
+  }
+
+  private queuedMore(bytes: number): void {
+    this.outBytes += bytes;
     // Many small answers in one turn (a flood of heartbeats) leave early, joined, rather than
     // pile up as objects until the turn ends.
     if (this.out.length >= FLUSH_EARLY_ANSWERS || this.outBytes >= COALESCE_BYTES) this.flush();
     if (this.socket.writableLength + this.outBytes > this.listener.limits.consumerHighWaterBytes) this.listener.backlogged(this);
+  }
+
+  /** The run being gathered becomes one queued piece. */
+  private endRun(): void {
+    const source = this.runSource;
+    if (source === null) return;
+    this.runSource = null;
+    this.out.push(this.runStart === 0 && this.runEnd === source.length ? source : source.subarray(this.runStart, this.runEnd));
   }
 
   /** Bytes queued for this consumer, in the bridge. */
@@ -193,10 +229,14 @@ class Downstream {
   }
 
   flush(): void {
+    this.endRun();
     const out = this.out;
     if (out.length === 0 || this.closed) return;
-    if (out.length === 1) this.socket.write(out[0]);
-    else if (this.outBytes <= COALESCE_BYTES) {
+    if (out.length === 1) {
+      // A consumer that is not keeping up holds what it is given: a copy of its answer's bytes,
+      // not a view that keeps a provider's whole chunk alive.
+      this.socket.write(this.socket.writableLength > 0 ? Buffer.from(out[0]) : out[0]);
+    } else if (this.outBytes <= COALESCE_BYTES) {
       // One buffer, not one queued entry per answer: a consumer that stops reading then holds
       // its answers' bytes and nothing more.
       this.socket.write(Buffer.concat(out, this.outBytes));
@@ -248,19 +288,30 @@ class Downstream {
 }
 
 /** A consumer's request on its way through the bridge. */
-class ProxiedRequest implements InFlight, ProxyRequest {
+class ProxiedRequest implements InFlight, ProxyRequest, InFlightLinks<ProxiedRequest> {
   readonly protocol = 'dubbo';
-  deadline = 0;
+  /** When the current attempt was sent, and when it times out (monotonic ms). */
+  sentAt = 0;
+  expiresAt = 0;
   timeoutMs = 0;
+  /** The consumer's `timeout` attachment is to be honoured and has not been read yet. */
+  consumerTimeoutUnread = false;
   attempts = 0;
   /** The instance it was sent to, and the stack; the label for messages is built only when needed. */
   address = '';
   routedStack: Stack = 'legacy';
+  /** Outlier detection's set of the route it took (service and stack). */
+  outlierSet = '';
   tried: Set<string> | undefined;
   connection: UpstreamConnection | null = null;
   upstreamId = 0;
   /** Set when the mirror copied this call: it is told the real answer. */
   shadow: DubboMirrorCall | undefined = undefined;
+  /** The pool whose pending count holds this request, while one does. */
+  pendingIn: Pool | null = null;
+  previousInFlight: ProxiedRequest | null = null;
+  nextInFlight: ProxiedRequest | null = null;
+  inFlightList: CallsInFlight<ProxiedRequest> | null = null;
 
   constructor(
     readonly listener: DubboListener,
@@ -280,16 +331,25 @@ class ProxiedRequest implements InFlight, ProxyRequest {
   ) {}
 
   deliver(response: Frame): void {
-    const bytes = response.bytes;
-    bytes.writeUInt32BE(this.idHigh, 4);
-    bytes.writeUInt32BE(this.idLow, 8);
-    this.shadow?.primaryAnswered(bytes);
-    this.listener.finished(this, responseOutcome(bytes));
-    this.downstream.write(bytes);
+    const { source, start, end } = response;
+    source.writeUInt32BE(this.idHigh, start + 4);
+    source.writeUInt32BE(this.idLow, start + 8);
+    // The response's chunk was read at lastReadAt: one clock read per chunk, not per call.
+    this.listener.finished(this, responseOutcome(source, start, end), (this.connection as UpstreamConnection).lastReadAt);
+    if (this.shadow !== undefined) this.shadow.primaryAnswered(source.subarray(start, end));
+    this.downstream.writeRun(source, start, end);
   }
 
   fail(reason: UpstreamFailure): void {
     this.listener.upstreamFailed(this, reason);
+  }
+
+  get deadline(): number {
+    if (this.consumerTimeoutUnread) {
+      this.consumerTimeoutUnread = false;
+      this.listener.readConsumerTimeout(this);
+    }
+    return this.expiresAt;
   }
 
   get requestId(): bigint {
@@ -317,8 +377,16 @@ class ProxiedRequest implements InFlight, ProxyRequest {
 /** The upstream connections to one instance, and the routes that led there (to know when it left). */
 interface Pool {
   connections: UpstreamConnection[];
-  /** service -> the version and group of a request that used it. */
-  routes: Map<string, { version: string; group: string }>;
+  /** service -> the version and group of a request that used it, and its outlier sets. */
+  routes: Map<string, PoolRoute>;
+  /** Two-way requests in flight to the instance, for the least-pending choice. */
+  pending: number;
+}
+
+interface PoolRoute {
+  version: string;
+  group: string;
+  outlierSets: Record<Stack, string>;
 }
 
 const SWEEP_MS = 50;
@@ -344,6 +412,7 @@ function dubboMetrics(m: Registry) {
     closed: counter(m, 'mesh_bridge_dubbo_consumers_closed_total', 'Consumer connections the bridge closed or refused, by reason', ['reason']),
     acceptErrors: counter(m, 'mesh_bridge_dubbo_accept_errors_total', 'Errors accepting consumer connections (EMFILE ...), by code', ['code']),
     readonly: counter(m, 'mesh_bridge_dubbo_upstream_readonly_total', 'READONLY events received from providers shutting down'),
+    unreadableTimeouts: counter(m, 'mesh_bridge_dubbo_unreadable_timeouts_total', "Calls whose attachments could not be read for the consumer's timeout (the policy's applied)"),
     attemptFailures: counter(m, 'mesh_bridge_dubbo_attempt_failures_total', 'Upstream attempts that failed, retried or not, by failure class', ['reason']),
   };
 }
@@ -354,7 +423,6 @@ export class DubboListener {
   private server: Server | null = null;
   private readonly downstreams = new Set<Downstream>();
   private readonly pools = new Map<string, Pool>();
-  private readonly pending = new PendingCounts();
   /** Instances that sent READONLY on a connection still open: routed around while others exist. */
   private readonly readonlyAddresses = new Set<string>();
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -363,6 +431,8 @@ export class DubboListener {
   /** Wall clock for the traffic windows and a coarse monotonic clock, refreshed by the sweep. */
   private clockMs = Date.now();
   private tick = performance.now();
+  /** When the consumer chunk being read arrived: the start of each call in it. */
+  private chunkReadAt = 0;
   private readonly logOnce = new LogOnce();
   private readonly connectTimeoutMs: number;
   private readonly heartbeatIdleMs: number;
@@ -391,7 +461,7 @@ export class DubboListener {
   }
 
   /** Requests in flight to one instance address, for the least-pending choice. */
-  readonly pendingOf = this.pending.of;
+  readonly pendingOf = (address: string): number => this.pools.get(address)?.pending ?? 0;
 
   get address(): { host: string; port: number } {
     return listeningAddress(this.server, 'Dubbo');
@@ -461,8 +531,7 @@ export class DubboListener {
     this.downstreams.delete(downstream);
     this.metrics.connections.dec();
     downstream.released();
-    for (const request of downstream.requests) this.callerGone(request);
-    downstream.requests.clear();
+    for (const request of downstream.requests.clear()) this.callerGone(request);
   }
 
   /** @internal A consumer has answers to write: they leave together at the end of this turn. */
@@ -492,6 +561,7 @@ export class DubboListener {
 
   private onData(downstream: Downstream, chunk: Buffer): void {
     downstream.lastReadAt = this.tick;
+    this.chunkReadAt = performance.now();
     const decoder = downstream.decoder;
     try {
       decoder.push(chunk, (frame) => this.onFrame(downstream, frame));
@@ -530,15 +600,14 @@ export class DubboListener {
         return this.refuse(downstream, frame, 'overloaded', `mesh-bridge: more than ${this.limits.maxInFlightPerConsumer} calls in flight on this connection`);
       }
     }
-    const idHigh = frame.bytes.readUInt32BE(4);
-    const idLow = frame.bytes.readUInt32BE(8);
+    const idHigh = frame.source.readUInt32BE(frame.start + 4);
+    const idLow = frame.source.readUInt32BE(frame.start + 8);
     // Everything read from the body happens in here: group and sticky attachments are read lazily
     // (past the arguments), and a malformed body is this request's fault, not the connection's.
     let view;
     let service: string;
     let stickyKey: string | undefined;
     let group = '';
-    let timeoutMs: number | undefined;
     let policy: DubboServicePolicy;
     try {
       view = readRoutingView(frame.body);
@@ -549,14 +618,16 @@ export class DubboListener {
         if (typeof value === 'string' || typeof value === 'number') stickyKey = String(value);
       }
       if (this.options.routes.needsGroup(service)) group = view.group;
-      if (policy.honorConsumerTimeout) timeoutMs = consumerTimeout(view.attachment('timeout'), this.limits.maxConsumerTimeoutMs);
     } catch (err) {
       // The framing is sound, so only this request is bad: answer it, keep the connection.
       const message = err instanceof MeshBridgeError ? `${err.code}: ${err.message}` : String(err);
       return this.refuse(downstream, frame, 'bad_request', `mesh-bridge could not read the request: ${message}`);
     }
-    const request = new ProxiedRequest(this, downstream, frame, view, idHigh, idLow, service, view.version, group, view.method, stickyKey, policy, performance.now());
-    request.timeoutMs = timeoutMs ?? policy.methodTimeoutsMs?.get(request.method) ?? policy.timeoutMs;
+    const request = new ProxiedRequest(this, downstream, frame, view, idHigh, idLow, service, view.version, group, view.method, stickyKey, policy, this.chunkReadAt);
+    request.timeoutMs = policy.methodTimeoutsMs?.get(request.method) ?? policy.timeoutMs;
+    // The consumer's own `timeout` attachment lies past the arguments: it is read when a deadline
+    // is first checked (the sweep's, for a call still in flight), not for the many answered sooner.
+    request.consumerTimeoutUnread = policy.honorConsumerTimeout === true;
     if (header.twoWay) downstream.requests.add(request);
     if (this.filters === null) this.route(request);
     else this.filters.run(request, this.clockMs, (reply) => (reply === undefined ? this.route(request) : this.answerLocally(request, reply)));
@@ -582,8 +653,9 @@ export class DubboListener {
   }
 
   private dispatch(request: ProxiedRequest, choice: RouteChoice): void {
-    const connection = this.connectionTo(choice, request);
     const address = choice.candidate.address;
+    const pool = this.poolFor(address, request, choice.routedStack);
+    const connection = this.connectionIn(pool, choice);
     const twoWay = request.frame.header.twoWay;
     if (twoWay && connection.connecting && request.policy.connectionGate !== undefined) {
       const refused = request.policy.connectionGate.admitPending(request, () => connection.connecting);
@@ -608,19 +680,31 @@ export class DubboListener {
       request.attempts++;
       request.address = address;
       request.routedStack = choice.routedStack;
-      request.deadline = performance.now() + request.timeoutMs;
-      this.pending.add(address);
+      request.sentAt = request.attempts === 1 ? request.startedAt : performance.now();
+      request.expiresAt = request.sentAt + request.timeoutMs;
+      pool.pending++;
+      request.pendingIn = pool;
       request.connection = connection;
       request.upstreamId = connection.send(request.frame, request);
     }
     if (connection.buffered > this.limits.upstreamHighWaterBytes) request.downstream.blockOn(connection);
   }
 
-  private connectionTo(choice: RouteChoice, request: ProxiedRequest): UpstreamConnection {
-    const address = choice.candidate.address;
+  /** The pool of an instance, made on first use; the request learns its outlier set from the pool's route. */
+  private poolFor(address: string, request: ProxiedRequest, stack: Stack): Pool {
     let pool = this.pools.get(address);
-    if (pool === undefined) this.pools.set(address, (pool = { connections: [], routes: new Map() }));
-    if (!pool.routes.has(request.service)) pool.routes.set(request.service, { version: request.version, group: request.group });
+    if (pool === undefined) this.pools.set(address, (pool = { connections: [], routes: new Map(), pending: 0 }));
+    let route = pool.routes.get(request.service);
+    if (route === undefined) {
+      const { service, version, group } = request;
+      pool.routes.set(service, (route = { version, group, outlierSets: { legacy: outlierSet(service, 'legacy'), mesh: outlierSet(service, 'mesh') } }));
+    }
+    request.outlierSet = route.outlierSets[stack];
+    return pool;
+  }
+
+  private connectionIn(pool: Pool, choice: RouteChoice): UpstreamConnection {
+    const address = choice.candidate.address;
     let best: UpstreamConnection | undefined;
     let usable = 0;
     for (const connection of pool.connections) {
@@ -665,17 +749,38 @@ export class DubboListener {
     connection.blocked.clear();
   }
 
-  /** @internal Called by a request when its response was delivered. */
-  finished(request: ProxiedRequest, outcome: Outcome): void {
-    this.pending.release(request.address);
-    this.options.routes.outliers.report(request.address, outcome, this.clockMs, outlierSet(request.service, request.routedStack));
-    request.downstream.requests.delete(request);
-    if (outcome !== 'ok') this.metrics.failures.inc({ reason: outcome });
-    this.complete(request, outcome);
+  /** @internal The consumer's `timeout` attachment replaces the policy's timeout, once read. */
+  readConsumerTimeout(request: ProxiedRequest): void {
+    let timeoutMs: number | undefined;
+    try {
+      timeoutMs = consumerTimeout(request.view.attachment('timeout'), this.limits.maxConsumerTimeoutMs);
+    } catch {
+      // Attachments the bridge cannot read were forwarded as they came: the provider reads them,
+      // and the policy's timeout stands.
+      this.metrics.unreadableTimeouts.inc();
+    }
+    if (timeoutMs === undefined) return;
+    request.timeoutMs = timeoutMs;
+    request.expiresAt = request.sentAt + timeoutMs;
   }
 
-  private complete(request: ProxiedRequest, outcome: Outcome): void {
-    const micros = (performance.now() - request.startedAt) * 1000;
+  /** @internal Called by a request when its response was delivered. */
+  finished(request: ProxiedRequest, outcome: Outcome, now: number): void {
+    this.releasePending(request);
+    this.options.routes.outliers.report(request.address, outcome, this.clockMs, request.outlierSet);
+    request.downstream.requests.delete(request);
+    if (outcome !== 'ok') this.metrics.failures.inc({ reason: outcome });
+    this.complete(request, outcome, now);
+  }
+
+  private releasePending(request: ProxiedRequest): void {
+    if (request.pendingIn === null) return;
+    request.pendingIn.pending--;
+    request.pendingIn = null;
+  }
+
+  private complete(request: ProxiedRequest, outcome: Outcome, now = performance.now()): void {
+    const micros = (now - request.startedAt) * 1000;
     this.options.stats.recordCall(request.service, request.routedStack, request.method, this.clockMs, micros, outcome);
     if (this.filters !== null) this.filters.complete(request, outcome, micros, this.clockMs);
     request.shadow?.primaryEnded(outcome);
@@ -686,7 +791,7 @@ export class DubboListener {
     this.metrics.failures.inc({ reason: 'caller_gone' });
     if (request.connection !== null) {
       request.connection.cancel(request.upstreamId);
-      this.pending.release(request.address);
+      this.releasePending(request);
       this.options.routes.outliers.report(request.address, 'caller_gone', this.clockMs);
     }
     this.complete(request, 'caller_gone');
@@ -694,13 +799,13 @@ export class DubboListener {
 
   /** @internal Called by a request whose upstream failed or timed out. */
   upstreamFailed(request: ProxiedRequest, reason: UpstreamFailure): void {
-    this.pending.release(request.address);
+    this.releasePending(request);
     // Every call in flight on one lost connection fails here: the detector counts that connection once.
     const failedOn = request.connection ?? undefined;
     request.connection = null;
     const outcome = reason.outcome;
     this.metrics.attemptFailures.inc({ reason: outcome });
-    if (!this.draining && this.options.routes.outliers.report(request.address, outcome, Date.now(), outlierSet(request.service, request.routedStack), failedOn)) {
+    if (!this.draining && this.options.routes.outliers.report(request.address, outcome, Date.now(), request.outlierSet, failedOn)) {
       this.metrics.ejections.inc();
       this.options.logger.warn({ upstream: request.address, outcome }, `ejecting Dubbo upstream ${request.address} for a while: its calls keep failing (${outcome})`);
     }

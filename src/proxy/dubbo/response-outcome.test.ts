@@ -21,4 +21,14 @@ describe('responseOutcome', () => {
     expect(responseOutcome(encodeResponse({ requestId: 1n, status: 80, errorMessage: 'boom' }))).toBe('application_exception');
     expect(responseOutcome(encodeResponse({ requestId: 1n, status: 70, errorMessage: 'boom' }))).toBe('application_exception');
   });
+
+  it('reads a frame where it lies inside a larger buffer', () => {
+    const thrown = { $class: 'java.lang.IllegalStateException', $: { detailMessage: 'no such order' } };
+    const ok = encodeResponse({ requestId: 1n, value: 'x' });
+    const failed = encodeResponse({ requestId: 2n, exception: thrown });
+    const chunk = Buffer.concat([ok, failed, ok]);
+    expect(responseOutcome(chunk, 0, ok.length)).toBe('ok');
+    expect(responseOutcome(chunk, ok.length, ok.length + failed.length)).toBe('application_exception');
+    expect(responseOutcome(chunk, ok.length + failed.length, chunk.length)).toBe('ok');
+  });
 });

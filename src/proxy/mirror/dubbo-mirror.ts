@@ -45,8 +45,9 @@ class MirroredCall implements InFlight, DubboMirrorCall {
     readonly target: string,
   ) {}
 
+  /** `frame` is a view of the listener's read chunk: kept as a copy, so the chunk is not held. */
   primaryAnswered(frame: Buffer): void {
-    this.primary = frame.length > this.mirror.shadow.config.maxResponseBytes ? TOO_LARGE : frame;
+    this.primary = frame.length > this.mirror.shadow.config.maxResponseBytes ? TOO_LARGE : Buffer.from(frame);
   }
 
   primaryEnded(outcome: Outcome): void {

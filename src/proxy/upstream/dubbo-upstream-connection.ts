@@ -7,6 +7,7 @@ import { CodecError } from '../../errors';
 import { Frame, FrameDecoder, FrameHeader, encodeHeartbeat, readRequestId } from '../../dubbo-codec';
 import type { Outcome } from '../failure-class';
 import { isReadonlyEvent } from '../dubbo/readonly-event';
+import { ID_LIMIT, UpstreamIds } from './upstream-ids';
 
 /** A request in flight on an upstream connection; the listener keeps what it needs to answer. */
 export interface InFlight {
@@ -15,7 +16,7 @@ export interface InFlight {
   /** The request failed here (connection lost, timeout, answer too large); the owner answers or retries. */
   fail(reason: UpstreamFailure): void;
   /** Monotonic ms after which the request times out. */
-  deadline: number;
+  readonly deadline: number;
 }
 
 export interface UpstreamFailure {
@@ -37,24 +38,30 @@ export interface UpstreamConnectionOptions {
   onDrain(connection: UpstreamConnection): void;
 }
 
-// Upstream ids are positive 31-bit integers kept in the low half of Dubbo's 64-bit id, so the
-// pending table is keyed by small integers rather than bigints.
-const ID_LIMIT = 0x7fffffff;
 
 export class UpstreamConnection {
   readonly address: string;
   private readonly socket: Socket;
   private readonly decoder: FrameDecoder;
-  private readonly pending = new Map<number, InFlight>();
-  private nextId = 1;
+  /** Requests in flight by the id this connection gave them (the low half of Dubbo's id; the high half is 0). */
+  private readonly pending = new UpstreamIds<InFlight>();
   private connected = false;
   private closed = false;
   /** The provider sent READONLY, or the bridge retired this connection: no new requests. */
   private retiring = false;
-  private lastReadAt = performance.now();
+  /** When bytes were last read (monotonic ms): a response's arrival, for its latency. */
+  lastReadAt = performance.now();
   private heartbeatsUnanswered = 0;
   private readonly connectTimer: NodeJS.Timeout;
   private closeReason: UpstreamFailure | null = null;
+  /** Frames of this turn not yet written: source[runStart, runEnd), consecutive frames of one chunk. */
+  private runSource: Buffer | null = null;
+  private runStart = 0;
+  private runEnd = 0;
+  /** Between cork and uncork (the listener's turn); frames sent outside a turn are written at once. */
+  private inTurn = false;
+  /** The socket still held unwritten bytes when this turn began. */
+  private backlogged = false;
   /** Consumers whose reading was paused until this connection's buffer drains. */
   readonly blocked = new Set<{ unblock(connection: UpstreamConnection): void }>();
 
@@ -93,9 +100,9 @@ export class UpstreamConnection {
     return this.pending.size;
   }
 
-  /** Bytes written to this connection and not yet handed to the kernel. */
+  /** Bytes sent to this connection and not yet handed to the kernel. */
   get buffered(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + (this.runSource === null ? 0 : this.runEnd - this.runStart);
   }
 
   /**
@@ -103,12 +110,12 @@ export class UpstreamConnection {
    * frame's bytes are the caller's to give away); the response goes to `inFlight.deliver`.
    */
   send(frame: Frame, inFlight: InFlight): number {
-    const id = this.allocateId();
-    const bytes = frame.bytes;
-    bytes.writeUInt32BE(0, 4);
-    bytes.writeUInt32BE(id, 8);
-    this.pending.set(id, inFlight);
-    this.socket.write(bytes);
+    const id = this.pending.add(inFlight);
+    const source = frame.source;
+    const at = frame.start;
+    source.writeUInt32BE(0, at + 4);
+    source.writeUInt32BE(id, at + 8);
+    this.append(source, at, frame.end);
     return id;
   }
 
@@ -120,15 +127,52 @@ export class UpstreamConnection {
 
   /** Sends a one-way request: nothing comes back, so no id is kept. */
   sendOneWay(frame: Frame): void {
-    this.socket.write(frame.bytes);
+    this.append(frame.source, frame.start, frame.end);
   }
 
+  /**
+   * Opens a turn: frames sent until `uncork` are gathered, and frames that lie one after another
+   * in one consumer chunk (a consumer's batch) leave as one piece of that chunk, in one write.
+   */
   cork(): void {
-    this.socket.cork();
+    this.inTurn = true;
+    this.backlogged = this.socket.writableLength > 0;
   }
 
+  /** Ends the turn: what was gathered goes to the socket (one system call when the kernel takes it). */
   uncork(): void {
-    this.socket.uncork();
+    this.writeRun();
+    this.inTurn = false;
+    if (this.socket.writableCorked > 0) this.socket.uncork();
+  }
+
+  private append(source: Buffer, start: number, end: number): void {
+    if (source === this.runSource && start === this.runEnd) {
+      this.runEnd = end;
+      return;
+    }
+    if (this.runSource !== null) {
+      // A second run this turn: corked, so the turn's runs still leave in one writev.
+      if (this.socket.writableCorked === 0) this.socket.cork();
+      this.writeRun();
+    }
+    this.runSource = source;
+    this.runStart = start;
+    this.runEnd = end;
+    if (!this.inTurn) this.writeRun();
+  }
+
+  private writeRun(): void {
+    const source = this.runSource;
+    if (source === null) return;
+    this.runSource = null;
+    if (this.closed) return;
+    let bytes = this.runStart === 0 && this.runEnd === source.length ? source : source.subarray(this.runStart, this.runEnd);
+    // A provider that is not keeping up leaves what it is given queued here: queue a copy of
+    // these bytes, not a view that keeps a consumer's whole chunk alive with them.
+    const backlogged = this.inTurn ? this.backlogged : this.socket.writableLength > 0;
+    if (backlogged && bytes.length < source.length) bytes = Buffer.from(bytes);
+    this.socket.write(bytes);
   }
 
   /** Takes no new requests and closes once those in flight are answered. */
@@ -139,12 +183,12 @@ export class UpstreamConnection {
 
   /** Fails the requests whose deadline passed; called by the owner's sweep timer. */
   expire(now: number): void {
-    for (const [id, inFlight] of this.pending) {
+    this.pending.forEach((inFlight, id) => {
       if (inFlight.deadline <= now) {
         this.pending.delete(id);
         inFlight.fail({ outcome: 'response_timeout', message: `${this.address} did not answer in time` });
       }
-    }
+    });
     if (this.retiring && this.pending.size === 0) this.close();
   }
 
@@ -157,21 +201,16 @@ export class UpstreamConnection {
     }
     this.heartbeatsUnanswered++;
     this.lastReadAt = now;
-    this.socket.write(encodeHeartbeat(BigInt(this.allocateId()), true));
+    this.socket.write(encodeHeartbeat(BigInt(this.pending.allocate()), true));
   }
 
   close(reason: UpstreamFailure = { outcome: 'reset', message: `${this.address}: closed by the bridge` }): void {
     this.closeReason ??= reason;
+    this.runSource = null;
     this.socket.destroy();
     // Fail what is in flight now, not when the socket's 'close' event comes a turn or two later:
     // a shutdown answers those requests before it closes the consumers' connections.
     this.onClose();
-  }
-
-  private allocateId(): number {
-    const id = this.nextId;
-    this.nextId = id >= ID_LIMIT ? 1 : id + 1;
-    return id;
   }
 
   private readonly onFrame = (frame: Frame): void => {
@@ -187,15 +226,14 @@ export class UpstreamConnection {
       }
       return;
     }
-    const high = frame.bytes.readUInt32BE(4);
-    const id = frame.bytes.readUInt32BE(8);
+    const high = frame.source.readUInt32BE(frame.start + 4);
+    const id = frame.source.readUInt32BE(frame.start + 8);
     if (header.event) {
       this.heartbeatsUnanswered = 0;
       return;
     }
-    const inFlight = high === 0 ? this.pending.get(id) : undefined;
+    const inFlight = high === 0 ? this.pending.take(id) : undefined;
     if (inFlight === undefined) return; // answered after its timeout or its caller left: dropped
-    this.pending.delete(id);
     inFlight.deliver(frame);
     if (this.retiring && this.pending.size === 0) this.close();
   };
@@ -203,10 +241,8 @@ export class UpstreamConnection {
   /** An answer over the body limit: only its call fails; its bytes are skipped, not buffered. */
   private onOversized(header: FrameHeader): void {
     if (header.isRequest || header.requestId < 0n || header.requestId > BigInt(ID_LIMIT)) return;
-    const id = Number(header.requestId);
-    const inFlight = this.pending.get(id);
+    const inFlight = this.pending.take(Number(header.requestId));
     if (inFlight === undefined) return;
-    this.pending.delete(id);
     inFlight.fail({
       outcome: 'application_exception',
       message: `${this.address} answered with a body of ${header.bodyLength} bytes; the limit is ${this.options.maxBodyLength}`,
@@ -229,8 +265,7 @@ export class UpstreamConnection {
     this.closed = true;
     clearTimeout(this.connectTimer);
     const reason = this.closeReason ?? { outcome: 'reset' as const, message: `${this.address} closed the connection` };
-    const failed = [...this.pending.values()];
-    this.pending.clear();
+    const failed = this.pending.clear();
     this.options.onClose(this);
     for (const inFlight of failed) inFlight.fail(reason);
   }

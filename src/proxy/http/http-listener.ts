@@ -266,16 +266,17 @@ class Exchange implements UpstreamSink, ResponseFraming {
       }
       this.emit(head);
     }
+    // A copy: the bytes may be a view of the upstreams' shared read buffer, and a write may keep them.
     if (this.rechunk) {
       this.emit(`${bytes.length.toString(16)}\r\n`);
-      this.emit(bytes);
+      this.emit(Buffer.from(bytes));
       this.emit('\r\n');
-    } else this.emit(bytes);
+    } else this.emit(Buffer.from(bytes));
   }
 
   onResponseBytes(bytes: Buffer): void {
     this.responseStarted = true;
-    this.emit(bytes);
+    this.emit(Buffer.from(bytes));
   }
 
   onResponseEnd(): void {

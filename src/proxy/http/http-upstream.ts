@@ -18,9 +18,12 @@ export const coarseClock = { now: performance.now() };
 export interface UpstreamSink {
   /** A response head arrived (1xx interim ones and 101 included), its fields as `[name, value, ...]`. */
   onResponseHead(statusCode: number, statusMessage: string, fields: string[]): void;
-  /** Body bytes of the final response, de-chunked: never a byte past the response's end. */
+  /**
+   * Body bytes of the final response, de-chunked: never a byte past the response's end. The bytes
+   * may be a view of the shared read buffer, valid only during the call: a sink copies what it keeps.
+   */
   onResponseBody(bytes: Buffer): void;
-  /** After a 101: raw bytes of the upgraded protocol. */
+  /** After a 101: raw bytes of the upgraded protocol (valid only during the call, as above). */
   onResponseBytes(bytes: Buffer): void;
   /** The final response is complete. */
   onResponseEnd(): void;
@@ -39,6 +42,9 @@ export interface UpstreamSink {
   cork(): void;
   uncork(): void;
 }
+
+/** Every upstream connection reads into this (one read at a time): at most this many bytes per read. */
+const READ_BUFFER = Buffer.alloc(64 * 1024);
 
 export class HttpUpstream {
   readonly socket: Socket;
@@ -89,7 +95,10 @@ export class HttpUpstream {
     connectTimeoutMs: number,
     private readonly onClosed: (upstream: HttpUpstream) => void,
   ) {
-    this.socket = connect({ host, port, noDelay: true });
+    // Read into one buffer shared by every upstream connection (net's documented `onread`): no
+    // allocation and no stream machinery per read. Reads run one at a time on this thread and
+    // whatever a sink keeps of the bytes it copies (see UpstreamSink).
+    this.socket = connect({ host, port, noDelay: true, onread: { buffer: READ_BUFFER, callback: this.onRead } });
     // Until connected, inactivity is a connect that does not complete (SYNs dropped, backlog full).
     this.socket.setTimeout(connectTimeoutMs);
     this.socket.once('timeout', () => {
@@ -108,7 +117,6 @@ export class HttpUpstream {
       this.connected = true;
       this.socket.setTimeout(0);
     });
-    this.socket.on('data', (chunk) => this.onData(chunk));
     this.socket.on('end', () => this.onEnd());
     this.socket.on('drain', () => {
       const waiter = this.drainWaiter;
@@ -253,6 +261,12 @@ export class HttpUpstream {
     this.headTail = (tail + bytes.toString('latin1', Math.max(0, bytes.length - 3))).slice(-3);
     return -1;
   }
+
+  /** True: reading goes on unless onData paused it (returning false would stop it behind pause()'s back). */
+  private readonly onRead = (length: number): boolean => {
+    this.onData(READ_BUFFER.subarray(0, length));
+    return true;
+  };
 
   private onData(chunk: Buffer): void {
     this.lastReadAt = coarseClock.now;

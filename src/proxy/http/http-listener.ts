@@ -18,6 +18,7 @@ import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy 
 import { TrafficStats } from '../../bridge/stats/traffic-stats';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE, METHODS, assertParserWorks } from './http-parser';
 import { HttpUpstream, UpstreamFailure, UpstreamSink, coarseClock } from './http-upstream';
+import { READ_BUFFER, readIntoShared } from './read-buffer';
 import { HOP_BY_HOP, ResponseFraming, finalResponseHead, interimResponseHead, switchingProtocolsHead } from './response-head';
 
 export type HttpRouteBy = 'host' | 'path';
@@ -532,7 +533,12 @@ export class HttpListener {
     parser[HTTPParser.kOnMessageComplete] = () => this.onRequestEnd(downstream);
     this.downstreams.add(downstream);
     this.metrics.connections.inc();
-    socket.on('data', (chunk) => this.onData(downstream, chunk));
+    // Read into the shared buffer where this Node allows it; else through 'data' events.
+    const read = (length: number): boolean => {
+      this.onData(downstream, READ_BUFFER.subarray(0, length));
+      return true;
+    };
+    if (!readIntoShared(socket, read)) socket.on('data', (chunk: Buffer) => this.onData(downstream, chunk));
     socket.on('drain', () => this.callerDrained(downstream));
     socket.on('error', () => undefined);
     socket.on('close', () => this.callerClosed(downstream));
@@ -568,7 +574,7 @@ export class HttpListener {
   private onData(downstream: Downstream, chunk: Buffer): void {
     downstream.lastActiveAt = coarseClock.now;
     if (downstream.tunnel !== null) {
-      downstream.sendUpstream(downstream.tunnel, chunk);
+      downstream.sendUpstream(downstream.tunnel, Buffer.from(chunk)); // a copy: the chunk is the shared read buffer's
       return;
     }
     const result = downstream.parser.execute(chunk);
@@ -576,7 +582,7 @@ export class HttpListener {
     // of this caller is read or sent upstream before the upstream has agreed (101): what followed
     // the head waits, and belongs to the new protocol if it agrees.
     if (typeof result === 'number' && downstream.upgrading !== null) {
-      if (result < chunk.length) downstream.afterUpgrade = chunk.subarray(result);
+      if (result < chunk.length) downstream.afterUpgrade = Buffer.from(chunk.subarray(result));
       downstream.hold(Hold.Upgrading);
       return;
     }

@@ -4,6 +4,7 @@
 // byte past the response's end is ever passed on, and a connection that sends any is not reused.
 import { Socket, connect } from 'node:net';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE } from './http-parser';
+import { READ_BUFFER } from './read-buffer';
 
 /** How an upstream connection failed an exchange (failure-class.ts); bridge_refusal: this process ran out of descriptors. */
 export type UpstreamFailure = 'connect_failure' | 'connect_timeout' | 'reset' | 'bridge_refusal';
@@ -42,9 +43,6 @@ export interface UpstreamSink {
   cork(): void;
   uncork(): void;
 }
-
-/** Every upstream connection reads into this (one read at a time): at most this many bytes per read. */
-const READ_BUFFER = Buffer.alloc(64 * 1024);
 
 export class HttpUpstream {
   readonly socket: Socket;
@@ -95,9 +93,7 @@ export class HttpUpstream {
     connectTimeoutMs: number,
     private readonly onClosed: (upstream: HttpUpstream) => void,
   ) {
-    // Read into one buffer shared by every upstream connection (net's documented `onread`): no
-    // allocation and no stream machinery per read. Reads run one at a time on this thread and
-    // whatever a sink keeps of the bytes it copies (see UpstreamSink).
+    // Read into the buffer every HTTP socket shares (read-buffer.ts): a sink copies what it keeps.
     this.socket = connect({ host, port, noDelay: true, onread: { buffer: READ_BUFFER, callback: this.onRead } });
     // Until connected, inactivity is a connect that does not complete (SYNs dropped, backlog full).
     this.socket.setTimeout(connectTimeoutMs);

@@ -199,6 +199,10 @@ class Exchange implements UpstreamSink, ResponseFraming {
   /** Response bytes held while an earlier exchange on the same connection is still answering. */
   private held: Buffer[] | null = null;
   private heldBytes = 0;
+  /** Inside one upstream read (cork() .. uncork()): its first write waits here, the caller's socket is corked from the second. */
+  private batching = false;
+  private firstWrite: Buffer | string | null = null;
+  private corked = false;
 
   constructor(
     readonly downstream: Downstream,
@@ -220,13 +224,31 @@ class Exchange implements UpstreamSink, ResponseFraming {
    */
   emit(bytes: Buffer | string): void {
     if (this.tunnelled || this.isHead) {
-      const socket = this.downstream.socket;
-      if (!(typeof bytes === 'string' ? socket.write(bytes, 'latin1') : socket.write(bytes))) this.upstream?.pauseReading();
+      if (this.batching) {
+        // Within one upstream read: a lone write goes out as it is, two or more as one (corked).
+        if (!this.corked) {
+          const first = this.firstWrite;
+          if (first === null) {
+            this.firstWrite = bytes;
+            return;
+          }
+          this.firstWrite = null;
+          this.corked = true;
+          this.downstream.socket.cork();
+          this.write(first);
+        }
+      }
+      this.write(bytes);
     } else {
       (this.held ??= []).push(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
       this.heldBytes += bytes.length;
       if (this.heldBytes > HELD_BYTES_LIMIT) this.upstream?.pauseReading();
     }
+  }
+
+  private write(bytes: Buffer | string): void {
+    const socket = this.downstream.socket;
+    if (!(typeof bytes === 'string' ? socket.write(bytes, 'latin1') : socket.write(bytes))) this.upstream?.pauseReading();
   }
 
   /** The exchange's turn came: what it held goes out, and its upstream is read again if the caller can take it. */
@@ -286,15 +308,30 @@ class Exchange implements UpstreamSink, ResponseFraming {
       this.pendingHead = null;
     }
     if (this.rechunk) this.emit('0\r\n\r\n');
+    // Written before the queue moves on: the next exchange's held bytes must follow this one's.
+    this.flushFirstWrite();
     this.downstream.listener.exchangeEnded(this);
   }
 
   cork(): void {
-    this.downstream.socket.cork();
+    this.batching = true;
   }
 
   uncork(): void {
-    this.downstream.socket.uncork();
+    this.batching = false;
+    this.flushFirstWrite();
+    if (this.corked) {
+      this.corked = false;
+      this.downstream.socket.uncork();
+    }
+  }
+
+  private flushFirstWrite(): void {
+    const first = this.firstWrite;
+    if (first !== null) {
+      this.firstWrite = null;
+      this.write(first);
+    }
   }
 
   onUpstreamError(message: string, outcome: UpstreamFailure, staleReuse: boolean): void {
@@ -397,6 +434,7 @@ export class HttpListener {
   private readonly pending = new PendingCounts();
   private readonly inFlight = new Set<Exchange>();
   private readonly serviceByName = new Map<string, string>();
+  private readonly outlierSets = new Map<string, Record<Stack, string>>();
   private readonly logOnce = new LogOnce();
   private sweepTimer: NodeJS.Timeout | null = null;
   /** Wall clock for the traffic windows, refreshed by the sweep: one Date.now() per 50 ms, not per request. */
@@ -523,7 +561,7 @@ export class HttpListener {
     ) => {
       const fields = headers ?? downstream.partialHeaders;
       const target = url ?? downstream.partialUrl;
-      downstream.partialHeaders = [];
+      if (headers === undefined) downstream.partialHeaders = [];
       downstream.partialUrl = '';
       downstream.phase = Phase.Body;
       this.onRequestHead(downstream, major, minor, fields, METHODS[method], target, upgrade, keepAlive);
@@ -903,11 +941,22 @@ export class HttpListener {
     if (exchange.proxyRequest !== null) this.filters?.complete(exchange.proxyRequest, outcome, micros, this.clockMs);
   }
 
+  /** The outlier detector's set names of a service, made once (not a new string, hashed anew, per request). */
+  private outlierSetOf(service: string, stack: Stack): string {
+    let sets = this.outlierSets.get(service);
+    if (sets === undefined) {
+      // Only routed services report: the catalog bounds them; the cap is a backstop.
+      if (this.outlierSets.size >= 10_000) this.outlierSets.clear();
+      this.outlierSets.set(service, (sets = { legacy: outlierSet(service, 'legacy'), mesh: outlierSet(service, 'mesh') }));
+    }
+    return sets[stack];
+  }
+
   /** Tells outlier detection how a call to an instance ended; logs and counts an ejection. */
   private reportOutcome(exchange: Exchange, outcome: Outcome, now: number): void {
     const address = exchange.address;
     // The exchange's upstream connection is its own: a lost one counts once however it is reported.
-    if (this.draining || !this.options.routes.outliers.report(address, outcome, now, outlierSet(exchange.service, exchange.stack), exchange.upstream ?? undefined)) return;
+    if (this.draining || !this.options.routes.outliers.report(address, outcome, now, this.outlierSetOf(exchange.service, exchange.stack), exchange.upstream ?? undefined)) return;
     this.metrics.ejections.inc();
     this.options.logger.warn({ upstream: address, outcome }, `ejecting HTTP upstream ${address} for a while: its calls keep failing (${outcome})`);
   }

@@ -184,7 +184,7 @@ export class HttpUpstream {
   /** A message starts: after the response completed, it is one nobody asked for. */
   private readonly onMessageBegin = (): void => {
     if (this.complete || this.sink === null) this.outOfStep = true;
-    this.partialFields = [];
+    if (this.partialFields.length > 0) this.partialFields = [];
   };
 
   private readonly onHeaders = (fields: string[]): void => {

@@ -46,7 +46,7 @@ export function finalResponseHead(
     if (lower === 'content-length') length = Number(fields[i + 1]);
     head += `${name}: ${fields[i + 1]}\r\n`;
   }
-  if (connection !== '') head = withoutNamed(head, connection);
+  if (connection !== '' && !PLAIN_CONNECTION_TOKENS.has(connection.toLowerCase())) head = withoutNamed(head, connection);
   out.rechunk = false;
   out.contentLength = transferEncoding === '' ? length : -1;
   const bodyless = noBody || status === 204 || status === 304;

@@ -437,6 +437,7 @@ export class HttpListener {
   private readonly outlierSets = new Map<string, Record<Stack, string>>();
   private readonly logOnce = new LogOnce();
   private sweepTimer: NodeJS.Timeout | null = null;
+  private sweepImmediate: NodeJS.Immediate | null = null;
   /** Wall clock for the traffic windows, refreshed by the sweep: one Date.now() per 50 ms, not per request. */
   private clockMs = Date.now();
   private draining = false;
@@ -511,7 +512,7 @@ export class HttpListener {
       this.metrics.acceptErrors.inc({ code });
       if (this.logOnce.first(`accept|${code}`)) this.options.logger.warn({ code: err.code }, `the HTTP listener could not accept a connection: ${err.message}`);
     });
-    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweepTimer = setInterval(() => this.sweepSoon(), SWEEP_MS);
     this.sweepTimer.unref();
   }
 
@@ -525,6 +526,7 @@ export class HttpListener {
     await closeSockets(this.downstreams);
     for (const pool of this.idle.values()) for (const upstream of pool) upstream.destroy();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.sweepImmediate !== null) clearImmediate(this.sweepImmediate);
     await closed;
   }
 
@@ -1072,10 +1074,25 @@ export class HttpListener {
     }
   }
 
-  private sweep(): void {
-    const now = performance.now();
-    coarseClock.now = now;
+  /**
+   * The sweep's timer reads the clocks, and the sweep itself runs once the I/O that is ready has
+   * been read (setImmediate: after this turn's poll phase). Timers run before pending reads are
+   * delivered: after the event loop was held up (a long garbage collection, a starved CPU) a sweep
+   * run straight away would judge peers by a stale view, and cut off an upstream or a caller whose
+   * bytes, or whose reading, were waiting in the kernel. Reads in between are stamped with the fresh clock.
+   */
+  private sweepSoon(): void {
+    coarseClock.now = performance.now();
     this.clockMs = Date.now();
+    if (this.sweepImmediate !== null) return;
+    this.sweepImmediate = setImmediate(() => {
+      this.sweepImmediate = null;
+      this.sweep();
+    });
+  }
+
+  private sweep(): void {
+    const now = coarseClock.now;
     for (const exchange of this.inFlight) {
       if (!exchange.responseStarted) {
         if (exchange.deadline <= now) this.upstreamFailed(exchange, `no response within ${Math.round(exchange.deadline - exchange.startedAt)} ms`, 'response_timeout', false);

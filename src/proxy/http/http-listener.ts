@@ -19,7 +19,7 @@ import { TrafficStats } from '../../bridge/stats/traffic-stats';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE, METHODS, assertParserWorks } from './http-parser';
 import { HttpUpstream, UpstreamFailure, UpstreamSink, coarseClock } from './http-upstream';
 import { READ_BUFFER, readIntoShared } from './read-buffer';
-import { HOP_BY_HOP, ResponseFraming, finalResponseHead, interimResponseHead, switchingProtocolsHead } from './response-head';
+import { ResponseFraming, isHopByHop, finalResponseHead, interimResponseHead, switchingProtocolsHead } from './response-head';
 
 export type HttpRouteBy = 'host' | 'path';
 
@@ -379,10 +379,14 @@ class Downstream {
   /** Bytes handed to the kernel for this caller when its connection was last looked at. */
   dispatchedAtLastLook = 0;
 
+  /** The caller's address, read once (X-Forwarded-For, trusted forwarders). */
+  readonly client: string;
+
   constructor(
     readonly listener: HttpListener,
     readonly socket: Socket,
   ) {
+    this.client = socket.remoteAddress ?? '';
     this.parser = new HTTPParser();
     this.parser.initialize(HTTPParser.REQUEST, {}, MAX_HEADER_SIZE);
   }
@@ -720,7 +724,7 @@ export class HttpListener {
         else if (lower === HOPS_HEADER) hops = Number.parseInt(value, 10) || 0;
         else headers += `${name}: ${value}\r\n`;
         continue;
-      } else if (HOP_BY_HOP.has(lower)) {
+      } else if (isHopByHop(lower)) {
         if (lower === 'transfer-encoding') transferEncoding = transferEncoding === '' ? value : `${transferEncoding}, ${value}`;
         if (!(upgrade && lower === 'upgrade')) continue;
       }
@@ -747,7 +751,7 @@ export class HttpListener {
     if (policy.stickyHeader !== undefined) {
       for (let i = 0; i < fields.length; i += 2) if (fields[i].toLowerCase() === policy.stickyHeader) sticky = fields[i + 1];
     }
-    const client = downstream.socket.remoteAddress ?? '';
+    const client = downstream.client;
     // What a caller says about the scheme and host it used is believed only from a trusted hop.
     if (this.trustedForwarders.size === 0 || !this.trustedForwarders.has(client)) {
       forwardedProto = '';
@@ -765,7 +769,7 @@ export class HttpListener {
     exchange.head = head;
     exchange.sticky = sticky;
     if (this.filters !== null) this.filter(exchange, this.filters, `${method} ${path}`, client, fields);
-    else if (downstream.queue.length <= this.maxPipelined) this.route(exchange);
+    else if (downstream.queue.length <= this.maxPipelined) this.route(exchange, exchange.startedAt);
   }
 
   /** Runs the filters on a request; it is routed (when its turn has come) once they let it go. */
@@ -789,7 +793,8 @@ export class HttpListener {
   }
 
   /** Picks an instance and sends the request, or answers 503 when there is none. */
-  private route(exchange: Exchange): void {
+  /** `now`: the clock, when the caller has just read it. */
+  private route(exchange: Exchange, now = performance.now()): void {
     exchange.routed = true;
     const choice = this.options.routes.choose(exchange.service, '', '', undefined, exchange.sticky, Math.random);
     if (choice === null) {
@@ -798,7 +803,7 @@ export class HttpListener {
       return;
     }
     // The policy's timeout, until now; from now on the time it ends.
-    exchange.deadline += performance.now();
+    exchange.deadline += now;
     this.dispatch(exchange, choice, false);
   }
 

@@ -18,7 +18,7 @@ import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy 
 import { TrafficStats } from '../../bridge/stats/traffic-stats';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE, METHODS, assertParserWorks } from './http-parser';
 import { HttpUpstream, UpstreamFailure, UpstreamSink, coarseClock } from './http-upstream';
-import { READ_BUFFER, readIntoShared } from './read-buffer';
+import { READ_BUFFER, keep, readIntoShared } from './read-buffer';
 import { ResponseFraming, isHopByHop, finalResponseHead, interimResponseHead, switchingProtocolsHead } from './response-head';
 
 export type HttpRouteBy = 'host' | 'path';
@@ -292,14 +292,14 @@ class Exchange implements UpstreamSink, ResponseFraming {
     // A copy: the bytes may be a view of the upstreams' shared read buffer, and a write may keep them.
     if (this.rechunk) {
       this.emit(`${bytes.length.toString(16)}\r\n`);
-      this.emit(Buffer.from(bytes));
+      this.emit(keep(bytes));
       this.emit('\r\n');
-    } else this.emit(Buffer.from(bytes));
+    } else this.emit(keep(bytes));
   }
 
   onResponseBytes(bytes: Buffer): void {
     this.responseStarted = true;
-    this.emit(Buffer.from(bytes));
+    this.emit(keep(bytes));
   }
 
   onResponseEnd(): void {
@@ -618,7 +618,7 @@ export class HttpListener {
   private onData(downstream: Downstream, chunk: Buffer): void {
     downstream.lastActiveAt = coarseClock.now;
     if (downstream.tunnel !== null) {
-      downstream.sendUpstream(downstream.tunnel, Buffer.from(chunk)); // a copy: the chunk is the shared read buffer's
+      downstream.sendUpstream(downstream.tunnel, keep(chunk)); // a copy: the chunk is the shared read buffer's
       return;
     }
     const result = downstream.parser.execute(chunk);
@@ -626,7 +626,7 @@ export class HttpListener {
     // of this caller is read or sent upstream before the upstream has agreed (101): what followed
     // the head waits, and belongs to the new protocol if it agrees.
     if (typeof result === 'number' && downstream.upgrading !== null) {
-      if (result < chunk.length) downstream.afterUpgrade = Buffer.from(chunk.subarray(result));
+      if (result < chunk.length) downstream.afterUpgrade = keep(chunk.subarray(result));
       downstream.hold(Hold.Upgrading);
       return;
     }

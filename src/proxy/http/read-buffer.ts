@@ -12,6 +12,11 @@ import type { Socket } from 'node:net';
 
 export const READ_BUFFER = Buffer.alloc(64 * 1024);
 
+/** Bytes to keep past the read that delivered them: a copy when they are the shared buffer's. */
+export function keep(bytes: Buffer): Buffer {
+  return bytes.buffer === READ_BUFFER.buffer ? Buffer.from(bytes) : bytes;
+}
+
 type ReadCallback = (length: number, buffer: Uint8Array) => boolean;
 
 interface InternalSlots {

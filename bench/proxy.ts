@@ -16,7 +16,8 @@
 // so proxy CPU (utime + stime over the measured window, /proc/<pid>/stat) and RSS (VmRSS after its
 // runs, /proc/<pid>/status) are per proxy. Measured: throughput at 32 connections; p50 / p99 at 1
 // and 32 connections and what each proxy adds to direct; proxy CPU ms per 1,000 requests (in the
-// 32-connection run); RSS. After the rounds, two memory probes, each against a bridge of its own
+// 32-connection run), and http-proxy's CPU per request over the bridge's (httpproxy_cpu_vs_http,
+// the CPU side of http_vs_httpproxy); RSS. After the rounds, two memory probes, each against a bridge of its own
 // (bench/support/memory-probes.ts): RSS growth while a caller refuses to read a 64 MiB response,
 // and RSS with 10,000 idle consumer connections. The last line is name=value pairs for scripts.
 //
@@ -467,8 +468,11 @@ async function main(): Promise<void> {
     ['http_p50_add_us', paired(by(http, 'bridge'), by(http, 'direct'), 'low', p50Add), 0],
     ['dubbo_mux_vs_haproxy', paired(by(dubbo, 'bridge'), by(dubbo, 'haproxy'), 'mux', rpsRatio), 2],
     ['http_cpu_vs_nginx', paired(by(http, 'bridge'), by(http, 'nginx'), 'high', (a, b) => cpuUsPerReq(a) / cpuUsPerReq(b)), 2],
+    // Both Node proxies are CPU-bound on one core at 32 connections, so http_vs_httpproxy tracks this
+    // ratio of CPU per request; this one holds up better on a machine others load too.
+    ['httpproxy_cpu_vs_http', paired(by(http, 'http-proxy'), by(http, 'bridge'), 'high', (a, b) => cpuUsPerReq(a) / cpuUsPerReq(b)), 2],
   ];
-  const [dubboVsPipe, httpVsHttpProxy, httpVsNginx, dubboP50Add, httpP50Add, dubboMuxVsHaproxy, httpCpuVsNginx] = figures.map(([, s]) => s.median);
+  const [dubboVsPipe, httpVsHttpProxy, httpVsNginx, dubboP50Add, httpP50Add, dubboMuxVsHaproxy, httpCpuVsNginx, httpProxyCpuVsHttp] = figures.map(([, s]) => s.median);
   const cpuUs = (results: SystemResult[], name: string, level: Level): number => median(perRound(by(results, name), level, cpuUsPerReq));
   const rssMb = Math.max(by(dubbo, 'bridge')?.rssMb ?? NaN, by(http, 'bridge')?.rssMb ?? NaN);
 
@@ -519,6 +523,8 @@ async function main(): Promise<void> {
     dubbo_cpu_us_per_req: fmt(cpuUs(dubbo, 'bridge', 'high'), 1),
     http_cpu_us_per_req: fmt(cpuUs(http, 'bridge', 'high'), 1),
     nginx_cpu_us_per_req: fmt(cpuUs(http, 'nginx', 'high'), 1),
+    httpproxy_cpu_us_per_req: fmt(cpuUs(http, 'http-proxy', 'high'), 1),
+    httpproxy_cpu_vs_http: fmt(httpProxyCpuVsHttp, 2),
     slow_reader_rss_mb: fmt(slowReader.growthMb, 1),
     idle_conns_10k_rss_mb: fmt(idle.rssMb, 1),
   };

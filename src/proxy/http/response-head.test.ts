@@ -74,3 +74,13 @@ describe('isHopByHop', () => {
     for (const name of names) expect([name, isHopByHop(name)]).toEqual([name, HOP_BY_HOP.has(name)]);
   });
 });
+
+describe('finalResponseHead, names looked at by length', () => {
+  it('drops every hop-by-hop header whatever its case, reads Content-Length, passes the rest as sent', () => {
+    const names = [...HOP_BY_HOP].map((n) => n.toUpperCase());
+    const fields = ['X-Kept', 'a', 'Content-LENGTH', '2', ...names.flatMap((n) => [n, 'v']), 'Date', 'today'];
+    const out: ResponseFraming = { rechunk: false, closeAfter: false, contentLength: -1 };
+    const text = finalResponseHead(out, 200, 'OK', fields, false, false);
+    expect(text).toBe('HTTP/1.1 200 OK\r\nX-Kept: a\r\nContent-LENGTH: 2\r\nDate: today\r\ntransfer-encoding: v, chunked\r\n\r\n');
+  });
+});

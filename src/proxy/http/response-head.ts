@@ -31,6 +31,12 @@ export function isHopByHop(lower: string): boolean {
   }
 }
 
+/**
+ * By name length: 1 where a response header may be hop-by-hop or Content-Length, the only names a
+ * response head is rebuilt around; any other is passed on without a lower-cased copy made of it.
+ */
+const NEEDS_A_LOOK: Readonly<Record<number, 1>> = { 2: 1, 7: 1, 10: 1, 14: 1, 16: 1, 17: 1, 18: 1, 19: 1 };
+
 /** The connection options every hop understands: naming them in Connection strips nothing more. */
 const PLAIN_CONNECTION_TOKENS = new Set(['close', 'keep-alive', 'upgrade']);
 
@@ -62,6 +68,10 @@ export function finalResponseHead(
   let length = -1;
   for (let i = 0; i < fields.length; i += 2) {
     const name = fields[i];
+    if (!NEEDS_A_LOOK[name.length]) {
+      head += `${name}: ${fields[i + 1]}\r\n`;
+      continue;
+    }
     const lower = name.toLowerCase();
     if (isHopByHop(lower)) {
       if (lower === 'transfer-encoding') transferEncoding = transferEncoding === '' ? fields[i + 1] : `${transferEncoding}, ${fields[i + 1]}`;

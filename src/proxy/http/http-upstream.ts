@@ -135,6 +135,7 @@ export class HttpUpstream {
   /** Starts an exchange on this connection. */
   attach(sink: UpstreamSink): void {
     this.sink = sink;
+    if (this.partialFields.length > 0) this.partialFields = [];
     this.sawHead = false;
     this.complete = false;
     this.finalStatus = false;
@@ -215,9 +216,12 @@ export class HttpUpstream {
     if (this.finalStatus && !shouldKeepAlive) this.reusable = false;
     this.inHead = false;
     sink.onResponseHead(status, statusMessage ?? '', headers ?? this.partialFields);
+    if (this.partialFields.length > 0) this.partialFields = [];
     if (this.finalStatus && sink.skipResponseBody) return 1; // no body follows (204 and 304 llhttp knows)
     if (this.cutAtHeadEnd && this.finalStatus && status !== 101 && status !== 204 && status !== 304 && sink.contentLength > 0) {
       this.bodyRemaining = sink.contentLength;
+      // The body is framed here: the parser's "complete" that follows (no body, for it) is not ours.
+      this.parser[HTTPParser.kOnMessageComplete] = null;
       return 1;
     }
     return 0;
@@ -298,8 +302,16 @@ export class HttpUpstream {
       const cut = this.inHead ? this.headEnd(rest) : -1;
       const slice = cut < 0 ? rest : rest.subarray(0, cut);
       this.cutAtHeadEnd = cut >= 0;
-      result = this.parser.execute(slice);
-      this.cutAtHeadEnd = false;
+      const parser = this.parser;
+      // A message that begins in a slice ending at a head's end is the response being read (bytes
+      // past a response's end never get this far: see above): its begin callback is not needed.
+      if (this.cutAtHeadEnd) parser[HTTPParser.kOnMessageBegin] = null;
+      result = parser.execute(slice);
+      if (this.cutAtHeadEnd) {
+        parser[HTTPParser.kOnMessageBegin] = this.onMessageBegin;
+        parser[HTTPParser.kOnMessageComplete] = this.onMessageComplete;
+        this.cutAtHeadEnd = false;
+      }
       if (typeof result !== 'number') break;
       if (this.tunnel) {
         // With a 101 the bytes after the head are already the new protocol's.

@@ -58,6 +58,22 @@ describe('HTTP listener timeouts', () => {
     }
   });
 
+  it('holds a head begun in the same read as a whole request, or after empty lines, to the header timeout', async () => {
+    const gateway = await gatewayTo([upstream.port], { headerTimeoutMs: 600, keepAliveTimeoutMs: 60_000 });
+    try {
+      for (const before of ['GET /whole HTTP/1.1\r\nHost: greeting-service\r\n\r\n', '\r\n']) {
+        const caller = await rawCaller(gateway.listener.address.port);
+        const began = Date.now();
+        caller.socket.write(`${before}GET /unfinished HTTP/1.1\r\nHost: greet`);
+        await caller.closed;
+        expect(Date.now() - began).toBeLessThan(5000);
+        expect(caller.raw()).toMatch(/HTTP\/1.1 408 /);
+      }
+    } finally {
+      await gateway.stop(500);
+    }
+  });
+
   it('answers a request whose body stops arriving 408 and closes, within the body idle timeout', async () => {
     const gateway = await gatewayTo([upstream.port], { bodyIdleTimeoutMs: 500 });
     try {

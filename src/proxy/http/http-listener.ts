@@ -411,6 +411,16 @@ class Downstream {
     }
   }
 
+  /** Sets Phase.Head where the parser says a message begins (see HttpListener.onData). */
+  headBegins: (() => void) | null = null;
+  private watchingBegins = false;
+
+  watchBegins(on: boolean): void {
+    if (this.watchingBegins === on) return;
+    this.watchingBegins = on;
+    this.parser[HTTPParser.kOnMessageBegin] = on ? this.headBegins : null;
+  }
+
   /** The upstream that filled up took its bytes: read the caller again. */
   upstreamDrained(): void {
     this.letGo(Hold.UpstreamFull);
@@ -546,7 +556,8 @@ export class HttpListener {
     }
     const downstream = new Downstream(this, socket);
     const parser = downstream.parser;
-    parser[HTTPParser.kOnMessageBegin] = () => {
+    // Installed only when a head may begin mid-read (see onData): most heads begin a read.
+    downstream.headBegins = () => {
       downstream.phase = Phase.Head;
       downstream.phaseSince = coarseClock.now;
     };
@@ -621,7 +632,19 @@ export class HttpListener {
       downstream.sendUpstream(downstream.tunnel, keep(chunk)); // a copy: the chunk is the shared read buffer's
       return;
     }
+    // A read that arrives while idle starts a head (the header timeout counts from its first
+    // byte). Where else a head may begin, after a request ended in this read or after empty lines,
+    // the parser says so through its begin callback, installed only then.
+    if (downstream.phase === Phase.Idle) {
+      const first = chunk[0];
+      if (first === 13 || first === 10) downstream.watchBegins(true);
+      else {
+        downstream.phase = Phase.Head;
+        downstream.phaseSince = coarseClock.now;
+      }
+    }
     const result = downstream.parser.execute(chunk);
+    downstream.watchBegins(false);
     // The parser's callbacks may have set it: an upgrade request's head was just read. Nothing more
     // of this caller is read or sent upstream before the upstream has agreed (101): what followed
     // the head waits, and belongs to the new protocol if it agrees.
@@ -875,6 +898,7 @@ export class HttpListener {
 
   private onRequestEnd(downstream: Downstream): void {
     downstream.phase = Phase.Idle;
+    downstream.watchBegins(true); // another request may begin in the same read
     const exchange = downstream.current;
     if (!exchange) return;
     exchange.requestDone = true;

@@ -414,11 +414,22 @@ class Downstream {
   /** Sets Phase.Head where the parser says a message begins (see HttpListener.onData). */
   headBegins: (() => void) | null = null;
   private watchingBegins = false;
+  /** The parser's message-complete callback; muted after a head with no body, which ended its request itself. */
+  requestEnds: (() => void) | null = null;
+  private completeMuted = false;
+  /** Set while a head is read: no Transfer-Encoding, no Content-Length above 0, no upgrade. */
+  bodylessHead = false;
 
   watchBegins(on: boolean): void {
     if (this.watchingBegins === on) return;
     this.watchingBegins = on;
     this.parser[HTTPParser.kOnMessageBegin] = on ? this.headBegins : null;
+  }
+
+  muteComplete(on: boolean): void {
+    if (this.completeMuted === on) return;
+    this.completeMuted = on;
+    this.parser[HTTPParser.kOnMessageComplete] = on ? null : this.requestEnds;
   }
 
   /** The upstream that filled up took its bytes: read the caller again. */
@@ -560,6 +571,7 @@ export class HttpListener {
     downstream.headBegins = () => {
       downstream.phase = Phase.Head;
       downstream.phaseSince = coarseClock.now;
+      downstream.muteComplete(false); // this message's end is the parser's to tell
     };
     parser[HTTPParser.kOnHeaders] = (headers: string[], url: string) => {
       downstream.partialHeaders.push(...headers);
@@ -581,11 +593,19 @@ export class HttpListener {
       if (headers === undefined) downstream.partialHeaders = [];
       downstream.partialUrl = '';
       downstream.phase = Phase.Body;
+      downstream.bodylessHead = false;
       this.onRequestHead(downstream, major, minor, fields, METHODS[method], target, upgrade, keepAlive);
+      if (downstream.bodylessHead) {
+        // No body follows: the request ends here, and the parser's "complete" for it is not needed
+        // (it is back for the next message: see Downstream.watchBegins).
+        this.onRequestEnd(downstream);
+        downstream.muteComplete(true);
+      }
       return 0;
     };
     parser[HTTPParser.kOnBody] = (body: Buffer) => this.onRequestBody(downstream, body);
-    parser[HTTPParser.kOnMessageComplete] = () => this.onRequestEnd(downstream);
+    downstream.requestEnds = () => this.onRequestEnd(downstream);
+    parser[HTTPParser.kOnMessageComplete] = downstream.requestEnds;
     this.downstreams.add(downstream);
     this.metrics.connections.inc();
     // Read into the shared buffer where this Node allows it; else through 'data' events.
@@ -645,6 +665,7 @@ export class HttpListener {
     }
     const result = downstream.parser.execute(chunk);
     downstream.watchBegins(false);
+    downstream.muteComplete(false);
     // The parser's callbacks may have set it: an upgrade request's head was just read. Nothing more
     // of this caller is read or sent upstream before the upstream has agreed (101): what followed
     // the head waits, and belongs to the new protocol if it agrees.
@@ -733,6 +754,7 @@ export class HttpListener {
     let forwardedHost = '';
     let transferEncoding = '';
     let headers = '';
+    let declaresBody = false;
     for (let i = 0; i < fields.length; i += 2) {
       const name = fields[i];
       const value = fields[i + 1];
@@ -750,9 +772,10 @@ export class HttpListener {
       } else if (isHopByHop(lower)) {
         if (lower === 'transfer-encoding') transferEncoding = transferEncoding === '' ? value : `${transferEncoding}, ${value}`;
         if (!(upgrade && lower === 'upgrade')) continue;
-      }
+      } else if (lower === 'content-length' && Number(value) !== 0) declaresBody = true; // (unreadable: a body, to be safe)
       headers += `${name}: ${value}\r\n`;
     }
+    downstream.bodylessHead = !declaresBody && transferEncoding === '' && !upgrade;
     // The parser accepts a request with a body only when chunked is its last coding; the others (gzip ...) stay.
     if (transferEncoding !== '') exchange.chunkedRequest = true;
     if (hosts > 1) {

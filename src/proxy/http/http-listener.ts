@@ -838,8 +838,7 @@ export class HttpListener {
     });
   }
 
-  /** Picks an instance and sends the request, or answers 503 when there is none. */
-  /** `now`: the clock, when the caller has just read it. */
+  /** Picks an instance and sends the request, or answers 503 when there is none; `now`: the clock, when the caller has just read it. */
   private route(exchange: Exchange, now = performance.now()): void {
     exchange.routed = true;
     const choice = this.options.routes.choose(exchange.service, '', '', undefined, exchange.sticky, Math.random);

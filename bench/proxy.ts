@@ -6,7 +6,12 @@
 //          through HAProxy (`mode tcp`, one thread), when /usr/sbin/haproxy exists
 //          load: bench/support/dubbo-load.ts, N connections x K requests in flight each, and the
 //          shape real consumers use: one connection with 32 requests in flight ("mux")
-//   HTTP   direct to a node:http upstream (bench/support/http-upstream.ts)
+//   HTTP   direct to the upstream (bench/support/http-upstream.ts): by default a plain TCP server
+//          sending the bytes node:http sends, at a third of its CPU, so that on 2 cores the
+//          upstream and wrk leave each proxy a core of its own and the proxy is what is measured
+//          (with node:http as the upstream, BENCH_HTTP_UPSTREAM=node, the bench's upstream until
+//          2026-12-01, a proxy at 19 us per request no longer has that core: the upstream caps it).
+//          The same upstream for every system.
 //          through the bridge's HttpListener (bench/support/bridge.ts --mode=http)
 //          through http-proxy with a keep-alive Agent (bench/support/http-proxy.ts)
 //          through nginx (keepalive upstream), when /usr/sbin/nginx exists
@@ -16,7 +21,8 @@
 // so proxy CPU (utime + stime over the measured window, /proc/<pid>/stat) and RSS (VmRSS after its
 // runs, /proc/<pid>/status) are per proxy. Measured: throughput at 32 connections; p50 / p99 at 1
 // and 32 connections and what each proxy adds to direct; proxy CPU ms per 1,000 requests (in the
-// 32-connection run); RSS. After the rounds, two memory probes, each against a bridge of its own
+// 32-connection run), and http-proxy's CPU per request over the bridge's (httpproxy_cpu_vs_http,
+// the CPU side of http_vs_httpproxy); RSS. After the rounds, two memory probes, each against a bridge of its own
 // (bench/support/memory-probes.ts): RSS growth while a caller refuses to read a 64 MiB response,
 // and RSS with 10,000 idle consumer connections. The last line is name=value pairs for scripts.
 //
@@ -30,6 +36,7 @@
 // Usage: npm run bench:proxy
 //   BENCH_ROUNDS (3)  BENCH_DURATION_MS (3000)  BENCH_WARMUP_MS (1000)  BENCH_CONNECTIONS (32)
 //   BENCH_DUBBO_DEPTH (1)
+//   BENCH_HTTP_UPSTREAM=raw|node  the HTTP upstream (raw)
 //   BENCH_PROFILE=1           run the bridge children under --cpu-prof and summarise the profiles
 //   BENCH_ONLY=dubbo|http     one half only
 //   BENCH_BRIDGE_PATCH=no-stats  also measure patched bridges, an extra row in each
@@ -52,6 +59,7 @@ const DEPTH = Number(process.env.BENCH_DUBBO_DEPTH ?? 1);
 const PROFILE = process.env.BENCH_PROFILE === '1';
 const ONLY = process.env.BENCH_ONLY ?? '';
 const PATCH = process.env.BENCH_BRIDGE_PATCH ?? '';
+const HTTP_UPSTREAM = process.env.BENCH_HTTP_UPSTREAM === 'node' ? 'node' : 'raw';
 
 const MUX_DEPTH = 32;
 
@@ -338,7 +346,7 @@ async function startDubbo(): Promise<Half> {
 
 async function startHttp(): Promise<Half> {
   log('HTTP: starting upstream, bridge, http-proxy' + (nginxAvailable() ? ' and nginx' : '') + (PATCH ? ` and bridge+${PATCH}` : ''));
-  const upstream = await start(startNodeChild('http upstream', 'http-upstream.ts'));
+  const upstream = await start(startNodeChild(`http upstream (${HTTP_UPSTREAM})`, 'http-upstream.ts', [`--kind=${HTTP_UPSTREAM}`]));
   const bridge = await start(startNodeChild('bridge (http)', 'bridge.ts', ['--mode=http', `--upstream=${upstream.port}`], profileFlags('http')));
   const proxy = await start(startNodeChild('http-proxy', 'http-proxy.ts', [`--upstream=${upstream.port}`]));
   const systems: System[] = [
@@ -448,7 +456,7 @@ async function main(): Promise<void> {
       `latencies in µs; cpu ms/1k and rw calls/req: proxy process, at ${HIGH} connections)`,
   );
   if (dubbo.length > 0) out.push('', table(`Dubbo (dubbo-load: N connections x ${DEPTH} in flight each)`, dubbo));
-  if (http.length > 0) out.push('', table('HTTP (wrk -t1 --latency, Host: app)', http));
+  if (http.length > 0) out.push('', table(`HTTP (wrk -t1 --latency, Host: app; upstream: ${HTTP_UPSTREAM})`, http));
   out.push(
     '',
     'rw calls/req: read- and write-family system calls (/proc/<pid>/io syscr + syscw) per request; recv/send',
@@ -467,8 +475,11 @@ async function main(): Promise<void> {
     ['http_p50_add_us', paired(by(http, 'bridge'), by(http, 'direct'), 'low', p50Add), 0],
     ['dubbo_mux_vs_haproxy', paired(by(dubbo, 'bridge'), by(dubbo, 'haproxy'), 'mux', rpsRatio), 2],
     ['http_cpu_vs_nginx', paired(by(http, 'bridge'), by(http, 'nginx'), 'high', (a, b) => cpuUsPerReq(a) / cpuUsPerReq(b)), 2],
+    // Both Node proxies are CPU-bound on one core at 32 connections, so http_vs_httpproxy tracks this
+    // ratio of CPU per request; this one holds up better on a machine others load too.
+    ['httpproxy_cpu_vs_http', paired(by(http, 'http-proxy'), by(http, 'bridge'), 'high', (a, b) => cpuUsPerReq(a) / cpuUsPerReq(b)), 2],
   ];
-  const [dubboVsPipe, httpVsHttpProxy, httpVsNginx, dubboP50Add, httpP50Add, dubboMuxVsHaproxy, httpCpuVsNginx] = figures.map(([, s]) => s.median);
+  const [dubboVsPipe, httpVsHttpProxy, httpVsNginx, dubboP50Add, httpP50Add, dubboMuxVsHaproxy, httpCpuVsNginx, httpProxyCpuVsHttp] = figures.map(([, s]) => s.median);
   const cpuUs = (results: SystemResult[], name: string, level: Level): number => median(perRound(by(results, name), level, cpuUsPerReq));
   const rssMb = Math.max(by(dubbo, 'bridge')?.rssMb ?? NaN, by(http, 'bridge')?.rssMb ?? NaN);
 
@@ -519,6 +530,8 @@ async function main(): Promise<void> {
     dubbo_cpu_us_per_req: fmt(cpuUs(dubbo, 'bridge', 'high'), 1),
     http_cpu_us_per_req: fmt(cpuUs(http, 'bridge', 'high'), 1),
     nginx_cpu_us_per_req: fmt(cpuUs(http, 'nginx', 'high'), 1),
+    httpproxy_cpu_us_per_req: fmt(cpuUs(http, 'http-proxy', 'high'), 1),
+    httpproxy_cpu_vs_http: fmt(httpProxyCpuVsHttp, 2),
     slow_reader_rss_mb: fmt(slowReader.growthMb, 1),
     idle_conns_10k_rss_mb: fmt(idle.rssMb, 1),
   };

@@ -2,13 +2,15 @@
 // process wires them (test/support/gateway.ts), with one static upstream instance in the catalog.
 //
 // Usage: node --import tsx bench/support/bridge.ts --mode=dubbo|http --upstream=<port> [--service=NAME]
-//        [--patch=no-stats]  -> prints "READY <port>"
+//        [--patch=no-stats,no-outliers]  -> prints "READY <port>"
 //
 // Patches are experiments, not the bridge as shipped.
 // no-stats: TrafficStats.record does nothing, to weigh what per-request accounting costs.
+// no-outliers: OutlierDetector.report does nothing (outcomes are not counted for ejection).
 import { Catalog, Instance, instanceDefaults } from '../../src/catalog';
 import { DubboServicePolicy } from '../../src/bridge/dubbo/dubbo-listener';
 import { HttpServicePolicy } from '../../src/bridge/http/http-listener';
+import { OutlierDetector } from '../../src/proxy/router/outlier-detector';
 import { StackWeights } from '../../src/proxy/router/stack-weights';
 import { TrafficStats } from '../../src/bridge/stats/traffic-stats';
 import { Registry } from '../../src/telemetry/metrics';
@@ -21,8 +23,9 @@ const service = arg('service', mode === 'dubbo' ? 'com.example.bench.EchoService
 
 const patches = new Set(arg('patch', '').split(',').filter((p) => p !== ''));
 // Experiments: measure the bridge with a part switched off, to see what it costs.
-for (const p of patches) if (p !== 'no-stats') throw new Error(`unknown patch ${p}`);
+for (const p of patches) if (p !== 'no-stats' && p !== 'no-outliers') throw new Error(`unknown patch ${p}`);
 if (patches.has('no-stats')) TrafficStats.prototype.record = function noRecord(): void {};
+if (patches.has('no-outliers')) OutlierDetector.prototype.report = function noReport(): boolean { return false; };
 
 const catalog = new Catalog();
 const weights = new StackWeights();

@@ -31,6 +31,8 @@ describe('HTTP correctness through the bridge', () => {
           return 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n';
         case '/gzip-chunked':
           return 'HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n';
+        case '/echo-body':
+          return okResponse(`${request.method} ${request.body}`);
         case '/close':
           return okResponse('closing', 'connection: close\r\n');
         case '/hop-by-hop':
@@ -103,6 +105,26 @@ describe('HTTP correctness through the bridge', () => {
     } finally {
       await untrusted.stop(500);
       await trusted.stop(500);
+    }
+  });
+
+  it('ends each of pipelined requests with and without bodies where its body ends, in one read', async () => {
+    const gateway = await bridge();
+    try {
+      const host = 'Host: greeting-service\r\n';
+      const caller = await exchange(
+        gateway.listener.address.port,
+        `GET /echo-body HTTP/1.1\r\n${host}\r\n` +
+          `POST /echo-body HTTP/1.1\r\n${host}content-length: 5\r\n\r\nhello` +
+          `GET /echo-body HTTP/1.1\r\n${host}content-length: 0\r\n\r\n` +
+          `POST /echo-body HTTP/1.1\r\n${host}transfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n` +
+          `DELETE /echo-body HTTP/1.1\r\n${host}\r\n`,
+        5,
+      );
+      expect(caller.reader.responses.map((r) => r.body)).toEqual(['GET ', 'POST hello', 'GET ', 'POST abc', 'DELETE ']);
+      caller.socket.destroy();
+    } finally {
+      await gateway.stop(500);
     }
   });
 

@@ -81,4 +81,30 @@ describe('HTTP listener: no caller reads or steers another caller data', () => {
       await upstream.close();
     }
   });
+  it('never forwards, nor leaves in its parser, a response that began after a chunked one ended', async () => {
+    const upstream = await rawUpstream((request) =>
+      request.url === '/inject-chunked'
+        ? // A chunked body, then the start of a second response: its head is not finished.
+          'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nHTTP/1.1 302 Found\r\nLocation: http://evil.example/\r\n'
+        : okResponse(`real ${request.url}`),
+    );
+    const gateway = await gatewayTo([upstream.port], {}, undefined, 5000);
+    try {
+      const caller = await rawCaller(gateway.listener.address.port);
+      caller.socket.write('GET /inject-chunked HTTP/1.1\r\nHost: greeting-service\r\n\r\n');
+      await waitFor('the first answer', () => caller.reader.responses.length >= 1);
+      // Sent after the first answer, so it would go on the same (pooled) upstream connection.
+      caller.socket.write('GET /second HTTP/1.1\r\nHost: greeting-service\r\n\r\n');
+      await waitFor('two answers', () => caller.reader.responses.length >= 2);
+      expect(caller.reader.responses.map((r) => [r.status, r.body])).toEqual([
+        [200, 'hello'],
+        [200, 'real /second'],
+      ]);
+      expect(caller.raw()).not.toContain('evil.example');
+      caller.socket.destroy();
+    } finally {
+      await gateway.stop(500);
+      await upstream.close();
+    }
+  });
 });

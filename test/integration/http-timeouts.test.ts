@@ -15,6 +15,20 @@ describe('HTTP listener timeouts', () => {
         socket.write('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhello');
         return null;
       }
+      if (request.url === '/held-up') {
+        // Half the body; then the rest, and this process is held up (as by a long garbage
+        // collection, or a starved CPU) for longer than the stall timeout, with the rest unread.
+        socket.write('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhello');
+        // (In the check phase: the loop's next steps are its timers, then its reads.)
+        setTimeout(() => {
+          setImmediate(() => {
+            socket.write('world');
+            const until = Date.now() + 1000;
+            while (Date.now() < until);
+          });
+        }, 100);
+        return null;
+      }
       return okResponse(`answer ${request.url}`);
     });
   });
@@ -39,6 +53,22 @@ describe('HTTP listener timeouts', () => {
       expect(took).toBeLessThan(3000);
       expect(upstream.requests.some((r) => r.url === '/slowloris')).toBe(false);
       expect(await metricValue(metrics, 'mesh_bridge_http_caller_timeouts_total', { phase: 'header' })).toBe(1);
+    } finally {
+      await gateway.stop(500);
+    }
+  });
+
+  it('holds a head begun in the same read as a whole request, or after empty lines, to the header timeout', async () => {
+    const gateway = await gatewayTo([upstream.port], { headerTimeoutMs: 600, keepAliveTimeoutMs: 60_000 });
+    try {
+      for (const before of ['GET /whole HTTP/1.1\r\nHost: greeting-service\r\n\r\n', '\r\n']) {
+        const caller = await rawCaller(gateway.listener.address.port);
+        const began = Date.now();
+        caller.socket.write(`${before}GET /unfinished HTTP/1.1\r\nHost: greet`);
+        await caller.closed;
+        expect(Date.now() - began).toBeLessThan(5000);
+        expect(caller.raw()).toMatch(/HTTP\/1.1 408 /);
+      }
     } finally {
       await gateway.stop(500);
     }
@@ -84,6 +114,21 @@ describe('HTTP listener timeouts', () => {
       expect(caller.raw()).toContain('hello');
       expect(caller.reader.responses).toHaveLength(0); // never a complete answer
       await waitFor('the stalled upstream connection to close', () => upstream.sockets.size === 0);
+    } finally {
+      await gateway.stop(500);
+    }
+  });
+
+  it('does not take a held-up event loop for a stalled upstream: what arrived meanwhile is read before the deadline is judged', async () => {
+    const metrics = new Registry();
+    const gateway = await gatewayTo([upstream.port], { responseStallTimeoutMs: 300 }, metrics);
+    try {
+      const caller = await rawCaller(gateway.listener.address.port);
+      caller.socket.write('GET /held-up HTTP/1.1\r\nHost: greeting-service\r\n\r\n');
+      await waitFor('the whole answer', () => caller.reader.responses.length === 1 || caller.socket.destroyed, 10_000);
+      expect(caller.reader.responses.map((r) => r.body)).toEqual(['helloworld']);
+      expect(await metricValue(metrics, 'mesh_bridge_http_upstream_failures_total', { reason: 'response_timeout' })).toBe(0);
+      caller.socket.destroy();
     } finally {
       await gateway.stop(500);
     }

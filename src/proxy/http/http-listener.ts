@@ -21,7 +21,8 @@ import { TrafficStats } from '../../bridge/stats/traffic-stats';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE, METHODS, assertParserWorks } from './http-parser';
 import { HttpUpstream, UpstreamFailure, UpstreamSink, coarseClock } from './http-upstream';
 import type { HttpMirrorCall, HttpMirrorHook } from '../mirror/http-mirror';
-import { HOP_BY_HOP, ResponseFraming, finalResponseHead, interimResponseHead, switchingProtocolsHead } from './response-head';
+import { READ_BUFFER, keep, readIntoShared } from './read-buffer';
+import { ResponseFraming, isHopByHop, finalResponseHead, interimResponseHead, switchingProtocolsHead } from './response-head';
 
 export type HttpRouteBy = 'host' | 'path';
 
@@ -215,6 +216,10 @@ class Exchange implements UpstreamSink, ResponseFraming {
   /** Response bytes held while an earlier exchange on the same connection is still answering. */
   private held: Buffer[] | null = null;
   private heldBytes = 0;
+  /** Inside one upstream read (cork() .. uncork()): its first write waits here, the caller's socket is corked from the second. */
+  private batching = false;
+  private firstWrite: Buffer | string | null = null;
+  private corked = false;
 
   constructor(
     readonly downstream: Downstream,
@@ -236,13 +241,31 @@ class Exchange implements UpstreamSink, ResponseFraming {
    */
   emit(bytes: Buffer | string): void {
     if (this.tunnelled || this.isHead) {
-      const socket = this.downstream.socket;
-      if (!(typeof bytes === 'string' ? socket.write(bytes, 'latin1') : socket.write(bytes))) this.upstream?.pauseReading();
+      if (this.batching) {
+        // Within one upstream read: a lone write goes out as it is, two or more as one (corked).
+        if (!this.corked) {
+          const first = this.firstWrite;
+          if (first === null) {
+            this.firstWrite = bytes;
+            return;
+          }
+          this.firstWrite = null;
+          this.corked = true;
+          this.downstream.socket.cork();
+          this.write(first);
+        }
+      }
+      this.write(bytes);
     } else {
       (this.held ??= []).push(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
       this.heldBytes += bytes.length;
       if (this.heldBytes > HELD_BYTES_LIMIT) this.upstream?.pauseReading();
     }
+  }
+
+  private write(bytes: Buffer | string): void {
+    const socket = this.downstream.socket;
+    if (!(typeof bytes === 'string' ? socket.write(bytes, 'latin1') : socket.write(bytes))) this.upstream?.pauseReading();
   }
 
   /** The exchange's turn came: what it held goes out, and its upstream is read again if the caller can take it. */
@@ -285,16 +308,17 @@ class Exchange implements UpstreamSink, ResponseFraming {
       }
       this.emit(head);
     }
+    // A copy: the bytes may be a view of the upstreams' shared read buffer, and a write may keep them.
     if (this.rechunk) {
       this.emit(`${bytes.length.toString(16)}\r\n`);
-      this.emit(bytes);
+      this.emit(keep(bytes));
       this.emit('\r\n');
-    } else this.emit(bytes);
+    } else this.emit(keep(bytes));
   }
 
   onResponseBytes(bytes: Buffer): void {
     this.responseStarted = true;
-    this.emit(bytes);
+    this.emit(keep(bytes));
   }
 
   onResponseEnd(): void {
@@ -303,15 +327,30 @@ class Exchange implements UpstreamSink, ResponseFraming {
       this.pendingHead = null;
     }
     if (this.rechunk) this.emit('0\r\n\r\n');
+    // Written before the queue moves on: the next exchange's held bytes must follow this one's.
+    this.flushFirstWrite();
     this.downstream.listener.exchangeEnded(this);
   }
 
   cork(): void {
-    this.downstream.socket.cork();
+    this.batching = true;
   }
 
   uncork(): void {
-    this.downstream.socket.uncork();
+    this.batching = false;
+    this.flushFirstWrite();
+    if (this.corked) {
+      this.corked = false;
+      this.downstream.socket.uncork();
+    }
+  }
+
+  private flushFirstWrite(): void {
+    const first = this.firstWrite;
+    if (first !== null) {
+      this.firstWrite = null;
+      this.write(first);
+    }
   }
 
   onUpstreamError(message: string, outcome: UpstreamFailure, staleReuse: boolean): void {
@@ -359,10 +398,14 @@ class Downstream {
   /** Bytes handed to the kernel for this caller when its connection was last looked at. */
   dispatchedAtLastLook = 0;
 
+  /** The caller's address, read once (X-Forwarded-For, trusted forwarders). */
+  readonly client: string;
+
   constructor(
     readonly listener: HttpListener,
     readonly socket: Socket,
   ) {
+    this.client = socket.remoteAddress ?? '';
     this.parser = new HTTPParser();
     this.parser.initialize(HTTPParser.REQUEST, {}, MAX_HEADER_SIZE);
   }
@@ -385,6 +428,27 @@ class Downstream {
       this.phaseSince = this.lastActiveAt = coarseClock.now;
       this.socket.resume();
     }
+  }
+
+  /** Sets Phase.Head where the parser says a message begins (see HttpListener.onData). */
+  headBegins: (() => void) | null = null;
+  private watchingBegins = false;
+  /** The parser's message-complete callback; muted after a head with no body, which ended its request itself. */
+  requestEnds: (() => void) | null = null;
+  private completeMuted = false;
+  /** Set while a head is read: no Transfer-Encoding, no Content-Length above 0, no upgrade. */
+  bodylessHead = false;
+
+  watchBegins(on: boolean): void {
+    if (this.watchingBegins === on) return;
+    this.watchingBegins = on;
+    this.parser[HTTPParser.kOnMessageBegin] = on ? this.headBegins : null;
+  }
+
+  muteComplete(on: boolean): void {
+    if (this.completeMuted === on) return;
+    this.completeMuted = on;
+    this.parser[HTTPParser.kOnMessageComplete] = on ? null : this.requestEnds;
   }
 
   /** The upstream that filled up took its bytes: read the caller again. */
@@ -414,8 +478,10 @@ export class HttpListener {
   private readonly pending = new PendingCounts();
   private readonly inFlight = new Set<Exchange>();
   private readonly serviceByName = new Map<string, string>();
+  private readonly outlierSets = new Map<string, Record<Stack, string>>();
   private readonly logOnce = new LogOnce();
   private sweepTimer: NodeJS.Timeout | null = null;
+  private sweepImmediate: NodeJS.Immediate | null = null;
   /** Wall clock for the traffic windows, refreshed by the sweep: one Date.now() per 50 ms, not per request. */
   private clockMs = Date.now();
   private draining = false;
@@ -490,7 +556,7 @@ export class HttpListener {
       this.metrics.acceptErrors.inc({ code });
       if (this.logOnce.first(`accept|${code}`)) this.options.logger.warn({ code: err.code }, `the HTTP listener could not accept a connection: ${err.message}`);
     });
-    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweepTimer = setInterval(() => this.sweepSoon(), SWEEP_MS);
     this.sweepTimer.unref();
   }
 
@@ -504,6 +570,7 @@ export class HttpListener {
     await closeSockets(this.downstreams);
     for (const pool of this.idle.values()) for (const upstream of pool) upstream.destroy();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.sweepImmediate !== null) clearImmediate(this.sweepImmediate);
     await closed;
   }
 
@@ -519,9 +586,11 @@ export class HttpListener {
     }
     const downstream = new Downstream(this, socket);
     const parser = downstream.parser;
-    parser[HTTPParser.kOnMessageBegin] = () => {
+    // Installed only when a head may begin mid-read (see onData): most heads begin a read.
+    downstream.headBegins = () => {
       downstream.phase = Phase.Head;
       downstream.phaseSince = coarseClock.now;
+      downstream.muteComplete(false); // this message's end is the parser's to tell
     };
     parser[HTTPParser.kOnHeaders] = (headers: string[], url: string) => {
       downstream.partialHeaders.push(...headers);
@@ -540,17 +609,30 @@ export class HttpListener {
     ) => {
       const fields = headers ?? downstream.partialHeaders;
       const target = url ?? downstream.partialUrl;
-      downstream.partialHeaders = [];
+      if (headers === undefined) downstream.partialHeaders = [];
       downstream.partialUrl = '';
       downstream.phase = Phase.Body;
+      downstream.bodylessHead = false;
       this.onRequestHead(downstream, major, minor, fields, METHODS[method], target, upgrade, keepAlive);
+      if (downstream.bodylessHead) {
+        // No body follows: the request ends here, and the parser's "complete" for it is not needed
+        // (it is back for the next message: see Downstream.watchBegins).
+        this.onRequestEnd(downstream);
+        downstream.muteComplete(true);
+      }
       return 0;
     };
     parser[HTTPParser.kOnBody] = (body: Buffer) => this.onRequestBody(downstream, body);
-    parser[HTTPParser.kOnMessageComplete] = () => this.onRequestEnd(downstream);
+    downstream.requestEnds = () => this.onRequestEnd(downstream);
+    parser[HTTPParser.kOnMessageComplete] = downstream.requestEnds;
     this.downstreams.add(downstream);
     this.metrics.connections.inc();
-    socket.on('data', (chunk) => this.onData(downstream, chunk));
+    // Read into the shared buffer where this Node allows it; else through 'data' events.
+    const read = (length: number): boolean => {
+      this.onData(downstream, READ_BUFFER.subarray(0, length));
+      return true;
+    };
+    if (!readIntoShared(socket, read)) socket.on('data', (chunk: Buffer) => this.onData(downstream, chunk));
     socket.on('drain', () => this.callerDrained(downstream));
     socket.on('error', () => undefined);
     socket.on('close', () => this.callerClosed(downstream));
@@ -588,15 +670,28 @@ export class HttpListener {
   private onData(downstream: Downstream, chunk: Buffer): void {
     downstream.lastActiveAt = coarseClock.now;
     if (downstream.tunnel !== null) {
-      downstream.sendUpstream(downstream.tunnel, chunk);
+      downstream.sendUpstream(downstream.tunnel, keep(chunk)); // a copy: the chunk is the shared read buffer's
       return;
     }
+    // A read that arrives while idle starts a head (the header timeout counts from its first
+    // byte). Where else a head may begin, after a request ended in this read or after empty lines,
+    // the parser says so through its begin callback, installed only then.
+    if (downstream.phase === Phase.Idle) {
+      const first = chunk[0];
+      if (first === 13 || first === 10) downstream.watchBegins(true);
+      else {
+        downstream.phase = Phase.Head;
+        downstream.phaseSince = coarseClock.now;
+      }
+    }
     const result = downstream.parser.execute(chunk);
+    downstream.watchBegins(false);
+    downstream.muteComplete(false);
     // The parser's callbacks may have set it: an upgrade request's head was just read. Nothing more
     // of this caller is read or sent upstream before the upstream has agreed (101): what followed
     // the head waits, and belongs to the new protocol if it agrees.
     if (typeof result === 'number' && downstream.upgrading !== null) {
-      if (result < chunk.length) downstream.afterUpgrade = chunk.subarray(result);
+      if (result < chunk.length) downstream.afterUpgrade = keep(chunk.subarray(result));
       downstream.hold(Hold.Upgrading);
       return;
     }
@@ -680,6 +775,7 @@ export class HttpListener {
     let forwardedHost = '';
     let transferEncoding = '';
     let headers = '';
+    let declaresBody = false;
     for (let i = 0; i < fields.length; i += 2) {
       const name = fields[i];
       const value = fields[i + 1];
@@ -694,12 +790,13 @@ export class HttpListener {
         else if (lower === HOPS_HEADER) hops = Number.parseInt(value, 10) || 0;
         else headers += `${name}: ${value}\r\n`;
         continue;
-      } else if (HOP_BY_HOP.has(lower)) {
+      } else if (isHopByHop(lower)) {
         if (lower === 'transfer-encoding') transferEncoding = transferEncoding === '' ? value : `${transferEncoding}, ${value}`;
         if (!(upgrade && lower === 'upgrade')) continue;
-      }
+      } else if (lower === 'content-length' && Number(value) !== 0) declaresBody = true; // (unreadable: a body, to be safe)
       headers += `${name}: ${value}\r\n`;
     }
+    downstream.bodylessHead = !declaresBody && transferEncoding === '' && !upgrade;
     // The parser accepts a request with a body only when chunked is its last coding; the others (gzip ...) stay.
     if (transferEncoding !== '') exchange.chunkedRequest = true;
     if (hosts > 1) {
@@ -721,7 +818,7 @@ export class HttpListener {
     if (policy.stickyHeader !== undefined) {
       for (let i = 0; i < fields.length; i += 2) if (fields[i].toLowerCase() === policy.stickyHeader) sticky = fields[i + 1];
     }
-    const client = downstream.socket.remoteAddress ?? '';
+    const client = downstream.client;
     // What a caller says about the scheme and host it used is believed only from a trusted hop.
     if (this.trustedForwarders.size === 0 || !this.trustedForwarders.has(client)) {
       forwardedProto = '';
@@ -742,7 +839,7 @@ export class HttpListener {
     else {
       // Label routing reads the request's view too: built only for a service with route rules.
       if (this.options.routes.hasLabelRoutes(service)) exchange.proxyRequest = new HttpProxyRequest(service, `${method} ${path}`, `${client}:${downstream.socket.remotePort}`, fields);
-      if (downstream.queue.length <= this.maxPipelined) this.route(exchange);
+      if (downstream.queue.length <= this.maxPipelined) this.route(exchange, exchange.startedAt);
     }
   }
 
@@ -767,8 +864,8 @@ export class HttpListener {
     });
   }
 
-  /** Picks an instance and sends the request, or answers 503 when there is none. */
-  private route(exchange: Exchange): void {
+  /** Picks an instance and sends the request, or answers 503 when there is none; `now`: the clock, when the caller has just read it. */
+  private route(exchange: Exchange, now = performance.now()): void {
     exchange.routed = true;
     const view = exchange.proxyRequest ?? undefined;
     const choice = this.options.routes.choose(exchange.service, '', '', undefined, exchange.sticky, Math.random, undefined, view);
@@ -780,7 +877,7 @@ export class HttpListener {
       return;
     }
     // The policy's timeout (or its route rule's), until now; from now on the time it ends.
-    exchange.deadline = (choice.timeoutMs ?? exchange.deadline) + performance.now();
+    exchange.deadline = (choice.timeoutMs ?? exchange.deadline) + now;
     const bodySoFar = exchange.pendingBody;
     this.dispatch(exchange, choice, false);
     // After the real request is on its way, so the copy follows it.
@@ -867,6 +964,7 @@ export class HttpListener {
 
   private onRequestEnd(downstream: Downstream): void {
     downstream.phase = Phase.Idle;
+    downstream.watchBegins(true); // another request may begin in the same read
     const exchange = downstream.current;
     if (!exchange) return;
     exchange.requestDone = true;
@@ -954,11 +1052,22 @@ export class HttpListener {
     if (exchange.proxyRequest !== null) this.filters?.complete(exchange.proxyRequest, outcome, (performance.now() - exchange.startedAt) * 1000, this.clockMs);
   }
 
+  /** The outlier detector's set names of a service, made once (not a new string, hashed anew, per request). */
+  private outlierSetOf(service: string, stack: Stack): string {
+    let sets = this.outlierSets.get(service);
+    if (sets === undefined) {
+      // Only routed services report: the catalog bounds them; the cap is a backstop.
+      if (this.outlierSets.size >= 10_000) this.outlierSets.clear();
+      this.outlierSets.set(service, (sets = { legacy: outlierSet(service, 'legacy'), mesh: outlierSet(service, 'mesh') }));
+    }
+    return sets[stack];
+  }
+
   /** Tells outlier detection how a call to an instance ended; logs and counts an ejection. */
   private reportOutcome(exchange: Exchange, outcome: Outcome, now: number): void {
     const address = exchange.address;
     // The exchange's upstream connection is its own: a lost one counts once however it is reported.
-    if (this.draining || !this.options.routes.outliers.report(address, outcome, now, outlierSet(exchange.service, exchange.stack), exchange.upstream ?? undefined)) return;
+    if (this.draining || !this.options.routes.outliers.report(address, outcome, now, this.outlierSetOf(exchange.service, exchange.stack), exchange.upstream ?? undefined)) return;
     this.metrics.ejections.inc();
     this.options.logger.warn({ upstream: address, outcome }, `ejecting HTTP upstream ${address} for a while: its calls keep failing (${outcome})`);
   }
@@ -1079,10 +1188,25 @@ export class HttpListener {
     }
   }
 
-  private sweep(): void {
-    const now = performance.now();
-    coarseClock.now = now;
+  /**
+   * The sweep's timer reads the clocks, and the sweep itself runs once the I/O that is ready has
+   * been read (setImmediate: after this turn's poll phase). Timers run before pending reads are
+   * delivered: after the event loop was held up (a long garbage collection, a starved CPU) a sweep
+   * run straight away would judge peers by a stale view, and cut off an upstream or a caller whose
+   * bytes, or whose reading, were waiting in the kernel. Reads in between are stamped with the fresh clock.
+   */
+  private sweepSoon(): void {
+    coarseClock.now = performance.now();
     this.clockMs = Date.now();
+    if (this.sweepImmediate !== null) return;
+    this.sweepImmediate = setImmediate(() => {
+      this.sweepImmediate = null;
+      this.sweep();
+    });
+  }
+
+  private sweep(): void {
+    const now = coarseClock.now;
     for (const exchange of this.inFlight) {
       if (!exchange.responseStarted) {
         if (exchange.deadline <= now) this.upstreamFailed(exchange, `no response within ${Math.round(exchange.deadline - exchange.startedAt)} ms`, 'response_timeout', false);

@@ -4,6 +4,7 @@
 // byte past the response's end is ever passed on, and a connection that sends any is not reused.
 import { Socket, connect } from 'node:net';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE } from './http-parser';
+import { READ_BUFFER } from './read-buffer';
 
 /** How an upstream connection failed an exchange (failure-class.ts); bridge_refusal: this process ran out of descriptors. */
 export type UpstreamFailure = 'connect_failure' | 'connect_timeout' | 'reset' | 'bridge_refusal';
@@ -18,9 +19,12 @@ export const coarseClock = { now: performance.now() };
 export interface UpstreamSink {
   /** A response head arrived (1xx interim ones and 101 included), its fields as `[name, value, ...]`. */
   onResponseHead(statusCode: number, statusMessage: string, fields: string[]): void;
-  /** Body bytes of the final response, de-chunked: never a byte past the response's end. */
+  /**
+   * Body bytes of the final response, de-chunked: never a byte past the response's end. The bytes
+   * may be a view of the shared read buffer, valid only during the call: a sink copies what it keeps.
+   */
   onResponseBody(bytes: Buffer): void;
-  /** After a 101: raw bytes of the upgraded protocol. */
+  /** After a 101: raw bytes of the upgraded protocol (valid only during the call, as above). */
   onResponseBytes(bytes: Buffer): void;
   /** The final response is complete. */
   onResponseEnd(): void;
@@ -89,7 +93,8 @@ export class HttpUpstream {
     connectTimeoutMs: number,
     private readonly onClosed: (upstream: HttpUpstream) => void,
   ) {
-    this.socket = connect({ host, port, noDelay: true });
+    // Read into the buffer every HTTP socket shares (read-buffer.ts): a sink copies what it keeps.
+    this.socket = connect({ host, port, noDelay: true, onread: { buffer: READ_BUFFER, callback: this.onRead } });
     // Until connected, inactivity is a connect that does not complete (SYNs dropped, backlog full).
     this.socket.setTimeout(connectTimeoutMs);
     this.socket.once('timeout', () => {
@@ -108,7 +113,6 @@ export class HttpUpstream {
       this.connected = true;
       this.socket.setTimeout(0);
     });
-    this.socket.on('data', (chunk) => this.onData(chunk));
     this.socket.on('end', () => this.onEnd());
     this.socket.on('drain', () => {
       const waiter = this.drainWaiter;
@@ -131,6 +135,7 @@ export class HttpUpstream {
   /** Starts an exchange on this connection. */
   attach(sink: UpstreamSink): void {
     this.sink = sink;
+    if (this.partialFields.length > 0) this.partialFields = [];
     this.sawHead = false;
     this.complete = false;
     this.finalStatus = false;
@@ -180,7 +185,7 @@ export class HttpUpstream {
   /** A message starts: after the response completed, it is one nobody asked for. */
   private readonly onMessageBegin = (): void => {
     if (this.complete || this.sink === null) this.outOfStep = true;
-    this.partialFields = [];
+    if (this.partialFields.length > 0) this.partialFields = [];
   };
 
   private readonly onHeaders = (fields: string[]): void => {
@@ -211,9 +216,12 @@ export class HttpUpstream {
     if (this.finalStatus && !shouldKeepAlive) this.reusable = false;
     this.inHead = false;
     sink.onResponseHead(status, statusMessage ?? '', headers ?? this.partialFields);
+    if (this.partialFields.length > 0) this.partialFields = [];
     if (this.finalStatus && sink.skipResponseBody) return 1; // no body follows (204 and 304 llhttp knows)
     if (this.cutAtHeadEnd && this.finalStatus && status !== 101 && status !== 204 && status !== 304 && sink.contentLength > 0) {
       this.bodyRemaining = sink.contentLength;
+      // The body is framed here: the parser's "complete" that follows (no body, for it) is not ours.
+      this.parser[HTTPParser.kOnMessageComplete] = null;
       return 1;
     }
     return 0;
@@ -254,6 +262,12 @@ export class HttpUpstream {
     return -1;
   }
 
+  /** True: reading goes on unless onData paused it (returning false would stop it behind pause()'s back). */
+  private readonly onRead = (length: number): boolean => {
+    this.onData(READ_BUFFER.subarray(0, length));
+    return true;
+  };
+
   private onData(chunk: Buffer): void {
     this.lastReadAt = coarseClock.now;
     this.answered = true;
@@ -288,8 +302,16 @@ export class HttpUpstream {
       const cut = this.inHead ? this.headEnd(rest) : -1;
       const slice = cut < 0 ? rest : rest.subarray(0, cut);
       this.cutAtHeadEnd = cut >= 0;
-      result = this.parser.execute(slice);
-      this.cutAtHeadEnd = false;
+      const parser = this.parser;
+      // A message that begins in a slice ending at a head's end is the response being read (bytes
+      // past a response's end never get this far: see above): its begin callback is not needed.
+      if (this.cutAtHeadEnd) parser[HTTPParser.kOnMessageBegin] = null;
+      result = parser.execute(slice);
+      if (this.cutAtHeadEnd) {
+        parser[HTTPParser.kOnMessageBegin] = this.onMessageBegin;
+        parser[HTTPParser.kOnMessageComplete] = this.onMessageComplete;
+        this.cutAtHeadEnd = false;
+      }
       if (typeof result !== 'number') break;
       if (this.tunnel) {
         // With a 101 the bytes after the head are already the new protocol's.

@@ -1,4 +1,4 @@
-import { ResponseFraming, finalResponseHead, interimResponseHead, switchingProtocolsHead } from './response-head';
+import { HOP_BY_HOP, ResponseFraming, finalResponseHead, interimResponseHead, isHopByHop, switchingProtocolsHead } from './response-head';
 
 function head(fields: string[], options: { status?: number; noBody?: boolean; http10?: boolean; closeAfter?: boolean } = {}) {
   const out: ResponseFraming = { rechunk: false, closeAfter: options.closeAfter ?? false, contentLength: -1 };
@@ -65,5 +65,22 @@ describe('interim and 101 heads', () => {
     expect(switchingProtocolsHead('Switching Protocols', ['Upgrade', 'websocket', 'Connection', 'Upgrade', 'Sec-WebSocket-Accept', 'abc'])).toBe(
       'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: abc\r\nconnection: upgrade\r\n\r\n',
     );
+  });
+});
+
+describe('isHopByHop', () => {
+  it('says what HOP_BY_HOP says, for its names and for near misses', () => {
+    const names = [...HOP_BY_HOP, 'content-length', 'host', 'tee', 'trailers', 'upgrades', 'connections', 'keep-alivE', 'x', '', 'proxy-authorizatio'];
+    for (const name of names) expect([name, isHopByHop(name)]).toEqual([name, HOP_BY_HOP.has(name)]);
+  });
+});
+
+describe('finalResponseHead, names looked at by length', () => {
+  it('drops every hop-by-hop header whatever its case, reads Content-Length, passes the rest as sent', () => {
+    const names = [...HOP_BY_HOP].map((n) => n.toUpperCase());
+    const fields = ['X-Kept', 'a', 'Content-LENGTH', '2', ...names.flatMap((n) => [n, 'v']), 'Date', 'today'];
+    const out: ResponseFraming = { rechunk: false, closeAfter: false, contentLength: -1 };
+    const text = finalResponseHead(out, 200, 'OK', fields, false, false);
+    expect(text).toBe('HTTP/1.1 200 OK\r\nX-Kept: a\r\nContent-LENGTH: 2\r\nDate: today\r\ntransfer-encoding: v, chunked\r\n\r\n');
   });
 });

@@ -4,7 +4,38 @@
 // version. Pure: fields in, head text and two decisions out.
 
 /** Headers that describe one hop, never forwarded (RFC 9110 section 7.6.1, and RFC 2616's list). */
-export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate']);
+export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate']);
+
+/**
+ * isHopByHop(lower), without hashing: header names arrive as new strings on every message, and
+ * a set lookup would hash each one; comparing by length first rejects almost every name at once.
+ */
+export function isHopByHop(lower: string): boolean {
+  switch (lower.length) {
+    case 2:
+      return lower === 'te';
+    case 7:
+      return lower === 'trailer' || lower === 'upgrade';
+    case 10:
+      return lower === 'connection' || lower === 'keep-alive';
+    case 16:
+      return lower === 'proxy-connection';
+    case 17:
+      return lower === 'transfer-encoding';
+    case 18:
+      return lower === 'proxy-authenticate';
+    case 19:
+      return lower === 'proxy-authorization';
+    default:
+      return false;
+  }
+}
+
+/**
+ * By name length: 1 where a response header may be hop-by-hop or Content-Length, the only names a
+ * response head is rebuilt around; any other is passed on without a lower-cased copy made of it.
+ */
+const NEEDS_A_LOOK: Readonly<Record<number, 1>> = { 2: 1, 7: 1, 10: 1, 14: 1, 16: 1, 17: 1, 18: 1, 19: 1 };
 
 /** The connection options every hop understands: naming them in Connection strips nothing more. */
 const PLAIN_CONNECTION_TOKENS = new Set(['close', 'keep-alive', 'upgrade']);
@@ -37,8 +68,12 @@ export function finalResponseHead(
   let length = -1;
   for (let i = 0; i < fields.length; i += 2) {
     const name = fields[i];
+    if (!NEEDS_A_LOOK[name.length]) {
+      head += `${name}: ${fields[i + 1]}\r\n`;
+      continue;
+    }
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower)) {
+    if (isHopByHop(lower)) {
       if (lower === 'transfer-encoding') transferEncoding = transferEncoding === '' ? fields[i + 1] : `${transferEncoding}, ${fields[i + 1]}`;
       else if (lower === 'connection') connection = connection === '' ? fields[i + 1] : `${connection},${fields[i + 1]}`;
       continue;
@@ -46,7 +81,7 @@ export function finalResponseHead(
     if (lower === 'content-length') length = Number(fields[i + 1]);
     head += `${name}: ${fields[i + 1]}\r\n`;
   }
-  if (connection !== '') head = withoutNamed(head, connection);
+  if (connection !== '' && !PLAIN_CONNECTION_TOKENS.has(connection.toLowerCase())) head = withoutNamed(head, connection);
   out.rechunk = false;
   out.contentLength = transferEncoding === '' ? length : -1;
   const bodyless = noBody || status === 204 || status === 304;
@@ -80,7 +115,7 @@ export function finalResponseHead(
 export function interimResponseHead(status: number, message: string, fields: readonly string[], http10: boolean): string {
   if (http10) return '';
   let head = `HTTP/1.1 ${status} ${message}\r\n`;
-  for (let i = 0; i < fields.length; i += 2) if (!HOP_BY_HOP.has(fields[i].toLowerCase())) head += `${fields[i]}: ${fields[i + 1]}\r\n`;
+  for (let i = 0; i < fields.length; i += 2) if (!isHopByHop(fields[i].toLowerCase())) head += `${fields[i]}: ${fields[i + 1]}\r\n`;
   return head + '\r\n';
 }
 
@@ -89,7 +124,7 @@ export function switchingProtocolsHead(message: string, fields: readonly string[
   let head = `HTTP/1.1 101 ${message}\r\n`;
   for (let i = 0; i < fields.length; i += 2) {
     const lower = fields[i].toLowerCase();
-    if (lower === 'upgrade' || !HOP_BY_HOP.has(lower)) head += `${fields[i]}: ${fields[i + 1]}\r\n`;
+    if (lower === 'upgrade' || !isHopByHop(lower)) head += `${fields[i]}: ${fields[i + 1]}\r\n`;
   }
   return head + 'connection: upgrade\r\n\r\n';
 }

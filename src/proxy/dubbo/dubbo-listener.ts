@@ -557,7 +557,11 @@ export class DubboListener {
 
   /** After the filters: choose an instance and send. */
   private route(request: ProxiedRequest): void {
-    if (request.downstream.closed) return;
+    if (request.downstream.closed) {
+      // A two-way call ended as caller_gone when its consumer left; a one-way call ends here.
+      if (!request.frame.header.twoWay) this.filters?.complete(request, 'caller_gone', 0, this.clockMs);
+      return;
+    }
     const { service, version, group, method } = request;
     const exclude = this.readonlyAddresses.size > 0 ? this.readonlyAddresses : undefined;
     const choice =
@@ -582,7 +586,10 @@ export class DubboListener {
       request.address = address;
       request.routedStack = choice.routedStack;
       this.options.routes.outliers.report(address, 'upstream_overloaded', this.clockMs);
-      if (!twoWay) return this.metrics.failures.inc({ reason: 'upstream_overloaded' });
+      if (!twoWay) {
+        this.metrics.failures.inc({ reason: 'upstream_overloaded' });
+        return this.filters?.complete(request, 'upstream_overloaded', 0, this.clockMs);
+      }
       return this.answerLocally(request, { outcome: 'upstream_overloaded', message: `mesh-bridge: upstream ${address} is not reading its requests` });
     }
     if (!this.corked.has(connection)) {
@@ -591,8 +598,11 @@ export class DubboListener {
       connection.cork();
       this.corked.add(connection);
     }
-    if (!twoWay) connection.sendOneWay(request.frame);
-    else {
+    if (!twoWay) {
+      connection.sendOneWay(request.frame);
+      // Nothing comes back: the filters that saw it (a bulkhead slot, a breaker) hear of its end now.
+      this.filters?.complete(request, 'ok', 0, this.clockMs);
+    } else {
       request.attempts++;
       request.address = address;
       request.routedStack = choice.routedStack;
@@ -662,10 +672,10 @@ export class DubboListener {
     this.complete(request, outcome);
   }
 
-  private complete(request: ProxiedRequest, outcome: Outcome): void {
+  private complete(request: ProxiedRequest, outcome: Outcome, refusal?: BridgeRefusal): void {
     const micros = (performance.now() - request.startedAt) * 1000;
     this.options.stats.recordCall(request.service, request.routedStack, request.method, this.clockMs, micros, outcome);
-    if (this.filters !== null) this.filters.complete(request, outcome, micros, this.clockMs);
+    if (this.filters !== null) this.filters.complete(request, outcome, micros, this.clockMs, refusal);
     request.shadow?.primaryEnded(outcome);
   }
 
@@ -728,15 +738,17 @@ export class DubboListener {
 
   /** Answers a request the bridge will not route (filters, caps, no instance), in Dubbo's form. */
   private answerLocally(request: ProxiedRequest, reply: LocalReply): void {
+    // Its consumer left while a filter held it: it already ended as caller_gone.
+    if (request.downstream.closed && request.frame.header.twoWay) return;
     this.metrics.failures.inc({ reason: reply.refusal ?? reply.outcome });
-    if (!request.frame.header.twoWay) return;
+    if (!request.frame.header.twoWay) return this.filters?.complete(request, reply.outcome, 0, this.clockMs, reply.refusal);
     request.downstream.requests.delete(request);
     request.downstream.write(
       reply.answer !== undefined
         ? dubboFallbackFrame(reply.answer, request.idHigh, request.idLow)
         : encodeResponse({ requestId: request.requestId, status: dubboStatusFor(reply.outcome, reply.refusal), errorMessage: reply.message }),
     );
-    this.complete(request, reply.outcome);
+    this.complete(request, reply.outcome, reply.refusal);
   }
 
   /** Answers a request refused before it was read (draining, in-flight cap, unreadable). */

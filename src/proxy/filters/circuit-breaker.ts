@@ -3,7 +3,8 @@
 // passes its threshold. Open, it answers at once (Dubbo 100 / HTTP 503, naming the rule) for
 // `openMs`; then half-open, it admits a configured number of probes: all succeed, it closes; one
 // fails, it opens again. Only failures of the service count: the bridge's own refusals and callers
-// that hung up do not. The state machine is pure (`now` passed in).
+// that hung up do not, and a probe that ended so gives its place back (else the breaker would stay
+// half-open, refusing everything, for good). The state machine is pure (`now` passed in).
 import { z } from 'zod';
 import { Outcome, isError } from '../failure-class';
 import { BucketedWindow } from '../stats/bucketed-window';
@@ -45,6 +46,8 @@ export class Breaker {
   private openedAt = 0;
   private probesAdmitted = 0;
   private probesSucceeded = 0;
+  /** Which half-open spell this is: a probe's end counts only in the spell that admitted it. */
+  halfOpenSpell = 0;
   private readonly window: BucketedWindow;
   /** Times this breaker opened, for metrics. */
   opens = 0;
@@ -58,6 +61,7 @@ export class Breaker {
     if (this.state === 'open') {
       if (now - this.openedAt < this.rule.openMs) return 'no';
       this.state = 'half_open';
+      this.halfOpenSpell++;
       this.probesAdmitted = 0;
       this.probesSucceeded = 0;
     }
@@ -69,10 +73,10 @@ export class Breaker {
     return 'yes';
   }
 
-  /** How an admitted call ended. */
-  complete(now: number, failed: boolean, slow: boolean, probe: boolean): void {
+  /** How an admitted call ended; `spell` is halfOpenSpell when a probe was admitted. */
+  complete(now: number, failed: boolean, slow: boolean, probe: boolean, spell = this.halfOpenSpell): void {
     if (probe) {
-      if (this.state !== 'half_open') return;
+      if (this.state !== 'half_open' || spell !== this.halfOpenSpell) return;
       if (failed || slow) this.open(now);
       else if (++this.probesSucceeded >= this.rule.halfOpenProbes) {
         this.state = 'closed';
@@ -83,6 +87,11 @@ export class Breaker {
     if (this.state !== 'closed') return;
     this.window.record(now, failed, slow);
     if (this.tripped(now)) this.open(now);
+  }
+
+  /** A probe that said nothing about the service (its caller left, the bridge refused it): its place is free again. */
+  releaseProbe(spell: number): void {
+    if (this.state === 'half_open' && spell === this.halfOpenSpell && this.probesAdmitted > 0) this.probesAdmitted--;
   }
 
   private tripped(now: number): boolean {
@@ -104,6 +113,7 @@ export class Breaker {
 interface Admitted {
   breaker: Breaker;
   probe: boolean;
+  spell: number;
   slowCallMs: number;
 }
 
@@ -128,7 +138,7 @@ export class CircuitBreakerFilter implements Filter {
       if (answer === 'no') {
         return { outcome: 'bridge_refusal', refusal: 'circuit_open', message: `circuit breaker ${ruleName(this.name, i, rule.name)} is open for ${key}` };
       }
-      (admitted ??= []).push({ breaker, probe: answer === 'probe', slowCallMs: rule.slowCallMs ?? Infinity });
+      (admitted ??= []).push({ breaker, probe: answer === 'probe', spell: breaker.halfOpenSpell, slowCallMs: rule.slowCallMs ?? Infinity });
     }
     if (admitted !== undefined) this.admitted.set(request, admitted);
     return undefined;
@@ -139,9 +149,12 @@ export class CircuitBreakerFilter implements Filter {
     if (admitted === undefined) return;
     this.admitted.delete(request);
     // The bridge's own refusals and callers that hung up say nothing about the service.
-    if (outcome === 'caller_gone' || outcome === 'bridge_refusal') return;
+    if (outcome === 'caller_gone' || outcome === 'bridge_refusal') {
+      for (const a of admitted) if (a.probe) a.breaker.releaseProbe(a.spell);
+      return;
+    }
     const failed = isError(outcome);
-    for (const a of admitted) a.breaker.complete(now, failed, latencyMicros / 1000 >= a.slowCallMs, a.probe);
+    for (const a of admitted) a.breaker.complete(now, failed, latencyMicros / 1000 >= a.slowCallMs, a.probe, a.spell);
   }
 
   /** Breakers not closed, for the admin API and metrics. */

@@ -1,6 +1,6 @@
 // Runs a request through filters in order. The router is not here: it is the step after the
 // chain, so a chain with no filters costs one length check per request.
-import type { Outcome } from '../failure-class';
+import type { BridgeRefusal, Outcome } from '../failure-class';
 import type { Filter, FilterContext, LocalReply, ProxyRequest } from './filter';
 
 export type ChainResult = { reply?: LocalReply };
@@ -48,7 +48,7 @@ export class FilterChain {
     return reply;
   }
 
-  complete(request: ProxyRequest, outcome: Outcome, latencyMicros: number, now: number): void {
-    for (const filter of this.filters) filter.onComplete?.(request, outcome, latencyMicros, now);
+  complete(request: ProxyRequest, outcome: Outcome, latencyMicros: number, now: number, refusal?: BridgeRefusal): void {
+    for (const filter of this.filters) filter.onComplete?.(request, outcome, latencyMicros, now, refusal);
   }
 }

@@ -66,9 +66,11 @@ export interface Filter {
   onRequest(request: ProxyRequest, now: number, context: FilterContext): FilterDecision;
   /**
    * How the call ended, with its latency: for breakers, bulkheads, stats. Called exactly once for
-   * every request that entered the chain, whichever filter answered it and however it ended.
+   * every request that entered the chain, whichever filter answered it and however it ended (a
+   * one-way call when it is sent, a held one when its caller leaves: a filter holding it lets it go).
+   * `refusal` says which kind of local answer it got when the outcome is bridge_refusal.
    */
-  onComplete?(request: ProxyRequest, outcome: Outcome, latencyMicros: number, now: number): void;
+  onComplete?(request: ProxyRequest, outcome: Outcome, latencyMicros: number, now: number, refusal?: BridgeRefusal): void;
   /**
    * A local reply some filter of the chain made for this request, before it goes out. Offered to
    * every filter that has this hook, in chain order, wherever it stands relative to the one that

@@ -568,7 +568,8 @@ export class HttpListener {
     if (exchange.done) return;
     exchange.done = true;
     const upstream = exchange.upstream;
-    if (upstream === null || !this.inFlight.has(exchange)) return;
+    // Held by a filter or waiting its turn: never sent, but the filters that saw it hear it ended.
+    if (upstream === null || !this.inFlight.has(exchange)) return this.endFilters(exchange, 'caller_gone');
     upstream.detach();
     upstream.destroy();
     this.release(exchange);
@@ -745,7 +746,7 @@ export class HttpListener {
         exchange.routed = true;
         exchange.pendingBody = null;
         this.metrics.failures.inc({ reason: reply.outcome });
-        filters.complete(request, reply.outcome, (performance.now() - exchange.startedAt) * 1000, this.clockMs);
+        this.endFilters(exchange, reply.outcome, reply.refusal);
         if (reply.answer !== undefined) return this.answerWith(exchange, httpFallbackResponse(reply.answer, reply.message, exchange.closeAfter, exchange.skipResponseBody));
         this.answer(exchange, reply.outcome, reply.refusal, `HTTP_${(reply.refusal ?? reply.outcome).toUpperCase()}`, reply.message, { service: exchange.service });
         return;
@@ -897,6 +898,7 @@ export class HttpListener {
     const status = httpStatusFor(outcome, refusal);
     exchange.status = status;
     exchange.emit(jsonResponse(status, code, message, extra, exchange.closeAfter));
+    this.endFilters(exchange, outcome, refusal);
     this.complete(exchange);
   }
 
@@ -919,7 +921,15 @@ export class HttpListener {
     const micros = (performance.now() - exchange.startedAt) * 1000;
     this.options.stats.recordCall(exchange.service, exchange.stack, exchange.method, this.clockMs, micros, outcome);
     exchange.shadow?.primaryEnded(outcome);
-    if (exchange.proxyRequest !== null) this.filters?.complete(exchange.proxyRequest, outcome, micros, this.clockMs);
+    this.endFilters(exchange, outcome, undefined, micros);
+  }
+
+  /** Tells the filters how a request they saw ended: once, whichever way it ended. */
+  private endFilters(exchange: Exchange, outcome: Outcome, refusal?: BridgeRefusal, micros = (performance.now() - exchange.startedAt) * 1000): void {
+    const request = exchange.proxyRequest;
+    if (request === null) return;
+    exchange.proxyRequest = null;
+    this.filters?.complete(request, outcome, micros, this.clockMs, refusal);
   }
 
   /** Tells outlier detection how a call to an instance ended; logs and counts an ejection. */

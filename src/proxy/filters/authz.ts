@@ -22,7 +22,10 @@ const callerSchema = z
 
 export const authzConfigSchema = z
   .object({
-    /** Where the caller's claimed application is read; the listener's default when omitted. */
+    /**
+     * Where the caller's claimed application is read, for this filter and the whole chain (every
+     * rule's match.callerApp, the access log); the listener's default when omitted.
+     */
     identity: identitySourceSchema.optional(),
     rules: z
       .array(
@@ -90,8 +93,9 @@ export class AuthzFilter implements Filter {
   readonly deniedBy = new Map<string, number>();
   private readonly identity: IdentitySource | undefined;
 
-  constructor(config: z.infer<typeof authzConfigSchema>) {
-    this.identity = config.identity;
+  /** `chainIdentity`: the chain's identity source, when this filter's config names none. */
+  constructor(config: z.infer<typeof authzConfigSchema>, chainIdentity?: IdentitySource) {
+    this.identity = config.identity ?? chainIdentity;
     this.rules = config.rules.map((r, i) => ({
       name: ruleName(this.name, i, r.name),
       match: r.match,
@@ -104,7 +108,7 @@ export class AuthzFilter implements Filter {
     let app: string | undefined;
     let address: string | undefined;
     for (const rule of this.rules) {
-      if (!matches(rule.match, request)) continue;
+      if (!matches(rule.match, request, this.identity)) continue;
       app ??= claimedApp(request, this.identity);
       address ??= hostOf(request.remoteAddress);
       const denied = rule.deny?.has(app, address) ? 'is denied by' : rule.allow !== undefined && !rule.allow.has(app, address) ? 'is not allowed by' : undefined;
@@ -123,4 +127,4 @@ export class AuthzFilter implements Filter {
   }
 }
 
-registerFilter('authz', (config) => new AuthzFilter(authzConfigSchema.parse(config)));
+registerFilter('authz', (config, deps) => new AuthzFilter(authzConfigSchema.parse(config), deps.identity));

@@ -11,6 +11,7 @@ import { BucketedWindow } from '../stats/bucketed-window';
 import { BoundedMap } from './bounded-map';
 import type { Filter, FilterDecision, ProxyRequest } from './filter';
 import { registerFilter } from './filter';
+import type { IdentitySource } from './identity';
 import { matches, requestMatchSchema, ruleName } from './request-match';
 
 export const breakerRuleSchema = z
@@ -123,7 +124,10 @@ export class CircuitBreakerFilter implements Filter {
   /** Which breaker admitted a request in flight, to report its end to the same one. */
   private readonly admitted = new WeakMap<ProxyRequest, Admitted[]>();
 
-  constructor(private readonly config: z.infer<typeof circuitBreakerConfigSchema>) {
+  constructor(
+    private readonly config: z.infer<typeof circuitBreakerConfigSchema>,
+    private readonly identity?: IdentitySource,
+  ) {
     this.breakers = config.rules.map(() => new BoundedMap<string, Breaker>(config.maxBreakers));
   }
 
@@ -131,7 +135,7 @@ export class CircuitBreakerFilter implements Filter {
     let admitted: Admitted[] | undefined;
     for (let i = 0; i < this.config.rules.length; i++) {
       const rule = this.config.rules[i];
-      if (!matches(rule.match, request)) continue;
+      if (!matches(rule.match, request, this.identity)) continue;
       const key = rule.per === 'method' ? `${request.service}#${request.method}` : request.service;
       const breaker = this.breakers[i].getOrCreate(key, () => new Breaker(rule));
       const answer = breaker.admit(now);
@@ -167,4 +171,4 @@ export class CircuitBreakerFilter implements Filter {
   }
 }
 
-registerFilter('circuit-breaker', (config) => new CircuitBreakerFilter(circuitBreakerConfigSchema.parse(config)));
+registerFilter('circuit-breaker', (config, deps) => new CircuitBreakerFilter(circuitBreakerConfigSchema.parse(config), deps.identity));

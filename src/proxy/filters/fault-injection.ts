@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import type { Filter, FilterContext, FilterDecision, ProxyRequest } from './filter';
 import { registerFilter } from './filter';
+import type { IdentitySource } from './identity';
 import { matches, requestMatchSchema, ruleName } from './request-match';
 
 const percent = z.number().min(0).max(100);
@@ -45,13 +46,14 @@ export class FaultInjectionFilter implements Filter {
   constructor(
     private readonly config: z.infer<typeof faultConfigSchema>,
     private readonly clock: FaultClock = realClock,
+    private readonly identity?: IdentitySource,
   ) {}
 
   onRequest(request: ProxyRequest, _now: number, context: FilterContext): FilterDecision {
     const rules = this.config.rules;
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i];
-      if (!matches(rule.match, request)) continue;
+      if (!matches(rule.match, request, this.identity)) continue;
       const abort = rule.abort !== undefined && this.clock.random() * 100 < rule.abort.percent;
       const delay = rule.delay !== undefined && this.clock.random() * 100 < rule.delay.percent ? rule.delay.ms : 0;
       if (!abort && delay === 0) continue;
@@ -92,4 +94,4 @@ export class FaultInjectionFilter implements Filter {
   }
 }
 
-registerFilter('fault', (config) => new FaultInjectionFilter(faultConfigSchema.parse(config)));
+registerFilter('fault', (config, deps) => new FaultInjectionFilter(faultConfigSchema.parse(config), realClock, deps.identity));

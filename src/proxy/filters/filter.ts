@@ -5,6 +5,7 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../telemetry/logger';
 import type { BridgeRefusal, Outcome } from '../failure-class';
+import type { IdentitySource } from './identity';
 
 /** What a filter may read of a request. Lazy: reading an attachment or header may cost a scan. */
 export interface ProxyRequest {
@@ -84,6 +85,11 @@ export interface Filter {
 export interface FilterDependencies {
   logger: Logger;
   metrics: Registry;
+  /**
+   * Where every filter of the chain reads the caller's claimed application (authz's apps, every
+   * rule's match.callerApp, the access log): one setting for the chain; the listener's default when absent.
+   */
+  identity?: IdentitySource;
 }
 
 /** Builds a filter from its config, validating it (a zod schema): a bad config throws with the key path. */

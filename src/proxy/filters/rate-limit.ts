@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { BoundedMap } from './bounded-map';
 import type { Filter, FilterDecision, ProxyRequest } from './filter';
 import { registerFilter } from './filter';
+import type { IdentitySource } from './identity';
 import { matches, requestMatchSchema, ruleName } from './request-match';
 
 export const rateLimitRuleSchema = z
@@ -70,7 +71,10 @@ export class RateLimitFilter implements Filter {
   /** Requests refused, per rule, for metrics. */
   readonly refused: number[];
 
-  constructor(private readonly config: z.infer<typeof rateLimitConfigSchema>) {
+  constructor(
+    private readonly config: z.infer<typeof rateLimitConfigSchema>,
+    private readonly identity?: IdentitySource,
+  ) {
     this.buckets = config.rules.map((rule) => new BoundedMap<string | number, TokenBucket>(rule.key === undefined ? 1 : rule.maxKeys));
     this.refused = config.rules.map(() => 0);
   }
@@ -84,7 +88,7 @@ export class RateLimitFilter implements Filter {
     const rules = this.config.rules;
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i];
-      if (!matches(rule.match, request)) continue;
+      if (!matches(rule.match, request, this.identity)) continue;
       const key = rule.key === undefined ? NO_KEY : (keyOf(rule.key, request) ?? NO_KEY);
       const bucket = this.buckets[i].getOrCreate(key, () => new TokenBucket(rule.perSecond, rule.burst ?? Math.max(1, rule.perSecond), now));
       if (bucket.take(now)) continue;
@@ -96,4 +100,4 @@ export class RateLimitFilter implements Filter {
   }
 }
 
-registerFilter('rate-limit', (config) => new RateLimitFilter(rateLimitConfigSchema.parse(config)));
+registerFilter('rate-limit', (config, deps) => new RateLimitFilter(rateLimitConfigSchema.parse(config), deps.identity));

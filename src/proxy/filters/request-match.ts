@@ -2,6 +2,7 @@
 // (Dubbo attachments or HTTP headers). One schema for every filter's `match`, validated at the edge.
 import { z } from 'zod';
 import type { ProxyRequest } from './filter';
+import { IdentitySource, claimedApp } from './identity';
 
 export const requestMatchSchema = z
   .object({
@@ -9,7 +10,7 @@ export const requestMatchSchema = z
     service: z.string().min(1).optional(),
     /** Exact Dubbo method (or HTTP `METHOD /path` prefix); omitted for every method. */
     method: z.string().min(1).optional(),
-    /** The caller's application as it claims it (unverified until mTLS). */
+    /** The caller's application as it claims it (unverified until mTLS), read from the chain's identity source. */
     callerApp: z.string().min(1).optional(),
     /** Attributes that must have these exact values (Dubbo attachments, lower-case HTTP headers). */
     attributes: z.record(z.string(), z.string()).optional(),
@@ -18,14 +19,14 @@ export const requestMatchSchema = z
 
 export type RequestMatch = z.infer<typeof requestMatchSchema>;
 
-/** True when the request is one the rule is about. */
-export function matches(match: RequestMatch | undefined, request: ProxyRequest): boolean {
+/** True when the request is one the rule is about; `identity` is the chain's identity source (identity.ts). */
+export function matches(match: RequestMatch | undefined, request: ProxyRequest, identity?: IdentitySource): boolean {
   if (match === undefined) return true;
   if (match.service !== undefined && match.service !== '*' && match.service !== request.service) return false;
   if (match.method !== undefined) {
     if (request.protocol === 'http' ? !request.method.startsWith(match.method) : match.method !== request.method) return false;
   }
-  if (match.callerApp !== undefined && request.callerApp() !== match.callerApp) return false;
+  if (match.callerApp !== undefined && claimedApp(request, identity) !== match.callerApp) return false;
   if (match.attributes !== undefined) {
     for (const [name, value] of Object.entries(match.attributes)) if (request.attribute(name) !== value) return false;
   }

@@ -45,7 +45,10 @@ export const authzConfigSchema = z
   .strict();
 
 function parseCidr(text: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | null {
-  const [address, bits] = text.split('/');
+  const parts = text.split('/');
+  const [address, bits] = parts;
+  // Only digits after the slash: Number('') is 0, and `10.0.0.0/` must not mean every address.
+  if (parts.length > 2 || (bits !== undefined && !/^\d{1,3}$/.test(bits))) return null;
   const family = isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : null;
   if (family === null) return null;
   const max = family === 'ipv4' ? 32 : 128;

@@ -34,7 +34,9 @@ export const breakerRuleSchema = z
   .strict()
   .refine((r) => r.errorRatio !== undefined || r.errorCount !== undefined || (r.slowCallMs !== undefined && r.slowCallRatio !== undefined), {
     message: 'a breaker needs errorRatio, errorCount, or slowCallMs with slowCallRatio',
-  });
+  })
+  // One without the other would be ignored without a word.
+  .refine((r) => (r.slowCallMs === undefined) === (r.slowCallRatio === undefined), { message: 'slowCallMs and slowCallRatio go together', path: ['slowCallRatio'] });
 
 export const circuitBreakerConfigSchema = z.object({ rules: z.array(breakerRuleSchema).min(1), maxBreakers: z.number().int().positive().default(10_000) }).strict();
 

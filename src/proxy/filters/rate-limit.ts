@@ -16,8 +16,8 @@ export const rateLimitRuleSchema = z
     match: requestMatchSchema.optional(),
     /** Tokens added per second. */
     perSecond: z.number().positive(),
-    /** Bucket size: the burst admitted after a quiet spell. Defaults to one second's worth. */
-    burst: z.number().positive().optional(),
+    /** Bucket size: the burst admitted after a quiet spell. Defaults to one second's worth (at least 1). Under 1, no call could ever pass. */
+    burst: z.number().min(1).optional(),
     /**
      * Hot-parameter limit: one bucket per value of this attachment or header, or of Dubbo argument N
      * (from 0; read when it is a string or a number, by skipping the arguments before it).

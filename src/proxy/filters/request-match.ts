@@ -6,7 +6,7 @@ import { IdentitySource, claimedApp } from './identity';
 
 export const requestMatchSchema = z
   .object({
-    /** Exact service name (Dubbo interface, Eureka app); omitted or `*` for every service. */
+    /** Exact service name (Dubbo interface; an HTTP app in any case, as Eureka upper-cases them); omitted or `*` for every service. */
     service: z.string().min(1).optional(),
     /** Exact Dubbo method (or HTTP `METHOD /path` prefix); omitted for every method. */
     method: z.string().min(1).optional(),
@@ -22,7 +22,7 @@ export type RequestMatch = z.infer<typeof requestMatchSchema>;
 /** True when the request is one the rule is about; `identity` is the chain's identity source (identity.ts). */
 export function matches(match: RequestMatch | undefined, request: ProxyRequest, identity?: IdentitySource): boolean {
   if (match === undefined) return true;
-  if (match.service !== undefined && match.service !== '*' && match.service !== request.service) return false;
+  if (match.service !== undefined && match.service !== '*' && !sameService(match.service, request)) return false;
   if (match.method !== undefined) {
     if (request.protocol === 'http' ? !request.method.startsWith(match.method) : match.method !== request.method) return false;
   }
@@ -31,6 +31,13 @@ export function matches(match: RequestMatch | undefined, request: ProxyRequest, 
     for (const [name, value] of Object.entries(match.attributes)) if (request.attribute(name) !== value) return false;
   }
   return true;
+}
+
+/** HTTP app names match in any case (the listener gives the catalog's spelling); Dubbo interfaces exactly. */
+function sameService(name: string, request: ProxyRequest): boolean {
+  const service = request.service;
+  if (name === service) return true;
+  return request.protocol === 'http' && name.length === service.length && name.toLowerCase() === service.toLowerCase();
 }
 
 /** A readable name for a rule, used in replies and metric labels: `rate-limit[2]`. */

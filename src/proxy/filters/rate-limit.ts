@@ -1,8 +1,10 @@
 // Rate limiting with token buckets per rule, and hot-parameter limits: one bucket per value of a
 // key the request carries (a Dubbo attachment, an HTTP header, or the value of argument N of a
 // Dubbo method, read by skipping to it), so one hot user is held while others pass. Keys are chosen
-// by callers, so their buckets live in a bounded LRU. Over the limit: Dubbo status 100 / HTTP 429,
+// by callers, so their buckets live in a bounded LRU, and a long value is kept as its digest (a
+// header can be 16 KiB, a Dubbo argument megabytes: maxKeys of them would not be small). Over the limit: Dubbo status 100 / HTTP 429,
 // naming the limit. Pure: `now` is passed in.
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { BoundedMap } from './bounded-map';
 import type { Filter, FilterDecision, ProxyRequest } from './filter';
@@ -60,9 +62,18 @@ export class TokenBucket {
 /** Requests with no value for a hot-parameter key share this bucket. */
 const NO_KEY = '';
 
+/** Key values longer than this are kept as their digest. */
+const MAX_KEY_CHARS = 64;
+
 /** The value a hot-parameter rule keys on: strings and numbers stay apart (1 is not "1"). */
 function keyOf(key: NonNullable<RateLimitRule['key']>, request: ProxyRequest): string | number | undefined {
   return 'attribute' in key ? request.attribute(key.attribute) : request.argument(key.argument);
+}
+
+/** What the bucket map keeps for a key value: itself, or a digest when long (a digest starts with NUL, which no HTTP header value holds). */
+function storedKey(value: string | number): string | number {
+  if (typeof value !== 'string' || value.length <= MAX_KEY_CHARS) return value;
+  return `\0${createHash('sha256').update(value).digest('base64')}`;
 }
 
 export class RateLimitFilter implements Filter {
@@ -90,7 +101,7 @@ export class RateLimitFilter implements Filter {
       const rule = rules[i];
       if (!matches(rule.match, request, this.identity)) continue;
       const key = rule.key === undefined ? NO_KEY : (keyOf(rule.key, request) ?? NO_KEY);
-      const bucket = this.buckets[i].getOrCreate(key, () => new TokenBucket(rule.perSecond, rule.burst ?? Math.max(1, rule.perSecond), now));
+      const bucket = this.buckets[i].getOrCreate(storedKey(key), () => new TokenBucket(rule.perSecond, rule.burst ?? Math.max(1, rule.perSecond), now));
       if (bucket.take(now)) continue;
       this.refused[i]++;
       const what = rule.key === undefined ? '' : ` for ${'attribute' in rule.key ? rule.key.attribute : `argument ${rule.key.argument}`}=${JSON.stringify(key).slice(0, 66)}`;

@@ -35,6 +35,28 @@ describe('filter config as written', () => {
     }
   });
 
+  it('opens an HTTP breaker kept per method on errors from paths that differ only by an id', async () => {
+    const upstream = await rawUpstream(() => 'HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\n\r\ndown');
+    const filters = buildFilterChain([{ name: 'circuit-breaker', config: { rules: [{ name: 'orders', match: { method: 'GET /orders/' }, errorCount: 3, openMs: 60_000 }] } }], {
+      logger: silentLogger(),
+      metrics: new Registry(),
+    });
+    const gateway = await gatewayTo([upstream.port], { filters });
+    try {
+      const caller = await rawCaller(gateway.listener.address.port);
+      for (const [i, path] of ['/orders/1', '/orders/2?full=1', '/orders/3', '/orders/4'].entries()) {
+        caller.socket.write(`GET ${path} HTTP/1.1\r\nHost: greeting-service\r\n\r\n`);
+        await waitFor(`the answer to ${path}`, () => caller.reader.responses.length === i + 1);
+      }
+      expect(caller.reader.responses.map((r) => r.status)).toEqual([500, 500, 500, 503]);
+      expect(caller.reader.responses[3].headers['x-mesh-bridge-error']).toBe('HTTP_CIRCUIT_OPEN');
+      caller.socket.destroy();
+    } finally {
+      await gateway.stop();
+      await upstream.close();
+    }
+  });
+
   it('--check refuses values a filter would not do what it says with, each with its key path', () => {
     const dir = mkdtempSync(join(tmpdir(), 'filters-config-'));
     try {

@@ -18,7 +18,11 @@ export const breakerRuleSchema = z
   .object({
     name: z.string().min(1).optional(),
     match: requestMatchSchema.optional(),
-    /** One breaker per service, or one per service and method. */
+    /**
+     * One breaker per service, or one per service and method. HTTP: per the rule's match.method
+     * prefix (`GET /orders/`), never per path, since paths carry ids and queries (a breaker per
+     * path would never see enough calls to open, and would keep one per id).
+     */
     per: z.enum(['service', 'method']).default('method'),
     windowMs: z.number().int().positive().default(10_000),
     buckets: z.number().int().min(1).max(600).default(10),
@@ -138,7 +142,7 @@ export class CircuitBreakerFilter implements Filter {
     for (let i = 0; i < this.config.rules.length; i++) {
       const rule = this.config.rules[i];
       if (!matches(rule.match, request, this.identity)) continue;
-      const key = rule.per === 'method' ? `${request.service}#${request.method}` : request.service;
+      const key = rule.per === 'service' ? request.service : `${request.service}#${request.protocol === 'http' ? (rule.match?.method ?? '*') : request.method}`;
       const breaker = this.breakers[i].getOrCreate(key, () => new Breaker(rule));
       const answer = breaker.admit(now);
       if (answer === 'no') {

@@ -1,0 +1,88 @@
+// Filter counters across a reload, as Prometheus sees them: a reload replaces the filter objects,
+// which count from zero; what the retired ones counted since the last scrape must still reach the
+// totals (a counter never goes down and never loses what happened). The sidecar in a process of
+// its own, a real upstream, node:http callers, SIGHUP.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, Server, createServer, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { SidecarChild, adminJson, startSidecar } from '../support/sidecar-child';
+import { waitFor } from '../support/wait';
+
+function status(port: number, agent: Agent): Promise<number> {
+  return new Promise((done, fail) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', headers: { host: 'stock' }, agent }, (res) => {
+      res.resume();
+      res.on('end', () => done(res.statusCode ?? 0));
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error('no answer within 10 s')));
+    req.on('error', fail);
+    req.end();
+  });
+}
+
+function config(upstreamPort: number, ruleName: string): Record<string, unknown> {
+  return {
+    app: 'orders',
+    admin: { listen: '127.0.0.1:0' },
+    outbound: {
+      listen: '127.0.0.1:0',
+      filters: [
+        { name: 'rate-limit', config: { rules: [{ name: ruleName, match: { service: 'stock' }, perSecond: 0.001, burst: 1 }] } },
+        { name: 'degrade', config: { rules: [{ name: 'stock-off', mode: 'force', match: { service: 'stock', method: 'GET /off' }, answer: { type: 'null' } }] } },
+      ],
+      services: [{ name: 'stock', legacy: [`127.0.0.1:${upstreamPort}`] }],
+    },
+  };
+}
+
+describe('mesh-bridge sidecar: filter counters across reloads', () => {
+  let dir: string;
+  let upstream: Server;
+  let sidecar: SidecarChild;
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sidecar-reload-'));
+    upstream = createServer((req, res) => {
+      req.resume();
+      res.end('stock');
+    });
+    await new Promise<void>((done) => upstream.listen(0, '127.0.0.1', done));
+  });
+
+  afterAll(async () => {
+    agent.destroy();
+    await sidecar?.stop();
+    upstream.closeAllConnections();
+    await new Promise<void>((done) => upstream.close(() => done()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps the refusals the replaced filters counted since the last scrape', async () => {
+    const file = join(dir, 'sidecar.yaml');
+    const port = (upstream.address() as { port: number }).port;
+    writeFileSync(file, stringify(config(port, 'first')));
+    sidecar = await startSidecar(file);
+    const metric = async (): Promise<string> => String((await adminJson(sidecar, '/metrics')).text);
+    expect(await status(sidecar.outbound, agent)).toBe(200);
+    expect(await status(sidecar.outbound, agent)).toBe(429);
+    // Scraped once: the first refusal is in.
+    expect(await metric()).toContain('mesh_sidecar_filter_refusals_total{stack="outbound",filter="rate-limit"} 1');
+    expect(await status(sidecar.outbound, agent)).toBe(429);
+    expect(await status(sidecar.outbound, agent)).toBe(429);
+    // Reloaded twice before the next scrape: the filters that refused these are gone by then.
+    for (const name of ['second', 'third']) {
+      writeFileSync(file, stringify(config(port, name)));
+      sidecar.child.kill('SIGHUP');
+      await waitFor(`the reload to ${name}`, async () => JSON.stringify((await adminJson(sidecar, '/status')).lastReload).includes('"outcome":"applied"') && JSON.stringify(await adminJson(sidecar, '/status')).includes(`"${name}"`));
+      expect(await status(sidecar.outbound, agent)).toBe(200);
+      expect(await status(sidecar.outbound, agent)).toBe(429);
+    }
+    const text = await metric();
+    expect(text).toContain('mesh_sidecar_filter_refusals_total{stack="outbound",filter="rate-limit"} 5');
+    // Scraped again: nothing counted twice.
+    expect(await metric()).toContain('mesh_sidecar_filter_refusals_total{stack="outbound",filter="rate-limit"} 5');
+  });
+});

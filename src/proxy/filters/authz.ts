@@ -80,12 +80,17 @@ class CallerSet {
   }
 }
 
-/** The address part of `host:port` or `[v6]:port`. */
+/**
+ * The address part of `host:port` (as the listeners give it, IPv6 unbracketed) or `[v6]:port`. The
+ * port goes first: `::1:8080` is ::1 port 8080 (read whole, it is a valid IPv6 address of its own,
+ * and a deny range for ::1 would miss it).
+ */
 export function hostOf(remote: string): string {
   if (remote.startsWith('[')) return remote.slice(1, remote.indexOf(']'));
-  if (isIPv4(remote) || isIPv6(remote)) return remote;
-  const head = remote.slice(0, remote.lastIndexOf(':'));
-  return isIPv4(head) || isIPv6(head) ? head : remote;
+  const colon = remote.lastIndexOf(':');
+  const head = remote.slice(0, colon);
+  if (colon > 0 && /^\d{1,5}$/.test(remote.slice(colon + 1)) && (isIPv4(head) || isIPv6(head))) return head;
+  return remote;
 }
 
 export class AuthzFilter implements Filter {

@@ -15,9 +15,9 @@ export class SwappableFilterChain extends FilterChain {
     this.current = initial;
   }
 
-  /** Never empty: the listener must call it even while the config has no filters, to see later ones. */
+  /** Empty while the current config has no filters: the listener then skips the chain for that request. */
   override get empty(): boolean {
-    return false;
+    return this.current.filters.length === 0;
   }
 
   get active(): FilterChain {

@@ -7,6 +7,11 @@ import { Agent, Server, createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { SwappableFilterChain } from '../../src/mesh-sidecar/swappable-chain';
+import { FilterChain, buildFilterChain } from '../../src/proxy/filters';
+import { silentLogger } from '../../src/telemetry/logger';
+import { Registry } from '../../src/telemetry/metrics';
+import { gatewayTo, okResponse, rawCaller, rawUpstream } from '../support/http-raw';
 import { SidecarChild, adminJson, startSidecar } from '../support/sidecar-child';
 import { waitFor } from '../support/wait';
 
@@ -58,6 +63,29 @@ describe('mesh-bridge sidecar: filter counters across reloads', () => {
     upstream.closeAllConnections();
     await new Promise<void>((done) => upstream.close(() => done()));
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('skips a chain while a reload left it empty, and applies the filters a later reload brings', async () => {
+    const upstream = await rawUpstream(() => okResponse('fine'));
+    const chain = new SwappableFilterChain(new FilterChain([]));
+    const gateway = await gatewayTo([upstream.port], { filters: chain });
+    try {
+      const caller = await rawCaller(gateway.listener.address.port);
+      const ask = async (n: number): Promise<number> => {
+        caller.socket.write('GET / HTTP/1.1\r\nHost: greeting-service\r\nX-Caller-App: batch\r\n\r\n');
+        await waitFor('an answer', () => caller.reader.responses.length === n);
+        return caller.reader.responses[n - 1].status;
+      };
+      expect(await ask(1)).toBe(200);
+      chain.swap(buildFilterChain([{ name: 'authz', config: { rules: [{ deny: { apps: ['batch'] } }] } }], { logger: silentLogger(), metrics: new Registry() }));
+      expect(await ask(2)).toBe(403);
+      chain.swap(new FilterChain([]));
+      expect(await ask(3)).toBe(200);
+      caller.socket.destroy();
+    } finally {
+      await gateway.stop();
+      await upstream.close();
+    }
   });
 
   it('keeps the refusals the replaced filters counted since the last scrape', async () => {

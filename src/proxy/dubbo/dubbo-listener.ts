@@ -254,6 +254,8 @@ class ProxiedRequest implements InFlight, ProxyRequest {
   upstreamId = 0;
   /** Set when the mirror copied this call: it is told the real answer. */
   shadow: DubboMirrorCall | undefined = undefined;
+  /** It entered the filter chain: the chain is told how it ended. */
+  filtered = false;
 
   constructor(
     readonly listener: DubboListener,
@@ -377,7 +379,8 @@ export class DubboListener {
     this.maxBodyLength = options.maxBodyLength ?? 8 * 1024 * 1024;
     this.connectionsPerInstance = options.connectionsPerInstance ?? 1;
     this.limits = withDefaults(defaultDubboLimits(this.maxBodyLength, this.heartbeatIdleMs), options.limits);
-    this.filters = options.filters !== undefined && !options.filters.empty ? options.filters : null;
+    // Kept even while empty: a sidecar's chain is swapped on reload; an empty one costs a length check per request.
+    this.filters = options.filters ?? null;
     const shortest = Math.min(this.limits.frameTimeoutMs, this.limits.consumerIdleTimeoutMs, this.heartbeatIdleMs);
     this.downstreamSweepEvery = Math.max(1, Math.min(20, Math.floor(shortest / 4 / SWEEP_MS)));
     this.metrics = dubboMetrics(options.metrics);
@@ -551,8 +554,11 @@ export class DubboListener {
     const request = new ProxiedRequest(this, downstream, frame, view, idHigh, idLow, service, view.version, group, view.method, stickyKey, policy, performance.now());
     request.timeoutMs = timeoutMs ?? policy.timeoutMs;
     if (header.twoWay) downstream.requests.add(request);
-    if (this.filters === null) this.route(request);
-    else this.filters.run(request, this.clockMs, (reply) => (reply === undefined ? this.route(request) : this.answerLocally(request, reply)));
+    if (this.filters === null || this.filters.empty) this.route(request);
+    else {
+      request.filtered = true;
+      this.filters.run(request, this.clockMs, (reply) => (reply === undefined ? this.route(request) : this.answerLocally(request, reply)));
+    }
   }
 
   /** After the filters: choose an instance and send. */
@@ -675,7 +681,7 @@ export class DubboListener {
   private complete(request: ProxiedRequest, outcome: Outcome, refusal?: BridgeRefusal): void {
     const micros = (performance.now() - request.startedAt) * 1000;
     this.options.stats.recordCall(request.service, request.routedStack, request.method, this.clockMs, micros, outcome);
-    if (this.filters !== null) this.filters.complete(request, outcome, micros, this.clockMs, refusal);
+    if (request.filtered) this.filters?.complete(request, outcome, micros, this.clockMs, refusal);
     request.shadow?.primaryEnded(outcome);
   }
 

@@ -423,7 +423,7 @@ export class HttpListener {
   private readonly upstreamIdleTimeoutMs: number;
   private readonly trustedForwarders: ReadonlySet<string>;
   private readonly maxHops: number;
-  /** Null when there are no filters: the hot path then checks one field. */
+  /** Null without a chain; an empty chain is skipped per request (a length check). */
   private readonly filters: FilterChain | null;
   private sweeps = 0;
   private readonly metrics: {
@@ -452,7 +452,8 @@ export class HttpListener {
     this.upstreamIdleTimeoutMs = options.upstreamIdleTimeoutMs ?? 4000;
     this.trustedForwarders = new Set(options.trustedForwarders ?? []);
     this.maxHops = options.maxHops ?? 8;
-    this.filters = options.filters !== undefined && !options.filters.empty ? options.filters : null;
+    // Kept even while empty: a sidecar's chain is swapped on reload; an empty one costs a length check per request.
+    this.filters = options.filters ?? null;
     const m = options.metrics;
     this.metrics = {
       connections: gauge(m, 'mesh_bridge_http_client_connections', 'Caller connections open on the HTTP listener'),
@@ -730,7 +731,7 @@ export class HttpListener {
     exchange.deadline = policy.timeoutMs;
     exchange.head = head;
     exchange.sticky = sticky;
-    if (this.filters !== null) this.filter(exchange, this.filters, `${method} ${path}`, client, fields);
+    if (this.filters !== null && !this.filters.empty) this.filter(exchange, this.filters, `${method} ${path}`, client, fields);
     else if (downstream.queue.length <= this.maxPipelined) this.route(exchange);
   }
 

@@ -565,7 +565,7 @@ export class DubboListener {
   private route(request: ProxiedRequest): void {
     if (request.downstream.closed) {
       // A two-way call ended as caller_gone when its consumer left; a one-way call ends here.
-      if (!request.frame.header.twoWay) this.filters?.complete(request, 'caller_gone', 0, this.clockMs);
+      if (!request.frame.header.twoWay && request.filtered) this.filters?.complete(request, 'caller_gone', 0, this.clockMs);
       return;
     }
     const { service, version, group, method } = request;
@@ -594,7 +594,8 @@ export class DubboListener {
       this.options.routes.outliers.report(address, 'upstream_overloaded', this.clockMs);
       if (!twoWay) {
         this.metrics.failures.inc({ reason: 'upstream_overloaded' });
-        return this.filters?.complete(request, 'upstream_overloaded', 0, this.clockMs);
+        if (request.filtered) this.filters?.complete(request, 'upstream_overloaded', 0, this.clockMs);
+        return;
       }
       return this.answerLocally(request, { outcome: 'upstream_overloaded', message: `mesh-bridge: upstream ${address} is not reading its requests` });
     }
@@ -607,7 +608,7 @@ export class DubboListener {
     if (!twoWay) {
       connection.sendOneWay(request.frame);
       // Nothing comes back: the filters that saw it (a bulkhead slot, a breaker) hear of its end now.
-      this.filters?.complete(request, 'ok', 0, this.clockMs);
+      if (request.filtered) this.filters?.complete(request, 'ok', 0, this.clockMs);
     } else {
       request.attempts++;
       request.address = address;
@@ -747,7 +748,10 @@ export class DubboListener {
     // Its consumer left while a filter held it: it already ended as caller_gone.
     if (request.downstream.closed && request.frame.header.twoWay) return;
     this.metrics.failures.inc({ reason: reply.refusal ?? reply.outcome });
-    if (!request.frame.header.twoWay) return this.filters?.complete(request, reply.outcome, 0, this.clockMs, reply.refusal);
+    if (!request.frame.header.twoWay) {
+      if (request.filtered) this.filters?.complete(request, reply.outcome, 0, this.clockMs, reply.refusal);
+      return;
+    }
     request.downstream.requests.delete(request);
     request.downstream.write(
       reply.answer !== undefined

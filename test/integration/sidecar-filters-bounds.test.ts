@@ -54,3 +54,34 @@ describe('filter state bounds', () => {
     }
   });
 });
+
+describe('circuit breakers past maxBreakers', () => {
+  it('keeps an open breaker while calls for other services churn through the bound', async () => {
+    const upstream = await rawUpstream(() => 'HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\n\r\ndown');
+    const filters = buildFilterChain([{ name: 'circuit-breaker', config: { maxBreakers: 2, rules: [{ name: 'any', per: 'service', errorCount: 1, openMs: 60_000 }] } }], {
+      logger: silentLogger(),
+      metrics: new Registry(),
+    });
+    const gateway = await gatewayTo([upstream.port], { filters });
+    try {
+      const caller = await rawCaller(gateway.listener.address.port);
+      const ask = async (host: string): Promise<string> => {
+        const n = caller.reader.responses.length + 1;
+        caller.socket.write(`GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+        await waitFor(`the answer for ${host}`, () => caller.reader.responses.length === n);
+        const r = caller.reader.responses[n - 1];
+        return `${r.status} ${r.headers['x-mesh-bridge-error'] ?? ''}`.trim();
+      };
+      expect(await ask('greeting-service')).toBe('500');
+      expect(await ask('greeting-service')).toBe('503 HTTP_CIRCUIT_OPEN');
+      // Calls for services nobody serves each make a breaker of their own.
+      for (const host of ['other-1', 'other-2', 'other-3', 'other-4']) expect(await ask(host)).toBe('503 HTTP_NO_INSTANCE');
+      expect(await ask('greeting-service')).toBe('503 HTTP_CIRCUIT_OPEN');
+      expect(upstream.requests).toHaveLength(1);
+      caller.socket.destroy();
+    } finally {
+      await gateway.stop();
+      await upstream.close();
+    }
+  });
+});

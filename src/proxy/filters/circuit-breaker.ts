@@ -134,7 +134,8 @@ export class CircuitBreakerFilter implements Filter {
     private readonly config: z.infer<typeof circuitBreakerConfigSchema>,
     private readonly identity?: IdentitySource,
   ) {
-    this.breakers = config.rules.map(() => new BoundedMap<string, Breaker>(config.maxBreakers));
+    // Past maxBreakers, closed breakers go first: an open one protects its service.
+    this.breakers = config.rules.map(() => new BoundedMap<string, Breaker>(config.maxBreakers, (b) => b.state !== 'closed'));
   }
 
   onRequest(request: ProxyRequest, now: number): FilterDecision {
@@ -143,7 +144,7 @@ export class CircuitBreakerFilter implements Filter {
       const rule = this.config.rules[i];
       if (!matches(rule.match, request, this.identity)) continue;
       const key = rule.per === 'service' ? request.service : `${request.service}#${request.protocol === 'http' ? (rule.match?.method ?? '*') : request.method}`;
-      const breaker = this.breakers[i].getOrCreate(key, () => new Breaker(rule));
+      const breaker = this.breakers[i].touch(key) ?? this.breakers[i].add(key, new Breaker(rule));
       const answer = breaker.admit(now);
       if (answer === 'no') {
         return { outcome: 'bridge_refusal', refusal: 'circuit_open', message: `circuit breaker ${ruleName(this.name, i, rule.name)} is open for ${key}` };

@@ -101,7 +101,8 @@ export class RateLimitFilter implements Filter {
       const rule = rules[i];
       if (!matches(rule.match, request, this.identity)) continue;
       const key = rule.key === undefined ? NO_KEY : (keyOf(rule.key, request) ?? NO_KEY);
-      const bucket = this.buckets[i].getOrCreate(storedKey(key), () => new TokenBucket(rule.perSecond, rule.burst ?? Math.max(1, rule.perSecond), now));
+      const stored = storedKey(key);
+      const bucket = this.buckets[i].touch(stored) ?? this.buckets[i].add(stored, new TokenBucket(rule.perSecond, rule.burst ?? Math.max(1, rule.perSecond), now));
       if (bucket.take(now)) continue;
       this.refused[i]++;
       const what = rule.key === undefined ? '' : ` for ${'attribute' in rule.key ? rule.key.attribute : `argument ${rule.key.argument}`}=${JSON.stringify(key).slice(0, 66)}`;

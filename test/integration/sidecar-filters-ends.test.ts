@@ -70,6 +70,24 @@ describe('filter chain: every request that entered it ends there once', () => {
     }
   });
 
+  it('never counts a Dubbo call a filter answered as an error of a stack it never reached', async () => {
+    const metrics = new Registry();
+    const filters = chain([{ name: 'rate-limit', config: { rules: [{ name: 'one', perSecond: 0.001, burst: 1 }] } }]);
+    const gateway = dubboGateway(dubboCatalog(), { metrics, filters, policy: () => ({ idempotentMethods: new Set(), retries: 0, timeoutMs: 3000 }) });
+    await gateway.listener.start();
+    const client = await RawDubboClient.connect(gateway.listener.address.port);
+    try {
+      expect((await client.call({ path: IFACE, method: 'lookup' })).value).toBe('lookup');
+      expect((await client.call({ path: IFACE, method: 'lookup' })).status).toBe(100);
+      const requests = (await metrics.getMetricsAsJSON()).find((m) => m.name === 'mesh_bridge_requests_total');
+      expect((requests?.values ?? []).map((v) => [v.labels.stack, v.labels.outcome, v.value])).toEqual([['legacy', 'ok', 1]]);
+      expect(await counterValue(metrics, 'mesh_bridge_dubbo_upstream_failures_total', 'rate_limited')).toBe(1);
+    } finally {
+      client.close();
+      await gateway.stop();
+    }
+  });
+
   it('ends a Dubbo call held by a fault delay once when its consumer hangs up: the abort after the delay is not counted again', async () => {
     const metrics = new Registry();
     const filters = chain([

@@ -681,7 +681,8 @@ export class DubboListener {
 
   private complete(request: ProxiedRequest, outcome: Outcome, refusal?: BridgeRefusal): void {
     const micros = (performance.now() - request.startedAt) * 1000;
-    this.options.stats.recordCall(request.service, request.routedStack, request.method, this.clockMs, micros, outcome);
+    // Answered before it was routed (a filter, no instance): no stack saw it, so no stack is blamed (as HTTP).
+    if (request.address !== '') this.options.stats.recordCall(request.service, request.routedStack, request.method, this.clockMs, micros, outcome);
     if (request.filtered) this.filters?.complete(request, outcome, micros, this.clockMs, refusal);
     request.shadow?.primaryEnded(outcome);
   }

@@ -44,7 +44,9 @@ export const fallbackAnswerSchema = z.discriminatedUnion('type', [
       headers: headers.default({}),
       body: z.string().max(1024 * 1024).default(''),
     })
-    .strict(),
+    .strict()
+    // A 204 or 304 never carries a body: one configured would be dropped without a word.
+    .refine((a) => a.body === '' || (a.status !== 204 && a.status !== 304), { message: 'a 204 or 304 answer has no body', path: ['body'] }),
 ]);
 
 export const degradeRuleSchema = z

@@ -117,6 +117,9 @@ export function registerFilterMetrics(registry: Registry, states: FilterStates):
         for (const [stack, state, filter] of entries) for (const d of state.degraded ?? []) totals.add(filter, `${stack}|${label(d.rule)}|${d.reason}`, d.count);
       },
     ),
+    carriedCounter(registry, states, 'mesh_sidecar_access_log_suppressed_total', 'Access log lines not written past maxLinesPerSecond, by stack', ['stack'], (totals, entries) => {
+      for (const [stack, state, filter] of entries) if (state.logLinesSuppressed !== undefined) totals.add(filter, stack, state.logLinesSuppressed);
+    }),
   ];
   new Gauge({
     name: 'mesh_sidecar_circuit_breakers',

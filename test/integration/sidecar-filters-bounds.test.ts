@@ -1,8 +1,10 @@
 // What a filter keeps for callers it does not control stays small: a hot-parameter rate limit keyed
 // on a header keeps one bucket per value, up to maxKeys, and a caller sending long distinct values
 // must not make the process hold maxKeys times the value's size. Real callers, real listener.
+import { Writable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import pino from 'pino';
 import { buildFilterChain } from '../../src/proxy/filters';
 import { silentLogger } from '../../src/telemetry/logger';
 import { Registry } from '../../src/telemetry/metrics';
@@ -82,6 +84,30 @@ describe('circuit breakers past maxBreakers', () => {
     } finally {
       await gateway.stop();
       await upstream.close();
+    }
+  });
+});
+
+describe('access log under a flood of failures', () => {
+  it('writes at most maxLinesPerSecond lines and counts the rest', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(chunk.toString()), done()) }));
+    const filters = buildFilterChain([{ name: 'access-log', config: { maxLinesPerSecond: 5 } }], { logger, metrics: new Registry() });
+    // No instance anywhere: every call fails at once.
+    const gateway = await gatewayTo([], { filters });
+    try {
+      const started = Date.now();
+      const caller = await rawCaller(gateway.listener.address.port);
+      caller.socket.write('GET / HTTP/1.1\r\nHost: greeting-service\r\n\r\n'.repeat(50));
+      await waitFor('fifty answers', () => caller.reader.responses.length === 50);
+      caller.socket.destroy();
+      await new Promise((r) => setImmediate(r));
+      const seconds = (Date.now() - started) / 1000;
+      expect(lines.length).toBeLessThanOrEqual(5 + Math.ceil(seconds * 5));
+      expect((filters.filters[0] as unknown as { suppressed: number }).suppressed).toBe(50 - lines.length);
+      expect(JSON.parse(lines[0])).toMatchObject({ access: true, outcome: 'bridge_refusal', refusal: 'no_instance' });
+    } finally {
+      await gateway.stop();
     }
   });
 });

@@ -90,3 +90,24 @@ describe('filter config as written', () => {
     }
   });
 });
+
+describe('HTTP header names in rules', () => {
+  it('match a header named in any case, as HTTP compares them', async () => {
+    const upstream = await rawUpstream(() => okResponse('fine'));
+    const filters = buildFilterChain([{ name: 'authz', config: { rules: [{ name: 'no-tests', match: { attributes: { 'X-Env': 'test' } }, deny: { addresses: ['0.0.0.0/0'] } }] } }], {
+      logger: silentLogger(),
+      metrics: new Registry(),
+    });
+    const gateway = await gatewayTo([upstream.port], { filters });
+    try {
+      const caller = await rawCaller(gateway.listener.address.port);
+      caller.socket.write('GET /a HTTP/1.1\r\nHost: greeting-service\r\nx-env: test\r\n\r\nGET /b HTTP/1.1\r\nHost: greeting-service\r\nX-ENV: prod\r\n\r\n');
+      await waitFor('two answers', () => caller.reader.responses.length === 2);
+      expect(caller.reader.responses.map((r) => r.status)).toEqual([403, 200]);
+      caller.socket.destroy();
+    } finally {
+      await gateway.stop();
+      await upstream.close();
+    }
+  });
+});

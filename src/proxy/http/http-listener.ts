@@ -94,8 +94,10 @@ class HttpProxyRequest implements ProxyRequest {
     return this.attribute(CALLER_APP_HEADER);
   }
 
+  /** A header by name, in any case (a rule may spell it X-Env). */
   attribute(name: string): string | undefined {
-    for (let i = 0; i < this.fields.length; i += 2) if (this.fields[i].toLowerCase() === name) return this.fields[i + 1];
+    const lower = name.toLowerCase();
+    for (let i = 0; i < this.fields.length; i += 2) if (this.fields[i].toLowerCase() === lower) return this.fields[i + 1];
     return undefined;
   }
 

@@ -41,7 +41,7 @@ export class IsolationFilter implements Filter {
   }
 
   onRequest(request: ProxyRequest): FilterDecision {
-    const taken: Array<[Map<string, number>, string]> = [];
+    let taken: Array<[Map<string, number>, string]> | undefined;
     for (let i = 0; i < this.config.rules.length; i++) {
       const rule = this.config.rules[i];
       if (!matches(rule.match, request, this.identity)) continue;
@@ -49,14 +49,14 @@ export class IsolationFilter implements Filter {
       const key = active.has(request.service) || active.size < this.config.maxServices ? request.service : '*';
       const n = active.get(key) ?? 0;
       if (n >= rule.maxConcurrent) {
-        for (const [map, k] of taken) release(map, k);
+        if (taken !== undefined) for (const [map, k] of taken) release(map, k);
         this.refused++;
         return { outcome: 'bridge_refusal', refusal: 'bulkhead_full', message: `bulkhead ${ruleName(this.name, i, rule.name)} for ${request.service} is full (${rule.maxConcurrent} in flight)` };
       }
       active.set(key, n + 1);
-      taken.push([active, key]);
+      (taken ??= []).push([active, key]);
     }
-    if (taken.length > 0) this.held.set(request, taken);
+    if (taken !== undefined) this.held.set(request, taken);
     return undefined;
   }
 

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
 import { isHostName, parseHostPortStrict } from '../bridge/config';
 import { ConfigError, MeshBridgeError } from '../errors';
-import { buildFilterChain, filterSpecSchema } from '../proxy/filters';
+import { buildFilterChain, chainIdentity, filterSpecSchema } from '../proxy/filters';
 import { shadowConfigSchema, shadowIssues } from '../proxy/mirror/mirror-config';
 import { silentLogger } from '../telemetry/logger';
 import { Registry } from '../telemetry/metrics';
@@ -278,6 +278,12 @@ function filterIssues(raw: unknown): string[] {
         issues.push(err.message.replace(`${stack}.filters[0]`, `${stack}.filters[${i}]`));
       }
     });
+    try {
+      chainIdentity(specs, `${stack}.filters`); // filters naming different identity sources
+    } catch (err) {
+      if (!(err instanceof MeshBridgeError)) throw err;
+      issues.push(err.message);
+    }
   }
   return issues;
 }

@@ -1,6 +1,7 @@
 // The sidecar's filter metrics, read from the active filters when /metrics is scraped (nothing is
 // counted per request here). Filters count from zero and a reload replaces them, so each counter
-// carries what retired filters counted: the totals never go down.
+// carries what retired filters counted: the totals never go down, and what the replaced filters
+// counted since the last scrape is taken in as the reload retires them (`retire`), not lost.
 import { Counter, Gauge } from 'prom-client';
 import type { Registry } from '../telemetry/metrics';
 import type { FilterState } from './filter-state';
@@ -26,8 +27,20 @@ class CarriedTotals {
   }
 }
 
-/** A counter whose values are carried totals; label values are joined with `|` in the key. */
-function carriedCounter(registry: Registry, name: string, help: string, labelNames: string[], feed: (totals: CarriedTotals) => void): void {
+type States = ReturnType<FilterStates>;
+
+/**
+ * A counter whose values are carried totals, fed from the active filters at each scrape and from
+ * retired ones when retired; label values are joined with `|` in the key. Returns its retire.
+ */
+function carriedCounter(
+  registry: Registry,
+  states: FilterStates,
+  name: string,
+  help: string,
+  labelNames: string[],
+  feed: (totals: CarriedTotals, states: States) => void,
+): (retired: States) => void {
   const totals = new CarriedTotals();
   new Counter({
     name,
@@ -35,7 +48,7 @@ function carriedCounter(registry: Registry, name: string, help: string, labelNam
     labelNames,
     registers: [registry],
     collect() {
-      feed(totals);
+      feed(totals, states());
       this.reset();
       for (const [key, total] of totals.entries()) {
         const values = key.split('|');
@@ -43,6 +56,7 @@ function carriedCounter(registry: Registry, name: string, help: string, labelNam
       }
     },
   });
+  return (retired) => feed(totals, retired);
 }
 
 /** A rule name as a label value inside a `|`-joined key. */
@@ -50,50 +64,63 @@ function label(rule: string): string {
   return rule.replace(/\|/g, '/');
 }
 
-export function registerFilterMetrics(registry: Registry, states: FilterStates): void {
-  carriedCounter(
-    registry,
-    'mesh_sidecar_filter_refusals_total',
-    'Requests a filter answered itself (rate limited, denied, bulkhead full, fault aborted), by stack and filter',
-    ['stack', 'filter'],
-    (totals) => {
-      for (const [stack, state, filter] of states()) if (state.refused !== undefined) totals.add(filter, `${stack}|${state.name}`, state.refused);
-    },
-  );
-  carriedCounter(registry, 'mesh_sidecar_faults_injected_total', 'Faults the fault filter injected, by stack and kind (delay, abort)', ['stack', 'kind'], (totals) => {
-    for (const [stack, state, filter] of states()) {
-      if (state.injected === undefined) continue;
-      totals.add(filter, `${stack}|delay`, state.injected.delays);
-      totals.add(filter, `${stack}|abort`, state.injected.aborts);
-    }
-  });
-  carriedCounter(
-    registry,
-    'mesh_sidecar_rate_limit_keys_evicted_total',
-    'Hot-parameter keys a rate limit forgot to stay within maxKeys, by stack and rule: a hot key forgotten starts again with a full bucket',
-    ['stack', 'rule'],
-    (totals) => {
-      for (const [stack, state, filter] of states()) for (const [rule, n] of Object.entries(state.keysEvictedByRule ?? {})) totals.add(filter, `${stack}|${label(rule)}`, n);
-    },
-  );
-  carriedCounter(
-    registry,
-    'mesh_sidecar_authz_denied_total',
-    'Calls authz denied, by stack, rule and caller identity (unverified: a claimed application, none: no application named)',
-    ['stack', 'rule', 'identity'],
-    (totals) => {
-      for (const [stack, state, filter] of states()) for (const d of state.deniedBy ?? []) totals.add(filter, `${stack}|${label(d.rule)}|${d.identity}`, d.count);
-    },
-  );
-  carriedCounter(
-    registry,
-    'mesh_sidecar_degraded_total',
-    'Fallback answers the degrade filter gave instead of the service, by stack, rule and reason (forced, circuit_open)',
-    ['stack', 'rule', 'reason'],
-    (totals) => {
-      for (const [stack, state, filter] of states()) for (const d of state.degraded ?? []) totals.add(filter, `${stack}|${label(d.rule)}|${d.reason}`, d.count);
-    },
-  );
+/**
+ * Registers the filter metrics; returns `retire`, to be called with the states of the filters a
+ * reload is about to replace, so what they counted since the last scrape is carried.
+ */
+export function registerFilterMetrics(registry: Registry, states: FilterStates): (retired: States) => void {
+  const retires = [
+    carriedCounter(
+      registry,
+      states,
+      'mesh_sidecar_filter_refusals_total',
+      'Requests a filter answered itself (rate limited, denied, bulkhead full, fault aborted), by stack and filter',
+      ['stack', 'filter'],
+      (totals, entries) => {
+        for (const [stack, state, filter] of entries) if (state.refused !== undefined) totals.add(filter, `${stack}|${state.name}`, state.refused);
+      },
+    ),
+    carriedCounter(registry, states, 'mesh_sidecar_faults_injected_total', 'Faults the fault filter injected, by stack and kind (delay, abort)', ['stack', 'kind'], (totals, entries) => {
+      for (const [stack, state, filter] of entries) {
+        if (state.injected === undefined) continue;
+        totals.add(filter, `${stack}|delay`, state.injected.delays);
+        totals.add(filter, `${stack}|abort`, state.injected.aborts);
+      }
+    }),
+    carriedCounter(
+      registry,
+      states,
+      'mesh_sidecar_rate_limit_keys_evicted_total',
+      'Hot-parameter keys a rate limit forgot to stay within maxKeys, by stack and rule: a hot key forgotten starts again with a full bucket',
+      ['stack', 'rule'],
+      (totals, entries) => {
+        for (const [stack, state, filter] of entries) for (const [rule, n] of Object.entries(state.keysEvictedByRule ?? {})) totals.add(filter, `${stack}|${label(rule)}`, n);
+      },
+    ),
+    carriedCounter(
+      registry,
+      states,
+      'mesh_sidecar_authz_denied_total',
+      'Calls authz denied, by stack, rule and caller identity (unverified: a claimed application, none: no application named)',
+      ['stack', 'rule', 'identity'],
+      (totals, entries) => {
+        for (const [stack, state, filter] of entries) for (const d of state.deniedBy ?? []) totals.add(filter, `${stack}|${label(d.rule)}|${d.identity}`, d.count);
+      },
+    ),
+    carriedCounter(
+      registry,
+      states,
+      'mesh_sidecar_degraded_total',
+      'Fallback answers the degrade filter gave instead of the service, by stack, rule and reason (forced, circuit_open)',
+      ['stack', 'rule', 'reason'],
+      (totals, entries) => {
+        for (const [stack, state, filter] of entries) for (const d of state.degraded ?? []) totals.add(filter, `${stack}|${label(d.rule)}|${d.reason}`, d.count);
+      },
+    ),
+    carriedCounter(registry, states, 'mesh_sidecar_access_log_suppressed_total', 'Access log lines not written past maxLinesPerSecond, by stack', ['stack'], (totals, entries) => {
+      for (const [stack, state, filter] of entries) if (state.logLinesSuppressed !== undefined) totals.add(filter, stack, state.logLinesSuppressed);
+    }),
+  ];
   new Gauge({
     name: 'mesh_sidecar_circuit_breakers',
     help: 'Circuit breakers by stack and state (closed, open, half_open)',
@@ -104,4 +131,7 @@ export function registerFilterMetrics(registry: Registry, states: FilterStates):
       for (const [stack, state] of states()) for (const b of state.breakers ?? []) this.inc({ stack, state: b.state });
     },
   });
+  return (retired) => {
+    for (const retire of retires) retire(retired);
+  };
 }

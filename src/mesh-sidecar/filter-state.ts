@@ -3,6 +3,7 @@
 // refusal counter stays monotonic across reloads: each scrape adds what a filter object counted since
 // the last one, and a reload's fresh filters start from zero without taking the total down.
 import type { Filter } from '../proxy/filters';
+import { AccessLogFilter } from '../proxy/filters/access-log';
 import { AuthzFilter } from '../proxy/filters/authz';
 import { CircuitBreakerFilter } from '../proxy/filters/circuit-breaker';
 import { DegradeFilter, DegradeReason } from '../proxy/filters/degrade';
@@ -28,6 +29,8 @@ export interface FilterState {
   deniedBy?: Array<{ rule: string; identity: string; count: number }>;
   /** Degradation: fallback answers given, per rule and reason. */
   degraded?: Array<{ rule: string; reason: DegradeReason; count: number }>;
+  /** Access log: lines not written past maxLinesPerSecond. */
+  logLinesSuppressed?: number;
 }
 
 /** The rule names a filter's config gave (the config it was built from, already validated). */
@@ -60,6 +63,7 @@ export function filterState(filter: Filter, config?: unknown): FilterState {
   }
   if (filter instanceof IsolationFilter) return { name: filter.name, refused: filter.refused };
   if (filter instanceof DegradeFilter) return { name: filter.name, degraded: filter.counts() };
+  if (filter instanceof AccessLogFilter) return { name: filter.name, logLinesSuppressed: filter.suppressed };
   if (filter instanceof FaultInjectionFilter) return { name: filter.name, refused: filter.injected.aborts, injected: { ...filter.injected } };
   return { name: filter.name };
 }

@@ -44,6 +44,8 @@ export class Sidecar {
   private readonly startedAt = Date.now();
   /** The side-by-side run: its report outlives reloads. */
   readonly shadow: Shadow;
+  /** Carries into the filter counters what the filters a reload replaces counted since the last scrape. */
+  private readonly retireFilterMetrics: ReturnType<typeof registerFilterMetrics>;
 
   constructor(
     private config: SidecarConfig,
@@ -55,7 +57,7 @@ export class Sidecar {
     this.metrics = metrics;
     this.stats = { http: new TrafficStats(metrics, 'http'), dubbo: new TrafficStats(metrics, 'dubbo') };
     this.reloads = counter(metrics, 'mesh_sidecar_reloads_total', 'Config reloads (SIGHUP), by outcome: applied, unchanged, refused (the old config kept)', ['outcome']);
-    registerFilterMetrics(metrics, () => this.filterStates());
+    this.retireFilterMetrics = registerFilterMetrics(metrics, () => this.filterStates());
     registerStackMetrics(metrics, () => this.stacks.entries());
     this.shadow = new Shadow(metrics);
     this.configureShadow(config);
@@ -192,6 +194,8 @@ export class Sidecar {
       }
       return this.refuse([`${err instanceof MeshBridgeError ? err.code + ': ' : ''}${(err as Error).message}`]);
     }
+    // Every stack that stays gets a fresh chain and a removed one goes: their filters' counts are taken in now.
+    this.retireFilterMetrics(this.filterStates());
     for (const p of prepared) {
       const current = this.stacks.get(p.name);
       if (p.plan === undefined) {

@@ -45,9 +45,12 @@ describe('SwappableFilterChain', () => {
     expect(log).toEqual(['delay saw GET /held', 'old-next saw GET /held']);
   });
 
-  it('is never empty, so the listener keeps calling it, and lets requests through while the chain is', () => {
+  it('is empty while its chain is (the listener skips it per request), and lets requests through then', () => {
     const swappable = new SwappableFilterChain(new FilterChain([]));
+    expect(swappable.empty).toBe(true);
+    swappable.swap(new FilterChain([{ name: 'any', onRequest: () => undefined }]));
     expect(swappable.empty).toBe(false);
+    swappable.swap(new FilterChain([]));
     let reply: unknown = 'not called';
     swappable.run(testRequest({}), 0, (r) => (reply = r));
     expect(reply).toBeUndefined();

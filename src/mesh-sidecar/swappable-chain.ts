@@ -2,7 +2,7 @@
 // newest chain; a request already in a chain (held by a delay, in flight upstream) finishes and is
 // reported to the chain that admitted it, so a bulkhead or breaker of the old config releases what
 // it took and the new one never sees an end it did not admit.
-import type { Outcome } from '../proxy/failure-class';
+import type { BridgeRefusal, Outcome } from '../proxy/failure-class';
 import { FilterChain } from '../proxy/filters/filter-chain';
 import type { LocalReply, ProxyRequest } from '../proxy/filters/filter';
 
@@ -15,9 +15,9 @@ export class SwappableFilterChain extends FilterChain {
     this.current = initial;
   }
 
-  /** Never empty: the listener must call it even while the config has no filters, to see later ones. */
+  /** Empty while the current config has no filters: the listener then skips the chain for that request. */
   override get empty(): boolean {
-    return false;
+    return this.current.filters.length === 0;
   }
 
   get active(): FilterChain {
@@ -41,10 +41,10 @@ export class SwappableFilterChain extends FilterChain {
     chain.run(request, now, done, from);
   }
 
-  override complete(request: ProxyRequest, outcome: Outcome, latencyMicros: number, now: number): void {
+  override complete(request: ProxyRequest, outcome: Outcome, latencyMicros: number, now: number, refusal?: BridgeRefusal): void {
     const chain = this.admittedBy.get(request);
     if (chain === undefined) return;
     this.admittedBy.delete(request);
-    chain.complete(request, outcome, latencyMicros, now);
+    chain.complete(request, outcome, latencyMicros, now, refusal);
   }
 }

@@ -2,6 +2,8 @@
 // calling a sofa-rpc-node app through the sidecar's Dubbo inbound stack names its application in the
 // `application` attachment; node:http callers name theirs in a header the config chooses. Every
 // denial says the identity was unverified: in the message, the metric label and the access log.
+// The identity source is the chain's: a rate limit's or a degradation's match.callerApp reads the
+// header authz reads, and the access log says which kind of local answer a call got.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, Server, createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -64,6 +66,8 @@ describe('mesh-bridge sidecar: authz by claimed identity, seen from real callers
           filters: [
             { name: 'access-log', config: { sample: 1, identity: { header: 'x-app-name' } } },
             { name: 'authz', config: { identity: { header: 'X-App-Name' }, rules: authzRules } },
+            { name: 'rate-limit', config: { rules: [{ name: 'web-bursts', match: { callerApp: 'web', attributes: { 'x-burst': 'yes' } }, perSecond: 0.001, burst: 1 }] } },
+            { name: 'degrade', config: { rules: [{ name: 'web-fallback', mode: 'force', match: { callerApp: 'web', attributes: { 'x-degrade': 'yes' } }, answer: { type: 'http', status: 200, body: 'fallback ledger' } }] } },
           ],
         },
         dubbo: {
@@ -120,5 +124,19 @@ describe('mesh-bridge sidecar: authz by claimed identity, seen from real callers
     expect(metrics).toContain('mesh_sidecar_authz_denied_total{stack="inbound",rule="no-batch-jobs",identity="unverified"} 1');
     expect(metrics).toContain('mesh_sidecar_authz_denied_total{stack="inbound",rule="known-callers",identity="none"} 1');
     await waitFor('the access log line of the unnamed caller', () => /"protocol":"http".*"callerIdentity":"none","outcome":"bridge_refusal"/.test(sidecar.output()));
+  });
+
+  it("reads every rule's match.callerApp from the chain's identity source, and logs which kind of local answer a call got", async () => {
+    // The rate limit and the degradation name the caller by the header authz reads (x-app-name).
+    expect((await httpCall(sidecar.inbound, { 'x-app-name': 'web', 'x-burst': 'yes' }, agent)).status).toBe(200);
+    expect((await httpCall(sidecar.inbound, { 'x-app-name': 'web', 'x-burst': 'yes' }, agent)).status).toBe(429);
+    expect(await httpCall(sidecar.inbound, { 'x-app-name': 'web', 'x-degrade': 'yes' }, agent)).toMatchObject({ status: 200, body: 'fallback ledger' });
+    // The listener's default header names nobody here: the rules do not apply.
+    expect(await httpCall(sidecar.inbound, { 'x-app-name': 'batch-jobs', 'x-caller-app': 'web', 'x-degrade': 'yes' }, agent)).toMatchObject({ status: 403 });
+    await waitFor('the access log lines of the limited and the degraded calls', () => {
+      const out = sidecar.output();
+      return /"callerApp":"web","callerIdentity":"unverified","outcome":"bridge_refusal","refusal":"rate_limited"/.test(out) && /"callerApp":"web","callerIdentity":"unverified","outcome":"bridge_refusal","refusal":"degraded"/.test(out);
+    });
+    expect(sidecar.output()).not.toMatch(/"outcome":"ok","refusal"/);
   });
 });

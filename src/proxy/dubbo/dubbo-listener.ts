@@ -312,6 +312,8 @@ class ProxiedRequest implements InFlight, ProxyRequest, InFlightLinks<ProxiedReq
   previousInFlight: ProxiedRequest | null = null;
   nextInFlight: ProxiedRequest | null = null;
   inFlightList: CallsInFlight<ProxiedRequest> | null = null;
+  /** It entered the filter chain: the chain is told how it ended. */
+  filtered = false;
 
   constructor(
     readonly listener: DubboListener,
@@ -454,7 +456,8 @@ export class DubboListener {
     this.maxBodyLength = options.maxBodyLength ?? 8 * 1024 * 1024;
     this.connectionsPerInstance = options.connectionsPerInstance ?? 1;
     this.limits = withDefaults(defaultDubboLimits(this.maxBodyLength, this.heartbeatIdleMs), options.limits);
-    this.filters = options.filters !== undefined && !options.filters.empty ? options.filters : null;
+    // Kept even while empty: a sidecar's chain is swapped on reload; an empty one costs a length check per request.
+    this.filters = options.filters ?? null;
     const shortest = Math.min(this.limits.frameTimeoutMs, this.limits.consumerIdleTimeoutMs, this.heartbeatIdleMs);
     this.downstreamSweepEvery = Math.max(1, Math.min(20, Math.floor(shortest / 4 / SWEEP_MS)));
     this.metrics = dubboMetrics(options.metrics);
@@ -629,13 +632,20 @@ export class DubboListener {
     // is first checked (the sweep's, for a call still in flight), not for the many answered sooner.
     request.consumerTimeoutUnread = policy.honorConsumerTimeout === true;
     if (header.twoWay) downstream.requests.add(request);
-    if (this.filters === null) this.route(request);
-    else this.filters.run(request, this.clockMs, (reply) => (reply === undefined ? this.route(request) : this.answerLocally(request, reply)));
+    if (this.filters === null || this.filters.empty) this.route(request);
+    else {
+      request.filtered = true;
+      this.filters.run(request, this.clockMs, (reply) => (reply === undefined ? this.route(request) : this.answerLocally(request, reply)));
+    }
   }
 
   /** After the filters: choose an instance and send. */
   private route(request: ProxiedRequest): void {
-    if (request.downstream.closed) return;
+    if (request.downstream.closed) {
+      // A two-way call ended as caller_gone when its consumer left; a one-way call ends here.
+      if (!request.frame.header.twoWay && request.filtered) this.filters?.complete(request, 'caller_gone', 0, this.clockMs);
+      return;
+    }
     const { service, version, group, method } = request;
     const exclude = this.readonlyAddresses.size > 0 ? this.readonlyAddresses : undefined;
     const choice =
@@ -666,7 +676,11 @@ export class DubboListener {
       request.address = address;
       request.routedStack = choice.routedStack;
       this.options.routes.outliers.report(address, 'upstream_overloaded', this.clockMs);
-      if (!twoWay) return this.metrics.failures.inc({ reason: 'upstream_overloaded' });
+      if (!twoWay) {
+        this.metrics.failures.inc({ reason: 'upstream_overloaded' });
+        if (request.filtered) this.filters?.complete(request, 'upstream_overloaded', 0, this.clockMs);
+        return;
+      }
       return this.answerLocally(request, { outcome: 'upstream_overloaded', message: `mesh-bridge: upstream ${address} is not reading its requests` });
     }
     if (!this.corked.has(connection)) {
@@ -675,8 +689,11 @@ export class DubboListener {
       connection.cork();
       this.corked.add(connection);
     }
-    if (!twoWay) connection.sendOneWay(request.frame);
-    else {
+    if (!twoWay) {
+      connection.sendOneWay(request.frame);
+      // Nothing comes back: the filters that saw it (a bulkhead slot, a breaker) hear of its end now.
+      if (request.filtered) this.filters?.complete(request, 'ok', 0, this.clockMs);
+    } else {
       request.attempts++;
       request.address = address;
       request.routedStack = choice.routedStack;
@@ -770,7 +787,7 @@ export class DubboListener {
     this.options.routes.outliers.report(request.address, outcome, this.clockMs, request.outlierSet);
     request.downstream.requests.delete(request);
     if (outcome !== 'ok') this.metrics.failures.inc({ reason: outcome });
-    this.complete(request, outcome, now);
+    this.complete(request, outcome, undefined, now);
   }
 
   private releasePending(request: ProxiedRequest): void {
@@ -779,10 +796,11 @@ export class DubboListener {
     request.pendingIn = null;
   }
 
-  private complete(request: ProxiedRequest, outcome: Outcome, now = performance.now()): void {
+  private complete(request: ProxiedRequest, outcome: Outcome, refusal?: BridgeRefusal, now = performance.now()): void {
     const micros = (now - request.startedAt) * 1000;
-    this.options.stats.recordCall(request.service, request.routedStack, request.method, this.clockMs, micros, outcome);
-    if (this.filters !== null) this.filters.complete(request, outcome, micros, this.clockMs);
+    // Answered before it was routed (a filter, no instance): no stack saw it, so no stack is blamed (as HTTP).
+    if (request.address !== '') this.options.stats.recordCall(request.service, request.routedStack, request.method, this.clockMs, micros, outcome);
+    if (request.filtered) this.filters?.complete(request, outcome, micros, this.clockMs, refusal);
     request.shadow?.primaryEnded(outcome);
   }
 
@@ -845,15 +863,20 @@ export class DubboListener {
 
   /** Answers a request the bridge will not route (filters, caps, no instance), in Dubbo's form. */
   private answerLocally(request: ProxiedRequest, reply: LocalReply): void {
+    // Its consumer left while a filter held it: it already ended as caller_gone.
+    if (request.downstream.closed && request.frame.header.twoWay) return;
     this.metrics.failures.inc({ reason: reply.refusal ?? reply.outcome });
-    if (!request.frame.header.twoWay) return;
+    if (!request.frame.header.twoWay) {
+      if (request.filtered) this.filters?.complete(request, reply.outcome, 0, this.clockMs, reply.refusal);
+      return;
+    }
     request.downstream.requests.delete(request);
     request.downstream.write(
       reply.answer !== undefined
         ? dubboFallbackFrame(reply.answer, request.idHigh, request.idLow)
         : encodeResponse({ requestId: request.requestId, status: dubboStatusFor(reply.outcome, reply.refusal), errorMessage: reply.message }),
     );
-    this.complete(request, reply.outcome);
+    this.complete(request, reply.outcome, reply.refusal);
   }
 
   /** Answers a request refused before it was read (draining, in-flight cap, unreadable). */

@@ -26,5 +26,18 @@ describe('AccessLogFilter', () => {
     expect(lines.find((l) => l.outcome === 'caller_gone')).toMatchObject({ blame: 'caller', service: 'com.example.Greeter', method: 'sayHello' });
     expect(lines[0]).toMatchObject({ callerApp: 'web', callerIdentity: 'unverified', latencyMs: 1.5 });
     expect(lines.find((l) => l.outcome === 'caller_gone')).toMatchObject({ callerIdentity: 'none' });
+    expect(lines[0]).not.toHaveProperty('refusal');
+  });
+
+  it('says which kind of local answer a call got: a fallback apart from a refusal', async () => {
+    const { logger, lines } = capture();
+    const filter = new AccessLogFilter(accessLogConfigSchema.parse({ sample: 0 }), logger);
+    filter.onComplete(testRequest(), 'bridge_refusal', 10, 0, 'degraded');
+    filter.onComplete(testRequest(), 'bridge_refusal', 10, 0, 'rate_limited');
+    await new Promise((r) => setImmediate(r));
+    expect(lines.map((l) => [l.outcome, l.refusal, l.blame])).toEqual([
+      ['bridge_refusal', 'degraded', 'bridge'],
+      ['bridge_refusal', 'rate_limited', 'bridge'],
+    ]);
   });
 });

@@ -40,5 +40,14 @@ describe('AuthzFilter', () => {
     expect(() => authzConfigSchema.parse({ rules: [{ deny: { addresses: ['10.0.0.0/33'] } }] })).toThrow(/CIDR/);
     expect(hostOf('[::1]:80')).toBe('::1');
     expect(hostOf('::ffff:10.0.0.1')).toBe('::ffff:10.0.0.1');
+    expect(hostOf('10.0.0.1:40000')).toBe('10.0.0.1');
+    expect(hostOf('::ffff:10.0.0.1:40000')).toBe('::ffff:10.0.0.1');
+  });
+
+  it('reads an IPv6 caller on a port of four digits or fewer as its address, so a deny range applies', () => {
+    expect(hostOf('::1:8080')).toBe('::1');
+    expect(hostOf('fe80::2:443')).toBe('fe80::2');
+    const authz = filter([{ name: 'no-local', deny: { addresses: ['::1/128'] } }]);
+    expect(authz.onRequest(testRequest({ remoteAddress: '::1:8080' }))).toMatchObject({ refusal: 'denied' });
   });
 });

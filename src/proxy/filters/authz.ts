@@ -22,7 +22,10 @@ const callerSchema = z
 
 export const authzConfigSchema = z
   .object({
-    /** Where the caller's claimed application is read; the listener's default when omitted. */
+    /**
+     * Where the caller's claimed application is read, for this filter and the whole chain (every
+     * rule's match.callerApp, the access log); the listener's default when omitted.
+     */
     identity: identitySourceSchema.optional(),
     rules: z
       .array(
@@ -42,7 +45,10 @@ export const authzConfigSchema = z
   .strict();
 
 function parseCidr(text: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | null {
-  const [address, bits] = text.split('/');
+  const parts = text.split('/');
+  const [address, bits] = parts;
+  // Only digits after the slash: Number('') is 0, and `10.0.0.0/` must not mean every address.
+  if (parts.length > 2 || (bits !== undefined && !/^\d{1,3}$/.test(bits))) return null;
   const family = isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : null;
   if (family === null) return null;
   const max = family === 'ipv4' ? 32 : 128;
@@ -74,12 +80,17 @@ class CallerSet {
   }
 }
 
-/** The address part of `host:port` or `[v6]:port`. */
+/**
+ * The address part of `host:port` (as the listeners give it, IPv6 unbracketed) or `[v6]:port`. The
+ * port goes first: `::1:8080` is ::1 port 8080 (read whole, it is a valid IPv6 address of its own,
+ * and a deny range for ::1 would miss it).
+ */
 export function hostOf(remote: string): string {
   if (remote.startsWith('[')) return remote.slice(1, remote.indexOf(']'));
-  if (isIPv4(remote) || isIPv6(remote)) return remote;
-  const head = remote.slice(0, remote.lastIndexOf(':'));
-  return isIPv4(head) || isIPv6(head) ? head : remote;
+  const colon = remote.lastIndexOf(':');
+  const head = remote.slice(0, colon);
+  if (colon > 0 && /^\d{1,5}$/.test(remote.slice(colon + 1)) && (isIPv4(head) || isIPv6(head))) return head;
+  return remote;
 }
 
 export class AuthzFilter implements Filter {
@@ -90,8 +101,9 @@ export class AuthzFilter implements Filter {
   readonly deniedBy = new Map<string, number>();
   private readonly identity: IdentitySource | undefined;
 
-  constructor(config: z.infer<typeof authzConfigSchema>) {
-    this.identity = config.identity;
+  /** `chainIdentity`: the chain's identity source, when this filter's config names none. */
+  constructor(config: z.infer<typeof authzConfigSchema>, chainIdentity?: IdentitySource) {
+    this.identity = config.identity ?? chainIdentity;
     this.rules = config.rules.map((r, i) => ({
       name: ruleName(this.name, i, r.name),
       match: r.match,
@@ -104,7 +116,7 @@ export class AuthzFilter implements Filter {
     let app: string | undefined;
     let address: string | undefined;
     for (const rule of this.rules) {
-      if (!matches(rule.match, request)) continue;
+      if (!matches(rule.match, request, this.identity)) continue;
       app ??= claimedApp(request, this.identity);
       address ??= hostOf(request.remoteAddress);
       const denied = rule.deny?.has(app, address) ? 'is denied by' : rule.allow !== undefined && !rule.allow.has(app, address) ? 'is not allowed by' : undefined;
@@ -123,4 +135,4 @@ export class AuthzFilter implements Filter {
   }
 }
 
-registerFilter('authz', (config) => new AuthzFilter(authzConfigSchema.parse(config)));
+registerFilter('authz', (config, deps) => new AuthzFilter(authzConfigSchema.parse(config), deps.identity));

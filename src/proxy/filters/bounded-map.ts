@@ -1,31 +1,40 @@
 // A Map that keeps at most `max` entries, dropping the least recently used: state keyed by names a
-// caller chooses (hot parameters, methods) must never grow without bound.
+// caller chooses (hot parameters, methods) must never grow without bound. An owner may mark entries
+// worth keeping (an open breaker): past the bound, the least recent entry not marked goes first, so
+// calls under names nobody cares about cannot push out the state that protects a service.
+
+/** Entries looked at, from the least recent, for one not to keep before the least recent goes anyway. */
+const EVICTION_SCAN = 32;
 
 export class BoundedMap<K, V> {
   private readonly map = new Map<K, V>();
   /** Entries dropped to stay within the bound. */
   evictions = 0;
 
-  constructor(readonly max: number) {}
+  constructor(
+    readonly max: number,
+    /** True for a value that should outlive others past the bound. */
+    private readonly keep?: (value: V) => boolean,
+  ) {}
 
   get size(): number {
     return this.map.size;
   }
 
-  /** The value for `key`, created by `make` when absent; either way it becomes the most recent. */
-  getOrCreate(key: K, make: () => V): V {
+  /** The value for `key`, made the most recent; undefined when absent (then `add` it). */
+  touch(key: K): V | undefined {
     const found = this.map.get(key);
     if (found !== undefined) {
       this.map.delete(key);
       this.map.set(key, found);
-      return found;
     }
-    const value = make();
+    return found;
+  }
+
+  /** Adds a value for a key `touch` did not find, dropping one entry past the bound. */
+  add(key: K, value: V): V {
     this.map.set(key, value);
-    if (this.map.size > this.max) {
-      this.map.delete(this.map.keys().next().value as K);
-      this.evictions++;
-    }
+    if (this.map.size > this.max) this.evictOne();
     return value;
   }
 
@@ -35,5 +44,20 @@ export class BoundedMap<K, V> {
 
   entries(): IterableIterator<[K, V]> {
     return this.map.entries();
+  }
+
+  private evictOne(): void {
+    let victim: K | undefined;
+    let scanned = 0;
+    for (const [key, value] of this.map) {
+      victim ??= key;
+      if (this.keep === undefined || !this.keep(value)) {
+        victim = key;
+        break;
+      }
+      if (++scanned >= EVICTION_SCAN) break;
+    }
+    this.map.delete(victim as K);
+    this.evictions++;
   }
 }

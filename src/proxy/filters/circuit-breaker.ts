@@ -3,20 +3,26 @@
 // passes its threshold. Open, it answers at once (Dubbo 100 / HTTP 503, naming the rule) for
 // `openMs`; then half-open, it admits a configured number of probes: all succeed, it closes; one
 // fails, it opens again. Only failures of the service count: the bridge's own refusals and callers
-// that hung up do not. The state machine is pure (`now` passed in).
+// that hung up do not, and a probe that ended so gives its place back (else the breaker would stay
+// half-open, refusing everything, for good). The state machine is pure (`now` passed in).
 import { z } from 'zod';
 import { Outcome, isError } from '../failure-class';
 import { BucketedWindow } from '../stats/bucketed-window';
 import { BoundedMap } from './bounded-map';
 import type { Filter, FilterDecision, ProxyRequest } from './filter';
 import { registerFilter } from './filter';
+import type { IdentitySource } from './identity';
 import { matches, requestMatchSchema, ruleName } from './request-match';
 
 export const breakerRuleSchema = z
   .object({
     name: z.string().min(1).optional(),
     match: requestMatchSchema.optional(),
-    /** One breaker per service, or one per service and method. */
+    /**
+     * One breaker per service, or one per service and method. HTTP: per the rule's match.method
+     * prefix (`GET /orders/`), never per path, since paths carry ids and queries (a breaker per
+     * path would never see enough calls to open, and would keep one per id).
+     */
     per: z.enum(['service', 'method']).default('method'),
     windowMs: z.number().int().positive().default(10_000),
     buckets: z.number().int().min(1).max(600).default(10),
@@ -32,7 +38,9 @@ export const breakerRuleSchema = z
   .strict()
   .refine((r) => r.errorRatio !== undefined || r.errorCount !== undefined || (r.slowCallMs !== undefined && r.slowCallRatio !== undefined), {
     message: 'a breaker needs errorRatio, errorCount, or slowCallMs with slowCallRatio',
-  });
+  })
+  // One without the other would be ignored without a word.
+  .refine((r) => (r.slowCallMs === undefined) === (r.slowCallRatio === undefined), { message: 'slowCallMs and slowCallRatio go together', path: ['slowCallRatio'] });
 
 export const circuitBreakerConfigSchema = z.object({ rules: z.array(breakerRuleSchema).min(1), maxBreakers: z.number().int().positive().default(10_000) }).strict();
 
@@ -45,6 +53,8 @@ export class Breaker {
   private openedAt = 0;
   private probesAdmitted = 0;
   private probesSucceeded = 0;
+  /** Which half-open spell this is: a probe's end counts only in the spell that admitted it. */
+  halfOpenSpell = 0;
   private readonly window: BucketedWindow;
   /** Times this breaker opened, for metrics. */
   opens = 0;
@@ -58,6 +68,7 @@ export class Breaker {
     if (this.state === 'open') {
       if (now - this.openedAt < this.rule.openMs) return 'no';
       this.state = 'half_open';
+      this.halfOpenSpell++;
       this.probesAdmitted = 0;
       this.probesSucceeded = 0;
     }
@@ -69,10 +80,10 @@ export class Breaker {
     return 'yes';
   }
 
-  /** How an admitted call ended. */
-  complete(now: number, failed: boolean, slow: boolean, probe: boolean): void {
+  /** How an admitted call ended; `spell` is halfOpenSpell when a probe was admitted. */
+  complete(now: number, failed: boolean, slow: boolean, probe: boolean, spell = this.halfOpenSpell): void {
     if (probe) {
-      if (this.state !== 'half_open') return;
+      if (this.state !== 'half_open' || spell !== this.halfOpenSpell) return;
       if (failed || slow) this.open(now);
       else if (++this.probesSucceeded >= this.rule.halfOpenProbes) {
         this.state = 'closed';
@@ -83,6 +94,11 @@ export class Breaker {
     if (this.state !== 'closed') return;
     this.window.record(now, failed, slow);
     if (this.tripped(now)) this.open(now);
+  }
+
+  /** A probe that said nothing about the service (its caller left, the bridge refused it): its place is free again. */
+  releaseProbe(spell: number): void {
+    if (this.state === 'half_open' && spell === this.halfOpenSpell && this.probesAdmitted > 0) this.probesAdmitted--;
   }
 
   private tripped(now: number): boolean {
@@ -104,6 +120,7 @@ export class Breaker {
 interface Admitted {
   breaker: Breaker;
   probe: boolean;
+  spell: number;
   slowCallMs: number;
 }
 
@@ -113,22 +130,26 @@ export class CircuitBreakerFilter implements Filter {
   /** Which breaker admitted a request in flight, to report its end to the same one. */
   private readonly admitted = new WeakMap<ProxyRequest, Admitted[]>();
 
-  constructor(private readonly config: z.infer<typeof circuitBreakerConfigSchema>) {
-    this.breakers = config.rules.map(() => new BoundedMap<string, Breaker>(config.maxBreakers));
+  constructor(
+    private readonly config: z.infer<typeof circuitBreakerConfigSchema>,
+    private readonly identity?: IdentitySource,
+  ) {
+    // Past maxBreakers, closed breakers go first: an open one protects its service.
+    this.breakers = config.rules.map(() => new BoundedMap<string, Breaker>(config.maxBreakers, (b) => b.state !== 'closed'));
   }
 
   onRequest(request: ProxyRequest, now: number): FilterDecision {
     let admitted: Admitted[] | undefined;
     for (let i = 0; i < this.config.rules.length; i++) {
       const rule = this.config.rules[i];
-      if (!matches(rule.match, request)) continue;
-      const key = rule.per === 'method' ? `${request.service}#${request.method}` : request.service;
-      const breaker = this.breakers[i].getOrCreate(key, () => new Breaker(rule));
+      if (!matches(rule.match, request, this.identity)) continue;
+      const key = rule.per === 'service' ? request.service : `${request.service}#${request.protocol === 'http' ? (rule.match?.method ?? '*') : request.method}`;
+      const breaker = this.breakers[i].touch(key) ?? this.breakers[i].add(key, new Breaker(rule));
       const answer = breaker.admit(now);
       if (answer === 'no') {
         return { outcome: 'bridge_refusal', refusal: 'circuit_open', message: `circuit breaker ${ruleName(this.name, i, rule.name)} is open for ${key}` };
       }
-      (admitted ??= []).push({ breaker, probe: answer === 'probe', slowCallMs: rule.slowCallMs ?? Infinity });
+      (admitted ??= []).push({ breaker, probe: answer === 'probe', spell: breaker.halfOpenSpell, slowCallMs: rule.slowCallMs ?? Infinity });
     }
     if (admitted !== undefined) this.admitted.set(request, admitted);
     return undefined;
@@ -139,9 +160,12 @@ export class CircuitBreakerFilter implements Filter {
     if (admitted === undefined) return;
     this.admitted.delete(request);
     // The bridge's own refusals and callers that hung up say nothing about the service.
-    if (outcome === 'caller_gone' || outcome === 'bridge_refusal') return;
+    if (outcome === 'caller_gone' || outcome === 'bridge_refusal') {
+      for (const a of admitted) if (a.probe) a.breaker.releaseProbe(a.spell);
+      return;
+    }
     const failed = isError(outcome);
-    for (const a of admitted) a.breaker.complete(now, failed, latencyMicros / 1000 >= a.slowCallMs, a.probe);
+    for (const a of admitted) a.breaker.complete(now, failed, latencyMicros / 1000 >= a.slowCallMs, a.probe, a.spell);
   }
 
   /** Breakers not closed, for the admin API and metrics. */
@@ -154,4 +178,4 @@ export class CircuitBreakerFilter implements Filter {
   }
 }
 
-registerFilter('circuit-breaker', (config) => new CircuitBreakerFilter(circuitBreakerConfigSchema.parse(config)));
+registerFilter('circuit-breaker', (config, deps) => new CircuitBreakerFilter(circuitBreakerConfigSchema.parse(config), deps.identity));

@@ -60,6 +60,8 @@ describe('DegradeFilter', () => {
     expect(issue([{ answer: { type: 'value', value: { a: [1, { $class: 'x' }] } } }])).toMatch(/^rules\.0\.answer\.value\.a\.1\.\$class: expected a Java class name/);
     expect(issue([{ answer: { type: 'http', status: 200, headers: { 'content-length': '3' } } }])).toMatch(/^rules\.0\.answer\.headers\.content-length: content-length/);
     expect(issue([{ answer: { type: 'null' }, mode: 'sometimes' }])).toMatch(/^rules\.0\.mode/);
+    expect(issue([{ answer: { type: 'http', status: 204, body: 'gone' } }])).toBe('rules.0.answer.body: a 204 or 304 answer has no body');
+    expect(issue([{ answer: { type: 'http', status: 204 } }])).toBe('valid');
   });
 });
 

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import type { Filter, FallbackAnswer, FilterDecision, LocalReply, ProxyRequest } from './filter';
 import { registerFilter } from './filter';
 import { fallbackValueSchema } from './fallback-value';
+import type { IdentitySource } from './identity';
 import { RequestMatch, matches, requestMatchSchema, ruleName } from './request-match';
 
 const javaClass = z.string().regex(/^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)+$/, 'expected a Java class name such as com.example.PriceUnavailableException');
@@ -43,7 +44,9 @@ export const fallbackAnswerSchema = z.discriminatedUnion('type', [
       headers: headers.default({}),
       body: z.string().max(1024 * 1024).default(''),
     })
-    .strict(),
+    .strict()
+    // A 204 or 304 never carries a body: one configured would be dropped without a word.
+    .refine((a) => a.body === '' || (a.status !== 204 && a.status !== 304), { message: 'a 204 or 304 answer has no body', path: ['body'] }),
 ]);
 
 export const degradeRuleSchema = z
@@ -89,7 +92,10 @@ export class DegradeFilter implements Filter {
   private readonly forced: Rule[] = [];
   private readonly onBreakerOpen: Rule[] = [];
 
-  constructor(config: z.infer<typeof degradeConfigSchema>) {
+  constructor(
+    config: z.infer<typeof degradeConfigSchema>,
+    private readonly identity?: IdentitySource,
+  ) {
     config.rules.forEach((r, i) => {
       const rule: Rule = { name: ruleName(this.name, i, r.name), match: r.match, answer: answerOf(r.answer), httpOnly: r.answer.type === 'http', forced: 0, onBreakerOpen: 0 };
       (r.mode === 'force' ? this.forced : this.onBreakerOpen).push(rule);
@@ -113,7 +119,7 @@ export class DegradeFilter implements Filter {
   }
 
   private find(rules: readonly Rule[], request: ProxyRequest): Rule | undefined {
-    for (const rule of rules) if ((!rule.httpOnly || request.protocol === 'http') && matches(rule.match, request)) return rule;
+    for (const rule of rules) if ((!rule.httpOnly || request.protocol === 'http') && matches(rule.match, request, this.identity)) return rule;
     return undefined;
   }
 
@@ -126,4 +132,4 @@ export class DegradeFilter implements Filter {
   }
 }
 
-registerFilter('degrade', (config) => new DegradeFilter(degradeConfigSchema.parse(config)));
+registerFilter('degrade', (config, deps) => new DegradeFilter(degradeConfigSchema.parse(config), deps.identity));

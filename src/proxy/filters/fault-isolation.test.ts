@@ -13,6 +13,10 @@ function fakeClock(randoms: number[]): FaultClock & { pending: Array<() => void>
     schedule: (ms, run) => {
       delays.push(ms);
       pending.push(run);
+      return pending.length - 1;
+    },
+    cancel: (handle) => {
+      pending[handle as number] = () => undefined;
     },
   };
 }

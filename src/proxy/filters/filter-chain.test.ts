@@ -45,6 +45,15 @@ describe('FilterChain', () => {
     expect(done).toHaveBeenCalledTimes(1);
   });
 
+  it('goes on when a filter resumes before it returns held', () => {
+    const quick: Filter = { name: 'quick', onRequest: (_r, _n, ctx) => (ctx.resume(), 'held') };
+    const after = jest.fn();
+    const done = jest.fn();
+    new FilterChain([quick, { name: 'after', onRequest: after }]).run(request, 0, done);
+    expect(after).toHaveBeenCalledTimes(1);
+    expect(done).toHaveBeenCalledWith(undefined);
+  });
+
   it('offers every local reply, answered at once or on resume, to each filter that may replace it, in order', () => {
     const seen: string[] = [];
     const rewriter = (name: string): Filter => ({

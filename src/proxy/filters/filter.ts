@@ -5,6 +5,7 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../telemetry/logger';
 import type { BridgeRefusal, Outcome } from '../failure-class';
+import type { IdentitySource } from './identity';
 
 /** What a filter may read of a request. Lazy: reading an attachment or header may cost a scan. */
 export interface ProxyRequest {
@@ -66,9 +67,11 @@ export interface Filter {
   onRequest(request: ProxyRequest, now: number, context: FilterContext): FilterDecision;
   /**
    * How the call ended, with its latency: for breakers, bulkheads, stats. Called exactly once for
-   * every request that entered the chain, whichever filter answered it and however it ended.
+   * every request that entered the chain, whichever filter answered it and however it ended (a
+   * one-way call when it is sent, a held one when its caller leaves: a filter holding it lets it go).
+   * `refusal` says which kind of local answer it got when the outcome is bridge_refusal.
    */
-  onComplete?(request: ProxyRequest, outcome: Outcome, latencyMicros: number, now: number): void;
+  onComplete?(request: ProxyRequest, outcome: Outcome, latencyMicros: number, now: number, refusal?: BridgeRefusal): void;
   /**
    * A local reply some filter of the chain made for this request, before it goes out. Offered to
    * every filter that has this hook, in chain order, wherever it stands relative to the one that
@@ -82,6 +85,11 @@ export interface Filter {
 export interface FilterDependencies {
   logger: Logger;
   metrics: Registry;
+  /**
+   * Where every filter of the chain reads the caller's claimed application (authz's apps, every
+   * rule's match.callerApp, the access log): one setting for the chain; the listener's default when absent.
+   */
+  identity?: IdentitySource;
 }
 
 /** Builds a filter from its config, validating it (a zod schema): a bad config throws with the key path. */

@@ -11,6 +11,7 @@ import './isolation';
 import './rate-limit';
 import { FilterDependencies, filterFactory, registeredFilters } from './filter';
 import { FilterChain } from './filter-chain';
+import { IdentitySource, identitySourceSchema } from './identity';
 
 export type { FallbackAnswer, Filter, FilterContext, FilterDecision, FilterDependencies, LocalReply, ProxyRequest } from './filter';
 export { FilterChain } from './filter-chain';
@@ -23,6 +24,8 @@ export type FilterSpec = z.infer<typeof filterSpecSchema>;
  * the key path (`<where>[i].config.rules[0].perSecond`) and what was expected.
  */
 export function buildFilterChain(specs: readonly FilterSpec[], deps: FilterDependencies, where = 'filters'): FilterChain {
+  const identity = chainIdentity(specs, where) ?? deps.identity;
+  if (identity !== deps.identity) deps = { ...deps, identity };
   const filters = specs.map((spec, i) => {
     const make = filterFactory(spec.name);
     if (make === undefined) {
@@ -40,4 +43,27 @@ export function buildFilterChain(specs: readonly FilterSpec[], deps: FilterDepen
     }
   });
   return new FilterChain(filters);
+}
+
+/**
+ * The one identity source a chain shares (where the caller's claimed application is read for
+ * authz's apps, every rule's match.callerApp and the access log): the `identity` a filter's config
+ * names (authz, access-log). Filters that name one must name the same, else CONFIG_INVALID at the
+ * second one's key path; a malformed one is left to that filter's own schema.
+ */
+export function chainIdentity(specs: readonly unknown[], where = 'filters'): IdentitySource | undefined {
+  let first: { source: IdentitySource; text: string; at: string } | undefined;
+  specs.forEach((spec, i) => {
+    const config = (spec as { config?: unknown } | null)?.config;
+    const named = typeof config === 'object' && config !== null ? (config as { identity?: unknown }).identity : undefined;
+    const parsed = named === undefined ? undefined : identitySourceSchema.safeParse(named);
+    if (parsed === undefined || !parsed.success) return;
+    const text = JSON.stringify({ header: parsed.data.header, attachment: parsed.data.attachment });
+    const at = `${where}[${i}].config.identity`;
+    if (first === undefined) first = { source: parsed.data, text, at };
+    else if (text !== first.text) {
+      throw new ConfigError(`${at}: ${text} differs from ${first.at} (${first.text}): every filter of a chain reads the caller's application from one source`, { value: named, where: at });
+    }
+  });
+  return first?.source;
 }

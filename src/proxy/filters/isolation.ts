@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { Filter, FilterDecision, ProxyRequest } from './filter';
 import { registerFilter } from './filter';
+import type { IdentitySource } from './identity';
 import { matches, requestMatchSchema, ruleName } from './request-match';
 
 export const isolationConfigSchema = z
@@ -32,27 +33,30 @@ export class IsolationFilter implements Filter {
   private readonly held = new WeakMap<ProxyRequest, Array<[Map<string, number>, string]>>();
   refused = 0;
 
-  constructor(private readonly config: z.infer<typeof isolationConfigSchema>) {
+  constructor(
+    private readonly config: z.infer<typeof isolationConfigSchema>,
+    private readonly identity?: IdentitySource,
+  ) {
     this.active = config.rules.map(() => new Map());
   }
 
   onRequest(request: ProxyRequest): FilterDecision {
-    const taken: Array<[Map<string, number>, string]> = [];
+    let taken: Array<[Map<string, number>, string]> | undefined;
     for (let i = 0; i < this.config.rules.length; i++) {
       const rule = this.config.rules[i];
-      if (!matches(rule.match, request)) continue;
+      if (!matches(rule.match, request, this.identity)) continue;
       const active = this.active[i];
       const key = active.has(request.service) || active.size < this.config.maxServices ? request.service : '*';
       const n = active.get(key) ?? 0;
       if (n >= rule.maxConcurrent) {
-        for (const [map, k] of taken) release(map, k);
+        if (taken !== undefined) for (const [map, k] of taken) release(map, k);
         this.refused++;
         return { outcome: 'bridge_refusal', refusal: 'bulkhead_full', message: `bulkhead ${ruleName(this.name, i, rule.name)} for ${request.service} is full (${rule.maxConcurrent} in flight)` };
       }
       active.set(key, n + 1);
-      taken.push([active, key]);
+      (taken ??= []).push([active, key]);
     }
-    if (taken.length > 0) this.held.set(request, taken);
+    if (taken !== undefined) this.held.set(request, taken);
     return undefined;
   }
 
@@ -74,4 +78,4 @@ function release(map: Map<string, number>, key: string): void {
   else map.set(key, n);
 }
 
-registerFilter('isolation', (config) => new IsolationFilter(isolationConfigSchema.parse(config)));
+registerFilter('isolation', (config, deps) => new IsolationFilter(isolationConfigSchema.parse(config), deps.identity));

@@ -21,6 +21,14 @@ describe('RateLimitFilter', () => {
     expect(filter.onRequest(testRequest({ method: 'other' }), 3000)).toBeUndefined();
   });
 
+  it('keeps long key values apart by their digest: the same long value shares a bucket, another does not', () => {
+    const filter = new RateLimitFilter(rateLimitConfigSchema.parse({ rules: [{ perSecond: 1, burst: 1, key: { attribute: 'token' } }] }));
+    const long = 'a'.repeat(1000);
+    expect(filter.onRequest(testRequest({ attributes: { token: long } }), 0)).toBeUndefined();
+    expect(filter.onRequest(testRequest({ attributes: { token: `${long}` } }), 0)).toMatchObject({ refusal: 'rate_limited', message: expect.stringContaining('token="aaaa') });
+    expect(filter.onRequest(testRequest({ attributes: { token: `${long}b` } }), 0)).toBeUndefined();
+  });
+
   it('holds one hot key while other keys pass, naming the limit and the key', () => {
     const filter = new RateLimitFilter(rateLimitConfigSchema.parse({ rules: [{ name: 'per-user', perSecond: 1, burst: 2, key: { attribute: 'userId' } }] }));
     const hot = testRequest({ attributes: { userId: 'u1' } });

@@ -102,8 +102,10 @@ class HttpProxyRequest implements ProxyRequest {
     return this.attribute(CALLER_APP_HEADER);
   }
 
+  /** A header by name, in any case (a rule may spell it X-Env). */
   attribute(name: string): string | undefined {
-    for (let i = 0; i < this.fields.length; i += 2) if (this.fields[i].toLowerCase() === name) return this.fields[i + 1];
+    const lower = name.toLowerCase();
+    for (let i = 0; i < this.fields.length; i += 2) if (this.fields[i].toLowerCase() === lower) return this.fields[i + 1];
     return undefined;
   }
 
@@ -496,7 +498,7 @@ export class HttpListener {
   private readonly upstreamIdleTimeoutMs: number;
   private readonly trustedForwarders: ReadonlySet<string>;
   private readonly maxHops: number;
-  /** Null when there are no filters: the hot path then checks one field. */
+  /** Null without a chain; an empty chain is skipped per request (a length check). */
   private readonly filters: FilterChain | null;
   private sweeps = 0;
   private readonly metrics: {
@@ -525,7 +527,8 @@ export class HttpListener {
     this.upstreamIdleTimeoutMs = options.upstreamIdleTimeoutMs ?? 4000;
     this.trustedForwarders = new Set(options.trustedForwarders ?? []);
     this.maxHops = options.maxHops ?? 8;
-    this.filters = options.filters !== undefined && !options.filters.empty ? options.filters : null;
+    // Kept even while empty: a sidecar's chain is swapped on reload; an empty one costs a length check per request.
+    this.filters = options.filters ?? null;
     const m = options.metrics;
     this.metrics = {
       connections: gauge(m, 'mesh_bridge_http_client_connections', 'Caller connections open on the HTTP listener'),
@@ -657,9 +660,8 @@ export class HttpListener {
     if (exchange.done) return;
     exchange.done = true;
     const upstream = exchange.upstream;
-    // Let through by the filters, waiting its turn (pipelining): their bulkheads must see it end.
-    if (exchange.cleared && !exchange.routed) this.filtersDone(exchange, 'caller_gone');
-    if (upstream === null || !this.inFlight.has(exchange)) return;
+    // Held by a filter or waiting its turn: never sent, but the filters that saw it hear it ended.
+    if (upstream === null || !this.inFlight.has(exchange)) return this.endFilters(exchange, 'caller_gone');
     upstream.detach();
     upstream.destroy();
     this.release(exchange);
@@ -835,7 +837,7 @@ export class HttpListener {
     exchange.deadline = policy.timeoutMs;
     exchange.head = head;
     exchange.sticky = sticky;
-    if (this.filters !== null) this.filter(exchange, this.filters, `${method} ${path}`, client, fields);
+    if (this.filters !== null && !this.filters.empty) this.filter(exchange, this.filters, `${method} ${path}`, client, fields);
     else {
       // Label routing reads the request's view too: built only for a service with route rules.
       if (this.options.routes.hasLabelRoutes(service)) exchange.proxyRequest = new HttpProxyRequest(service, `${method} ${path}`, `${client}:${downstream.socket.remotePort}`, fields);
@@ -849,13 +851,13 @@ export class HttpListener {
     const request = new HttpProxyRequest(exchange.service, method, `${client}:${exchange.downstream.socket.remotePort}`, fields);
     exchange.proxyRequest = request;
     filters.run(request, this.clockMs, (reply) => {
-      if (exchange.done) return this.filtersDone(exchange, 'caller_gone'); // its caller went away while a filter held it
+      if (exchange.done) return this.endFilters(exchange, 'caller_gone'); // its caller went away while a filter held it
       exchange.cleared = true;
       if (reply !== undefined) {
         exchange.routed = true;
         exchange.pendingBody = null;
         this.metrics.failures.inc({ reason: reply.outcome });
-        filters.complete(request, reply.outcome, (performance.now() - exchange.startedAt) * 1000, this.clockMs);
+        this.endFilters(exchange, reply.outcome, reply.refusal);
         if (reply.answer !== undefined) return this.answerWith(exchange, httpFallbackResponse(reply.answer, reply.message, exchange.closeAfter, exchange.skipResponseBody));
         this.answer(exchange, reply.outcome, reply.refusal, `HTTP_${(reply.refusal ?? reply.outcome).toUpperCase()}`, reply.message, { service: exchange.service });
         return;
@@ -872,7 +874,7 @@ export class HttpListener {
     if (choice === null) {
       exchange.pendingBody = null;
       const labels = view === undefined ? '' : this.options.routes.missDetail(exchange.service, view);
-      this.filtersDone(exchange, 'bridge_refusal');
+      this.endFilters(exchange, 'bridge_refusal');
       this.answerLocal(exchange, 'no_instance', 'HTTP_NO_INSTANCE', `no legacy or mesh instance of ${exchange.service}${labels}`, { service: exchange.service });
       return;
     }
@@ -917,7 +919,7 @@ export class HttpListener {
     const refused = gate === undefined || pooled ? undefined : gate.beforeConnect(view as ProxyRequest);
     if (refused !== undefined) {
       exchange.pendingBody = null;
-      this.filtersDone(exchange, 'bridge_refusal');
+      this.endFilters(exchange, 'bridge_refusal');
       this.answerLocal(exchange, refused.refusal ?? 'overloaded', 'HTTP_UPSTREAM_CAP', refused.message, { service: exchange.service });
       return;
     }
@@ -1022,6 +1024,7 @@ export class HttpListener {
     const status = httpStatusFor(outcome, refusal);
     exchange.status = status;
     exchange.emit(jsonResponse(status, code, message, extra, exchange.closeAfter));
+    this.endFilters(exchange, outcome, refusal);
     this.complete(exchange);
   }
 
@@ -1044,12 +1047,15 @@ export class HttpListener {
     const micros = (performance.now() - exchange.startedAt) * 1000;
     this.options.stats.recordCall(exchange.service, exchange.stack, exchange.method, this.clockMs, micros, outcome);
     exchange.shadow?.primaryEnded(outcome);
-    if (exchange.proxyRequest !== null) this.filters?.complete(exchange.proxyRequest, outcome, micros, this.clockMs);
+    this.endFilters(exchange, outcome, undefined, micros);
   }
 
-  /** Tells the filters how a request they let through ended, when it never reached an upstream. */
-  private filtersDone(exchange: Exchange, outcome: Outcome): void {
-    if (exchange.proxyRequest !== null) this.filters?.complete(exchange.proxyRequest, outcome, (performance.now() - exchange.startedAt) * 1000, this.clockMs);
+  /** Tells the filters how a request they saw ended: once, whichever way it ended. */
+  private endFilters(exchange: Exchange, outcome: Outcome, refusal?: BridgeRefusal, micros = (performance.now() - exchange.startedAt) * 1000): void {
+    const request = exchange.proxyRequest;
+    if (request === null) return;
+    exchange.proxyRequest = null;
+    this.filters?.complete(request, outcome, micros, this.clockMs, refusal);
   }
 
   /** The outlier detector's set names of a service, made once (not a new string, hashed anew, per request). */

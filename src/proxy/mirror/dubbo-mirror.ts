@@ -76,6 +76,11 @@ class MirroredCall implements InFlight, DubboMirrorCall {
 
 export class DubboMirror implements DubboMirrorHook {
   private readonly connections = new Map<string, { connection: UpstreamConnection; lastUsed: number }>();
+  /**
+   * Connections that said READONLY, replaced for new copies but still carrying some: swept like the
+   * others (their copies' deadlines) until they close. At most one per address and READONLY event.
+   */
+  private readonly retiring = new Set<UpstreamConnection>();
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private readonly unregister: () => void;
@@ -154,6 +159,7 @@ export class DubboMirror implements DubboMirrorHook {
       held.lastUsed = now;
       return held.connection;
     }
+    if (held !== undefined && held.connection.inFlight > 0) this.retiring.add(held.connection);
     const { maxResponseBytes } = this.shadow.config;
     const connection = new UpstreamConnection({
       host,
@@ -162,6 +168,7 @@ export class DubboMirror implements DubboMirrorHook {
       heartbeatIdleMs: 30_000,
       maxBodyLength: maxResponseBytes,
       onClose: (closed) => {
+        this.retiring.delete(closed);
         if (this.connections.get(address)?.connection === closed) this.connections.delete(address);
       },
       onReadonly: () => undefined, // it takes no new copies; the next one opens another connection
@@ -186,7 +193,11 @@ export class DubboMirror implements DubboMirrorHook {
         held.connection.retire();
       }
     }
-    if (this.connections.size === 0 && this.timer !== null) {
+    for (const connection of this.retiring) {
+      connection.expire(now);
+      connection.keepAlive(now);
+    }
+    if (this.connections.size === 0 && this.retiring.size === 0 && this.timer !== null) {
       clearInterval(this.timer);
       this.timer = null;
     }
@@ -197,8 +208,9 @@ export class DubboMirror implements DubboMirrorHook {
     this.unregister();
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
-    for (const held of [...this.connections.values()]) held.connection.close({ outcome: 'reset', message: 'the sidecar is shutting down' });
+    for (const connection of [...this.retiring, ...[...this.connections.values()].map((held) => held.connection)]) connection.close({ outcome: 'reset', message: 'the sidecar is shutting down' });
     this.connections.clear();
+    this.retiring.clear();
   }
 }
 

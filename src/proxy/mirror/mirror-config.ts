@@ -5,6 +5,10 @@ import { z } from 'zod';
 import { JsonPath } from './json-path';
 
 const percent = z.number().min(0).max(100);
+/** What the copies in flight may hold at most (requests and both answers). */
+const MAX_IN_FLIGHT_BYTES = 1024 * 1024 * 1024;
+/** What the report's mismatch samples may hold at most. */
+const MAX_SAMPLE_CHARS = 64 * 1024 * 1024;
 
 const jsonPath = z.string().superRefine((text, ctx) => {
   const parsed = JsonPath.parse(text);
@@ -59,7 +63,16 @@ export const shadowConfigSchema = z
     dubbo: z.array(z.object(rule).strict()).max(10_000).default([]),
     http: z.array(z.object(rule).strict()).max(10_000).default([]),
   })
-  .strict();
+  .strict()
+  // Each knob is bounded; together they must still make a bounded memory.
+  .refine((c) => c.maxInFlight * (c.maxRequestBytes + 2 * c.maxResponseBytes) <= MAX_IN_FLIGHT_BYTES, {
+    message: `maxInFlight x (maxRequestBytes + 2 x maxResponseBytes) is what copies in flight may hold: at most ${MAX_IN_FLIGHT_BYTES / 1024 / 1024} MiB`,
+    path: ['maxInFlight'],
+  })
+  .refine((c) => c.maxMethods * c.samples * c.sampleChars * 2 <= MAX_SAMPLE_CHARS, {
+    message: `maxMethods x samples x sampleChars x 2 is what the report's samples may hold: at most ${MAX_SAMPLE_CHARS / 1024 / 1024} Mi characters`,
+    path: ['maxMethods'],
+  });
 
 export type ShadowConfig = z.infer<typeof shadowConfigSchema>;
 export type ShadowRuleConfig = ShadowConfig['dubbo'][number];

@@ -20,7 +20,7 @@ describe('Shadow admission', () => {
   });
 
   it('copies the configured share per method', () => {
-    const shadow = new Shadow(new Registry(), config({ maxInFlight: 10_000, dubbo: [{ service: 'S', percent: 10, methods: { hot: 0, all: 100 } }] }), () => new Set(['get', 'hot', 'all']));
+    const shadow = new Shadow(new Registry(), config({ maxInFlight: 10_000, maxRequestBytes: 1024, maxResponseBytes: 1024, dubbo: [{ service: 'S', percent: 10, methods: { hot: 0, all: 100 } }] }), () => new Set(['get', 'hot', 'all']));
     let copied = 0;
     for (let i = 0; i < 1000; i++) if (shadow.admit('dubbo', 'S', 'get', i / 1000) !== undefined) copied++;
     expect(copied).toBe(100);
@@ -59,6 +59,17 @@ describe('ShadowReport', () => {
 });
 
 describe('shadow config', () => {
+  it('refuses bounds that are each allowed but together would hold gigabytes, naming the key', () => {
+    for (const [raw, path] of [
+      [{ maxInFlight: 10_000, maxRequestBytes: 64 * 1024 * 1024 }, 'maxInFlight'],
+      [{ maxMethods: 100_000, samples: 50, sampleChars: 8192 }, 'maxMethods'],
+    ] as const) {
+      const tooMuch = shadowConfigSchema.safeParse(raw);
+      expect(tooMuch.success).toBe(false);
+      expect(tooMuch.error?.issues[0].path).toEqual([path]);
+    }
+  });
+
   it('refuses a bad JSON path and a rule for a service the stack does not declare', () => {
     const bad = shadowConfigSchema.safeParse({ http: [{ service: 'web', ignore: { paths: ['timestamp'] } }] });
     expect(bad.success).toBe(false);

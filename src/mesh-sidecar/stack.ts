@@ -11,7 +11,7 @@ import { StackWeights } from '../proxy/router/stack-weights';
 import type { TrafficStats } from '../bridge/stats/traffic-stats';
 import { DubboListener, DubboServicePolicy } from '../proxy/dubbo/dubbo-listener';
 import type { FilterChain, LocalReply, ProxyRequest } from '../proxy/filters';
-import type { Outcome } from '../proxy/failure-class';
+import type { BridgeRefusal, Outcome } from '../proxy/failure-class';
 import { DEFAULT_RETRY_BUDGET, ServiceCaps, UpstreamCaps } from '../proxy/router/upstream-caps';
 import { HttpListener, HttpServicePolicy } from '../proxy/http/http-listener';
 import type { Logger } from '../telemetry/logger';
@@ -162,12 +162,17 @@ class CappedChain extends SwappableFilterChain {
     super(initial);
   }
 
+  /** Never empty: the caps and the retry budget see every request, whatever filters the config has. */
+  override get empty(): boolean {
+    return false;
+  }
+
   override run(request: ProxyRequest, now: number, done: (reply: LocalReply | undefined) => void, from = 0): void {
     super.run(request, now, (reply) => done(reply ?? (this.caps.onRequest(request) as LocalReply | undefined)), from);
   }
 
-  override complete(request: ProxyRequest, outcome: Outcome, latencyMicros: number, now: number): void {
-    super.complete(request, outcome, latencyMicros, now);
+  override complete(request: ProxyRequest, outcome: Outcome, latencyMicros: number, now: number, refusal?: BridgeRefusal): void {
+    super.complete(request, outcome, latencyMicros, now, refusal);
     this.caps.onComplete(request);
   }
 }

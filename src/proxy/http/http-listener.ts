@@ -874,7 +874,6 @@ export class HttpListener {
     if (choice === null) {
       exchange.pendingBody = null;
       const labels = view === undefined ? '' : this.options.routes.missDetail(exchange.service, view);
-      this.endFilters(exchange, 'bridge_refusal');
       this.answerLocal(exchange, 'no_instance', 'HTTP_NO_INSTANCE', `no legacy or mesh instance of ${exchange.service}${labels}`, { service: exchange.service });
       return;
     }
@@ -919,7 +918,6 @@ export class HttpListener {
     const refused = gate === undefined || pooled ? undefined : gate.beforeConnect(view as ProxyRequest);
     if (refused !== undefined) {
       exchange.pendingBody = null;
-      this.endFilters(exchange, 'bridge_refusal');
       this.answerLocal(exchange, refused.refusal ?? 'overloaded', 'HTTP_UPSTREAM_CAP', refused.message, { service: exchange.service });
       return;
     }

@@ -47,16 +47,44 @@ function parseCidr(text: string): { address: string; prefix: number; family: 'ip
   return { address, prefix, family };
 }
 
+/** A dotted-quad IPv4 address as an unsigned 32-bit number, or -1: parsed without allocating. */
+export function ipv4Number(text: string): number {
+  let value = 0;
+  let part = -1;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46 /* . */) {
+      if (part < 0 || ++dots > 3) return -1;
+      value = value * 256 + part;
+      part = -1;
+    } else if (c >= 48 && c <= 57) {
+      // No leading zeros (as isIPv4): "01" is not an address.
+      if (part === 0) return -1;
+      part = part < 0 ? c - 48 : part * 10 + c - 48;
+      if (part > 255) return -1;
+    } else return -1;
+  }
+  return dots === 3 && part >= 0 ? value * 256 + part : -1;
+}
+
 class CallerSet {
   private readonly apps: Set<string>;
+  /** IPv6 ranges (IPv4 ones too, for completeness); IPv4 callers are checked against `v4` first. */
   private readonly ranges = new BlockList();
   private readonly hasRanges: boolean;
+  /** IPv4 ranges as [network, mask] pairs, compared as numbers: no allocation per check. */
+  private readonly v4: number[] = [];
 
   constructor(spec: z.infer<typeof callerSchema>) {
     this.apps = new Set(spec.apps ?? []);
     for (const text of spec.addresses ?? []) {
       const c = parseCidr(text) as NonNullable<ReturnType<typeof parseCidr>>;
       this.ranges.addSubnet(c.address, c.prefix, c.family);
+      if (c.family === 'ipv4') {
+        const mask = c.prefix === 0 ? 0 : (0xffffffff << (32 - c.prefix)) >>> 0;
+        this.v4.push((ipv4Number(c.address) & mask) >>> 0, mask);
+      }
     }
     this.hasRanges = (spec.addresses?.length ?? 0) > 0;
   }
@@ -66,13 +94,19 @@ class CallerSet {
     if (!this.hasRanges || address === '') return false;
     const v4mapped = address.startsWith('::ffff:') && isIPv4(address.slice(7));
     const ip = v4mapped ? address.slice(7) : address;
-    return this.ranges.check(ip, isIPv4(ip) ? 'ipv4' : 'ipv6');
+    const n = ipv4Number(ip);
+    if (n < 0) return this.ranges.check(ip, isIPv4(ip) ? 'ipv4' : 'ipv6');
+    for (let i = 0; i < this.v4.length; i += 2) if ((n & this.v4[i + 1]) >>> 0 === this.v4[i]) return true;
+    return false;
   }
 }
 
 /** The address part of `host:port` or `[v6]:port`. */
 export function hostOf(remote: string): string {
   if (remote.startsWith('[')) return remote.slice(1, remote.indexOf(']'));
+  // The common case, `a.b.c.d:port`, without the general checks.
+  const colon = remote.lastIndexOf(':');
+  if (colon > 0 && remote.indexOf(':') === colon && ipv4Number(remote.slice(0, colon)) >= 0) return remote.slice(0, colon);
   if (isIPv4(remote) || isIPv6(remote)) return remote;
   const head = remote.slice(0, remote.lastIndexOf(':'));
   return isIPv4(head) || isIPv6(head) ? head : remote;
@@ -95,20 +129,25 @@ export class AuthzFilter implements Filter {
   onRequest(request: ProxyRequest): FilterDecision {
     let app: string | undefined;
     let address: string | undefined;
-    for (const rule of this.rules) {
+    const rules = this.rules;
+    for (let i = 0; i < rules.length; i++) {
+      const rule = rules[i];
       if (!matches(rule.match, request)) continue;
-      app ??= request.callerApp();
-      address ??= hostOf(request.remoteAddress);
-      const who = `${app === undefined ? 'a caller naming no application' : `application ${JSON.stringify(app)} (unverified)`} from ${address}`;
-      if (rule.deny?.has(app, address)) return this.refuse(`${who} is denied by ${rule.name}`);
-      if (rule.allow !== undefined && !rule.allow.has(app, address)) return this.refuse(`${who} is not allowed by ${rule.name}`);
+      if (address === undefined) {
+        app = request.callerApp();
+        address = hostOf(request.remoteAddress);
+      }
+      if (rule.deny?.has(app, address)) return this.refuse(app, address, `is denied by ${rule.name}`);
+      if (rule.allow !== undefined && !rule.allow.has(app, address)) return this.refuse(app, address, `is not allowed by ${rule.name}`);
     }
     return undefined;
   }
 
-  private refuse(message: string): FilterDecision {
+  /** The refusal, naming who was judged (built only for a refusal: admitted calls pay nothing for it). */
+  private refuse(app: string | undefined, address: string, why: string): FilterDecision {
     this.denied++;
-    return { outcome: 'bridge_refusal', refusal: 'denied', message };
+    const who = `${app === undefined ? 'a caller naming no application' : `application ${JSON.stringify(app)} (unverified)`} from ${address}`;
+    return { outcome: 'bridge_refusal', refusal: 'denied', message: `${who} ${why}` };
   }
 }
 

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { Outcome, isError } from '../failure-class';
 import { BucketedWindow } from '../stats/bucketed-window';
 import { BoundedMap } from './bounded-map';
+import { RequestSlot } from './request-slot';
 import type { Filter, FilterDecision, ProxyRequest } from './filter';
 import { registerFilter } from './filter';
 import { matches, requestMatchSchema, ruleName } from './request-match';
@@ -49,8 +50,12 @@ export class Breaker {
   /** Times this breaker opened, for metrics. */
   opens = 0;
 
+  /** Calls at least this long count as slow (Infinity: none). */
+  readonly slowCallMs: number;
+
   constructor(private readonly rule: BreakerRule) {
     this.window = new BucketedWindow(rule.windowMs, rule.buckets);
+    this.slowCallMs = rule.slowCallMs ?? Infinity;
   }
 
   /** May a call go ahead now? In half-open, true also marks it as a probe. */
@@ -107,41 +112,77 @@ interface Admitted {
   slowCallMs: number;
 }
 
+/** A rule's last breaker and the names it was for: a run of calls to one method builds no key. */
+interface LastBreaker {
+  service: string;
+  method: string;
+  breaker: Breaker;
+  /** The map's evictions then: once it evicted anything, the breaker may be gone from it. */
+  evictions: number;
+}
+
 export class CircuitBreakerFilter implements Filter {
   readonly name = 'circuit-breaker';
   private readonly breakers: Array<BoundedMap<string, Breaker>>;
-  /** Which breaker admitted a request in flight, to report its end to the same one. */
-  private readonly admitted = new WeakMap<ProxyRequest, Admitted[]>();
+  /**
+   * Which breakers admitted a request in flight, to report its end to the same ones: the breaker
+   * itself in the common case (one rule matched, no probe), else a list.
+   */
+  private readonly admitted = new RequestSlot<Breaker | Admitted[]>('circuit-breaker admitted');
+  private readonly last: Array<LastBreaker | undefined>;
 
   constructor(private readonly config: z.infer<typeof circuitBreakerConfigSchema>) {
     this.breakers = config.rules.map(() => new BoundedMap<string, Breaker>(config.maxBreakers));
+    this.last = config.rules.map(() => undefined);
+  }
+
+  /** The breaker of a rule for a request's service (and method), made when first needed. */
+  private breakerFor(i: number, rule: BreakerRule, request: ProxyRequest): Breaker {
+    const map = this.breakers[i];
+    const method = rule.per === 'method' ? request.method : '';
+    const last = this.last[i];
+    if (last !== undefined && last.service === request.service && last.method === method && last.evictions === map.evictions) return last.breaker;
+    const key = rule.per === 'method' ? `${request.service}#${method}` : request.service;
+    const breaker = map.touch(key) ?? map.add(key, new Breaker(rule));
+    this.last[i] = { service: request.service, method, breaker, evictions: map.evictions };
+    return breaker;
   }
 
   onRequest(request: ProxyRequest, now: number): FilterDecision {
+    let one: Breaker | undefined;
     let admitted: Admitted[] | undefined;
-    for (let i = 0; i < this.config.rules.length; i++) {
-      const rule = this.config.rules[i];
+    const rules = this.config.rules;
+    for (let i = 0; i < rules.length; i++) {
+      const rule = rules[i];
       if (!matches(rule.match, request)) continue;
-      const key = rule.per === 'method' ? `${request.service}#${request.method}` : request.service;
-      const breaker = this.breakers[i].getOrCreate(key, () => new Breaker(rule));
+      const breaker = this.breakerFor(i, rule, request);
       const answer = breaker.admit(now);
       if (answer === 'no') {
+        const key = rule.per === 'method' ? `${request.service}#${request.method}` : request.service;
         return { outcome: 'bridge_refusal', refusal: 'circuit_open', message: `circuit breaker ${ruleName(this.name, i, rule.name)} is open for ${key}` };
       }
-      (admitted ??= []).push({ breaker, probe: answer === 'probe', slowCallMs: rule.slowCallMs ?? Infinity });
+      if (answer === 'yes' && one === undefined && admitted === undefined) {
+        one = breaker;
+        continue;
+      }
+      admitted ??= one === undefined ? [] : [{ breaker: one, probe: false, slowCallMs: one.slowCallMs }];
+      one = undefined;
+      admitted.push({ breaker, probe: answer === 'probe', slowCallMs: breaker.slowCallMs });
     }
-    if (admitted !== undefined) this.admitted.set(request, admitted);
+    const kept = one ?? admitted;
+    if (kept !== undefined) this.admitted.set(request, kept);
     return undefined;
   }
 
   onComplete(request: ProxyRequest, outcome: Outcome, latencyMicros: number, now: number): void {
-    const admitted = this.admitted.get(request);
+    const admitted = this.admitted.take(request);
     if (admitted === undefined) return;
-    this.admitted.delete(request);
     // The bridge's own refusals and callers that hung up say nothing about the service.
     if (outcome === 'caller_gone' || outcome === 'bridge_refusal') return;
     const failed = isError(outcome);
-    for (const a of admitted) a.breaker.complete(now, failed, latencyMicros / 1000 >= a.slowCallMs, a.probe);
+    const latencyMs = latencyMicros / 1000;
+    if (admitted instanceof Breaker) admitted.complete(now, failed, latencyMs >= admitted.slowCallMs, false);
+    else for (const a of admitted) a.breaker.complete(now, failed, latencyMs >= a.slowCallMs, a.probe);
   }
 
   /** Breakers not closed, for the admin API and metrics. */

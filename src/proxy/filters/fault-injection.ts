@@ -44,8 +44,9 @@ export class FaultInjectionFilter implements Filter {
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i];
       if (!matches(rule.match, request)) continue;
-      const abort = rule.abort !== undefined && this.clock.random() * 100 < rule.abort.percent;
-      const delay = rule.delay !== undefined && this.clock.random() * 100 < rule.delay.percent ? rule.delay.ms : 0;
+      // A rule at 0% never fires: no dice drawn for it.
+      const abort = rule.abort !== undefined && rule.abort.percent > 0 && this.clock.random() * 100 < rule.abort.percent;
+      const delay = rule.delay !== undefined && rule.delay.percent > 0 && this.clock.random() * 100 < rule.delay.percent ? rule.delay.ms : 0;
       if (!abort && delay === 0) continue;
       const name = ruleName(this.name, i, rule.name);
       if (abort) this.injected.aborts++;

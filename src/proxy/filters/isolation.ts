@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { Filter, FilterDecision, ProxyRequest } from './filter';
 import { registerFilter } from './filter';
+import { RequestSlot } from './request-slot';
 import { matches, requestMatchSchema, ruleName } from './request-match';
 
 export const isolationConfigSchema = z
@@ -29,7 +30,8 @@ export class IsolationFilter implements Filter {
   readonly name = 'isolation';
   /** Per rule, per service: calls in flight. */
   private readonly active: Array<Map<string, number>>;
-  private readonly held = new WeakMap<ProxyRequest, Array<[Map<string, number>, string]>>();
+  /** What a request in flight took: the key (one rule: the usual case, nothing allocated) or [map, key] pairs. */
+  private readonly held = new RequestSlot<string | Array<[Map<string, number>, string]>>('isolation held');
   refused = 0;
 
   constructor(private readonly config: z.infer<typeof isolationConfigSchema>) {
@@ -37,6 +39,7 @@ export class IsolationFilter implements Filter {
   }
 
   onRequest(request: ProxyRequest): FilterDecision {
+    if (this.config.rules.length === 1) return this.onRequestOneRule(request);
     const taken: Array<[Map<string, number>, string]> = [];
     for (let i = 0; i < this.config.rules.length; i++) {
       const rule = this.config.rules[i];
@@ -46,8 +49,7 @@ export class IsolationFilter implements Filter {
       const n = active.get(key) ?? 0;
       if (n >= rule.maxConcurrent) {
         for (const [map, k] of taken) release(map, k);
-        this.refused++;
-        return { outcome: 'bridge_refusal', refusal: 'bulkhead_full', message: `bulkhead ${ruleName(this.name, i, rule.name)} for ${request.service} is full (${rule.maxConcurrent} in flight)` };
+        return this.full(i, request);
       }
       active.set(key, n + 1);
       taken.push([active, key]);
@@ -56,11 +58,31 @@ export class IsolationFilter implements Filter {
     return undefined;
   }
 
+  /** One bulkhead rule (the common config): the key taken is all a request keeps. */
+  private onRequestOneRule(request: ProxyRequest): FilterDecision {
+    const rule = this.config.rules[0];
+    if (!matches(rule.match, request)) return undefined;
+    const active = this.active[0];
+    const n = active.get(request.service);
+    const key = n !== undefined || active.size < this.config.maxServices ? request.service : '*';
+    const count = n ?? active.get(key) ?? 0;
+    if (count >= rule.maxConcurrent) return this.full(0, request);
+    active.set(key, count + 1);
+    this.held.set(request, key);
+    return undefined;
+  }
+
+  private full(i: number, request: ProxyRequest): FilterDecision {
+    const rule = this.config.rules[i];
+    this.refused++;
+    return { outcome: 'bridge_refusal', refusal: 'bulkhead_full', message: `bulkhead ${ruleName(this.name, i, rule.name)} for ${request.service} is full (${rule.maxConcurrent} in flight)` };
+  }
+
   onComplete(request: ProxyRequest): void {
-    const taken = this.held.get(request);
+    const taken = this.held.take(request);
     if (taken === undefined) return;
-    this.held.delete(request);
-    for (const [map, key] of taken) release(map, key);
+    if (typeof taken === 'string') release(this.active[0], taken);
+    else for (const [map, key] of taken) release(map, key);
   }
 
   inFlight(service: string): number {

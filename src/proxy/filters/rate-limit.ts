@@ -72,7 +72,8 @@ export class RateLimitFilter implements Filter {
       const rule = rules[i];
       if (!matches(rule.match, request)) continue;
       const key = rule.key === undefined ? NO_KEY : (request.attribute(rule.key.attribute) ?? NO_KEY);
-      const bucket = this.buckets[i].getOrCreate(key, () => new TokenBucket(rule.perSecond, rule.burst ?? Math.max(1, rule.perSecond), now));
+      const buckets = this.buckets[i];
+      const bucket = buckets.touch(key) ?? buckets.add(key, new TokenBucket(rule.perSecond, rule.burst ?? Math.max(1, rule.perSecond), now));
       if (bucket.take(now)) continue;
       this.refused[i]++;
       const what = rule.key === undefined ? '' : ` for ${rule.key.attribute}=${JSON.stringify(key).slice(0, 66)}`;

@@ -28,6 +28,8 @@
 //   BENCH_RSS_MS (10000)  BENCH_RSS_RATE (1000)
 //   BENCH_ONLY=dubbo|http   one half only
 //   BENCH_PROFILE=1         run both sidecars under --cpu-prof and summarise the filters sidecar's profile
+//   BENCH_SIDECAR_NODE_FLAGS ('--max-semi-space-size=1')  node flags of the sidecars; with any, the
+//                           memory probe runs again against a sidecar without them, for comparison
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,6 +48,8 @@ const RSS_MS = Number(process.env.BENCH_RSS_MS ?? 10_000);
 const RSS_RATE = Number(process.env.BENCH_RSS_RATE ?? 1000);
 const ONLY = process.env.BENCH_ONLY ?? '';
 const PROFILE = process.env.BENCH_PROFILE === '1';
+/** Node flags of both sidecars: a 1 MB young generation semi-space, as the README recommends for a sidecar. */
+const SIDECAR_FLAGS = (process.env.BENCH_SIDECAR_NODE_FLAGS ?? '--max-semi-space-size=1').split(' ').filter((f) => f !== '');
 
 const BARS = { filtersVsPassthrough: 0.8, filtersCpuVsNginx: 3, rss1000RpsMb: 80 };
 
@@ -53,7 +57,7 @@ const PASSTHROUGH = 'sidecar passthrough';
 const FILTERS = 'sidecar filters';
 
 const profileDir = PROFILE ? mkdtempSync(join(tmpdir(), 'mesh-bridge-sidecar-prof-')) : '';
-const profileFlags = (tag: string): string[] => (PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, tag)}`] : []);
+const profileFlags = (tag: string): string[] => [...SIDECAR_FLAGS, ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, tag)}`] : [])];
 
 function log(message: string): void {
   process.stderr.write(`${message}\n`);
@@ -181,6 +185,8 @@ async function main(): Promise<void> {
   } else if (doHttp) notes.push('nginx is not installed (/usr/sbin/nginx), skipped');
 
   let rss = { rssMb: NaN, rps: NaN, errors: 0, late: 0, p99us: NaN };
+  let plainRss = { rssMb: NaN };
+  let plainIdleMb = NaN;
   const dubboSystems: System[] = doDubbo
     ? [
         { name: 'direct', port: provider.port, proxy: null, runOnce: dubboRun },
@@ -205,6 +211,17 @@ async function main(): Promise<void> {
     if (doHttp) {
       log(`memory: ${RSS_RATE} HTTP requests/s to the filters sidecar for ${RSS_MS / 1000} s (after 2 s warmup)`);
       rss = await rssUnderRate(filters.child, filters.httpPort);
+      if (SIDECAR_FLAGS.length > 0) {
+        log('memory: the same against a filters sidecar without those node flags');
+        const plain = await startSidecar(`${FILTERS} (no node flags)`, upstreams, true);
+        try {
+          plainIdleMb = sampleProc(plain.child.pid).rssMb;
+          plainRss = await rssUnderRate(plain.child, plain.httpPort);
+        } finally {
+          await stopChild(plain.child);
+          plain.cleanup();
+        }
+      }
     }
     for (let round = 0; round < ROUNDS; round++) {
       const roundBegan = performance.now();
@@ -229,6 +246,9 @@ async function main(): Promise<void> {
   const figures: Array<[string, Spread, number]> = [
     ['http_filters_vs_passthrough', paired(by(http, FILTERS), by(http, PASSTHROUGH), ROUNDS, 'high', rpsRatio), 2],
     ['dubbo_filters_vs_passthrough', paired(by(dubbo, FILTERS), by(dubbo, PASSTHROUGH), ROUNDS, 'high', rpsRatio), 2],
+    // The same comparison by CPU per request (passthrough's over the filters'): steadier on a shared machine.
+    ['http_filters_vs_passthrough_cpu', paired(by(http, PASSTHROUGH), by(http, FILTERS), ROUNDS, 'high', cpuRatio), 2],
+    ['dubbo_filters_vs_passthrough_cpu', paired(by(dubbo, PASSTHROUGH), by(dubbo, FILTERS), ROUNDS, 'high', cpuRatio), 2],
     ['http_sidecar_vs_pipe', paired(by(http, PASSTHROUGH), by(http, 'tcp pipe'), ROUNDS, 'high', rpsRatio), 2],
     ['dubbo_sidecar_vs_pipe', paired(by(dubbo, PASSTHROUGH), by(dubbo, 'tcp pipe'), ROUNDS, 'high', rpsRatio), 2],
     ['http_filters_p50_add_us', paired(by(http, FILTERS), by(http, 'direct'), ROUNDS, 'low', p50Add), 0],
@@ -244,7 +264,7 @@ async function main(): Promise<void> {
   const median = (name: string): number => figures.find(([n]) => n === name)?.[1].median ?? NaN;
 
   const out: string[] = [
-    `mesh-bridge sidecar bench (node ${process.version}, \`mesh-bridge sidecar\` from dist/ via bin/, ${ROUNDS} interleaved rounds of ${DURATION_MS / 1000} s per measurement ` +
+    `mesh-bridge sidecar bench (node ${process.version}, \`node ${SIDECAR_FLAGS.join(' ')} bin/mesh-bridge.js sidecar\` (dist/), ${ROUNDS} interleaved rounds of ${DURATION_MS / 1000} s per measurement ` +
       `after ${WARMUP_MS / 1000} s warmup; per system the median over rounds; + = added vs direct and /passthrough = this row's rps over the passthrough sidecar's, ` +
       `both per round: median, min..max; latencies in µs; cpu: the proxy process, at ${HIGH} connections)`,
   ];
@@ -260,6 +280,7 @@ async function main(): Promise<void> {
     `memory: filters sidecar ${fmt(rssIdleMb, 1)} MB idle (passthrough ${fmt(passthroughIdleMb, 1)} MB); ${fmt(rss.rssMb, 1)} MB at most under ${RSS_RATE} HTTP req/s ` +
       `(paced Node client, bench/support/sidecar-paced.ts: ${fmt(rss.rps)} req/s answered, ${rss.errors} errors, ${rss.late} not sent on time, p99 ${fmt(rss.p99us)} µs)`,
   );
+  if (SIDECAR_FLAGS.length > 0) out.push(`memory without node flags (${SIDECAR_FLAGS.join(' ')} left out): ${fmt(plainIdleMb, 1)} MB idle, ${fmt(plainRss.rssMb, 1)} MB at most under ${RSS_RATE} req/s`);
   for (const note of notes) out.push(`note: ${note}`);
   for (const r of [...dubbo, ...http]) if (r.error) out.push(`error: ${r.name}: ${r.error}`);
   if (PROFILE) out.push('', 'note: the sidecars ran under --cpu-prof: their numbers are lower than without', '', profileReport());
@@ -280,6 +301,7 @@ async function main(): Promise<void> {
   for (const [name, s, digits] of figures) pairs[name] = fmt(s.median, digits);
   pairs.rss_idle_mb = fmt(rssIdleMb, 1);
   pairs.rss_1000rps_mb = fmt(rss.rssMb, 1);
+  pairs.rss_1000rps_mb_no_flags = fmt(plainRss.rssMb, 1);
   out.push(
     Object.entries(pairs)
       .map(([k, v]) => `${k}=${v}`)

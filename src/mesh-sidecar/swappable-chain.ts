@@ -1,14 +1,17 @@
 // A filter chain that a reload replaces under a running listener. New requests run through the
 // newest chain; a request already in a chain (held by a delay, in flight upstream) finishes and is
 // reported to the chain that admitted it, so a bulkhead or breaker of the old config releases what
-// it took and the new one never sees an end it did not admit.
+// it took and the new one never sees an end it did not admit. Hot path: while the chain is empty
+// a request costs a length check; otherwise the admitting chain is kept on the request (a slot, not
+// a WeakMap entry).
 import type { BridgeRefusal, Outcome } from '../proxy/failure-class';
 import { FilterChain } from '../proxy/filters/filter-chain';
 import type { LocalReply, ProxyRequest } from '../proxy/filters/filter';
+import { RequestSlot } from '../proxy/filters/request-slot';
 
 export class SwappableFilterChain extends FilterChain {
   private current: FilterChain;
-  private readonly admittedBy = new WeakMap<ProxyRequest, FilterChain>();
+  private readonly admittedBy = new RequestSlot<FilterChain>('admitted by chain');
 
   constructor(initial: FilterChain) {
     super([]);
@@ -42,9 +45,6 @@ export class SwappableFilterChain extends FilterChain {
   }
 
   override complete(request: ProxyRequest, outcome: Outcome, latencyMicros: number, now: number, refusal?: BridgeRefusal): void {
-    const chain = this.admittedBy.get(request);
-    if (chain === undefined) return;
-    this.admittedBy.delete(request);
-    chain.complete(request, outcome, latencyMicros, now, refusal);
+    this.admittedBy.take(request)?.complete(request, outcome, latencyMicros, now, refusal);
   }
 }

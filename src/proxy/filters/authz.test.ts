@@ -1,4 +1,4 @@
-import { AuthzFilter, authzConfigSchema, hostOf } from './authz';
+import { AuthzFilter, authzConfigSchema, hostOf, ipv4Number } from './authz';
 import { testRequest } from './test-request';
 
 const filter = (rules: unknown[]) => new AuthzFilter(authzConfigSchema.parse({ rules }));
@@ -49,5 +49,22 @@ describe('AuthzFilter', () => {
     expect(hostOf('fe80::2:443')).toBe('fe80::2');
     const authz = filter([{ name: 'no-local', deny: { addresses: ['::1/128'] } }]);
     expect(authz.onRequest(testRequest({ remoteAddress: '::1:8080' }))).toMatchObject({ refusal: 'denied' });
+  });
+});
+
+describe('ipv4Number', () => {
+  it('reads dotted quads as numbers and refuses anything else', () => {
+    expect(ipv4Number('127.0.0.1')).toBe(0x7f000001);
+    expect(ipv4Number('255.255.255.255')).toBe(0xffffffff);
+    for (const bad of ['', '1.2.3', '1.2.3.4.5', '1.2.3.256', '01.2.3.4', '1..2.3', '1.2.3.4:80', '::1', 'a.b.c.d']) expect(ipv4Number(bad)).toBe(-1);
+  });
+
+  it('matches IPv4 ranges by their prefix only', () => {
+    const authz = filter([{ allow: { addresses: ['10.1.0.0/16', '192.168.7.7'] } }, { deny: { addresses: ['0.0.0.0/0'] }, match: { method: 'drop' } }]);
+    expect(authz.onRequest(testRequest({ remoteAddress: '10.1.255.3:1' }))).toBeUndefined();
+    expect(authz.onRequest(testRequest({ remoteAddress: '10.2.0.1:1' }))).toMatchObject({ refusal: 'denied' });
+    expect(authz.onRequest(testRequest({ remoteAddress: '192.168.7.7:1' }))).toBeUndefined();
+    expect(authz.onRequest(testRequest({ remoteAddress: '192.168.7.8:1' }))).toMatchObject({ refusal: 'denied' });
+    expect(authz.onRequest(testRequest({ remoteAddress: '10.1.0.1:1', method: 'drop' }))).toMatchObject({ message: expect.stringContaining('from 10.1.0.1 is denied') });
   });
 });

@@ -57,16 +57,43 @@ function parseCidr(text: string): { address: string; prefix: number; family: 'ip
   return { address, prefix, family };
 }
 
+/** A dotted-quad IPv4 address as an unsigned 32-bit number, or -1: read without allocating. */
+export function ipv4Number(text: string): number {
+  let value = 0;
+  let part = -1;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46 /* . */) {
+      if (part < 0 || ++dots > 3) return -1;
+      value = value * 256 + part;
+      part = -1;
+    } else if (c >= 48 && c <= 57) {
+      if (part === 0) return -1; // no leading zeros, as isIPv4: "01" is not an address
+      part = part < 0 ? c - 48 : part * 10 + c - 48;
+      if (part > 255) return -1;
+    } else return -1;
+  }
+  return dots === 3 && part >= 0 ? value * 256 + part : -1;
+}
+
 class CallerSet {
   private readonly apps: Set<string>;
+  /** IPv6 ranges (and IPv4 ones, for IPv4 callers written another way). */
   private readonly ranges = new BlockList();
   private readonly hasRanges: boolean;
+  /** IPv4 ranges as [network, mask] pairs, compared as numbers: a plain IPv4 caller costs no allocation. */
+  private readonly v4: number[] = [];
 
   constructor(spec: z.infer<typeof callerSchema>) {
     this.apps = new Set(spec.apps ?? []);
     for (const text of spec.addresses ?? []) {
       const c = parseCidr(text) as NonNullable<ReturnType<typeof parseCidr>>;
       this.ranges.addSubnet(c.address, c.prefix, c.family);
+      if (c.family === 'ipv4') {
+        const mask = c.prefix === 0 ? 0 : (0xffffffff << (32 - c.prefix)) >>> 0;
+        this.v4.push((ipv4Number(c.address) & mask) >>> 0, mask);
+      }
     }
     this.hasRanges = (spec.addresses?.length ?? 0) > 0;
   }
@@ -74,6 +101,11 @@ class CallerSet {
   has(app: string | undefined, address: string): boolean {
     if (app !== undefined && this.apps.has(app)) return true;
     if (!this.hasRanges || address === '') return false;
+    const n = ipv4Number(address);
+    if (n >= 0) {
+      for (let i = 0; i < this.v4.length; i += 2) if ((n & this.v4[i + 1]) >>> 0 === this.v4[i]) return true;
+      return false;
+    }
     const v4mapped = address.startsWith('::ffff:') && isIPv4(address.slice(7));
     const ip = v4mapped ? address.slice(7) : address;
     return this.ranges.check(ip, isIPv4(ip) ? 'ipv4' : 'ipv6');
@@ -89,6 +121,8 @@ export function hostOf(remote: string): string {
   if (remote.startsWith('[')) return remote.slice(1, remote.indexOf(']'));
   const colon = remote.lastIndexOf(':');
   const head = remote.slice(0, colon);
+  // The common case, `a.b.c.d:port`, without the general checks.
+  if (colon > 0 && remote.indexOf(':') === colon && ipv4Number(head) >= 0 && /^\d{1,5}$/.test(remote.slice(colon + 1))) return head;
   if (colon > 0 && /^\d{1,5}$/.test(remote.slice(colon + 1)) && (isIPv4(head) || isIPv6(head))) return head;
   return remote;
 }

@@ -177,6 +177,13 @@ class Downstream {
     this.lastReadAt = now;
   }
 
+  private remote: string | undefined;
+
+  /** `host:port` of the consumer, made once per connection (filters ask per request). */
+  get remoteLabel(): string {
+    return (this.remote ??= `${this.socket.remoteAddress}:${this.socket.remotePort}`);
+  }
+
   /**
    * Queues an answer unless the consumer went away meanwhile; the answers of one event-loop turn
    * leave in one write (flush), and what is queued for the consumer is watched.
@@ -359,11 +366,15 @@ class ProxiedRequest implements InFlight, ProxyRequest, InFlightLinks<ProxiedReq
   }
 
   get remoteAddress(): string {
-    return `${this.downstream.socket.remoteAddress}:${this.downstream.socket.remotePort}`;
+    return this.downstream.remoteLabel;
   }
 
+  /** The `application` attachment, scanned for once however many filters ask. */
+  private claimedApp: string | undefined | null = null;
+
   callerApp(): string | undefined {
-    return this.attribute('application');
+    if (this.claimedApp === null) this.claimedApp = this.attribute('application');
+    return this.claimedApp;
   }
 
   attribute(name: string): string | undefined {

@@ -373,11 +373,15 @@ class ProxiedRequest implements InFlight, ProxyRequest, InFlightLinks<ProxiedReq
   private claimedApp: string | undefined | null = null;
 
   callerApp(): string | undefined {
-    if (this.claimedApp === null) this.claimedApp = this.attribute('application');
+    if (this.claimedApp === null) this.claimedApp = this.readAttachment('application');
     return this.claimedApp;
   }
 
   attribute(name: string): string | undefined {
+    return name === 'application' ? this.callerApp() : this.readAttachment(name);
+  }
+
+  private readAttachment(name: string): string | undefined {
     const value = this.view.attachment(name);
     return value === undefined || value === null ? undefined : String(value);
   }

@@ -48,7 +48,7 @@ import { formatProfile, summarizeProfile } from './support/cpuprofile';
 import { haproxyAvailable, startHaproxy } from './support/haproxy';
 import { idleConnectionsRssMb, slowReaderRssMb } from './support/memory-probes';
 import { nginxAvailable, startNginx } from './support/nginx';
-import { Child, ProcSample, killAllNow, nodeScriptArgs, runProcess, sampleProc, startNodeChild, stopChild } from './support/processes';
+import { Child, ProcSample, killAllNow, nodeScriptArgs, runProcess, sampleProc, startNodeChild, stopChild, stopChildrenOnExit } from './support/processes';
 import { runWrk, wrkAvailable } from './support/wrk';
 
 const ROUNDS = Math.max(1, Math.floor(Number(process.env.BENCH_ROUNDS ?? 3)));
@@ -543,16 +543,7 @@ async function main(): Promise<void> {
   process.stdout.write(out.join('\n') + '\n');
 }
 
-process.on('SIGINT', () => {
-  log('interrupted: stopping children');
-  killAllNow('SIGTERM');
-  process.exit(130);
-});
-process.on('SIGTERM', () => {
-  killAllNow('SIGTERM');
-  process.exit(143);
-});
-process.on('exit', () => killAllNow('SIGTERM'));
+stopChildrenOnExit(log);
 
 main().catch(async (err: unknown) => {
   log(`proxy bench failed: ${(err as Error).stack ?? String(err)}`);

@@ -39,7 +39,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatProfile, summarizeProfile } from './support/cpuprofile';
 import { nginxAvailable, startNginx } from './support/nginx';
-import { Child, killAllNow, nodeScriptArgs, runProcess, sampleProc, startNodeChild, stopChild } from './support/processes';
+import { Child, killAllNow, nodeScriptArgs, runProcess, sampleProc, startNodeChild, stopChild, stopChildrenOnExit } from './support/processes';
 import { ensureBuilt, startSidecar } from './support/sidecar-child';
 import { Level, Run, Spread, SystemRuns, cpuRatio, cpuUsPerReq, fmt, fmtRange, own, p50Add, paired, rpsRatio, table } from './support/sidecar-figures';
 import { runWrk, wrkAvailable } from './support/wrk';
@@ -329,16 +329,7 @@ async function main(): Promise<void> {
   process.stdout.write(out.join('\n') + '\n');
 }
 
-process.on('SIGINT', () => {
-  log('interrupted: stopping children');
-  killAllNow('SIGTERM');
-  process.exit(130);
-});
-process.on('SIGTERM', () => {
-  killAllNow('SIGTERM');
-  process.exit(143);
-});
-process.on('exit', () => killAllNow('SIGTERM'));
+stopChildrenOnExit(log);
 
 main().catch(async (err: unknown) => {
   log(`sidecar bench failed: ${(err as Error).stack ?? String(err)}`);

@@ -135,6 +135,20 @@ export async function stopChild(child: Child, timeoutMs = 5000): Promise<void> {
   }
 }
 
+/** Stops every child by PID when the bench is interrupted, terminated or exits, whichever comes first. */
+export function stopChildrenOnExit(log: (message: string) => void): void {
+  process.on('SIGINT', () => {
+    log('interrupted: stopping children');
+    killAllNow('SIGTERM');
+    process.exit(130);
+  });
+  process.on('SIGTERM', () => {
+    killAllNow('SIGTERM');
+    process.exit(143);
+  });
+  process.on('exit', () => killAllNow('SIGTERM'));
+}
+
 /** Last resort on error / SIGINT / exit: signal every child still running, by PID. */
 export function killAllNow(signal: NodeJS.Signals = 'SIGTERM'): void {
   for (const proc of running) {

@@ -1,39 +1,15 @@
 // The sidecar's filter chain alone, in-process: µs per request through a SwappableFilterChain of
-// the bench's admitting filters (bench/support/sidecar-child.ts), run and completed, with a request
-// shaped as the HTTP listener's. For tuning the hot path without sockets in the way.
+// the bench's admitting filters (bench/support/sidecar-child.ts), run and completed, with the HTTP
+// listener's own request view. For tuning the hot path without sockets in the way.
 //
 // Usage: npx tsx bench/support/sidecar-chain.ts [filters|none|authz|rate-limit|circuit-breaker|fault|isolation|access-log]
 import pino from 'pino';
 import { SwappableFilterChain } from '../../src/mesh-sidecar/swappable-chain';
-import { buildFilterChain, FilterSpec, ProxyRequest } from '../../src/proxy/filters';
+import { buildFilterChain, FilterSpec } from '../../src/proxy/filters';
+import { HttpProxyRequest } from '../../src/proxy/http/http-listener';
 import { Registry } from '../../src/telemetry/metrics';
 import { admittingFilters } from './sidecar-child';
 
-class BenchRequest implements ProxyRequest {
-  readonly protocol = 'http';
-  readonly version = '';
-  readonly group = '';
-
-  constructor(
-    readonly service: string,
-    readonly method: string,
-    readonly remoteAddress: string,
-    private readonly fields: readonly string[],
-  ) {}
-
-  callerApp(): string | undefined {
-    return this.attribute('x-caller-app');
-  }
-
-  argument(): undefined {
-    return undefined;
-  }
-
-  attribute(name: string): string | undefined {
-    for (let i = 0; i < this.fields.length; i += 2) if (this.fields[i].toLowerCase() === name) return this.fields[i + 1];
-    return undefined;
-  }
-}
 
 const which = process.argv[2] ?? 'filters';
 const specs = (admittingFilters('GET /', 'x-caller-app') as FilterSpec[]).filter((s) => which === 'filters' || (which !== 'none' && s.name === which));
@@ -48,7 +24,7 @@ function microsPerRequest(count: number): number {
   const began = performance.now();
   const now = Date.now();
   for (let i = 0; i < count; i++) {
-    const request = new BenchRequest('bench-app', 'GET /', `127.0.0.1:${40000 + (i & 31)}`, fields);
+    const request = new HttpProxyRequest('bench-app', 'GET /', `127.0.0.1:${40000 + (i & 31)}`, fields);
     chain.run(request, now, done);
     chain.complete(request, 'ok', 500, now);
   }

@@ -86,7 +86,7 @@ export interface HttpListenerOptions {
 export const CALLER_APP_HEADER = 'x-caller-app';
 
 /** What filters see of an HTTP request: built only when there are filters. */
-class HttpProxyRequest implements ProxyRequest {
+export class HttpProxyRequest implements ProxyRequest {
   readonly protocol = 'http';
   readonly version = '';
   readonly group = '';

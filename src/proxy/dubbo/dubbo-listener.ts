@@ -30,6 +30,7 @@ import type { ConnectionGate, RetryGate } from '../router/upstream-caps';
 import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy } from '../../bridge/socket-lifecycle';
 import { TrafficStats } from '../../bridge/stats/traffic-stats';
 import { InFlight, UpstreamConnection, UpstreamFailure } from '../upstream/dubbo-upstream-connection';
+import { SweepAfterReads } from '../sweep-after-reads';
 import type { DubboMirrorCall, DubboMirrorHook } from '../mirror/dubbo-mirror';
 
 // Module-local copies of what runs once per call: where modules load as CommonJS (tsx, jest, tsc's
@@ -442,10 +443,11 @@ export class DubboListener {
   private readonly pools = new Map<string, Pool>();
   /** Instances that sent READONLY on a connection still open: routed around while others exist. */
   private readonly readonlyAddresses = new Set<string>();
-  private sweepTimer: NodeJS.Timeout | null = null;
+  /** Deadlines, heartbeats and idle checks: judged after the reads waiting when its timer fires. */
+  private readonly sweeper: SweepAfterReads;
   private sweeps = 0;
   private readonly downstreamSweepEvery: number;
-  /** Wall clock for the traffic windows and a coarse monotonic clock, refreshed by the sweep. */
+  /** Wall clock for the traffic windows and a coarse monotonic clock, refreshed by the sweep's timer. */
   private clockMs = Date.now();
   private tick = performance.now();
   /** When the consumer chunk being read arrived: the start of each call in it. */
@@ -476,6 +478,14 @@ export class DubboListener {
     const shortest = Math.min(this.limits.frameTimeoutMs, this.limits.consumerIdleTimeoutMs, this.heartbeatIdleMs);
     this.downstreamSweepEvery = Math.max(1, Math.min(20, Math.floor(shortest / 4 / SWEEP_MS)));
     this.metrics = dubboMetrics(options.metrics);
+    this.sweeper = new SweepAfterReads(
+      SWEEP_MS,
+      (now) => this.sweep(now),
+      (now) => {
+        this.tick = now;
+        this.clockMs = Date.now();
+      },
+    );
   }
 
   /** Requests in flight to one instance address, for the least-pending choice. */
@@ -496,8 +506,7 @@ export class DubboListener {
       if (this.logOnce.first(`accept|${code}`)) this.options.logger.error({ code }, `Dubbo listener could not accept a connection: ${err.message}`);
     });
     this.server = server;
-    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
-    this.sweepTimer.unref();
+    this.sweeper.start();
   }
 
   /**
@@ -515,7 +524,7 @@ export class DubboListener {
     // close() fails what is in flight at once: the error answers are written before closeSockets ends the sockets.
     this.toFlush.run();
     await closeSockets(this.downstreams);
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweeper.stop();
     await closed;
   }
 
@@ -900,10 +909,7 @@ export class DubboListener {
     if (frame.header.twoWay) downstream.write(encodeResponse({ requestId: readRequestId(frame.bytes), status: dubboStatusFor('bridge_refusal', refusal), errorMessage: message }));
   }
 
-  private sweep(): void {
-    const now = performance.now();
-    this.tick = now;
-    this.clockMs = Date.now();
+  private sweep(now: number): void {
     for (const pool of this.pools.values()) {
       for (const connection of pool.connections) {
         connection.expire(now);

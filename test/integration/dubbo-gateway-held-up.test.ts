@@ -3,8 +3,14 @@
 // garbage collection, a slow synchronous task) a check run straight from the timer saw an answer,
 // a heartbeat's answer or a completed connection as missing. Each test holds up this process's
 // event loop (the bridge runs in it) past a deadline, with the peer's bytes already sent.
+// The sidecar's Dubbo mirror sweeps its copies' deadlines the same way.
 import { Catalog, Instance, instanceDefaults } from '../../src/catalog';
-import { encodeResponse } from '../../src/dubbo-codec';
+import { Frame, FrameDecoder, encodeRequest, encodeResponse } from '../../src/dubbo-codec';
+import { DubboMirror } from '../../src/proxy/mirror/dubbo-mirror';
+import { shadowConfigSchema } from '../../src/proxy/mirror/mirror-config';
+import { Shadow } from '../../src/proxy/mirror/shadow';
+import { ServiceRoutes } from '../../src/proxy/router/service-routes';
+import { StackWeights } from '../../src/proxy/router/stack-weights';
 import { Registry, metricValue } from '../../src/telemetry/metrics';
 import { RawDubboClient } from '../support/dubbo-client';
 import { CodecProvider, holdUpEventLoop, startCodecProvider } from '../support/dubbo-codec-provider';
@@ -155,6 +161,31 @@ describe('Dubbo deadlines after a held-up event loop', () => {
     } finally {
       client.close();
       await gateway.stop();
+    }
+  });
+
+  it("compares a mirror copy whose answer arrived before the copy's deadline though the loop was held up past it", async () => {
+    const started = await startCodecProvider({ answer: (_method, requestId) => ({ bytes: encodeResponse({ requestId, value: 'same' }), delayMs: 100, holdUpMs: 700 }) });
+    provider = started;
+    const catalog = new Catalog();
+    catalog.replaceSource('static', IFACE, [{ ...instanceAt(started.port), stack: 'mesh' }]);
+    const routes = new ServiceRoutes(catalog, new StackWeights(), () => 0, 'dubbo');
+    const shadow = new Shadow(new Registry(), shadowConfigSchema.parse({ timeoutMs: 300, dubbo: [{ service: IFACE }] }), () => new Set(['lookup']));
+    const mirror = new DubboMirror(shadow, routes);
+    try {
+      let request: Frame | undefined;
+      new FrameDecoder().push(encodeRequest({ requestId: 5n, path: IFACE, version: '', method: 'lookup', parameterTypes: '', args: [] }), (frame) => (request = frame));
+      const call = mirror.start(IFACE, '', '', 'lookup', request as Frame, 'legacy');
+      expect(call).toBeDefined();
+      call?.primaryAnswered(encodeResponse({ requestId: 5n, value: 'same' }));
+      call?.primaryEnded('ok');
+      const row = async () => (shadow.report.toJSON().methods as Array<Record<string, unknown>>).find((r) => r.method === 'lookup');
+      const began = Date.now();
+      while ((await row())?.compared !== 1 && Date.now() - began < 10_000) await sleep(25);
+      expect(await row()).toMatchObject({ compared: 1, matched: 1, shadowErrors: 0 });
+    } finally {
+      shadow.close();
+      routes.close();
     }
   });
 });

@@ -187,13 +187,21 @@ export class HttpMirror implements HttpMirrorHook {
     // A reload may have changed the bound: new connections follow it (a lowered one lets those open finish).
     if (this.agent.maxSockets !== maxInFlight) this.agent.maxSockets = maxInFlight;
     const req = httpRequest({ host, port, method: call.method, path, headers: fields, agent: this.agent, setHost: false });
+    let answered = false;
     const done = (side: Side): void => {
+      if (answered) return;
+      answered = true;
       clearTimeout(timer);
       call.shadowDone(side);
     };
+    // Judged after the poll phase: an answer that came while the event loop was held up (a long
+    // garbage collection) is read before the copy is called late (timers run before pending reads).
     const timer = setTimeout(() => {
-      done({ error: `no answer within ${timeoutMs} ms` });
-      req.destroy();
+      setImmediate(() => {
+        if (answered) return;
+        done({ error: `no answer within ${timeoutMs} ms` });
+        req.destroy();
+      });
     }, timeoutMs);
     timer.unref();
     req.on('error', (err) => done({ error: err.message }));

@@ -1,4 +1,4 @@
-import { OUTCOMES, blameOf, dubboStatusFor, httpStatusFor, isError, isGatewayFailure } from './failure-class';
+import { OUTCOMES, blameOf, dubboStatusFor, failureLabels, httpStatusFor, isError, isGatewayFailure } from './failure-class';
 
 describe('failure classes', () => {
   it('never blames an upstream for a caller that hung up', () => {
@@ -27,5 +27,12 @@ describe('failure classes', () => {
     expect(httpStatusFor('connect_failure')).toBe(502);
     expect(httpStatusFor('bridge_refusal', 'rate_limited')).toBe(429);
     for (const o of OUTCOMES) expect(blameOf(o)).toBeDefined();
+  });
+
+  it('labels a failure by its outcome, and a bridge refusal by its kind too', () => {
+    expect(failureLabels('bridge_refusal', 'rate_limited')).toEqual({ reason: 'bridge_refusal', refusal: 'rate_limited' });
+    expect(failureLabels('caller_gone')).toEqual({ reason: 'caller_gone' });
+    // The kind a caller would answer with is not a label of a failure that is no refusal.
+    expect(failureLabels('reset', 'overloaded')).toEqual({ reason: 'reset' });
   });
 });

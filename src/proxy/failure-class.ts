@@ -39,6 +39,23 @@ export const OUTCOMES: readonly Outcome[] = [
   'bridge_refusal',
 ];
 
+/** The labels of each protocol's failure counter (`mesh_bridge_<protocol>_upstream_failures_total`). */
+export const FAILURE_LABEL_NAMES = ['reason', 'refusal'] as const;
+
+export interface FailureLabels {
+  reason: Exclude<Outcome, 'ok'>;
+  refusal?: BridgeRefusal;
+}
+
+/**
+ * A failure's labels, the same names and values whatever the protocol: `reason` is its outcome,
+ * and a bridge_refusal also carries `refusal`, the kind of the bridge's own answer. The kind is
+ * ignored for other outcomes, so a caller may pass the kind it would answer with.
+ */
+export function failureLabels(outcome: Exclude<Outcome, 'ok'>, refusal?: BridgeRefusal): FailureLabels {
+  return outcome === 'bridge_refusal' && refusal !== undefined ? { reason: outcome, refusal } : { reason: outcome };
+}
+
 /** Who an outcome is blamed on. */
 export type Blame = 'none' | 'upstream' | 'application' | 'caller' | 'bridge';
 

@@ -7,7 +7,7 @@ import { Catalog, instanceDefaults } from '../../src/catalog';
 import { encodeRequest, encodeResponse } from '../../src/dubbo-codec';
 import { buildFilterChain, FilterSpec } from '../../src/proxy/filters';
 import { silentLogger } from '../../src/telemetry/logger';
-import { Registry } from '../../src/telemetry/metrics';
+import { Registry, metricValue } from '../../src/telemetry/metrics';
 import { RawDubboClient } from '../support/dubbo-client';
 import { CodecProvider, startCodecProvider } from '../support/dubbo-codec-provider';
 import { dubboGateway, httpGateway } from '../support/gateway';
@@ -81,7 +81,7 @@ describe('filter chain: every request that entered it ends there once', () => {
       expect((await client.call({ path: IFACE, method: 'lookup' })).status).toBe(100);
       const requests = (await metrics.getMetricsAsJSON()).find((m) => m.name === 'mesh_bridge_requests_total');
       expect((requests?.values ?? []).map((v) => [v.labels.stack, v.labels.outcome, v.value])).toEqual([['legacy', 'ok', 1]]);
-      expect(await counterValue(metrics, 'mesh_bridge_dubbo_upstream_failures_total', 'rate_limited')).toBe(1);
+      expect(await metricValue(metrics, 'mesh_bridge_dubbo_upstream_failures_total', { reason: 'bridge_refusal', refusal: 'rate_limited' })).toBe(1);
     } finally {
       client.close();
       await gateway.stop();
@@ -106,7 +106,7 @@ describe('filter chain: every request that entered it ends there once', () => {
       try {
         expect((await client.call({ path: IFACE, method: 'lookup' })).value).toBe('lookup');
         await after(400); // past the delay: where the abort would have landed
-        expect(await counterValue(metrics, 'mesh_bridge_dubbo_upstream_failures_total', 'fault_injected')).toBe(0);
+        expect(await metricValue(metrics, 'mesh_bridge_dubbo_upstream_failures_total', { refusal: 'fault_injected' })).toBe(0);
         expect(await counterValue(metrics, 'mesh_bridge_dubbo_upstream_failures_total', 'caller_gone')).toBe(1);
         expect((await client.call({ path: IFACE, method: 'lookup' })).value).toBe('lookup');
       } finally {

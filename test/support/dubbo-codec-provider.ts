@@ -5,14 +5,27 @@ import { Server, Socket, createServer } from 'node:net';
 import { Frame, FrameDecoder, encodeHeartbeat, readRoutingView } from '../../src/dubbo-codec';
 import { encodeReadonlyEvent } from '../../src/proxy/dubbo/readonly-event';
 
-/** What to answer a request with: the frame bytes, after a delay; null never answers. */
-export type Answer = { bytes: Buffer; delayMs?: number } | null;
+/**
+ * What to answer a request with: the frame bytes, after a delay; null never answers. With
+ * `holdUpMs`, the delayed answer is written at the end of a turn and then this whole process's
+ * event loop is held up that long (as by a long garbage collection): the next things it does are
+ * its timers, then its reads.
+ */
+export type Answer = { bytes: Buffer; delayMs?: number; holdUpMs?: number } | null;
+
+/** Blocks this process's event loop for `ms` (a long garbage collection, a slow synchronous task). */
+export function holdUpEventLoop(ms: number): void {
+  const until = Date.now() + ms;
+  while (Date.now() < until);
+}
 
 export interface CodecProviderOptions {
   /** Called per two-way request with its method and id. */
   answer(method: string, requestId: bigint, frame: Frame): Answer;
   /** Never read from accepted sockets (a provider that is stuck). */
   neverRead?: boolean;
+  /** Called per heartbeat received (counted from 1) instead of answering it at once. */
+  onHeartbeat?(count: number, answer: () => void): void;
 }
 
 export interface CodecProvider {
@@ -57,7 +70,9 @@ export async function startCodecProvider(options: CodecProviderOptions): Promise
         if (frame.header.event) {
           if (frame.header.twoWay) {
             heartbeats++;
-            socket.write(encodeHeartbeat(frame.header.requestId, false));
+            const answer = () => void (socket.destroyed || socket.write(encodeHeartbeat(frame.header.requestId, false)));
+            if (options.onHeartbeat) options.onHeartbeat(heartbeats, answer);
+            else answer();
           }
           return;
         }
@@ -74,7 +89,15 @@ export async function startCodecProvider(options: CodecProviderOptions): Promise
         const timer = setTimeout(() => {
           timers.delete(timer);
           inFlight--;
-          if (!socket.destroyed) socket.write(answer.bytes);
+          if (answer.holdUpMs === undefined) {
+            if (!socket.destroyed) socket.write(answer.bytes);
+            return;
+          }
+          const holdUpMs = answer.holdUpMs;
+          setImmediate(() => {
+            if (!socket.destroyed) socket.write(answer.bytes);
+            holdUpEventLoop(holdUpMs);
+          });
         }, answer.delayMs);
         timers.add(timer);
       }),

@@ -12,7 +12,7 @@ import type { Stack } from '../../catalog';
 import * as codec from '../../dubbo-codec';
 import { Frame, FrameDecoder, RoutingView, encodeHeartbeat, encodeResponse, readRequestId } from '../../dubbo-codec';
 import { CodecError, MeshBridgeError } from '../../errors';
-import { BridgeRefusal, Outcome, dubboStatusFor } from '../failure-class';
+import { BridgeRefusal, FAILURE_LABEL_NAMES, Outcome, dubboStatusFor, failureLabels } from '../failure-class';
 import type { FilterChain } from '../filters/filter-chain';
 import type { LocalReply, ProxyRequest } from '../filters/filter';
 import { CallsInFlight, InFlightLinks } from './calls-in-flight';
@@ -30,6 +30,7 @@ import type { ConnectionGate, RetryGate } from '../router/upstream-caps';
 import { closeSockets, listenOn, listeningAddress, stopAccepting, waitWhileBusy } from '../../bridge/socket-lifecycle';
 import { TrafficStats } from '../../bridge/stats/traffic-stats';
 import { InFlight, UpstreamConnection, UpstreamFailure } from '../upstream/dubbo-upstream-connection';
+import { SweepAfterReads } from '../sweep-after-reads';
 import type { DubboMirrorCall, DubboMirrorHook } from '../mirror/dubbo-mirror';
 
 // Module-local copies of what runs once per call: where modules load as CommonJS (tsx, jest, tsc's
@@ -421,7 +422,7 @@ function dubboMetrics(m: Registry) {
   return {
     connections: gauge(m, 'mesh_bridge_dubbo_consumer_connections', 'Consumer connections open on the Dubbo listener'),
     badFrames: counter(m, 'mesh_bridge_dubbo_bad_frames_total', 'Consumer connections closed for a malformed frame'),
-    failures: counter(m, 'mesh_bridge_dubbo_upstream_failures_total', 'Dubbo calls that did not end ok, by failure class', ['reason']),
+    failures: counter(m, 'mesh_bridge_dubbo_upstream_failures_total', 'Dubbo calls that did not end ok, by failure class (and the kind of a bridge_refusal)', FAILURE_LABEL_NAMES),
     retries: counter(m, 'mesh_bridge_dubbo_retries_total', 'Idempotent requests sent again after their upstream failed'),
     fallbacks: counter(m, 'mesh_bridge_route_fallbacks_total', 'Requests served by the other stack because the chosen one had no instance'),
     heartbeats: counter(m, 'mesh_bridge_dubbo_heartbeats_total', 'Consumer heartbeats answered by the bridge'),
@@ -442,10 +443,11 @@ export class DubboListener {
   private readonly pools = new Map<string, Pool>();
   /** Instances that sent READONLY on a connection still open: routed around while others exist. */
   private readonly readonlyAddresses = new Set<string>();
-  private sweepTimer: NodeJS.Timeout | null = null;
+  /** Deadlines, heartbeats and idle checks: judged after the reads waiting when its timer fires. */
+  private readonly sweeper: SweepAfterReads;
   private sweeps = 0;
   private readonly downstreamSweepEvery: number;
-  /** Wall clock for the traffic windows and a coarse monotonic clock, refreshed by the sweep. */
+  /** Wall clock for the traffic windows and a coarse monotonic clock, refreshed by the sweep's timer. */
   private clockMs = Date.now();
   private tick = performance.now();
   /** When the consumer chunk being read arrived: the start of each call in it. */
@@ -476,6 +478,14 @@ export class DubboListener {
     const shortest = Math.min(this.limits.frameTimeoutMs, this.limits.consumerIdleTimeoutMs, this.heartbeatIdleMs);
     this.downstreamSweepEvery = Math.max(1, Math.min(20, Math.floor(shortest / 4 / SWEEP_MS)));
     this.metrics = dubboMetrics(options.metrics);
+    this.sweeper = new SweepAfterReads(
+      SWEEP_MS,
+      (now) => this.sweep(now),
+      (now) => {
+        this.tick = now;
+        this.clockMs = Date.now();
+      },
+    );
   }
 
   /** Requests in flight to one instance address, for the least-pending choice. */
@@ -496,8 +506,7 @@ export class DubboListener {
       if (this.logOnce.first(`accept|${code}`)) this.options.logger.error({ code }, `Dubbo listener could not accept a connection: ${err.message}`);
     });
     this.server = server;
-    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
-    this.sweepTimer.unref();
+    this.sweeper.start();
   }
 
   /**
@@ -515,7 +524,7 @@ export class DubboListener {
     // close() fails what is in flight at once: the error answers are written before closeSockets ends the sockets.
     this.toFlush.run();
     await closeSockets(this.downstreams);
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweeper.stop();
     await closed;
   }
 
@@ -692,7 +701,7 @@ export class DubboListener {
       request.routedStack = choice.routedStack;
       this.options.routes.outliers.report(address, 'upstream_overloaded', this.clockMs);
       if (!twoWay) {
-        this.metrics.failures.inc({ reason: 'upstream_overloaded' });
+        this.metrics.failures.inc(failureLabels('upstream_overloaded'));
         if (request.filtered) this.filters?.complete(request, 'upstream_overloaded', 0, this.clockMs);
         return;
       }
@@ -801,7 +810,7 @@ export class DubboListener {
     this.releasePending(request);
     this.options.routes.outliers.report(request.address, outcome, this.clockMs, request.outlierSet);
     request.downstream.requests.delete(request);
-    if (outcome !== 'ok') this.metrics.failures.inc({ reason: outcome });
+    if (outcome !== 'ok') this.metrics.failures.inc(failureLabels(outcome));
     this.complete(request, outcome, undefined, now);
   }
 
@@ -821,7 +830,7 @@ export class DubboListener {
 
   /** The consumer hung up before its answer: never the upstream's fault. */
   private callerGone(request: ProxiedRequest): void {
-    this.metrics.failures.inc({ reason: 'caller_gone' });
+    this.metrics.failures.inc(failureLabels('caller_gone'));
     if (request.connection !== null) {
       request.connection.cancel(request.upstreamId);
       this.releasePending(request);
@@ -860,7 +869,7 @@ export class DubboListener {
       }
     }
     request.downstream.requests.delete(request);
-    this.metrics.failures.inc({ reason: outcome });
+    this.metrics.failures.inc(failureLabels(outcome));
     const upstream = `${request.address} (${request.routedStack})`;
     const what = outcome === 'response_timeout' ? `timed out after ${request.timeoutMs} ms waiting for` : 'failed calling';
     request.downstream.write(
@@ -880,7 +889,7 @@ export class DubboListener {
   private answerLocally(request: ProxiedRequest, reply: LocalReply): void {
     // Its consumer left while a filter held it: it already ended as caller_gone.
     if (request.downstream.closed && request.frame.header.twoWay) return;
-    this.metrics.failures.inc({ reason: reply.refusal ?? reply.outcome });
+    this.metrics.failures.inc(failureLabels(reply.outcome, reply.refusal));
     if (!request.frame.header.twoWay) {
       if (request.filtered) this.filters?.complete(request, reply.outcome, 0, this.clockMs, reply.refusal);
       return;
@@ -896,14 +905,11 @@ export class DubboListener {
 
   /** Answers a request refused before it was read (draining, in-flight cap, unreadable). */
   private refuse(downstream: Downstream, frame: Frame, refusal: BridgeRefusal, message: string): void {
-    this.metrics.failures.inc({ reason: refusal });
+    this.metrics.failures.inc(failureLabels('bridge_refusal', refusal));
     if (frame.header.twoWay) downstream.write(encodeResponse({ requestId: readRequestId(frame.bytes), status: dubboStatusFor('bridge_refusal', refusal), errorMessage: message }));
   }
 
-  private sweep(): void {
-    const now = performance.now();
-    this.tick = now;
-    this.clockMs = Date.now();
+  private sweep(now: number): void {
     for (const pool of this.pools.values()) {
       for (const connection of pool.connections) {
         connection.expire(now);

@@ -9,7 +9,7 @@ import type { Stack } from '../../catalog';
 import type { Logger } from '../../telemetry/logger';
 import { LogOnce } from '../../telemetry/logger';
 import { Registry, counter, gauge } from '../../telemetry/metrics';
-import { BridgeRefusal, Outcome, httpStatusFor } from '../failure-class';
+import { BridgeRefusal, FAILURE_LABEL_NAMES, Outcome, failureLabels, httpStatusFor } from '../failure-class';
 import { httpFallbackResponse } from './fallback-reply';
 import type { ProxyRequest } from '../filters/filter';
 import type { FilterChain } from '../filters/filter-chain';
@@ -533,7 +533,7 @@ export class HttpListener {
     this.metrics = {
       connections: gauge(m, 'mesh_bridge_http_client_connections', 'Caller connections open on the HTTP listener'),
       badRequests: counter(m, 'mesh_bridge_http_bad_requests_total', 'Malformed HTTP requests answered 400'),
-      failures: counter(m, 'mesh_bridge_http_upstream_failures_total', 'HTTP requests that did not end ok, by outcome (failure-class.ts)', ['reason']),
+      failures: counter(m, 'mesh_bridge_http_upstream_failures_total', 'HTTP requests that did not end ok, by failure class (and the kind of a bridge_refusal)', FAILURE_LABEL_NAMES),
       retries: counter(m, 'mesh_bridge_http_retries_total', 'Requests sent again: to another instance when a connection could not be made, or on a fresh connection when a reused one was stale'),
       outOfStep: counter(m, 'mesh_bridge_http_upstream_out_of_step_total', 'Upstream connections closed for sending bytes past the end of a response (never passed on)'),
       refusedConnections: counter(m, 'mesh_bridge_http_refused_connections_total', 'Caller connections closed on arrival because maxConnections were open'),
@@ -665,7 +665,7 @@ export class HttpListener {
     upstream.detach();
     upstream.destroy();
     this.release(exchange);
-    this.metrics.failures.inc({ reason: 'caller_gone' });
+    this.metrics.failures.inc(failureLabels('caller_gone'));
     this.record(exchange, 'caller_gone');
   }
 
@@ -856,7 +856,7 @@ export class HttpListener {
       if (reply !== undefined) {
         exchange.routed = true;
         exchange.pendingBody = null;
-        this.metrics.failures.inc({ reason: reply.outcome });
+        this.metrics.failures.inc(failureLabels(reply.outcome, reply.refusal));
         this.endFilters(exchange, reply.outcome, reply.refusal);
         if (reply.answer !== undefined) return this.answerWith(exchange, httpFallbackResponse(reply.answer, reply.message, exchange.closeAfter, exchange.skipResponseBody));
         this.answer(exchange, reply.outcome, reply.refusal, `HTTP_${(reply.refusal ?? reply.outcome).toUpperCase()}`, reply.message, { service: exchange.service });
@@ -1035,7 +1035,7 @@ export class HttpListener {
 
   /** The bridge refuses a request before it went anywhere. */
   private answerLocal(exchange: Exchange, refusal: BridgeRefusal, code: string, message: string, extra: Record<string, unknown> = {}): void {
-    this.metrics.failures.inc({ reason: 'bridge_refusal' });
+    this.metrics.failures.inc(failureLabels('bridge_refusal', refusal));
     if (refusal === 'bad_request') this.metrics.badRequests.inc();
     this.answer(exchange, 'bridge_refusal', refusal, code, message, extra);
   }
@@ -1082,7 +1082,7 @@ export class HttpListener {
     this.release(exchange);
     const outcome: Outcome = exchange.status >= 500 ? 'application_exception' : 'ok';
     this.reportOutcome(exchange, outcome, this.clockMs);
-    if (outcome !== 'ok') this.metrics.failures.inc({ reason: outcome });
+    if (outcome !== 'ok') this.metrics.failures.inc(failureLabels(outcome));
     if (upstream?.outOfStep) {
       this.metrics.outOfStep.inc();
       if (this.logOnce.first(`out-of-step|${upstream.address}`)) {
@@ -1140,7 +1140,7 @@ export class HttpListener {
         return;
       }
     }
-    this.metrics.failures.inc({ reason: outcome });
+    this.metrics.failures.inc(failureLabels(outcome, 'overloaded')); // a bridge_refusal here is answered as overloaded, below
     this.record(exchange, outcome);
     if (this.logOnce.first(`${outcome}|${exchange.upstreamLabel}`)) this.options.logger.warn({ upstream: exchange.upstreamLabel, outcome }, message);
     if (exchange.responseStarted) {

@@ -13,6 +13,7 @@ import { InFlight, UpstreamConnection, UpstreamFailure } from '../upstream/dubbo
 import { DubboAnswer, dubboAnswer, dubboAnswerDifference } from './dubbo-answer';
 import type { MirrorRule } from './mirror-policy';
 import { Shadow } from './shadow';
+import { SweepAfterReads } from '../sweep-after-reads';
 
 /** What the Dubbo listener calls for a request the mirror copied. */
 export interface DubboMirrorCall {
@@ -81,7 +82,8 @@ export class DubboMirror implements DubboMirrorHook {
    * others (their copies' deadlines) until they close. At most one per address and READONLY event.
    */
   private readonly retiring = new Set<UpstreamConnection>();
-  private timer: NodeJS.Timeout | null = null;
+  /** Copies' deadlines and heartbeats, judged after the answers already waiting are read; runs while connections exist. */
+  private readonly sweeper = new SweepAfterReads(SWEEP_MS, (now) => this.sweep(now));
   private closed = false;
   private readonly unregister: () => void;
 
@@ -175,16 +177,12 @@ export class DubboMirror implements DubboMirrorHook {
       onDrain: () => undefined,
     });
     this.connections.set(address, { connection, lastUsed: now });
-    if (this.timer === null) {
-      this.timer = setInterval(() => this.sweep(), SWEEP_MS);
-      this.timer.unref();
-    }
+    this.sweeper.start();
     return connection;
   }
 
   /** Deadlines of the copies in flight, heartbeats, and closing connections no copy used for a while. */
-  private sweep(): void {
-    const now = performance.now();
+  private sweep(now: number): void {
     for (const [address, held] of this.connections) {
       held.connection.expire(now);
       held.connection.keepAlive(now);
@@ -197,17 +195,13 @@ export class DubboMirror implements DubboMirrorHook {
       connection.expire(now);
       connection.keepAlive(now);
     }
-    if (this.connections.size === 0 && this.retiring.size === 0 && this.timer !== null) {
-      clearInterval(this.timer);
-      this.timer = null;
-    }
+    if (this.connections.size === 0 && this.retiring.size === 0) this.sweeper.stop();
   }
 
   close(): void {
     this.closed = true;
     this.unregister();
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
+    this.sweeper.stop();
     for (const connection of [...this.retiring, ...[...this.connections.values()].map((held) => held.connection)]) connection.close({ outcome: 'reset', message: 'the sidecar is shutting down' });
     this.connections.clear();
     this.retiring.clear();

@@ -153,7 +153,7 @@ export class HttpMirror implements HttpMirrorHook {
     readonly shadow: Shadow,
     private readonly routes: ServiceRoutes,
   ) {
-    // Connections of the mirror's own, at most as many as copies may be in flight.
+    // Connections of the mirror's own, at most as many as copies may be in flight (followed on reload: send).
     this.agent = new Agent({ keepAlive: true, maxSockets: shadow.config.maxInFlight, maxFreeSockets: 16, timeout: 60_000 });
     this.unregister = shadow.onClose(() => this.close());
   }
@@ -183,15 +183,25 @@ export class HttpMirror implements HttpMirrorHook {
     const { path, fields } = parseHead(head);
     const payload = body.length === 0 ? null : Buffer.concat(body);
     if (payload !== null) fields.push('content-length', String(payload.length));
-    const { timeoutMs, maxResponseBytes } = this.shadow.config;
+    const { timeoutMs, maxResponseBytes, maxInFlight } = this.shadow.config;
+    // A reload may have changed the bound: new connections follow it (a lowered one lets those open finish).
+    if (this.agent.maxSockets !== maxInFlight) this.agent.maxSockets = maxInFlight;
     const req = httpRequest({ host, port, method: call.method, path, headers: fields, agent: this.agent, setHost: false });
+    let answered = false;
     const done = (side: Side): void => {
+      if (answered) return;
+      answered = true;
       clearTimeout(timer);
       call.shadowDone(side);
     };
+    // Judged after the poll phase: an answer that came while the event loop was held up (a long
+    // garbage collection) is read before the copy is called late (timers run before pending reads).
     const timer = setTimeout(() => {
-      done({ error: `no answer within ${timeoutMs} ms` });
-      req.destroy();
+      setImmediate(() => {
+        if (answered) return;
+        done({ error: `no answer within ${timeoutMs} ms` });
+        req.destroy();
+      });
     }, timeoutMs);
     timer.unref();
     req.on('error', (err) => done({ error: err.message }));

@@ -79,12 +79,17 @@ export class UpstreamConnection {
       this.closeReason ??= { outcome: this.connected ? 'reset' : 'connect_failure', message: `${this.address}: ${err.message}` };
     });
     this.socket.on('close', () => this.onClose());
-    this.connectTimer = setTimeout(() => {
-      this.closeReason = { outcome: 'connect_timeout', message: `${this.address}: no connection within ${options.connectTimeoutMs} ms` };
-      this.socket.destroy();
-    }, options.connectTimeoutMs);
+    // Judged after the poll phase: a connection the kernel completed while the event loop was held
+    // up is seen as made (timers run before the I/O that is waiting is read).
+    this.connectTimer = setTimeout(() => setImmediate(this.connectTimedOut), options.connectTimeoutMs);
     this.connectTimer.unref();
   }
+
+  private readonly connectTimedOut = (): void => {
+    if (this.connected || this.closed) return;
+    this.closeReason = { outcome: 'connect_timeout', message: `${this.address}: no connection within ${this.options.connectTimeoutMs} ms` };
+    this.socket.destroy();
+  };
 
   /** Not yet connected, and not closed: what is sent waits for the connection to be made. */
   get connecting(): boolean {

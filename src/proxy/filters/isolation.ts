@@ -6,6 +6,7 @@ import type { Filter, FilterDecision, ProxyRequest } from './filter';
 import { registerFilter } from './filter';
 import type { IdentitySource } from './identity';
 import { matches, requestMatchSchema, ruleName } from './request-match';
+import { RequestSlot } from './request-slot';
 
 export const isolationConfigSchema = z
   .object({
@@ -26,11 +27,26 @@ export const isolationConfigSchema = z
   })
   .strict();
 
+/** One service's bulkhead under one rule: its calls in flight; it leaves its rule's map when none are. */
+class Bulkhead {
+  inFlight = 0;
+
+  constructor(
+    private readonly owner: Map<string, Bulkhead>,
+    private readonly key: string,
+  ) {}
+
+  release(): void {
+    if (--this.inFlight <= 0) this.owner.delete(this.key);
+  }
+}
+
 export class IsolationFilter implements Filter {
   readonly name = 'isolation';
-  /** Per rule, per service: calls in flight. */
-  private readonly active: Array<Map<string, number>>;
-  private readonly held = new WeakMap<ProxyRequest, Array<[Map<string, number>, string]>>();
+  /** Per rule, per service: its bulkhead, while it has calls in flight. */
+  private readonly active: Array<Map<string, Bulkhead>>;
+  /** The bulkheads a request in flight took (one, or several when several rules matched). */
+  private readonly held = new RequestSlot<Bulkhead | Bulkhead[]>('bulkheads taken');
   refused = 0;
 
   constructor(
@@ -41,41 +57,42 @@ export class IsolationFilter implements Filter {
   }
 
   onRequest(request: ProxyRequest): FilterDecision {
-    let taken: Array<[Map<string, number>, string]> | undefined;
+    let taken: Bulkhead | Bulkhead[] | undefined;
     for (let i = 0; i < this.config.rules.length; i++) {
       const rule = this.config.rules[i];
       if (!matches(rule.match, request, this.identity)) continue;
       const active = this.active[i];
-      const key = active.has(request.service) || active.size < this.config.maxServices ? request.service : '*';
-      const n = active.get(key) ?? 0;
-      if (n >= rule.maxConcurrent) {
-        if (taken !== undefined) for (const [map, k] of taken) release(map, k);
+      let bulkhead = active.get(request.service);
+      if (bulkhead === undefined) {
+        const key = active.size < this.config.maxServices ? request.service : '*';
+        bulkhead = active.get(key);
+        if (bulkhead === undefined) active.set(key, (bulkhead = new Bulkhead(active, key)));
+      }
+      if (bulkhead.inFlight >= rule.maxConcurrent) {
+        if (taken !== undefined) releaseAll(taken);
         this.refused++;
         return { outcome: 'bridge_refusal', refusal: 'bulkhead_full', message: `bulkhead ${ruleName(this.name, i, rule.name)} for ${request.service} is full (${rule.maxConcurrent} in flight)` };
       }
-      active.set(key, n + 1);
-      (taken ??= []).push([active, key]);
+      bulkhead.inFlight++;
+      taken = taken === undefined ? bulkhead : Array.isArray(taken) ? (taken.push(bulkhead), taken) : [taken, bulkhead];
     }
     if (taken !== undefined) this.held.set(request, taken);
     return undefined;
   }
 
   onComplete(request: ProxyRequest): void {
-    const taken = this.held.get(request);
-    if (taken === undefined) return;
-    this.held.delete(request);
-    for (const [map, key] of taken) release(map, key);
+    const taken = this.held.take(request);
+    if (taken !== undefined) releaseAll(taken);
   }
 
   inFlight(service: string): number {
-    return this.active.reduce((n, map) => n + (map.get(service) ?? 0), 0);
+    return this.active.reduce((n, map) => n + (map.get(service)?.inFlight ?? 0), 0);
   }
 }
 
-function release(map: Map<string, number>, key: string): void {
-  const n = (map.get(key) ?? 1) - 1;
-  if (n <= 0) map.delete(key);
-  else map.set(key, n);
+function releaseAll(taken: Bulkhead | Bulkhead[]): void {
+  if (Array.isArray(taken)) for (const bulkhead of taken) bulkhead.release();
+  else taken.release();
 }
 
 registerFilter('isolation', (config, deps) => new IsolationFilter(isolationConfigSchema.parse(config), deps.identity));

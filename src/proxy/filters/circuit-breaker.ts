@@ -59,9 +59,12 @@ export class Breaker {
   private readonly window: BucketedWindow;
   /** Times this breaker opened, for metrics. */
   opens = 0;
+  /** A call this long or longer is slow (Infinity when the rule judges no slow calls). */
+  readonly slowCallMs: number;
 
   constructor(private readonly rule: BreakerRule) {
     this.window = new BucketedWindow(rule.windowMs, rule.buckets);
+    this.slowCallMs = rule.slowCallMs ?? Infinity;
   }
 
   /** May a call go ahead now? In half-open, true also marks it as a probe. */
@@ -118,12 +121,14 @@ export class Breaker {
   }
 }
 
-interface Admitted {
+/** A half-open breaker's probe: its end counts only in the spell that admitted it. */
+interface Probe {
   breaker: Breaker;
-  probe: boolean;
   spell: number;
-  slowCallMs: number;
 }
+
+/** How a breaker admitted a call: the breaker itself (closed, the common case: nothing allocated), or a probe. */
+type Admitted = Breaker | Probe;
 
 /**
  * A rule's breaker key (`service#method`, or the service) for the service and method last seen:
@@ -177,7 +182,7 @@ export class CircuitBreakerFilter implements Filter {
       if (answer === 'no') {
         return { outcome: 'bridge_refusal', refusal: 'circuit_open', message: `circuit breaker ${ruleName(this.name, i, rule.name)} is open for ${key}` };
       }
-      const one: Admitted = { breaker, probe: answer === 'probe', spell: breaker.halfOpenSpell, slowCallMs: rule.slowCallMs ?? Infinity };
+      const one: Admitted = answer === 'probe' ? { breaker, spell: breaker.halfOpenSpell } : breaker;
       admitted = admitted === undefined ? one : Array.isArray(admitted) ? (admitted.push(one), admitted) : [admitted, one];
     }
     if (admitted !== undefined) this.admitted.set(request, admitted);
@@ -203,12 +208,14 @@ export class CircuitBreakerFilter implements Filter {
 
 /** An admitted call's end, told to the breaker that admitted it. */
 function completeOne(a: Admitted, outcome: Outcome, latencyMicros: number, now: number): void {
+  const probe = a instanceof Breaker ? undefined : a;
+  const breaker = probe === undefined ? (a as Breaker) : probe.breaker;
   // The bridge's own refusals and callers that hung up say nothing about the service.
   if (outcome === 'caller_gone' || outcome === 'bridge_refusal') {
-    if (a.probe) a.breaker.releaseProbe(a.spell);
+    if (probe !== undefined) breaker.releaseProbe(probe.spell);
     return;
   }
-  a.breaker.complete(now, isError(outcome), latencyMicros / 1000 >= a.slowCallMs, a.probe, a.spell);
+  breaker.complete(now, isError(outcome), latencyMicros / 1000 >= breaker.slowCallMs, probe !== undefined, probe?.spell);
 }
 
 registerFilter('circuit-breaker', (config, deps) => new CircuitBreakerFilter(circuitBreakerConfigSchema.parse(config), deps.identity));

@@ -27,24 +27,59 @@ export const isolationConfigSchema = z
   })
   .strict();
 
-/** One service's bulkhead under one rule: its calls in flight; it leaves its rule's map when none are. */
+/** One service's bulkhead under one rule: its calls in flight. */
 class Bulkhead {
   inFlight = 0;
 
-  constructor(
-    private readonly owner: Map<string, Bulkhead>,
-    private readonly key: string,
-  ) {}
+  constructor(private readonly set: Bulkheads) {}
 
   release(): void {
-    if (--this.inFlight <= 0) this.owner.delete(this.key);
+    if (--this.inFlight === 0) this.set.busy--;
+  }
+}
+
+/**
+ * A rule's bulkheads, by service. One with no call in flight stays (a service called one call at
+ * a time would otherwise leave and re-enter the Map on every call), but only services with calls
+ * in flight count against maxServices, and idle ones are dropped once they outnumber it.
+ */
+class Bulkheads {
+  private readonly byService = new Map<string, Bulkhead>();
+  /** Bulkheads with calls in flight. */
+  busy = 0;
+
+  constructor(private readonly maxServices: number) {}
+
+  /** The bulkhead a call to `service` takes: its own, or past maxServices services with calls in flight, the shared `*` one. */
+  of(service: string): Bulkhead {
+    const own = this.byService.get(service);
+    if (own !== undefined && (own.inFlight > 0 || this.busy < this.maxServices)) return own;
+    const key = this.busy < this.maxServices ? service : '*';
+    let bulkhead = key === service ? own : this.byService.get(key);
+    if (bulkhead === undefined) {
+      if (this.byService.size >= 2 * this.maxServices) this.dropIdle();
+      this.byService.set(key, (bulkhead = new Bulkhead(this)));
+    }
+    return bulkhead;
+  }
+
+  take(bulkhead: Bulkhead): void {
+    if (bulkhead.inFlight++ === 0) this.busy++;
+  }
+
+  inFlight(service: string): number {
+    return this.byService.get(service)?.inFlight ?? 0;
+  }
+
+  private dropIdle(): void {
+    for (const [key, bulkhead] of this.byService) if (bulkhead.inFlight === 0) this.byService.delete(key);
   }
 }
 
 export class IsolationFilter implements Filter {
   readonly name = 'isolation';
-  /** Per rule, per service: its bulkhead, while it has calls in flight. */
-  private readonly active: Array<Map<string, Bulkhead>>;
+  /** Per rule, per service: its bulkhead. */
+  private readonly active: Bulkheads[];
   /** The bulkheads a request in flight took (one, or several when several rules matched). */
   private readonly held = new RequestSlot<Bulkhead | Bulkhead[]>('bulkheads taken');
   refused = 0;
@@ -53,7 +88,7 @@ export class IsolationFilter implements Filter {
     private readonly config: z.infer<typeof isolationConfigSchema>,
     private readonly identity?: IdentitySource,
   ) {
-    this.active = config.rules.map(() => new Map());
+    this.active = config.rules.map(() => new Bulkheads(config.maxServices));
   }
 
   onRequest(request: ProxyRequest): FilterDecision {
@@ -61,19 +96,14 @@ export class IsolationFilter implements Filter {
     for (let i = 0; i < this.config.rules.length; i++) {
       const rule = this.config.rules[i];
       if (!matches(rule.match, request, this.identity)) continue;
-      const active = this.active[i];
-      let bulkhead = active.get(request.service);
-      if (bulkhead === undefined) {
-        const key = active.size < this.config.maxServices ? request.service : '*';
-        bulkhead = active.get(key);
-        if (bulkhead === undefined) active.set(key, (bulkhead = new Bulkhead(active, key)));
-      }
+      const bulkheads = this.active[i];
+      const bulkhead = bulkheads.of(request.service);
       if (bulkhead.inFlight >= rule.maxConcurrent) {
         if (taken !== undefined) releaseAll(taken);
         this.refused++;
         return { outcome: 'bridge_refusal', refusal: 'bulkhead_full', message: `bulkhead ${ruleName(this.name, i, rule.name)} for ${request.service} is full (${rule.maxConcurrent} in flight)` };
       }
-      bulkhead.inFlight++;
+      bulkheads.take(bulkhead);
       taken = taken === undefined ? bulkhead : Array.isArray(taken) ? (taken.push(bulkhead), taken) : [taken, bulkhead];
     }
     if (taken !== undefined) this.held.set(request, taken);
@@ -86,7 +116,7 @@ export class IsolationFilter implements Filter {
   }
 
   inFlight(service: string): number {
-    return this.active.reduce((n, map) => n + (map.get(service)?.inFlight ?? 0), 0);
+    return this.active.reduce((n, bulkheads) => n + bulkheads.inFlight(service), 0);
   }
 }
 

@@ -127,6 +127,26 @@ export function hostOf(remote: string): string {
   return remote;
 }
 
+/** Callers' addresses remembered with their host part; past it the memory starts over. */
+const MAX_REMEMBERED_CALLERS = 4096;
+
+/**
+ * `hostOf` of the callers seen: a caller's `host:port` is the same (the very same string, on a
+ * Dubbo connection) call after call, and reading it anew costs slices and checks per request.
+ */
+class CallerHosts {
+  private readonly hosts = new Map<string, string>();
+
+  of(remote: string): string {
+    let host = this.hosts.get(remote);
+    if (host === undefined) {
+      if (this.hosts.size >= MAX_REMEMBERED_CALLERS) this.hosts.clear();
+      this.hosts.set(remote, (host = hostOf(remote)));
+    }
+    return host;
+  }
+}
+
 export class AuthzFilter implements Filter {
   readonly name = 'authz';
   private readonly rules: Array<{ name: string; match: z.infer<typeof requestMatchSchema> | undefined; allow?: CallerSet; deny?: CallerSet }>;
@@ -134,6 +154,7 @@ export class AuthzFilter implements Filter {
   /** Denials per rule and identity kind (`rule|kind`), for metrics. */
   readonly deniedBy = new Map<string, number>();
   private readonly identity: IdentitySource | undefined;
+  private readonly hosts = new CallerHosts();
 
   /** `chainIdentity`: the chain's identity source, when this filter's config names none. */
   constructor(config: z.infer<typeof authzConfigSchema>, chainIdentity?: IdentitySource) {
@@ -152,7 +173,7 @@ export class AuthzFilter implements Filter {
     for (const rule of this.rules) {
       if (!matches(rule.match, request, this.identity)) continue;
       app ??= claimedApp(request, this.identity);
-      address ??= hostOf(request.remoteAddress);
+      address ??= this.hosts.of(request.remoteAddress);
       const denied = rule.deny?.has(app, address) ? 'is denied by' : rule.allow !== undefined && !rule.allow.has(app, address) ? 'is not allowed by' : undefined;
       if (denied === undefined) continue;
       const who = `${app === undefined ? 'a caller naming no application' : `application ${JSON.stringify(app)} (unverified)`} from ${address}`;

@@ -8,6 +8,12 @@ const EVICTION_SCAN = 32;
 
 export class BoundedMap<K, V> {
   private readonly map = new Map<K, V>();
+  /**
+   * The key touched or added last: the most recent already, so touching it again moves nothing. A
+   * move is a Map delete and set (a hole and, now and then, a rehash), and a hot path touches the
+   * same key over and over (one bucket or breaker per rule under steady traffic).
+   */
+  private newest: K | undefined;
   /** Entries dropped to stay within the bound. */
   evictions = 0;
 
@@ -24,9 +30,10 @@ export class BoundedMap<K, V> {
   /** The value for `key`, made the most recent; undefined when absent (then `add` it). */
   touch(key: K): V | undefined {
     const found = this.map.get(key);
-    if (found !== undefined) {
+    if (found !== undefined && key !== this.newest) {
       this.map.delete(key);
       this.map.set(key, found);
+      this.newest = key;
     }
     return found;
   }
@@ -34,6 +41,7 @@ export class BoundedMap<K, V> {
   /** Adds a value for a key `touch` did not find, dropping one entry past the bound. */
   add(key: K, value: V): V {
     this.map.set(key, value);
+    this.newest = key;
     if (this.map.size > this.max) this.evictOne();
     return value;
   }

@@ -75,6 +75,36 @@ describe('CircuitBreakerFilter', () => {
     expect(filter.states().every((s) => s.state === 'closed')).toBe(true);
   });
 
+  it('lets probes through once open long enough, gives back the place of a probe whose caller left, and closes when they succeed', () => {
+    const filter = new CircuitBreakerFilter(circuitBreakerConfigSchema.parse({ rules: [{ errorCount: 1, openMs: 1000, halfOpenProbes: 2, slowCallMs: 500, slowCallRatio: 1 }] }));
+    const failing = testRequest();
+    filter.onRequest(failing, 0);
+    filter.onComplete(failing, 'application_exception', 1000, 0);
+    expect(filter.onRequest(testRequest(), 999)).toMatchObject({ refusal: 'circuit_open' });
+    const [left, first] = [testRequest(), testRequest()];
+    expect(filter.onRequest(left, 1000)).toBeUndefined();
+    expect(filter.onRequest(first, 1000)).toBeUndefined();
+    expect(filter.onRequest(testRequest(), 1000)).toMatchObject({ refusal: 'circuit_open' });
+    filter.onComplete(left, 'caller_gone', 0, 1001);
+    const second = testRequest();
+    expect(filter.onRequest(second, 1002)).toBeUndefined();
+    filter.onComplete(first, 'ok', 1000, 1010);
+    filter.onComplete(second, 'ok', 1000, 1011);
+    expect(filter.states()).toMatchObject([{ state: 'closed' }]);
+  });
+
+  it('opens again when a probe is slow', () => {
+    const filter = new CircuitBreakerFilter(circuitBreakerConfigSchema.parse({ rules: [{ errorCount: 1, openMs: 1000, halfOpenProbes: 1, slowCallMs: 500, slowCallRatio: 1 }] }));
+    const failing = testRequest();
+    filter.onRequest(failing, 0);
+    filter.onComplete(failing, 'application_exception', 1000, 0);
+    const probe = testRequest();
+    expect(filter.onRequest(probe, 1000)).toBeUndefined();
+    filter.onComplete(probe, 'ok', 600_000, 1600);
+    expect(filter.states()).toMatchObject([{ state: 'open' }]);
+    expect(filter.onRequest(testRequest(), 1700)).toMatchObject({ refusal: 'circuit_open' });
+  });
+
   it('is registered by name and validates its config', () => {
     const make = filterFactory('circuit-breaker');
     const deps = { logger: silentLogger(), metrics: new Registry() };

@@ -13,6 +13,7 @@ import type { Filter, FilterDecision, ProxyRequest } from './filter';
 import { registerFilter } from './filter';
 import type { IdentitySource } from './identity';
 import { matches, requestMatchSchema, ruleName } from './request-match';
+import { RequestSlot } from './request-slot';
 
 export const breakerRuleSchema = z
   .object({
@@ -58,9 +59,12 @@ export class Breaker {
   private readonly window: BucketedWindow;
   /** Times this breaker opened, for metrics. */
   opens = 0;
+  /** A call this long or longer is slow (Infinity when the rule judges no slow calls). */
+  readonly slowCallMs: number;
 
   constructor(private readonly rule: BreakerRule) {
     this.window = new BucketedWindow(rule.windowMs, rule.buckets);
+    this.slowCallMs = rule.slowCallMs ?? Infinity;
   }
 
   /** May a call go ahead now? In half-open, true also marks it as a probe. */
@@ -117,18 +121,46 @@ export class Breaker {
   }
 }
 
-interface Admitted {
+/** A half-open breaker's probe: its end counts only in the spell that admitted it. */
+interface Probe {
   breaker: Breaker;
-  probe: boolean;
   spell: number;
-  slowCallMs: number;
+}
+
+/** How a breaker admitted a call: the breaker itself (closed, the common case: nothing allocated), or a probe. */
+type Admitted = Breaker | Probe;
+
+/**
+ * A rule's breaker key (`service#method`, or the service) for the service and method last seen:
+ * under steady traffic the same pair comes again and again, and a key made anew is a string built,
+ * then flattened and hashed by the Map, per request.
+ */
+class BreakerKeys {
+  private service = '';
+  private method = '';
+  private key = '';
+
+  constructor(private readonly rule: BreakerRule) {}
+
+  of(request: ProxyRequest): string {
+    const rule = this.rule;
+    if (rule.per === 'service') return request.service;
+    const method = request.protocol === 'http' ? (rule.match?.method ?? '*') : request.method;
+    if (request.service !== this.service || method !== this.method || this.key === '') {
+      this.service = request.service;
+      this.method = method;
+      this.key = `${request.service}#${method}`;
+    }
+    return this.key;
+  }
 }
 
 export class CircuitBreakerFilter implements Filter {
   readonly name = 'circuit-breaker';
   private readonly breakers: Array<BoundedMap<string, Breaker>>;
-  /** Which breaker admitted a request in flight, to report its end to the same one. */
-  private readonly admitted = new WeakMap<ProxyRequest, Admitted[]>();
+  private readonly keys: BreakerKeys[];
+  /** Which breakers admitted a request in flight (one, or several when several rules matched), to report its end to the same ones. */
+  private readonly admitted = new RequestSlot<Admitted | Admitted[]>('circuit breakers admitting');
 
   constructor(
     private readonly config: z.infer<typeof circuitBreakerConfigSchema>,
@@ -136,36 +168,32 @@ export class CircuitBreakerFilter implements Filter {
   ) {
     // Past maxBreakers, closed breakers go first: an open one protects its service.
     this.breakers = config.rules.map(() => new BoundedMap<string, Breaker>(config.maxBreakers, (b) => b.state !== 'closed'));
+    this.keys = config.rules.map((rule) => new BreakerKeys(rule));
   }
 
   onRequest(request: ProxyRequest, now: number): FilterDecision {
-    let admitted: Admitted[] | undefined;
+    let admitted: Admitted | Admitted[] | undefined;
     for (let i = 0; i < this.config.rules.length; i++) {
       const rule = this.config.rules[i];
       if (!matches(rule.match, request, this.identity)) continue;
-      const key = rule.per === 'service' ? request.service : `${request.service}#${request.protocol === 'http' ? (rule.match?.method ?? '*') : request.method}`;
+      const key = this.keys[i].of(request);
       const breaker = this.breakers[i].touch(key) ?? this.breakers[i].add(key, new Breaker(rule));
       const answer = breaker.admit(now);
       if (answer === 'no') {
         return { outcome: 'bridge_refusal', refusal: 'circuit_open', message: `circuit breaker ${ruleName(this.name, i, rule.name)} is open for ${key}` };
       }
-      (admitted ??= []).push({ breaker, probe: answer === 'probe', spell: breaker.halfOpenSpell, slowCallMs: rule.slowCallMs ?? Infinity });
+      const one: Admitted = answer === 'probe' ? { breaker, spell: breaker.halfOpenSpell } : breaker;
+      admitted = admitted === undefined ? one : Array.isArray(admitted) ? (admitted.push(one), admitted) : [admitted, one];
     }
     if (admitted !== undefined) this.admitted.set(request, admitted);
     return undefined;
   }
 
   onComplete(request: ProxyRequest, outcome: Outcome, latencyMicros: number, now: number): void {
-    const admitted = this.admitted.get(request);
+    const admitted = this.admitted.take(request);
     if (admitted === undefined) return;
-    this.admitted.delete(request);
-    // The bridge's own refusals and callers that hung up say nothing about the service.
-    if (outcome === 'caller_gone' || outcome === 'bridge_refusal') {
-      for (const a of admitted) if (a.probe) a.breaker.releaseProbe(a.spell);
-      return;
-    }
-    const failed = isError(outcome);
-    for (const a of admitted) a.breaker.complete(now, failed, latencyMicros / 1000 >= a.slowCallMs, a.probe, a.spell);
+    if (Array.isArray(admitted)) for (const a of admitted) completeOne(a, outcome, latencyMicros, now);
+    else completeOne(admitted, outcome, latencyMicros, now);
   }
 
   /** Breakers not closed, for the admin API and metrics. */
@@ -176,6 +204,18 @@ export class CircuitBreakerFilter implements Filter {
     });
     return out;
   }
+}
+
+/** An admitted call's end, told to the breaker that admitted it. */
+function completeOne(a: Admitted, outcome: Outcome, latencyMicros: number, now: number): void {
+  const probe = a instanceof Breaker ? undefined : a;
+  const breaker = probe === undefined ? (a as Breaker) : probe.breaker;
+  // The bridge's own refusals and callers that hung up say nothing about the service.
+  if (outcome === 'caller_gone' || outcome === 'bridge_refusal') {
+    if (probe !== undefined) breaker.releaseProbe(probe.spell);
+    return;
+  }
+  breaker.complete(now, isError(outcome), latencyMicros / 1000 >= breaker.slowCallMs, probe !== undefined, probe?.spell);
 }
 
 registerFilter('circuit-breaker', (config, deps) => new CircuitBreakerFilter(circuitBreakerConfigSchema.parse(config), deps.identity));

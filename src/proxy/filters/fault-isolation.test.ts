@@ -59,3 +59,30 @@ describe('IsolationFilter', () => {
     expect(filter.onRequest(testRequest())).toBeUndefined();
   });
 });
+
+describe('IsolationFilter past maxServices', () => {
+  it('sends services past maxServices with calls in flight to the shared * bulkhead; services with none in flight do not count', () => {
+    const filter = new IsolationFilter(isolationConfigSchema.parse({ rules: [{ maxConcurrent: 1 }], maxServices: 1 }));
+    const a = testRequest({ service: 'A' });
+    expect(filter.onRequest(a)).toBeUndefined();
+    filter.onComplete(a);
+    // A is idle: B gets a bulkhead of its own
+    const b = testRequest({ service: 'B' });
+    expect(filter.onRequest(b)).toBeUndefined();
+    expect(filter.inFlight('B')).toBe(1);
+    // B is busy: A and C share *, one call at a time
+    const c = testRequest({ service: 'C' });
+    expect(filter.onRequest(c)).toBeUndefined();
+    expect(filter.inFlight('*')).toBe(1);
+    expect(filter.onRequest(testRequest({ service: 'A' }))).toMatchObject({ refusal: 'bulkhead_full', message: expect.stringContaining('for A') });
+    filter.onComplete(b);
+    filter.onComplete(c);
+    for (let i = 0; i < 3; i++) {
+      const again = testRequest({ service: 'A' });
+      expect(filter.onRequest(again)).toBeUndefined();
+      expect(filter.inFlight('A')).toBe(1);
+      filter.onComplete(again);
+    }
+    expect(['A', 'B', 'C', '*'].map((s) => filter.inFlight(s))).toEqual([0, 0, 0, 0]);
+  });
+});

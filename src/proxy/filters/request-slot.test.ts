@@ -1,0 +1,18 @@
+import { RequestSlot } from './request-slot';
+import { testRequest } from './test-request';
+
+describe('RequestSlot', () => {
+  it('keeps each slot its own value on a request, and take clears it once', () => {
+    const slots = Array.from({ length: 12 }, (_, i) => new RequestSlot<number>(`slot ${i}`));
+    const request = testRequest();
+    const other = testRequest();
+    slots.forEach((slot, i) => slot.set(request, i));
+    expect(slots.map((slot) => slot.get(request))).toEqual(slots.map((_, i) => i));
+    expect(slots.map((slot) => slot.get(other))).toEqual(slots.map(() => undefined));
+    expect(slots[3].take(request)).toBe(3);
+    expect(slots[3].take(request)).toBeUndefined();
+    expect(slots[11].take(request)).toBe(11);
+    expect(slots[11].get(request)).toBeUndefined();
+    expect(slots[2].get(request)).toBe(2);
+  });
+});

@@ -23,6 +23,7 @@ import { HttpUpstream, UpstreamFailure, UpstreamSink, coarseClock } from './http
 import type { HttpMirrorCall, HttpMirrorHook } from '../mirror/http-mirror';
 import { READ_BUFFER, keep, readIntoShared } from './read-buffer';
 import { ResponseFraming, isHopByHop, finalResponseHead, interimResponseHead, switchingProtocolsHead } from './response-head';
+import { SlotSet, Slotted } from '../slot-set';
 
 export type HttpRouteBy = 'host' | 'path';
 
@@ -166,7 +167,9 @@ function jsonResponse(status: number, code: string, message: string, extra: Reco
 }
 
 /** One request and its response, in the order the caller sent them. */
-class Exchange implements UpstreamSink, ResponseFraming {
+class Exchange implements UpstreamSink, ResponseFraming, Slotted {
+  /** Its place among the listener's exchanges in flight (-1: not in flight). */
+  slot = -1;
   upstream: HttpUpstream | null = null;
   service = '';
   stack: Stack = 'legacy';
@@ -478,7 +481,8 @@ export class HttpListener {
   private readonly downstreams = new Set<Downstream>();
   private readonly idle = new Map<string, HttpUpstream[]>();
   private readonly pending = new PendingCounts();
-  private readonly inFlight = new Set<Exchange>();
+  /** Exchanges sent upstream and not yet ended (a SlotSet: see slot-set.ts for why not a Set). */
+  private readonly inFlight = new SlotSet<Exchange>();
   private readonly serviceByName = new Map<string, string>();
   private readonly outlierSets = new Map<string, Record<Stack, string>>();
   private readonly logOnce = new LogOnce();
@@ -1211,7 +1215,8 @@ export class HttpListener {
 
   private sweep(): void {
     const now = coarseClock.now;
-    for (const exchange of this.inFlight) {
+    for (const exchange of this.inFlight.snapshot()) {
+      if (!this.inFlight.has(exchange)) continue; // ended by an earlier one's failure (a retry)
       if (!exchange.responseStarted) {
         if (exchange.deadline <= now) this.upstreamFailed(exchange, `no response within ${Math.round(exchange.deadline - exchange.startedAt)} ms`, 'response_timeout', false);
         continue;

@@ -386,7 +386,7 @@ function profileReport(): string {
     } catch {
       continue;
     }
-    // tsx's module loader thread writes a profile of its own: keep the main thread's, the busiest.
+    // Under tsx (BENCH_RUN=tsx) its module loader thread writes a profile of its own: keep the main thread's, the busiest.
     const summaries = files.map((f) => ({ file: join(profileDir, tag, f), summary: summarizeProfile(join(profileDir, tag, f)) }));
     summaries.sort((a, b) => b.summary.busyMs - a.summary.busyMs);
     if (summaries.length > 0) parts.push(formatProfile(`bridge (${tag}) CPU profile ${summaries[0].file}`, summaries[0].summary));

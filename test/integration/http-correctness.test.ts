@@ -93,6 +93,20 @@ describe('HTTP correctness through the bridge', () => {
     }
   });
 
+  it("drops a caller's hop-by-hop headers whatever their case, and passes the others on as sent", async () => {
+    const request =
+      'GET /echo HTTP/1.1\r\nHOST: greeting-service\r\nUser-Agent: probe/1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nPROXY-CONNECTION: keep-alive\r\n' +
+      'Proxy-Authorization: Basic c2VjcmV0\r\nTrailer: x-sum\r\nAccept: */*\r\nX-Request-Id: r-1\r\nX-MESH-BRIDGE-HOPS: 1\r\n\r\n';
+    const gateway = await bridge();
+    try {
+      const seen = JSON.parse((await exchange(gateway.listener.address.port, request)).reader.responses[0].body);
+      for (const hop of ['keep-alive', 'te', 'proxy-connection', 'proxy-authorization', 'trailer']) expect(seen).not.toHaveProperty([hop]);
+      expect(seen).toMatchObject({ 'user-agent': 'probe/1', accept: '*/*', 'x-request-id': 'r-1', 'x-mesh-bridge-hops': '2', 'x-forwarded-host': 'greeting-service' });
+    } finally {
+      await gateway.stop(500);
+    }
+  });
+
   it("replaces a caller's X-Forwarded-Proto and -Host unless it is a trusted hop", async () => {
     const spoof = 'GET /echo HTTP/1.1\r\nHost: greeting-service\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: bank.example\r\n\r\n';
     const untrusted = await bridge();

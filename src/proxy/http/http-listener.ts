@@ -119,6 +119,11 @@ export class HttpProxyRequest implements ProxyRequest {
 export const HOPS_HEADER = 'x-mesh-bridge-hops';
 
 /** Methods a request may be sent again for when a reused connection broke before any answer (RFC 9110 9.2.2). */
+/**
+ * By name length: 1 where a request header may be Host, Content-Length or hop-by-hop (response-head.ts),
+ * the names the head is rebuilt around; X- headers are told by their first letter.
+ */
+const REQUEST_NEEDS_A_LOOK: Readonly<Record<number, 1>> = { 2: 1, 4: 1, 7: 1, 10: 1, 14: 1, 16: 1, 17: 1, 18: 1, 19: 1 };
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 /** What a caller connection is reading, for its timeouts. */
@@ -785,6 +790,11 @@ export class HttpListener {
     for (let i = 0; i < fields.length; i += 2) {
       const name = fields[i];
       const value = fields[i + 1];
+      // Most names (User-Agent, Accept ...) can be none of those looked at below: passed on as they are.
+      if (!REQUEST_NEEDS_A_LOOK[name.length] && (name.charCodeAt(0) | 0x20) !== 0x78 /* x */) {
+        headers += `${name}: ${value}\r\n`;
+        continue;
+      }
       const lower = name.toLowerCase();
       if (lower === 'host') {
         host = value;

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors';
 import { EUREKA_CONFIG_DEFAULTS, eurekaConfigSchema } from '../eureka-sync/eureka-config';
 import { DEFAULT_SECRET_KEYS } from '../telemetry/redact';
+import { logOutputSchema } from '../telemetry/logger';
 
 const DNS_NAME = /^(?=.{1,253}\.?$)[a-zA-Z0-9_](?:[a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?(?:\.[a-zA-Z0-9_](?:[a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?)*\.?$/;
 
@@ -210,9 +211,9 @@ export const bridgeConfigSchema = z
     /** Per service: the share sent to the mesh stack and how requests are treated. */
     routes: z.array(route).default([]),
     log: z
-      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), ...logOutputSchema.shape })
       .strict()
-      .default({ level: 'info' }),
+      .prefault({}),
   })
   .strict()
   .strict();

@@ -10,7 +10,7 @@ import { isHostName, parseHostPortStrict } from '../bridge/config';
 import { ConfigError, MeshBridgeError } from '../errors';
 import { buildFilterChain, chainIdentity, filterSpecSchema } from '../proxy/filters';
 import { shadowConfigSchema, shadowIssues } from '../proxy/mirror/mirror-config';
-import { silentLogger } from '../telemetry/logger';
+import { logOutputSchema, silentLogger } from '../telemetry/logger';
 import { Registry } from '../telemetry/metrics';
 
 /** `host:port` where the port may be 0 (any free port: tests). */
@@ -196,7 +196,7 @@ export const sidecarConfigSchema = z
   .object({
     /** The application this sidecar stands beside: the inbound stack's service name. */
     app: z.string().min(1).max(253),
-    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().prefault({}),
+    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), ...logOutputSchema.shape }).strict().prefault({}),
     admin: z.object({ listen: listen.default('127.0.0.1:15000') }).strict().prefault({}),
     inbound: inboundStack.optional(),
     outbound: z

@@ -5,7 +5,8 @@ import { Command } from 'commander';
 import { Bridge } from '../../bridge/bridge-process';
 import { BridgeConfig, loadBridgeConfig, validateBridgeConfig } from '../../bridge/config';
 import { MeshBridgeError } from '../../errors';
-import { createLogger } from '../../telemetry/logger';
+import { createLogger, registerLogMetrics } from '../../telemetry/logger';
+import { Registry } from '../../telemetry/metrics';
 import { Redactor } from '../../telemetry/redact';
 import { stopOnSignals } from '../stop-signals';
 
@@ -23,8 +24,11 @@ export function bridgeCommand(): Command {
         process.stdout.write(JSON.stringify(config, null, 2) + '\n');
         return;
       }
-      const logger = createLogger({ level: config.log.level, redactor: new Redactor(config.redact.keys) });
-      const bridge = new Bridge(config, logger);
+      const { level, ...output } = config.log;
+      const logger = createLogger({ level, redactor: new Redactor(config.redact.keys), output });
+      const metrics = new Registry();
+      registerLogMetrics(metrics);
+      const bridge = new Bridge(config, logger, metrics);
       // Installed before anything starts: a stop at any moment withdraws this bridge's
       // registrations at once instead of leaving them to a session timeout.
       stopOnSignals(logger, 'registrations withdrawn, requests in flight finished', (deadline) => bridge.stop(deadline), STOP_DEADLINE_MS);

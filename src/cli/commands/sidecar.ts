@@ -8,7 +8,8 @@ import { ConfigError } from '../../errors';
 import { Sidecar } from '../../mesh-sidecar/sidecar';
 import { loadSidecarConfig } from '../../mesh-sidecar/config';
 import { watchConfigFile } from '../../mesh-sidecar/config-watch';
-import { createLogger } from '../../telemetry/logger';
+import { createLogger, registerLogMetrics } from '../../telemetry/logger';
+import { Registry } from '../../telemetry/metrics';
 import { stopOnSignals } from '../stop-signals';
 
 const STOP_DEADLINE_MS = 5000;
@@ -33,8 +34,11 @@ export function sidecarCommand(): Command {
         return;
       }
       const config = loadSidecarConfig(opts.config);
-      const logger = createLogger({ level: config.log.level, name: 'mesh-sidecar' });
-      const sidecar = new Sidecar(config, logger, undefined, opts.config);
+      const { level, ...output } = config.log;
+      const logger = createLogger({ level, name: 'mesh-sidecar', output });
+      const metrics = new Registry();
+      registerLogMetrics(metrics);
+      const sidecar = new Sidecar(config, logger, metrics, opts.config);
       stopOnSignals(logger, 'requests in flight finished', (deadline) => sidecar.stop(deadline), STOP_DEADLINE_MS);
       const reload = (why: string): void => {
         logger.info(`${why}: re-reading ${opts.config}`);

@@ -5,7 +5,7 @@
 // whatever the sample rate, up to `maxLinesPerSecond` in all (an outage at 50,000 calls a second
 // must not write 50,000 lines a second): past it, lines are counted, not written.
 import { z } from 'zod';
-import type { Logger } from '../../telemetry/logger';
+import { Logger, bulkLogger } from '../../telemetry/logger';
 import { BridgeRefusal, Outcome, blameOf } from '../failure-class';
 import type { Filter, FilterDecision, ProxyRequest } from './filter';
 import { registerFilter } from './filter';
@@ -29,17 +29,20 @@ export class AccessLogFilter implements Filter {
   readonly name = 'access-log';
   private readonly identity: IdentitySource | undefined;
   private readonly lines: TokenBucket;
+  /** Its lines may wait in the log's buffer (bulkLogger): the other lines are written at once. */
+  private readonly logger: Logger;
   /** Lines not written past maxLinesPerSecond, for metrics. */
   suppressed = 0;
 
   constructor(
     private readonly config: z.infer<typeof accessLogConfigSchema>,
-    private readonly logger: Logger,
+    logger: Logger,
     private readonly random: () => number = Math.random,
     /** The chain's identity source, when this filter's config names none. */
     chainIdentity?: IdentitySource,
   ) {
     this.identity = config.identity ?? chainIdentity;
+    this.logger = bulkLogger(logger);
     this.lines = new TokenBucket(config.maxLinesPerSecond, config.maxLinesPerSecond, Date.now());
   }
 

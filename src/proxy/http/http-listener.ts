@@ -410,12 +410,15 @@ class Downstream {
 
   /** The caller's address, read once (X-Forwarded-For, trusted forwarders). */
   readonly client: string;
+  /** `address:port` of the caller, made once: filters see it on every request (one string, hashed once). */
+  readonly remote: string;
 
   constructor(
     readonly listener: HttpListener,
     readonly socket: Socket,
   ) {
     this.client = socket.remoteAddress ?? '';
+    this.remote = `${this.client}:${socket.remotePort}`;
     this.parser = new HTTPParser();
     this.parser.initialize(HTTPParser.REQUEST, {}, MAX_HEADER_SIZE);
   }
@@ -710,7 +713,7 @@ export class HttpListener {
     if (typeof result !== 'number') {
       const err = result as HttpParseError;
       this.metrics.badRequests.inc();
-      const remote = `${downstream.socket.remoteAddress}:${downstream.socket.remotePort}`;
+      const remote = downstream.remote;
       if (this.logOnce.first(`bad-request|${remote}`)) {
         this.options.logger.warn({ remote, code: err.code }, `malformed HTTP request from ${remote}: ${err.reason ?? err.message}`);
       }
@@ -851,18 +854,18 @@ export class HttpListener {
     exchange.deadline = policy.timeoutMs;
     exchange.head = head;
     exchange.sticky = sticky;
-    if (this.filters !== null && !this.filters.empty) this.filter(exchange, this.filters, `${method} ${path}`, client, fields);
+    if (this.filters !== null && !this.filters.empty) this.filter(exchange, this.filters, `${method} ${path}`, fields);
     else {
       // Label routing reads the request's view too: built only for a service with route rules.
-      if (this.options.routes.hasLabelRoutes(service)) exchange.proxyRequest = new HttpProxyRequest(service, `${method} ${path}`, `${client}:${downstream.socket.remotePort}`, fields);
+      if (this.options.routes.hasLabelRoutes(service)) exchange.proxyRequest = new HttpProxyRequest(service, `${method} ${path}`, downstream.remote, fields);
       if (downstream.queue.length <= this.maxPipelined) this.route(exchange, exchange.startedAt);
     }
   }
 
   /** Runs the filters on a request; it is routed (when its turn has come) once they let it go. */
-  private filter(exchange: Exchange, filters: FilterChain, method: string, client: string, fields: string[]): void {
+  private filter(exchange: Exchange, filters: FilterChain, method: string, fields: string[]): void {
     exchange.cleared = false;
-    const request = new HttpProxyRequest(exchange.service, method, `${client}:${exchange.downstream.socket.remotePort}`, fields);
+    const request = new HttpProxyRequest(exchange.service, method, exchange.downstream.remote, fields);
     exchange.proxyRequest = request;
     filters.run(request, this.clockMs, (reply) => {
       if (exchange.done) return this.endFilters(exchange, 'caller_gone'); // its caller went away while a filter held it

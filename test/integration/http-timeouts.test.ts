@@ -134,6 +134,33 @@ describe('HTTP listener timeouts', () => {
     }
   });
 
+  it('uses an upstream connection completed before its connect timeout though the event loop was held up past it', async () => {
+    const metrics = new Registry();
+    const gateway = await gatewayTo([upstream.port], { connectTimeoutMs: 200 }, metrics);
+    try {
+      const caller = await rawCaller(gateway.listener.address.port);
+      caller.socket.write('GET /connect-then-hold HTTP/1.1\r\nHost: greeting-service\r\n\r\n');
+      // Once the bridge has issued its connect, this process is held up past the connect timeout
+      // (as by a long garbage collection): the handshake completes in the kernel meanwhile.
+      await new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (gateway.listener.pendingOf(`127.0.0.1:${upstream.port}`) === 0) return void setImmediate(check);
+          // (In the check phase of the turn that issued the connect: its completion is not read yet.)
+          const until = Date.now() + 700;
+          while (Date.now() < until);
+          resolve();
+        };
+        setImmediate(check);
+      });
+      await waitFor('the answer', () => caller.reader.responses.length === 1 || caller.socket.destroyed, 10_000);
+      expect(caller.reader.responses.map((r) => r.status)).toEqual([200]);
+      expect(await metricValue(metrics, 'mesh_bridge_http_upstream_failures_total', { reason: 'connect_timeout' })).toBe(0);
+      caller.socket.destroy();
+    } finally {
+      await gateway.stop(500);
+    }
+  });
+
   it('closes idle pooled upstream connections after the upstream idle timeout', async () => {
     const gateway = await gatewayTo([upstream.port], { upstreamIdleTimeoutMs: 300 });
     try {

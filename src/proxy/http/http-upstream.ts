@@ -98,9 +98,13 @@ export class HttpUpstream {
     // Until connected, inactivity is a connect that does not complete (SYNs dropped, backlog full).
     this.socket.setTimeout(connectTimeoutMs);
     this.socket.once('timeout', () => {
-      if (this.connected) return;
-      this.fail(`${address}: no connection within ${connectTimeoutMs} ms`, 'connect_timeout');
-      this.destroy();
+      // Judged after this turn's poll phase: timers run before pending events, and a handshake that
+      // completed while the event loop was held up (a long GC) is only seen there.
+      setImmediate(() => {
+        if (this.connected || this.closed) return;
+        this.fail(`${address}: no connection within ${connectTimeoutMs} ms`, 'connect_timeout');
+        this.destroy();
+      });
     });
     this.parser = new HTTPParser();
     this.parser.initialize(HTTPParser.RESPONSE, {}, MAX_HEADER_SIZE);

@@ -1,8 +1,19 @@
 // Prometheus metrics: one registry per process (or per test), passed to every part that counts
 // something, so tests can read what a part counted and two bridges in one test never share counters.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export { Registry };
+
+/**
+ * The process's own figures (prom-client's defaults): CPU, memory, heap, GC, event-loop lag, and
+ * `process_open_fds` against `process_max_fds`. When descriptors run out, libuv accepts and closes
+ * what it cannot keep without telling Node, so no accept error is ever counted: alert on open over
+ * max instead (the listeners refuse callers past maxConnections, well before).
+ */
+export function collectProcessMetrics(registry: Registry): void {
+  if (registry.getSingleMetric('process_open_fds') !== undefined || registry.getSingleMetric('process_cpu_seconds_total') !== undefined) return;
+  collectDefaultMetrics({ register: registry });
+}
 
 /** Returns the named counter of a registry, creating it on first use (parts may share names). */
 export function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[] = []): Counter<L> {

@@ -294,6 +294,14 @@ describe('the data plane never reaches the bridge itself', () => {
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
+  it("shows the process's own figures: descriptors open against the limit, and log lines dropped", async () => {
+    const metrics = await (await request(`${bridge.admin}/metrics`)).body.text();
+    const value = (name: string): number => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(metrics)?.[1]);
+    expect(value('process_open_fds')).toBeGreaterThan(0);
+    expect(value('process_max_fds')).toBeGreaterThanOrEqual(value('process_open_fds'));
+    expect(value('mesh_bridge_log_lines_dropped_total')).toBe(0);
+  });
+
   it('adds no Prometheus series for names callers invent', async () => {
     const seriesCount = async (): Promise<number> => (await (await request(`${bridge.admin}/metrics`)).body.text()).split('\n').filter((line) => line.startsWith('mesh_bridge_')).length;
     const before = await seriesCount();

@@ -6,7 +6,7 @@ import { Bridge } from '../../bridge/bridge-process';
 import { BridgeConfig, loadBridgeConfig, validateBridgeConfig } from '../../bridge/config';
 import { MeshBridgeError } from '../../errors';
 import { createLogger, registerLogMetrics } from '../../telemetry/logger';
-import { Registry } from '../../telemetry/metrics';
+import { Registry, collectProcessMetrics } from '../../telemetry/metrics';
 import { Redactor } from '../../telemetry/redact';
 import { stopOnSignals } from '../stop-signals';
 
@@ -28,6 +28,7 @@ export function bridgeCommand(): Command {
       const logger = createLogger({ level, redactor: new Redactor(config.redact.keys), output });
       const metrics = new Registry();
       registerLogMetrics(metrics);
+      collectProcessMetrics(metrics);
       const bridge = new Bridge(config, logger, metrics);
       // Installed before anything starts: a stop at any moment withdraws this bridge's
       // registrations at once instead of leaving them to a session timeout.

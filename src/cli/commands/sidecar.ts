@@ -9,7 +9,7 @@ import { Sidecar } from '../../mesh-sidecar/sidecar';
 import { loadSidecarConfig } from '../../mesh-sidecar/config';
 import { watchConfigFile } from '../../mesh-sidecar/config-watch';
 import { createLogger, registerLogMetrics } from '../../telemetry/logger';
-import { Registry } from '../../telemetry/metrics';
+import { Registry, collectProcessMetrics } from '../../telemetry/metrics';
 import { stopOnSignals } from '../stop-signals';
 
 const STOP_DEADLINE_MS = 5000;
@@ -38,6 +38,7 @@ export function sidecarCommand(): Command {
       const logger = createLogger({ level, name: 'mesh-sidecar', output });
       const metrics = new Registry();
       registerLogMetrics(metrics);
+      collectProcessMetrics(metrics);
       const sidecar = new Sidecar(config, logger, metrics, opts.config);
       stopOnSignals(logger, 'requests in flight finished', (deadline) => sidecar.stop(deadline), STOP_DEADLINE_MS);
       const reload = (why: string): void => {

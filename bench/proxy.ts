@@ -74,6 +74,8 @@ interface Run {
   errors: number;
   /** Proxy CPU over the measured window, ms; NaN without a proxy process. */
   cpuMs: number;
+  /** The kernel's part of cpuMs (system time); NaN without a proxy process. */
+  sysMs: number;
   /** Proxy read + write system calls over the measured window; NaN without a proxy process. */
   syscalls: number;
 }
@@ -120,8 +122,10 @@ function log(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
-function delta(before: ProcSample | null, after: ProcSample | null): { cpuMs: number; syscalls: number } {
-  return before && after ? { cpuMs: after.cpuMs - before.cpuMs, syscalls: after.syscalls - before.syscalls } : { cpuMs: NaN, syscalls: NaN };
+function delta(before: ProcSample | null, after: ProcSample | null): { cpuMs: number; sysMs: number; syscalls: number } {
+  return before && after
+    ? { cpuMs: after.cpuMs - before.cpuMs, sysMs: after.sysMs - before.sysMs, syscalls: after.syscalls - before.syscalls }
+    : { cpuMs: NaN, sysMs: NaN, syscalls: NaN };
 }
 
 /** One Dubbo load run against a port; the proxy's CPU is sampled around the measured window. */
@@ -250,6 +254,7 @@ function table(title: string, results: SystemResult[]): string {
     `bridge/row@${HIGH}`,
     'min..max',
     'cpu ms/1k',
+    'sys %',
     'rw calls/req',
     'rss MB',
     'errors',
@@ -289,6 +294,7 @@ function table(title: string, results: SystemResult[]): string {
       fmt(vsBridge.median, 2),
       fmtRange(vsBridge, (n) => fmt(n, 2)),
       fmt(med('high', cpuPerK), 1),
+      fmt(med('high', (run) => (100 * run.sysMs) / run.cpuMs)),
       fmt(med('high', callsPerReq), 2),
       fmt(r.rssMb, 1),
       String(errors),
@@ -453,7 +459,7 @@ async function main(): Promise<void> {
   out.push(
     `mesh-bridge proxy bench (node ${process.version}, ${ROUNDS} interleaved rounds of ${DURATION_MS / 1000} s per measurement after ${WARMUP_MS / 1000} s warmup; ` +
       `per system the median over rounds; + = added vs direct and bridge/row = bridge rps / this row's rps, both computed per round: median, min..max over rounds; ` +
-      `latencies in µs; cpu ms/1k and rw calls/req: proxy process, at ${HIGH} connections)`,
+      `latencies in µs; cpu ms/1k, sys % (its kernel part) and rw calls/req: proxy process, at ${HIGH} connections)`,
   );
   if (dubbo.length > 0) out.push('', table(`Dubbo (dubbo-load: N connections x ${DEPTH} in flight each)`, dubbo));
   if (http.length > 0) out.push('', table(`HTTP (wrk -t1 --latency, Host: app; upstream: ${HTTP_UPSTREAM})`, http));

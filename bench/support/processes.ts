@@ -189,6 +189,8 @@ export function killAllNow(signal: NodeJS.Signals = 'SIGTERM'): void {
 
 export interface ProcSample {
   cpuMs: number;
+  /** The kernel's part of cpuMs (stime). */
+  sysMs: number;
   rssMb: number;
   /** read-like plus write-like system calls so far (/proc/<pid>/io syscr + syscw); NaN when unreadable. */
   syscalls: number;
@@ -212,7 +214,7 @@ export function sampleProc(pid: number): ProcSample {
   } catch {
     // not readable here
   }
-  return { cpuMs: ((utime + stime) * 1000) / CLK_TCK, rssMb: rss ? Number(rss[1]) / 1024 : NaN, syscalls };
+  return { cpuMs: ((utime + stime) * 1000) / CLK_TCK, sysMs: (stime * 1000) / CLK_TCK, rssMb: rss ? Number(rss[1]) / 1024 : NaN, syscalls };
 }
 
 export interface LineWaiter {

@@ -40,6 +40,7 @@
 //   BENCH_PROFILE=1           run the bridge children under --cpu-prof and summarise the profiles
 //   BENCH_ONLY=dubbo|http     one half only
 //   BENCH_BRIDGE_PATCH=no-stats  also measure patched bridges, an extra row in each
+//                             (socket-write: the HTTP bridge with direct writes off)
 //                             table (experiments for proposed fixes: see bench/support/bridge.ts)
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -350,6 +351,19 @@ async function startDubbo(): Promise<Half> {
   return { systems, children, cleanup, note };
 }
 
+/** Starts a patched child with the environment its patch needs (socket-write: MESH_BRIDGE_DIRECT_WRITES=0). */
+function withPatchEnv<T>(startChild: () => T): T {
+  if (!PATCH.split(',').includes('socket-write')) return startChild();
+  const before = process.env.MESH_BRIDGE_DIRECT_WRITES;
+  process.env.MESH_BRIDGE_DIRECT_WRITES = '0';
+  try {
+    return startChild(); // spawned synchronously: the child took the environment as it is now
+  } finally {
+    if (before === undefined) delete process.env.MESH_BRIDGE_DIRECT_WRITES;
+    else process.env.MESH_BRIDGE_DIRECT_WRITES = before;
+  }
+}
+
 async function startHttp(): Promise<Half> {
   log('HTTP: starting upstream, bridge, http-proxy' + (nginxAvailable() ? ' and nginx' : '') + (PATCH ? ` and bridge+${PATCH}` : ''));
   const upstream = await start(startNodeChild(`http upstream (${HTTP_UPSTREAM})`, 'http-upstream.ts', [`--kind=${HTTP_UPSTREAM}`]));
@@ -375,7 +389,7 @@ async function startHttp(): Promise<Half> {
     }
   } else note = 'nginx is not installed (/usr/sbin/nginx), skipped';
   if (PATCH) {
-    const patched = await start(startNodeChild(`bridge (http, ${PATCH})`, 'bridge.ts', ['--mode=http', `--upstream=${upstream.port}`, `--patch=${PATCH}`]));
+    const patched = await start(withPatchEnv(() => startNodeChild(`bridge (http, ${PATCH})`, 'bridge.ts', ['--mode=http', `--upstream=${upstream.port}`, `--patch=${PATCH}`])));
     systems.push({ name: `bridge+${PATCH}`, port: patched.port, proxy: patched, runOnce: httpRun });
     children.push(patched);
   }

@@ -2,7 +2,7 @@
 // process wires them (test/support/gateway.ts), with one static upstream instance in the catalog.
 //
 // Usage: node --import tsx bench/support/bridge.ts --mode=dubbo|http --upstream=<port> [--service=NAME]
-//        [--patch=no-stats,no-outliers]  -> prints "READY <port>"
+//        [--patch=no-stats,no-outliers,socket-write]  -> prints "READY <port>"
 //
 // Patches are experiments, not the bridge as shipped.
 // no-stats: TrafficStats.record does nothing, to weigh what per-request accounting costs.
@@ -23,7 +23,9 @@ const service = arg('service', mode === 'dubbo' ? 'com.example.bench.EchoService
 
 const patches = new Set(arg('patch', '').split(',').filter((p) => p !== ''));
 // Experiments: measure the bridge with a part switched off, to see what it costs.
-for (const p of patches) if (p !== 'no-stats' && p !== 'no-outliers') throw new Error(`unknown patch ${p}`);
+// socket-write: the HTTP path writes through socket.write, not the stream handle (the bench starts
+// this child with MESH_BRIDGE_DIRECT_WRITES=0: direct-write.ts reads it as it loads).
+for (const p of patches) if (p !== 'no-stats' && p !== 'no-outliers' && p !== 'socket-write') throw new Error(`unknown patch ${p}`);
 if (patches.has('no-stats')) TrafficStats.prototype.record = function noRecord(): void {};
 if (patches.has('no-outliers')) OutlierDetector.prototype.report = function noReport(): boolean { return false; };
 

@@ -24,6 +24,7 @@ import type { HttpMirrorCall, HttpMirrorHook } from '../mirror/http-mirror';
 import { READ_BUFFER, keep, readIntoShared } from './read-buffer';
 import { ResponseFraming, isHopByHop, finalResponseHead, interimResponseHead, switchingProtocolsHead } from './response-head';
 import { SlotSet, Slotted } from '../slot-set';
+import { DirectWriter } from '../direct-write';
 
 export type HttpRouteBy = 'host' | 'path';
 
@@ -274,19 +275,18 @@ class Exchange implements UpstreamSink, ResponseFraming, Slotted {
   }
 
   private write(bytes: Buffer | string): void {
-    const socket = this.downstream.socket;
-    if (!(typeof bytes === 'string' ? socket.write(bytes, 'latin1') : socket.write(bytes))) this.upstream?.pauseReading();
+    if (!this.downstream.writer.write(bytes)) this.upstream?.pauseReading();
   }
 
   /** The exchange's turn came: what it held goes out, and its upstream is read again if the caller can take it. */
   flushHeld(): void {
-    const socket = this.downstream.socket;
+    const writer = this.downstream.writer;
     if (this.held !== null) {
-      for (const bytes of this.held) socket.write(bytes);
+      for (const bytes of this.held) writer.write(bytes);
       this.held = null;
       this.heldBytes = 0;
     }
-    if (!socket.writableNeedDrain) this.upstream?.resumeReading();
+    if (!writer.needsDrain) this.upstream?.resumeReading();
   }
 
   onResponseHead(statusCode: number, statusMessage: string, fields: string[]): void {
@@ -407,6 +407,8 @@ class Downstream {
   notReadingSince = 0;
   /** Bytes handed to the kernel for this caller when its connection was last looked at. */
   dispatchedAtLastLook = 0;
+  /** Writes answers to the caller (direct-write.ts). */
+  readonly writer: DirectWriter;
 
   /** The caller's address, read once (X-Forwarded-For, trusted forwarders). */
   readonly client: string;
@@ -419,6 +421,7 @@ class Downstream {
   ) {
     this.client = socket.remoteAddress ?? '';
     this.remote = `${this.client}:${socket.remotePort}`;
+    this.writer = new DirectWriter(socket);
     this.parser = new HTTPParser();
     this.parser.initialize(HTTPParser.REQUEST, {}, MAX_HEADER_SIZE);
   }
@@ -1257,8 +1260,9 @@ export class HttpListener {
     // Not reading: bytes wait in the bridge for this caller and none reached the kernel since the
     // last look (progress, not writableNeedDrain, which depends on how the writes happened to return).
     const socket = downstream.socket;
-    const dispatched = socket.bytesWritten - socket.writableLength;
-    if (socket.writableLength > 0 && dispatched === downstream.dispatchedAtLastLook) {
+    const queued = downstream.writer.queuedBytes;
+    const dispatched = socket.bytesWritten - queued;
+    if (queued > 0 && dispatched === downstream.dispatchedAtLastLook) {
       if (downstream.notReadingSince === 0) downstream.notReadingSince = now;
       else if (now - downstream.notReadingSince > this.responseStallTimeoutMs) {
         this.metrics.callerTimeouts.inc({ phase: 'not_reading' });

@@ -5,6 +5,7 @@
 import { Socket, connect } from 'node:net';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE } from './http-parser';
 import { READ_BUFFER } from './read-buffer';
+import { DirectWriter } from '../direct-write';
 
 /** How an upstream connection failed an exchange (failure-class.ts); bridge_refusal: this process ran out of descriptors. */
 export type UpstreamFailure = 'connect_failure' | 'connect_timeout' | 'reset' | 'bridge_refusal';
@@ -46,6 +47,8 @@ export interface UpstreamSink {
 
 export class HttpUpstream {
   readonly socket: Socket;
+  /** Writes requests to the upstream (direct-write.ts). */
+  private readonly writer: DirectWriter;
   private readonly parser: HttpParser;
   sink: UpstreamSink | null = null;
   connected = false;
@@ -95,6 +98,7 @@ export class HttpUpstream {
   ) {
     // Read into the buffer every HTTP socket shares (read-buffer.ts): a sink copies what it keeps.
     this.socket = connect({ host, port, noDelay: true, onread: { buffer: READ_BUFFER, callback: this.onRead } });
+    this.writer = new DirectWriter(this.socket);
     // Until connected, inactivity is a connect that does not complete (SYNs dropped, backlog full).
     this.socket.setTimeout(connectTimeoutMs);
     this.socket.once('timeout', () => {
@@ -159,7 +163,7 @@ export class HttpUpstream {
 
   /** False when the socket's write buffer is full: the writer should wait for `drainWaiter`. */
   write(data: string | Buffer): boolean {
-    return typeof data === 'string' ? this.socket.write(data, 'latin1') : this.socket.write(data);
+    return this.writer.write(data);
   }
 
   /** Stops reading the upstream (its caller is not reading); bytes wait in the kernel. */

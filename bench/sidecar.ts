@@ -28,7 +28,7 @@
 // rounds (a fresh process, as in production; the table's rss MB is after the 32-connection rounds).
 //
 // Usage: npm run bench:sidecar
-//   BENCH_ROUNDS (5)  BENCH_DURATION_MS (3000)  BENCH_WARMUP_MS (1000)  BENCH_CONNECTIONS (32)
+//   BENCH_ROUNDS (9)  BENCH_DURATION_MS (3000)  BENCH_WARMUP_MS (1000)  BENCH_CONNECTIONS (32)
 //   BENCH_RSS_MS (10000)  BENCH_RSS_RATE (1000)
 //   BENCH_ONLY=dubbo|http   one half only
 //   BENCH_PROFILE=1         run both sidecars under --cpu-prof and summarise the filters sidecar's profile
@@ -44,7 +44,7 @@ import { ensureBuilt, startSidecar } from './support/sidecar-child';
 import { Level, Run, Spread, SystemRuns, cpuRatio, cpuUsPerReq, fmt, fmtRange, own, p50Add, paired, rpsRatio, table } from './support/sidecar-figures';
 import { runWrk, wrkAvailable } from './support/wrk';
 
-const ROUNDS = Math.max(1, Math.floor(Number(process.env.BENCH_ROUNDS ?? 5)));
+const ROUNDS = Math.max(1, Math.floor(Number(process.env.BENCH_ROUNDS ?? 9)));
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000);
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 1000);
 const HIGH = Number(process.env.BENCH_CONNECTIONS ?? 32);

@@ -351,19 +351,6 @@ async function startDubbo(): Promise<Half> {
   return { systems, children, cleanup, note };
 }
 
-/** Starts a patched child with the environment its patch needs (socket-write: MESH_BRIDGE_DIRECT_WRITES=0). */
-function withPatchEnv<T>(startChild: () => T): T {
-  if (!PATCH.split(',').includes('socket-write')) return startChild();
-  const before = process.env.MESH_BRIDGE_DIRECT_WRITES;
-  process.env.MESH_BRIDGE_DIRECT_WRITES = '0';
-  try {
-    return startChild(); // spawned synchronously: the child took the environment as it is now
-  } finally {
-    if (before === undefined) delete process.env.MESH_BRIDGE_DIRECT_WRITES;
-    else process.env.MESH_BRIDGE_DIRECT_WRITES = before;
-  }
-}
-
 async function startHttp(): Promise<Half> {
   log('HTTP: starting upstream, bridge, http-proxy' + (nginxAvailable() ? ' and nginx' : '') + (PATCH ? ` and bridge+${PATCH}` : ''));
   const upstream = await start(startNodeChild(`http upstream (${HTTP_UPSTREAM})`, 'http-upstream.ts', [`--kind=${HTTP_UPSTREAM}`]));
@@ -389,7 +376,9 @@ async function startHttp(): Promise<Half> {
     }
   } else note = 'nginx is not installed (/usr/sbin/nginx), skipped';
   if (PATCH) {
-    const patched = await start(withPatchEnv(() => startNodeChild(`bridge (http, ${PATCH})`, 'bridge.ts', ['--mode=http', `--upstream=${upstream.port}`, `--patch=${PATCH}`])));
+    // socket-write: direct-write.ts reads MESH_BRIDGE_DIRECT_WRITES as it loads.
+    const env = PATCH.split(',').includes('socket-write') ? { ...process.env, MESH_BRIDGE_DIRECT_WRITES: '0' } : undefined;
+    const patched = await start(startNodeChild(`bridge (http, ${PATCH})`, 'bridge.ts', ['--mode=http', `--upstream=${upstream.port}`, `--patch=${PATCH}`], [], env));
     systems.push({ name: `bridge+${PATCH}`, port: patched.port, proxy: patched, runOnce: httpRun });
     children.push(patched);
   }

@@ -136,8 +136,8 @@ export function startProcess(
 }
 
 /** Runs one of bench/support/*.ts in its own Node process. */
-export function startNodeChild(name: string, script: string, args: string[] = [], nodeFlags: string[] = []): Promise<Child> {
-  return startProcess(name, process.execPath, nodeScriptArgs(script, args, nodeFlags));
+export function startNodeChild(name: string, script: string, args: string[] = [], nodeFlags: string[] = [], env?: NodeJS.ProcessEnv): Promise<Child> {
+  return startProcess(name, process.execPath, nodeScriptArgs(script, args, nodeFlags), { env });
 }
 
 /** Stops one child by its PID and waits (bounded) for it to exit. */

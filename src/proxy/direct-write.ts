@@ -17,13 +17,11 @@
 import type { Socket } from 'node:net';
 import { getSystemErrorName, types } from 'node:util';
 
+/** Node's write request; of its fields the C++ side reads only `oncomplete` (the others are ours). */
 interface WriteRequest {
-  handle: StreamHandle;
   oncomplete: (this: WriteRequest, status: number) => void;
-  async: boolean;
   bytes: number;
   buffer: Buffer | string | null;
-  callback: null;
   writer: DirectWriter | null;
 }
 
@@ -80,12 +78,9 @@ export class DirectWriter {
       return typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data);
     }
     const req = new binding.WriteWrap();
-    req.handle = handle;
     req.oncomplete = onComplete;
-    req.async = false;
     req.bytes = 0;
     req.buffer = null;
-    req.callback = null;
     req.writer = null;
     const err = typeof data === 'string' ? handle.writeLatin1String(req, data) : handle.writeBuffer(req, data);
     if (err !== 0) {

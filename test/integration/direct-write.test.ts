@@ -44,6 +44,17 @@ function readAll(peer: Socket, length: number): Promise<Buffer> {
   });
 }
 
+/** With the peer not reading, writes `big` until the writer says "wait"; how many it took at once. */
+function fillUntilWait(p: Pair, big: Buffer): number {
+  p.peer.pause();
+  let writes = 0;
+  while (p.writer.write(big)) {
+    writes++;
+    if (writes > 400) throw new Error(`the kernel took ${(writes * big.length) >> 20} MiB from a peer that reads nothing`);
+  }
+  return writes;
+}
+
 /** Numbered pieces, so a byte out of place or twice is seen. */
 function piece(i: number, size: number): Buffer {
   const b = Buffer.alloc(size);
@@ -99,13 +110,8 @@ describe('direct writes on the HTTP path', () => {
   it('says "wait" while the peer does not read, counts what waits, and drains when it reads again', async () => {
     const p = await pair();
     try {
-      p.peer.pause();
       const big = Buffer.alloc(256 * 1024, 7);
-      let writes = 0;
-      while (p.writer.write(big)) {
-        writes++;
-        if (writes > 400) throw new Error('the kernel took 100 MiB from a peer that reads nothing');
-      }
+      const writes = fillUntilWait(p, big);
       expect(p.writer.needsDrain).toBe(true);
       expect(p.writer.queuedBytes).toBeGreaterThan(0);
       const drained = once(p.writer.socket, 'drain');
@@ -123,9 +129,8 @@ describe('direct writes on the HTTP path', () => {
   it('fails the socket, not the process, when the peer is gone while a write waits', async () => {
     const p = await pair();
     try {
-      p.peer.pause();
       const big = Buffer.alloc(256 * 1024, 1);
-      while (p.writer.write(big));
+      fillUntilWait(p, big);
       const closed = new Promise((resolve) => p.writer.socket.once('close', resolve));
       p.writer.socket.on('error', () => undefined);
       p.peer.resetAndDestroy();

@@ -52,6 +52,11 @@ function loadBinding(): StreamWrapBinding | null {
 }
 
 const binding = loadBinding();
+// Read once: loads from the binding object on every write cost a megamorphic keyed load each (callgrind).
+const WriteWrap = binding?.WriteWrap;
+const streamState = binding?.streamBaseState ?? new Int32Array(0);
+const kBytesWritten = binding?.kBytesWritten ?? 0;
+const kLastWriteWasAsync = binding?.kLastWriteWasAsync ?? 0;
 
 /** True when writes go to the stream handle directly on this Node (MESH_BRIDGE_DIRECT_WRITES=0 turns it off). */
 export const directWrites = binding !== null;
@@ -74,10 +79,10 @@ export class DirectWriter {
   write(data: Buffer | string): boolean {
     const socket = this.socket;
     const handle = (socket as unknown as { _handle: StreamHandle | null })._handle;
-    if (binding === null || handle === null || this.pendingBytes > 0 || socket.writableLength !== 0 || socket.writableCorked !== 0 || socket.connecting || !socket.writable) {
+    if (WriteWrap === undefined || handle === null || this.pendingBytes > 0 || socket.writableLength !== 0 || socket.writableCorked !== 0 || socket.connecting || !socket.writable) {
       return typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data);
     }
-    const req = new binding.WriteWrap();
+    const req = new WriteWrap();
     req.oncomplete = onComplete;
     req.bytes = 0;
     req.buffer = null;
@@ -87,10 +92,9 @@ export class DirectWriter {
       socket.destroy(writeError(err));
       return false;
     }
-    const state = binding.streamBaseState;
-    if (state[binding.kLastWriteWasAsync] === 0) return true;
+    if (streamState[kLastWriteWasAsync] === 0) return true;
     // Queued in libuv: the bytes must live until it completes, and the caller waits for 'drain'.
-    req.bytes = state[binding.kBytesWritten];
+    req.bytes = streamState[kBytesWritten];
     req.buffer = data;
     req.writer = this;
     this.pendingBytes += req.bytes;

@@ -2,7 +2,9 @@
 // (HTTP/1.1 without pipelining, as every pool does). Node's parser reads each response: its head's
 // fields and its body (de-chunked) go to the exchange, which rebuilds the head for its caller; no
 // byte past the response's end is ever passed on, and a connection that sends any is not reused.
+import { Buffer } from 'node:buffer';
 import { Socket, connect } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE } from './http-parser';
 import { READ_BUFFER } from './read-buffer';
 import { DirectWriter } from '../direct-write';
@@ -247,41 +249,47 @@ export class HttpUpstream {
   };
 
   /**
-   * Where the head being read ends in `bytes` (just past its CRLFCRLF, llhttp accepts no other
-   * ending), or -1 when it does not end there. Never a later CRLFCRLF: one split across reads is
-   * found through the bytes kept from the previous read.
+   * Where the head being read ends in `bytes[from, to)` (just past its CRLFCRLF, llhttp accepts no
+   * other ending), or -1 when it does not end there. Never a later CRLFCRLF: one split across reads
+   * is found through the bytes kept from the previous read.
    */
-  private headEnd(bytes: Buffer): number {
+  private headEnd(bytes: Buffer, from: number, to: number): number {
     const tail = this.headTail;
     if (tail !== '') {
-      const probe = tail + bytes.toString('latin1', 0, Math.min(3, bytes.length));
+      const probe = tail + bytes.toString('latin1', from, Math.min(from + 3, to));
       const at = probe.indexOf('\r\n\r\n');
       if (at >= 0) {
         this.headTail = '';
-        return at + 4 - tail.length;
+        return from + at + 4 - tail.length;
       }
     }
-    const at = bytes.indexOf(CRLFCRLF);
-    if (at >= 0) {
+    // Searched without a view of [from, to): past `to` lie stale bytes, and a CRLFCRLF found there
+    // is none of this read's (the first one at or after `from` decides).
+    const at = bytes.indexOf(CRLFCRLF, from);
+    if (at >= 0 && at + 4 <= to) {
       this.headTail = '';
       return at + 4;
     }
-    this.headTail = (tail + bytes.toString('latin1', Math.max(0, bytes.length - 3))).slice(-3);
+    this.headTail = (tail + bytes.toString('latin1', Math.max(from, to - 3), to)).slice(-3);
     return -1;
   }
 
   /** True: reading goes on unless onData paused it (returning false would stop it behind pause()'s back). */
   private readonly onRead = (length: number): boolean => {
-    this.onData(READ_BUFFER.subarray(0, length));
+    this.onData(READ_BUFFER, length);
     return true;
   };
 
-  private onData(chunk: Buffer): void {
+  /**
+   * `bytes[0, length)` were read (the shared read buffer: what is passed on is a view of it, made
+   * per piece: a head for the parser, a body slice for the sink, not one view per step).
+   */
+  private onData(bytes: Buffer, length: number): void {
     this.lastReadAt = coarseClock.now;
     this.answered = true;
     const sink = this.sink;
     if (this.tunnel && sink !== null) {
-      sink.onResponseBytes(chunk);
+      sink.onResponseBytes(bytes.subarray(0, length));
       return;
     }
     if (sink === null) {
@@ -291,30 +299,30 @@ export class HttpUpstream {
       return;
     }
     sink.cork();
-    let rest = chunk;
+    let at = 0;
     let result: number | Error = 0;
-    while (rest.length > 0) {
+    while (at < length) {
       if (this.complete) {
         this.outOfStep = true; // bytes past the response's end
         break;
       }
       if (this.bodyRemaining > 0) {
-        const take = Math.min(this.bodyRemaining, rest.length);
-        sink.onResponseBody(take === rest.length ? rest : rest.subarray(0, take));
+        const take = Math.min(this.bodyRemaining, length - at);
+        sink.onResponseBody(bytes.subarray(at, at + take));
         this.bodyRemaining -= take;
         if (this.bodyRemaining === 0) this.complete = true;
-        rest = rest.subarray(take);
+        at += take;
         continue;
       }
       // The parser reads a head up to its end exactly, so a Content-Length body can be framed here.
-      const cut = this.inHead ? this.headEnd(rest) : -1;
-      const slice = cut < 0 ? rest : rest.subarray(0, cut);
+      const cut = this.inHead ? this.headEnd(bytes, at, length) : -1;
+      const end = cut < 0 ? length : cut;
       this.cutAtHeadEnd = cut >= 0;
       const parser = this.parser;
       // A message that begins in a slice ending at a head's end is the response being read (bytes
       // past a response's end never get this far: see above): its begin callback is not needed.
       if (this.cutAtHeadEnd) parser[HTTPParser.kOnMessageBegin] = null;
-      result = parser.execute(slice);
+      result = parser.execute(bytes.subarray(at, end));
       if (this.cutAtHeadEnd) {
         parser[HTTPParser.kOnMessageBegin] = this.onMessageBegin;
         parser[HTTPParser.kOnMessageComplete] = this.onMessageComplete;
@@ -323,10 +331,10 @@ export class HttpUpstream {
       if (typeof result !== 'number') break;
       if (this.tunnel) {
         // With a 101 the bytes after the head are already the new protocol's.
-        if (result < rest.length) sink.onResponseBytes(rest.subarray(result));
+        if (at + result < length) sink.onResponseBytes(bytes.subarray(at + result, length));
         break;
       }
-      rest = rest.subarray(slice.length);
+      at = end;
     }
     if (this.tunnel) sink.onTunnelOpen();
     else if (this.complete) {

@@ -8,6 +8,7 @@
 // option, so `readIntoShared` gives it to them the way net does for its own (the socket's `kBuffer`
 // slots and its handle's useUserBuffer). Those are internals: when a Node release no longer has
 // them, it returns false and the caller reads the socket through its public 'data' events.
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 
 export const READ_BUFFER = Buffer.alloc(64 * 1024);

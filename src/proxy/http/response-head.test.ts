@@ -1,4 +1,4 @@
-import { HOP_BY_HOP, ResponseFraming, finalResponseHead, interimResponseHead, isHopByHop, switchingProtocolsHead } from './response-head';
+import { HOP_BY_HOP, ResponseFraming, finalResponseHead, interimResponseHead, isHopByHop, lowerName, switchingProtocolsHead } from './response-head';
 
 function head(fields: string[], options: { status?: number; noBody?: boolean; http10?: boolean; closeAfter?: boolean } = {}) {
   const out: ResponseFraming = { rechunk: false, closeAfter: options.closeAfter ?? false, contentLength: -1 };
@@ -17,6 +17,13 @@ describe('finalResponseHead', () => {
   it('strips hop-by-hop headers and those the Connection header names', () => {
     const r = head(['Connection', 'keep-alive, X-Secret-Hop', 'Keep-Alive', 'timeout=5', 'X-Secret-Hop', '1', 'Proxy-Authenticate', 'Basic', 'Content-Length', '0', 'X-Kept', 'y']);
     expect(r.text).toBe('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Kept: y\r\n\r\n');
+  });
+
+  it('reads the framing headers in any spelling, not only the usual ones', () => {
+    const r = head(['CONTENT-LENGTH', '7', 'CONNECTION', 'Keep-Alive, X-Hop', 'KEEP-ALIVE', 'timeout=5', 'x-hop', '1']);
+    expect(r.text).toBe('HTTP/1.1 200 OK\r\nCONTENT-LENGTH: 7\r\n\r\n');
+    expect(r.contentLength).toBe(7);
+    for (const name of ['Content-Length', 'content-length', 'cOnTeNt-LeNgTh', 'Transfer-Encoding', 'TE', 'X-Other']) expect(lowerName(name)).toBe(name.toLowerCase());
   });
 
   it("does not pass on the upstream's Connection: close", () => {

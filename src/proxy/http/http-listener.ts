@@ -141,6 +141,13 @@ const enum Phase {
 /** A response head goes out in one write with its body's first bytes when they are at most this long. */
 const JOIN_HEAD_BYTES = 16 * 1024;
 
+/**
+ * Buffer methods called through these, not looked up on each buffer: optimised code here reads a
+ * method of a Buffer through a load IC call on every use (about 170 instructions; callgrind).
+ */
+const writeString = Buffer.prototype.write;
+const copyBytes = Uint8Array.prototype.set;
+
 /** Response bytes held for a pipelined exchange that must wait its turn, before its upstream is paused. */
 const HELD_BYTES_LIMIT = 64 * 1024;
 
@@ -315,8 +322,8 @@ class Exchange implements UpstreamSink, ResponseFraming, Slotted {
       this.pendingHead = null;
       if (!this.rechunk && bytes.length <= JOIN_HEAD_BYTES) {
         const joined = Buffer.allocUnsafe(head.length + bytes.length);
-        joined.write(head, 0, 'latin1');
-        bytes.copy(joined, head.length);
+        writeString.call(joined, head, 0, 'latin1');
+        copyBytes.call(joined, bytes, head.length);
         this.emit(joined);
         return;
       }

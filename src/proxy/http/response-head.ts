@@ -39,26 +39,24 @@ const NEEDS_A_LOOK: Readonly<Record<number, 1>> = { 2: 1, 7: 1, 10: 1, 14: 1, 16
 
 /**
  * A header name in lower case, without making one for the spellings servers send (a lower-cased
- * copy costs a few hundred instructions, four times a response).
+ * copy costs a few hundred instructions, four times a response). Only the names a response head
+ * is rebuilt around get here (NEEDS_A_LOOK): one comparison picks the usual spelling of each.
  */
 export function lowerName(name: string): string {
-  switch (name) {
-    case 'content-length':
-    case 'connection':
-    case 'keep-alive':
-    case 'transfer-encoding':
-      return name;
-    case 'Content-Length':
-      return 'content-length';
-    case 'Connection':
-      return 'connection';
-    case 'Keep-Alive':
-      return 'keep-alive';
-    case 'Transfer-Encoding':
-      return 'transfer-encoding';
-    default:
-      return name.toLowerCase();
+  switch (name.length) {
+    case 10:
+      if ((name.charCodeAt(0) | 0x20) === 0x63 /* c */) {
+        if (name === 'Connection' || name === 'connection') return 'connection';
+      } else if (name === 'Keep-Alive' || name === 'keep-alive') return 'keep-alive';
+      break;
+    case 14:
+      if (name === 'Content-Length' || name === 'content-length') return 'content-length';
+      break;
+    case 17:
+      if (name === 'Transfer-Encoding' || name === 'transfer-encoding') return 'transfer-encoding';
+      break;
   }
+  return name.toLowerCase();
 }
 
 /** The connection options every hop understands: naming them in Connection strips nothing more. */
@@ -97,12 +95,17 @@ export function finalResponseHead(
       continue;
     }
     const lower = lowerName(name);
+    // For the usual spellings lowerName returns these very constants: the comparisons are quick.
+    if (lower === 'content-length') {
+      length = Number(fields[i + 1]);
+      head += `${name}: ${fields[i + 1]}\r\n`;
+      continue;
+    }
     if (isHopByHop(lower)) {
       if (lower === 'transfer-encoding') transferEncoding = transferEncoding === '' ? fields[i + 1] : `${transferEncoding}, ${fields[i + 1]}`;
       else if (lower === 'connection') connection = connection === '' ? fields[i + 1] : `${connection},${fields[i + 1]}`;
       continue;
     }
-    if (lower === 'content-length') length = Number(fields[i + 1]);
     head += `${name}: ${fields[i + 1]}\r\n`;
   }
   if (connection !== '' && connection !== 'keep-alive' && connection !== 'close' && !PLAIN_CONNECTION_TOKENS.has(connection.toLowerCase())) head = withoutNamed(head, connection);

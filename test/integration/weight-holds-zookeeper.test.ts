@@ -124,7 +124,9 @@ beforeAll(async () => {
   mesh = await startSofaProvider({ interface: IFACE, version: VERSION, register: false, methods: { whoami: () => 'mesh', hello: () => 'mesh' } });
   for (const id of ['b1', 'b2']) bridges.push(await startBridgeChild(bridgeConfig(id, await freePort())));
   dubboJs = await startDubboJsConsumer({ zk: zk.connectString, interface: IFACE, version: VERSION, methods: ['whoami', 'hello'] });
-  sofa = await startSofaConsumer({ zk: zk.connectString, interface: IFACE, version: VERSION });
+  // Its own timeout as long as the bridges' route timeout (sofa's default, 3 s, once cut a call
+  // answered late on a loaded CI machine): these tests count answers, not latency.
+  sofa = await startSofaConsumer({ zk: zk.connectString, interface: IFACE, version: VERSION, responseTimeoutMs: 10_000 });
   honouring = await startConfiguratorConsumer(zk.connectString, { interface: IFACE, version: VERSION, application: 'who-caller' });
 });
 

@@ -8,7 +8,7 @@ import { MeshBridgeError } from '../../errors';
 
 export interface HttpParser {
   initialize(type: number, resource: object, maxHeaderSize?: number, lenient?: number): void;
-  execute(chunk: Buffer): number | Error;
+  execute(chunk: Uint8Array): number | Error;
   finish(): undefined | Error;
   close(): void;
   free(): void;

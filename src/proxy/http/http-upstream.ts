@@ -322,7 +322,8 @@ export class HttpUpstream {
       // A message that begins in a slice ending at a head's end is the response being read (bytes
       // past a response's end never get this far: see above): its begin callback is not needed.
       if (this.cutAtHeadEnd) parser[HTTPParser.kOnMessageBegin] = null;
-      result = parser.execute(bytes.subarray(at, end));
+      // A plain Uint8Array: the parser reads any view, and a Buffer's subarray costs a species lookup.
+      result = parser.execute(new Uint8Array(bytes.buffer, bytes.byteOffset + at, end - at));
       if (this.cutAtHeadEnd) {
         parser[HTTPParser.kOnMessageBegin] = this.onMessageBegin;
         parser[HTTPParser.kOnMessageComplete] = this.onMessageComplete;

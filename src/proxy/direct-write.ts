@@ -68,36 +68,39 @@ function onComplete(this: WriteRequest, status: number): void {
   if (writer !== null) writer.completed(this.bytes, status);
 }
 
+/** One of the symbols net keys a socket's internals by, found by its description; undefined where net has none. */
+export function netSymbol(socket: Socket, description: string): symbol | undefined {
+  return Object.getOwnPropertySymbols(socket).find((s) => s.description === description);
+}
+
 /**
- * The symbol net keeps a socket's handle under. `socket._handle` is a getter for it shared by every
- * socket class, so each read of it is a megamorphic keyed load (about 190 instructions, three times
- * a request); read here, the load sees sockets only. '_handle' where net does not have the symbol.
+ * The key net keeps a socket's handle under, found with the first socket written to.
+ * `socket._handle` is a getter for `this[kHandle]` shared by every socket class, so each read of it
+ * is a megamorphic keyed load (about 190 instructions, three times a request); read here, the load
+ * sees sockets only. '_handle' where the symbol does not hold what the getter returns.
  */
 let handleKey: symbol | '_handle' | undefined;
 
-function handleKeyOf(socket: Socket): symbol | '_handle' {
-  if (handleKey !== undefined) return handleKey;
-  const symbol = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'kHandle');
+function findHandleKey(socket: Socket): symbol | '_handle' {
+  const symbol = netSymbol(socket, 'kHandle');
   const viaGetter = (socket as unknown as { _handle: unknown })._handle;
-  // Trusted only when it holds what the getter returns (the socket is connected or connecting here).
-  handleKey = symbol !== undefined && (socket as unknown as Record<symbol, unknown>)[symbol] === viaGetter && viaGetter !== null && viaGetter !== undefined ? symbol : '_handle';
-  return handleKey;
+  // The socket is connected or connecting here, so its handle is set.
+  return symbol !== undefined && viaGetter != null && (socket as unknown as Record<symbol, unknown>)[symbol] === viaGetter ? symbol : '_handle';
 }
 
 /** One socket's writes; see the file's comment. */
 export class DirectWriter {
   /** Bytes of direct writes that libuv still holds (the kernel did not take them at once). */
   pendingBytes = 0;
-  private readonly handleKey: symbol | '_handle';
 
   constructor(readonly socket: Socket) {
-    this.handleKey = handleKeyOf(socket);
+    handleKey ??= findHandleKey(socket);
   }
 
   /** As socket.write(bytes) (strings are latin1): false when the caller should wait for 'drain'. */
   write(data: Buffer | string): boolean {
     const socket = this.socket;
-    const handle = (socket as unknown as Record<symbol | '_handle', StreamHandle | null | undefined>)[this.handleKey];
+    const handle = (socket as unknown as Record<symbol | '_handle', StreamHandle | null | undefined>)[handleKey as symbol | '_handle'];
     if (WriteWrap === undefined || handle === null || handle === undefined || this.pendingBytes > 0 || socket.writableLength !== 0 || socket.writableCorked !== 0 || socket.connecting || !socket.writable) {
       return typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data);
     }

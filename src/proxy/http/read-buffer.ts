@@ -10,6 +10,7 @@
 // them, it returns false and the caller reads the socket through its public 'data' events.
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
+import { netSymbol } from '../direct-write';
 
 export const READ_BUFFER = Buffer.alloc(64 * 1024);
 
@@ -30,9 +31,8 @@ let slots: InternalSlots | null | undefined;
 /** The symbols net keys a socket's user buffer and read callback by; null when this Node has none. */
 function internalSlots(socket: Socket): InternalSlots | null {
   if (slots !== undefined) return slots;
-  const symbols = Object.getOwnPropertySymbols(socket);
-  const kBuffer = symbols.find((s) => s.description === 'kBuffer');
-  const kBufferCb = symbols.find((s) => s.description === 'kBufferCb');
+  const kBuffer = netSymbol(socket, 'kBuffer');
+  const kBufferCb = netSymbol(socket, 'kBufferCb');
   slots = kBuffer !== undefined && kBufferCb !== undefined ? { kBuffer, kBufferCb } : null;
   return slots;
 }

@@ -35,6 +35,12 @@ describe('HTTP correctness through the bridge', () => {
           return okResponse(`${request.method} ${request.body}`);
         case '/close':
           return okResponse('closing', 'connection: close\r\n');
+        case '/plain':
+          return 'HTTP/1.1 200 OK\r\nX-First:  a\tb \r\nKeep-Alive: timeout=5\r\nDate: x\r\nConnection: keep-alive\r\ncontent-length: 5\r\n\r\nhello';
+        case '/plain-close':
+          return 'HTTP/1.1 200 OK\r\nDate: x\r\nConnection: CLOSE\r\ncontent-length: 3\r\n\r\nbye';
+        case '/whoami':
+          return okResponse(String(socket.remotePort));
         case '/hop-by-hop':
           return okResponse('h', 'connection: keep-alive, x-private-hop\r\nkeep-alive: timeout=5\r\nx-private-hop: 1\r\nproxy-authenticate: Basic\r\nx-end-to-end: kept\r\n');
         default:
@@ -175,6 +181,31 @@ describe('HTTP correctness through the bridge', () => {
     try {
       const r = (await exchange(gateway.listener.address.port, 'GET /hop-by-hop HTTP/1.1\r\nHost: greeting-service\r\n\r\n')).reader.responses[0];
       expect(r.fields.map(([name]) => name).sort()).toEqual(['content-length', 'x-end-to-end']);
+    } finally {
+      await gateway.stop(500);
+    }
+  });
+
+  // A head in the plain form (plain-head.ts) goes on as the upstream's bytes, spacing included; the
+  // parser's path would rebuild it (X-First: a<tab>b). Connection: close still ends that upstream connection.
+  it("passes a plain response head on as the upstream's bytes without its Connection and Keep-Alive lines, and reuses no connection that said close", async () => {
+    const gateway = await bridge();
+    try {
+      const caller = await rawCaller(gateway.listener.address.port);
+      const ask = async (path: string, n: number) => {
+        caller.socket.write(`GET ${path} HTTP/1.1\r\nHost: greeting-service\r\n\r\n`);
+        await waitFor(`answer ${n}`, () => caller.reader.responses.length === n);
+        return caller.reader.responses[n - 1];
+      };
+      const first = (await ask('/whoami', 1)).body;
+      expect((await ask('/plain', 2)).body).toBe('hello');
+      expect((await ask('/whoami', 3)).body).toBe(first); // kept alive
+      expect((await ask('/plain-close', 4)).body).toBe('bye');
+      expect((await ask('/whoami', 5)).body).not.toBe(first); // a new connection after close
+      const raw = caller.raw();
+      expect(raw).toContain('HTTP/1.1 200 OK\r\nX-First:  a\tb \r\nDate: x\r\ncontent-length: 5\r\n\r\nhello');
+      expect(raw).toContain('HTTP/1.1 200 OK\r\nDate: x\r\ncontent-length: 3\r\n\r\nbye');
+      caller.socket.destroy();
     } finally {
       await gateway.stop(500);
     }

@@ -258,6 +258,24 @@ class Exchange implements UpstreamSink, ResponseFraming, Slotted {
   }
 
   /**
+   * The upstream's own head can go to this caller as it is (hop-by-hop lines cut): unless the caller
+   * reads HTTP/1.0, asked for HEAD, or its connection closes after this response (the head must say
+   * so), and unless a mirror or an upgrade needs the fields.
+   */
+  get takesPlainHead(): boolean {
+    return !this.http10 && !this.closeAfter && !this.upgrade && this.shadow === undefined && this.method !== 'HEAD';
+  }
+
+  onPlainResponse(statusCode: number, bytes: Buffer, from: number, to: number): void {
+    this.responseStarted = true;
+    this.status = statusCode;
+    // A copy: the bytes are the upstreams' shared read buffer's, and a write may keep them.
+    const copy = Buffer.allocUnsafe(to - from);
+    copyBytes.call(copy, new Uint8Array(bytes.buffer, bytes.byteOffset + from, to - from), 0);
+    this.emit(copy);
+  }
+
+  /**
    * Sends response bytes now if this exchange is at the head of the connection, else holds them.
    * Either way the upstream stops being read once the caller's buffer (or the held bytes) is full.
    */

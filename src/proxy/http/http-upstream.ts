@@ -7,6 +7,7 @@ import { Socket, connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE } from './http-parser';
 import { READ_BUFFER } from './read-buffer';
+import { closeGaps, newPlainHead, scanPlainHead } from './plain-head';
 import { DirectWriter } from '../direct-write';
 
 /** How an upstream connection failed an exchange (failure-class.ts); bridge_refusal: this process ran out of descriptors. */
@@ -20,6 +21,14 @@ export const coarseClock = { now: performance.now() };
 
 /** What the upstream tells the exchange it carries. */
 export interface UpstreamSink {
+  /** True when a final response's head may come through onPlainResponse (plain-head.ts) instead of onResponseHead. */
+  readonly takesPlainHead: boolean;
+  /**
+   * A plain final response (plain-head.ts): `bytes[from, to)` is the upstream's head with its
+   * Connection and Keep-Alive lines cut out, then as much of the body as this read brought; the
+   * rest of the body follows through onResponseBody. Valid only during the call, as below.
+   */
+  onPlainResponse(status: number, bytes: Buffer, from: number, to: number): void;
   /** A response head arrived (1xx interim ones and 101 included), its fields as `[name, value, ...]`. */
   onResponseHead(statusCode: number, statusMessage: string, fields: string[]): void;
   /**
@@ -82,6 +91,8 @@ export class HttpUpstream {
   private headTail = '';
   /** The parser is being fed exactly up to the end of a head. */
   private cutAtHeadEnd = false;
+  /** The parser holds the first part of the head being read: the rest is its to read. */
+  private headBegun = false;
   /**
    * Body bytes of a Content-Length response still to come. Such a body is framed here, not by the
    * parser: its bytes go on as slices of what was read, without the copy the parser's body callback
@@ -151,6 +162,7 @@ export class HttpUpstream {
     this.finalStatus = false;
     this.answered = false;
     this.inHead = true;
+    this.headBegun = false;
     this.headTail = '';
     this.bodyRemaining = 0;
     this.drainWaiter = null;
@@ -314,6 +326,24 @@ export class HttpUpstream {
         at += take;
         continue;
       }
+      // A plain head, whole in this read, goes on as the upstream's bytes (plain-head.ts reads the
+      // shared read buffer, which `bytes` is).
+      if (this.inHead && !this.headBegun && sink.takesPlainHead) {
+        const headEnd = scanPlainHead(at, length, PLAIN);
+        if (headEnd > 0) {
+          const headStart = closeGaps(at, PLAIN);
+          this.inHead = false;
+          this.sawHead = true;
+          this.finalStatus = true;
+          if (PLAIN.close) this.reusable = false;
+          const take = Math.min(PLAIN.contentLength, length - headEnd);
+          this.bodyRemaining = PLAIN.contentLength - take;
+          if (this.bodyRemaining === 0) this.complete = true;
+          at = headEnd + take;
+          sink.onPlainResponse(PLAIN.status, bytes, headStart, at);
+          continue;
+        }
+      }
       // The parser reads a head up to its end exactly, so a Content-Length body can be framed here.
       const cut = this.inHead ? this.headEnd(bytes, at, length) : -1;
       const end = cut < 0 ? length : cut;
@@ -329,6 +359,7 @@ export class HttpUpstream {
         parser[HTTPParser.kOnMessageComplete] = this.onMessageComplete;
         this.cutAtHeadEnd = false;
       }
+      this.headBegun = cut < 0 && this.inHead;
       if (typeof result !== 'number') break;
       if (this.tunnel) {
         // With a 101 the bytes after the head are already the new protocol's.
@@ -378,3 +409,5 @@ export class HttpUpstream {
 }
 
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
+/** What the last plain head said (one read at a time on this thread: one object serves them all). */
+const PLAIN = newPlainHead();

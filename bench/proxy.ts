@@ -162,6 +162,8 @@ async function measureRound(system: System, result: SystemResult, round: number)
     runs.low = await system.runOnce(system.port, 1, system.proxy);
     log(`${tag}: ${HIGH} connections`);
     runs.high = await system.runOnce(system.port, HIGH, system.proxy);
+    // Each run's figures as it ends, so a round that stands out can be told from noise in all.
+    log(`${tag}:   ${Math.round(runs.high.rps)} rps` + (system.proxy ? `, ${cpuUsPerReq(runs.high).toFixed(1)} us CPU a request` : ''));
     if (system.mux) {
       log(`${tag}: 1 connection x ${MUX_DEPTH} in flight`);
       runs.mux = await system.runOnce(system.port, 1, system.proxy, MUX_DEPTH);

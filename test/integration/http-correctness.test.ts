@@ -211,6 +211,37 @@ describe('HTTP correctness through the bridge', () => {
     }
   });
 
+  // Plain requests (plain-head.ts) skip the parser: their lines go upstream as they came, with the
+  // forwarding headers added as for any other; the others in the same read take the parser's way.
+  it('forwards plain and parsed requests of one read alike, in order, and closes after a plain Connection: close', async () => {
+    const gateway = await bridge();
+    try {
+      const caller = await rawCaller(gateway.listener.address.port);
+      caller.socket.write(
+        'GET /echo?a=1 HTTP/1.1\r\nHost: greeting-service\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-Spaced:  a b \r\n\r\n' +
+          'POST /echo-body HTTP/1.1\r\nHost: greeting-service\r\nContent-Length: 2\r\n\r\nhi' +
+          'GET /echo HTTP/1.1\r\nHost: greeting-service\r\nX-Forwarded-For: 10.1.2.3\r\n\r\n' +
+          'DELETE /echo HTTP/1.1\r\nHost: greeting-service\r\n\r\n',
+      );
+      await waitFor('four answers', () => caller.reader.responses.length === 4);
+      // Alone in its read, so it is a plain one: the connection closes after its answer.
+      caller.socket.write('GET /echo HTTP/1.1\r\nHost: greeting-service\r\nConnection: close\r\n\r\n');
+      await caller.closed;
+      const answers = caller.reader.responses;
+      expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+      const first = JSON.parse(answers[0].body);
+      expect(first).toMatchObject({ 'x-spaced': 'a b', 'x-forwarded-for': '127.0.0.1', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'greeting-service', 'x-mesh-bridge-hops': '1', connection: 'keep-alive' });
+      expect(first['keep-alive']).toBeUndefined();
+      expect(answers[1].body).toBe('POST hi');
+      expect(JSON.parse(answers[2].body)['x-forwarded-for']).toBe('10.1.2.3, 127.0.0.1');
+      expect(JSON.parse(answers[3].body)).toMatchObject({ connection: 'keep-alive', 'x-mesh-bridge-hops': '1' });
+      const seen = upstream.requests.slice(-5).map((r) => `${r.method} ${r.url}`);
+      expect(seen).toEqual(['GET /echo?a=1', 'POST /echo-body', 'GET /echo', 'DELETE /echo', 'GET /echo']);
+    } finally {
+      await gateway.stop(500);
+    }
+  });
+
   it('counts the bridges a request crossed and refuses it 508 at the cap', async () => {
     const gateway = await bridge({ maxHops: 3 });
     try {

@@ -26,6 +26,7 @@ import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE, METHODS, asser
 import { HttpUpstream, UpstreamFailure, UpstreamSink, coarseClock } from './http-upstream';
 import type { HttpMirrorCall, HttpMirrorHook } from '../mirror/http-mirror';
 import { READ_BUFFER, keep, readIntoShared } from './read-buffer';
+import { closeGaps, newPlainHead, scanPlainRequest } from './plain-head';
 import { ResponseFraming, isHopByHop, finalResponseHead, interimResponseHead, switchingProtocolsHead } from './response-head';
 import { SlotSet, Slotted } from '../slot-set';
 import { DirectWriter } from '../direct-write';
@@ -146,6 +147,16 @@ const JOIN_HEAD_BYTES = 16 * 1024;
  * method of a Buffer through a load IC call on every use (about 170 instructions; callgrind).
  */
 const writeString = Buffer.prototype.write;
+/** What the last plain request said (one read at a time on this thread: one object serves them all). */
+const PLAIN_REQUEST = newPlainHead();
+/** The shared read buffer's memory, read once (`.buffer` is a call into C++ on every read of it). */
+const SHARED_BYTES = READ_BUFFER.buffer;
+const SHARED_OFFSET = READ_BUFFER.byteOffset;
+
+/** A head as text (the mirror copies text; a plain request's head is bytes). */
+function headText(head: string | Buffer): string {
+  return typeof head === 'string' ? head : head.toString('latin1');
+}
 const copyBytes = Uint8Array.prototype.set;
 
 /** Response bytes held for a pipelined exchange that must wait its turn, before its upstream is paused. */
@@ -212,8 +223,8 @@ class Exchange implements UpstreamSink, ResponseFraming, Slotted {
   private pendingHead: string | null = null;
   deadline = 0;
   status = 0;
-  /** The head as sent upstream, kept to send again when a connection could not be made. */
-  head = '';
+  /** The head as sent upstream, kept to send again when a connection could not be made (bytes for a plain request). */
+  head: string | Buffer = '';
   sticky: string | undefined;
   upgrade = false;
   attempts = 0;
@@ -266,12 +277,12 @@ class Exchange implements UpstreamSink, ResponseFraming, Slotted {
     return !this.http10 && !this.closeAfter && !this.upgrade && this.shadow === undefined && this.method !== 'HEAD';
   }
 
-  onPlainResponse(statusCode: number, bytes: Buffer, from: number, to: number): void {
+  onPlainResponse(statusCode: number, from: number, to: number): void {
     this.responseStarted = true;
     this.status = statusCode;
-    // A copy: the bytes are the upstreams' shared read buffer's, and a write may keep them.
+    // A copy: the bytes are the shared read buffer's (SHARED_BYTES), and a write may keep them.
     const copy = Buffer.allocUnsafe(to - from);
-    copyBytes.call(copy, new Uint8Array(bytes.buffer, bytes.byteOffset + from, to - from), 0);
+    copyBytes.call(copy, new Uint8Array(SHARED_BYTES, SHARED_OFFSET + from, to - from), 0);
     this.emit(copy);
   }
 
@@ -443,6 +454,26 @@ class Downstream {
   readonly client: string;
   /** `address:port` of the caller, made once: filters see it on every request (one string, hashed once). */
   readonly remote: string;
+  /** The lines a plain request's head ends with, for the last Host it named (see HttpListener.plainRequestHead). */
+  plainTailHost = '';
+  plainTail: Buffer | null = null;
+  /** The last Host a plain request named, and its bytes: a caller names the same one request after request. */
+  private lastHost = '';
+  private lastHostBytes: Buffer | null = null;
+
+  /** The Host value `READ_BUFFER[from, to)` as text, without making a string when it is the last one's. */
+  plainHost(from: number, to: number): string {
+    const last = this.lastHostBytes;
+    if (last !== null && last.length === to - from) {
+      let i = 0;
+      while (i < last.length && last[i] === READ_BUFFER[from + i]) i++;
+      if (i === last.length) return this.lastHost;
+    }
+    const host = READ_BUFFER.toString('latin1', from, to);
+    this.lastHost = host;
+    this.lastHostBytes = Buffer.from(host, 'latin1');
+    return host;
+  }
 
   constructor(
     readonly listener: HttpListener,
@@ -682,7 +713,7 @@ export class HttpListener {
     this.metrics.connections.inc();
     // Read into the shared buffer where this Node allows it; else through 'data' events.
     const read = (length: number): boolean => {
-      this.onData(downstream, READ_BUFFER.subarray(0, length));
+      this.onSharedRead(downstream, length);
       return true;
     };
     if (!readIntoShared(socket, read)) socket.on('data', (chunk: Buffer) => this.onData(downstream, chunk));
@@ -717,6 +748,26 @@ export class HttpListener {
     this.release(exchange);
     this.metrics.failures.inc(failureLabels('caller_gone'));
     this.record(exchange, 'caller_gone');
+  }
+
+  /**
+   * `READ_BUFFER[0, length)` was read from a caller. Plain requests at its start skip the parser
+   * (plain-head.ts), and no view of the buffer is made for them; the parser reads what follows.
+   */
+  private onSharedRead(downstream: Downstream, length: number): void {
+    let at = 0;
+    if (downstream.phase === Phase.Idle && downstream.tunnel === null && this.plainRequests) {
+      while (at < length && downstream.phase === Phase.Idle && !downstream.closed) {
+        const end = scanPlainRequest(at, length, PLAIN_REQUEST);
+        if (end < 0 || !this.onPlainRequest(downstream, at, end)) break;
+        at = end;
+      }
+      if (at === length || downstream.closed) {
+        downstream.lastActiveAt = coarseClock.now;
+        return;
+      }
+    }
+    this.onData(downstream, READ_BUFFER.subarray(at, length));
   }
 
   private onData(downstream: Downstream, chunk: Buffer): void {
@@ -761,6 +812,66 @@ export class HttpListener {
     }
   }
 
+  /**
+   * A plain request (scanPlainRequest filled PLAIN_REQUEST): routed as onRequestHead would route it,
+   * its head built from the caller's own lines. False, with nothing done, when it needs what only
+   * the parser's path has (a sticky or label route reads the fields; no service is answered there).
+   */
+  private onPlainRequest(downstream: Downstream, start: number, end: number): boolean {
+    const plain = PLAIN_REQUEST;
+    const host = downstream.plainHost(plain.hostStart, plain.hostEnd);
+    // Routed by Host, the target goes on as it came: the request line is copied with the header lines.
+    const byHost = this.options.service === undefined && this.options.routeBy !== 'path';
+    let service: string;
+    let line = '';
+    if (byHost) service = this.hostService(host);
+    else {
+      const routed = this.serviceOf(host, READ_BUFFER.toString('latin1', plain.targetStart, plain.targetEnd));
+      service = routed.service;
+      line = `${plain.method} ${routed.path} HTTP/1.1\r\n`;
+    }
+    if (service === '') return false;
+    const policy = this.options.policy(service);
+    if (policy.stickyHeader !== undefined || this.options.routes.hasLabelRoutes(service)) return false;
+    const exchange = new Exchange(downstream, performance.now(), plain.method);
+    downstream.queue.push(exchange);
+    if (downstream.queue.length >= this.maxPipelined) downstream.hold(Hold.Pipeline);
+    if (plain.close || this.draining) exchange.closeAfter = true;
+    exchange.service = service;
+    exchange.deadline = policy.timeoutMs;
+    const from = closeGaps(byHost ? start : plain.headersStart, plain);
+    exchange.head = this.plainRequestHead(downstream, line, from, end - 2, host);
+    if (downstream.queue.length <= this.maxPipelined) this.route(exchange, exchange.startedAt);
+    // No body: the request ended with its head (as onRequestEnd has it).
+    exchange.requestDone = true;
+    return true;
+  }
+
+  /**
+   * The head a plain request goes upstream with: what onRequestHead builds for a request without
+   * X-Forwarded-* or hops headers. `line` (the request line, '' when it is among the bytes), then
+   * the caller's lines `READ_BUFFER[from, to)` as they came, then the forwarding headers.
+   */
+  private plainRequestHead(downstream: Downstream, line: string, from: number, to: number, host: string): Buffer {
+    let tail = downstream.plainTail;
+    if (tail === null || downstream.plainTailHost !== host) {
+      const client = downstream.client;
+      tail = Buffer.from(`x-forwarded-for: ${client}\r\nx-forwarded-proto: http\r\n${HOPS_HEADER}: 1\r\nx-forwarded-host: ${host}\r\nconnection: keep-alive\r\n\r\n`, 'latin1');
+      downstream.plainTail = tail;
+      downstream.plainTailHost = host;
+    }
+    const head = Buffer.allocUnsafe(line.length + (to - from) + tail.length);
+    if (line !== '') writeString.call(head, line, 0, 'latin1');
+    copyBytes.call(head, new Uint8Array(SHARED_BYTES, SHARED_OFFSET + from, to - from), line.length);
+    copyBytes.call(head, tail, line.length + (to - from));
+    return head;
+  }
+
+  /** Requests may skip the parser: nothing on this listener reads their fields (filters, a mirror). */
+  private get plainRequests(): boolean {
+    return (this.filters === null || this.filters.empty) && this.options.mirror === undefined && this.maxHops > 0;
+  }
+
   /** The service a request names; '' when it names none. */
   private serviceOf(host: string, target: string): { service: string; path: string } {
     if (this.options.service !== undefined) return { service: this.options.service, path: target };
@@ -772,10 +883,15 @@ export class HttpListener {
       const rest = target.slice(stop);
       return { service: this.knownService(name), path: rest === '' || rest[0] === '?' ? '/' + rest : rest };
     }
+    return { service: this.hostService(host), path: target };
+  }
+
+  /** The service a Host header names: its first label. */
+  private hostService(host: string): string {
     const dot = host.indexOf('.');
     const colon = host.indexOf(':');
     const end = dot >= 0 ? dot : colon >= 0 ? colon : host.length;
-    return { service: this.knownService(host.slice(0, end)), path: target };
+    return this.knownService(host.slice(0, end));
   }
 
   /** Maps a name from a request to the catalog's spelling (Eureka keeps app names upper case). */
@@ -945,7 +1061,7 @@ export class HttpListener {
     const bodySoFar = exchange.pendingBody;
     this.dispatch(exchange, choice, false);
     // After the real request is on its way, so the copy follows it.
-    if (this.options.mirror !== undefined && !exchange.upgrade) exchange.shadow = this.options.mirror.start(exchange.service, exchange.method, exchange.head, choice.routedStack, bodySoFar, exchange.requestDone);
+    if (this.options.mirror !== undefined && !exchange.upgrade) exchange.shadow = this.options.mirror.start(exchange.service, exchange.method, headText(exchange.head), choice.routedStack, bodySoFar, exchange.requestDone);
   }
 
   /** Routes the pipelined requests whose turn has come; reads the caller again once under the cap. */

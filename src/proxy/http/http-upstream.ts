@@ -24,11 +24,11 @@ export interface UpstreamSink {
   /** True when a final response's head may come through onPlainResponse (plain-head.ts) instead of onResponseHead. */
   readonly takesPlainHead: boolean;
   /**
-   * A plain final response (plain-head.ts): `bytes[from, to)` is the upstream's head with its
-   * Connection and Keep-Alive lines cut out, then as much of the body as this read brought; the
+   * A plain final response (plain-head.ts): `READ_BUFFER[from, to)` is the upstream's head with
+   * its Connection and Keep-Alive lines cut out, then as much of the body as this read brought; the
    * rest of the body follows through onResponseBody. Valid only during the call, as below.
    */
-  onPlainResponse(status: number, bytes: Buffer, from: number, to: number): void;
+  onPlainResponse(status: number, from: number, to: number): void;
   /** A response head arrived (1xx interim ones and 101 included), its fields as `[name, value, ...]`. */
   onResponseHead(statusCode: number, statusMessage: string, fields: string[]): void;
   /**
@@ -340,7 +340,7 @@ export class HttpUpstream {
           this.bodyRemaining = PLAIN.contentLength - take;
           if (this.bodyRemaining === 0) this.complete = true;
           at = headEnd + take;
-          sink.onPlainResponse(PLAIN.status, bytes, headStart, at);
+          sink.onPlainResponse(PLAIN.status, headStart, at);
           continue;
         }
       }

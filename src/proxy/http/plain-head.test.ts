@@ -1,5 +1,6 @@
 import { HTTPParser, MAX_HEADER_SIZE } from './http-parser';
-import { closeGaps, newPlainHead, scanPlainHead } from './plain-head';
+import { closeGaps, newPlainHead, scanPlainHead, scanPlainRequest } from './plain-head';
+import { METHODS } from './http-parser';
 import { READ_BUFFER } from './read-buffer';
 import { finalResponseHead } from './response-head';
 
@@ -34,6 +35,25 @@ function scan(text: string | Buffer, to?: number) {
   if (end < 0) return null;
   const start = closeGaps(0, out);
   return { ...out, end, head: READ_BUFFER.toString('latin1', start, end) };
+}
+
+/** `base` with one to three random edits: a byte inserted, dropped, replaced or case-flipped, or a whole line added. */
+function mutated(next: () => number, base: string, interesting: readonly number[], lines: readonly string[]): Buffer {
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)];
+  const bytes = [...Buffer.from(base, 'latin1')];
+  for (let edits = 1 + Math.floor(next() * 3); edits > 0; edits--) {
+    const at = Math.floor(next() * bytes.length);
+    const kind = next();
+    if (kind < 0.3) bytes.splice(at, 0, pick(interesting));
+    else if (kind < 0.5) bytes.splice(at, 1);
+    else if (kind < 0.8) bytes[at] = pick(interesting);
+    else if (kind < 0.9) bytes[at] = bytes[at] ^ 0x20;
+    else {
+      const lineStart = Buffer.from(bytes).toString('latin1').indexOf('\r\n', at) + 2;
+      if (lineStart > 1) bytes.splice(lineStart, 0, ...Buffer.from(pick(lines), 'latin1'));
+    }
+  }
+  return Buffer.from(bytes);
 }
 
 /** A seeded generator, so a failure names a case that can be run again. */
@@ -111,23 +131,7 @@ describe('scanPlainHead', () => {
     let accepted = 0;
     let rejected = 0;
     for (let n = 0; n < 30_000; n++) {
-      const bytes = [...Buffer.from(pick(bases), 'latin1')];
-      for (let edits = 1 + Math.floor(next() * 3); edits > 0; edits--) {
-        const at = Math.floor(next() * bytes.length);
-        const kind = next();
-        if (kind < 0.3) bytes.splice(at, 0, pick(interesting));
-        else if (kind < 0.5) bytes.splice(at, 1);
-        else if (kind < 0.8) bytes[at] = pick(interesting);
-        else if (kind < 0.9) bytes[at] = bytes[at] ^ 0x20;
-        else {
-          // a whole line again, or a framing line added
-          const text = Buffer.from(bytes).toString('latin1');
-          const lineStart = text.indexOf('\r\n', at) + 2;
-          const line = pick(['Content-Length: 5\r\n', 'Connection: close\r\n', 'Transfer-Encoding: chunked\r\n', 'Keep-Alive: x\r\n', 'Connection: keep-alive\r\n', 'X-A: b\r\n']);
-          if (lineStart > 1) bytes.splice(lineStart, 0, ...Buffer.from(line, 'latin1'));
-        }
-      }
-      const input = Buffer.from(bytes);
+      const input = mutated(next, pick(bases), interesting, ['Content-Length: 5\r\n', 'Connection: close\r\n', 'Transfer-Encoding: chunked\r\n', 'Keep-Alive: x\r\n', 'Connection: keep-alive\r\n', 'X-A: b\r\n']);
       READ_BUFFER.set(input);
       const out = newPlainHead();
       const end = scanPlainHead(0, input.length, out);
@@ -151,6 +155,116 @@ describe('scanPlainHead', () => {
       expect([seen, passed?.keepAlive]).toEqual([seen, true]);
     }
     // Both sides were exercised: the test can see a wrong acceptance.
+    expect(accepted).toBeGreaterThan(3_000);
+    expect(rejected).toBeGreaterThan(3_000);
+  });
+});
+
+/** What Node's parser makes of bytes that should be exactly one request head without a body. */
+function parsedRequest(bytes: Uint8Array): { method: string; url: string; fields: string[]; keepAlive: boolean; version: string } | null {
+  const parser = new HTTPParser();
+  parser.initialize(HTTPParser.REQUEST, {}, MAX_HEADER_SIZE);
+  let result: { method: string; url: string; fields: string[]; keepAlive: boolean; version: string } | null = null;
+  let heads = 0;
+  let complete = 0;
+  const fields: string[] = [];
+  parser[HTTPParser.kOnHeaders] = (more: string[]) => void fields.push(...more);
+  parser[HTTPParser.kOnHeadersComplete] = (major: number, minor: number, headers: string[] | undefined, method: number, url: string, _s: unknown, _m: unknown, upgrade: boolean, keepAlive: boolean) => {
+    heads++;
+    result = upgrade ? null : { method: METHODS[method], url, fields: headers ?? fields, keepAlive, version: `${major}.${minor}` };
+    return 0;
+  };
+  parser[HTTPParser.kOnMessageComplete] = () => void complete++;
+  const outcome = parser.execute(bytes);
+  parser.close();
+  return typeof outcome === 'number' && outcome === bytes.length && heads === 1 && complete === 1 ? result : null;
+}
+
+function scanRequest(text: string) {
+  const bytes = Buffer.from(text, 'latin1');
+  READ_BUFFER.set(bytes);
+  const out = newPlainHead();
+  const end = scanPlainRequest(0, bytes.length, out);
+  if (end < 0) return null;
+  const host = READ_BUFFER.toString('latin1', out.hostStart, out.hostEnd);
+  const target = READ_BUFFER.toString('latin1', out.targetStart, out.targetEnd);
+  const start = closeGaps(0, out);
+  return { ...out, end, host, target, lines: READ_BUFFER.toString('latin1', start, end) };
+}
+
+const WRK_REQUEST = 'GET / HTTP/1.1\r\nHost: app\r\n\r\n';
+const CURL_REQUEST = 'GET /api/v1/orders?id=7&x=%20 HTTP/1.1\r\nHost: orders.internal:8080\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n';
+const CLIENT_REQUEST = 'DELETE /cart/42 HTTP/1.1\r\nconnection: keep-alive\r\nhost: cart\r\nKeep-Alive: timeout=5\r\nAuthorization: Bearer abc.def\r\nX-Request-Id: 9f\r\n\r\n';
+
+describe('scanPlainRequest', () => {
+  it('reads a bodyless request: method, target, Host, and the lines with Connection and Keep-Alive cut out', () => {
+    expect(scanRequest(WRK_REQUEST)).toMatchObject({ method: 'GET', target: '/', host: 'app', close: false, lines: WRK_REQUEST });
+    expect(scanRequest(CURL_REQUEST)).toMatchObject({ method: 'GET', target: '/api/v1/orders?id=7&x=%20', host: 'orders.internal:8080' });
+    expect(scanRequest(CLIENT_REQUEST)).toMatchObject({
+      method: 'DELETE',
+      host: 'cart',
+      lines: 'DELETE /cart/42 HTTP/1.1\r\nhost: cart\r\nAuthorization: Bearer abc.def\r\nX-Request-Id: 9f\r\n\r\n',
+    });
+    expect(scanRequest('GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')).toMatchObject({ close: true });
+  });
+
+  it.each([
+    ['a body (Content-Length)', 'POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi'],
+    ['an empty Content-Length body', 'POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n'],
+    ['a chunked body', 'POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
+    ['no Host', 'GET / HTTP/1.1\r\nAccept: */*\r\n\r\n'],
+    ['two Hosts', 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'],
+    ['HTTP/1.0', 'GET / HTTP/1.0\r\nHost: a\r\n\r\n'],
+    ['an upgrade', 'GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'],
+    ['CONNECT', 'CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n'],
+    ['an absolute-form target', 'GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n'],
+    ['a target with a fragment', 'GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n'],
+    ['X-Forwarded-For', 'GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n'],
+    ['X-Forwarded-Proto', 'GET / HTTP/1.1\r\nHost: a\r\nx-forwarded-proto: https\r\n\r\n'],
+    ['X-Forwarded-Host', 'GET / HTTP/1.1\r\nHost: a\r\nX-FORWARDED-HOST: b\r\n\r\n'],
+    ['a hops count', 'GET / HTTP/1.1\r\nHost: a\r\nX-Mesh-Bridge-Hops: 1\r\n\r\n'],
+    ['Proxy-Authorization', 'GET / HTTP/1.1\r\nHost: a\r\nProxy-Authorization: Basic x\r\n\r\n'],
+    ['a Connection naming another header', 'GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-A\r\nX-A: 1\r\n\r\n'],
+    ['a folded line', 'GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n 2\r\n\r\n'],
+    ['a bare LF', 'GET / HTTP/1.1\nHost: a\r\n\r\n'],
+    ['leading empty lines', '\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n'],
+    ['a head not ended yet', 'GET / HTTP/1.1\r\nHost: a\r\n'],
+  ])('leaves %s to the parser', (_what, head) => {
+    expect(scanRequest(head)).toBeNull();
+  });
+
+  it("accepts only bodyless requests Node's parser reads the same way (differential, 30,000 mutations)", () => {
+    const next = random(20261203);
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)];
+    const bases = [WRK_REQUEST, CURL_REQUEST, CLIENT_REQUEST, 'OPTIONS /a;b=c HTTP/1.1\r\nHost: x\r\nOrigin: http://y\r\n\r\n', 'PATCH /p HTTP/1.1\r\nHOST:\tz \r\n\r\n'];
+    const interesting = [13, 10, 32, 9, 0x3a, 0, 0x7f, 0x80, 0xff, 0x61, 0x41, 0x30, 0x2c, 0x22, 0x2d, 0x2f, 0x3f, 0x23, 0x25, 0x5c, 0x7b];
+    let accepted = 0;
+    let rejected = 0;
+    for (let n = 0; n < 30_000; n++) {
+      const input = mutated(next, pick(bases), interesting, ['Content-Length: 5\r\n', 'Connection: close\r\n', 'Host: other\r\n', 'Transfer-Encoding: chunked\r\n', 'Keep-Alive: x\r\n', 'Upgrade: h2c\r\n', 'X-A: b\r\n']);
+      READ_BUFFER.set(input);
+      const out = newPlainHead();
+      const end = scanPlainRequest(0, input.length, out);
+      if (end < 0) {
+        rejected++;
+        continue;
+      }
+      accepted++;
+      const seen = `case ${n}: ${JSON.stringify(input.toString('latin1'))}`;
+      const original = parsedRequest(input.subarray(0, end));
+      const host = READ_BUFFER.toString('latin1', out.hostStart, out.hostEnd);
+      const target = READ_BUFFER.toString('latin1', out.targetStart, out.targetEnd);
+      expect([seen, original]).toEqual([seen, expect.objectContaining({ method: out.method, url: target, keepAlive: !out.close, version: '1.1' })]);
+      const fields = original?.fields ?? [];
+      const named = (name: string) => fields.filter((_f, i) => i % 2 === 0 && fields[i].toLowerCase() === name);
+      expect([seen, named('host').length, fields[fields.findIndex((f, i) => i % 2 === 0 && f.toLowerCase() === 'host') + 1]]).toEqual([seen, 1, host]);
+      for (const name of ['content-length', 'transfer-encoding', 'upgrade', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-mesh-bridge-hops']) expect([seen, name, named(name).length]).toEqual([seen, name, 0]);
+      // The lines that go upstream, read back, are the caller's fields without Connection and Keep-Alive.
+      const start = closeGaps(0, out);
+      const passed = parsedRequest(READ_BUFFER.subarray(start, end));
+      const kept = fields.filter((_f, i) => !['connection', 'keep-alive'].includes(fields[i - (i % 2)].toLowerCase()));
+      expect([seen, passed?.fields, passed?.url, passed?.method]).toEqual([seen, kept, target, out.method]);
+    }
     expect(accepted).toBeGreaterThan(3_000);
     expect(rejected).toBeGreaterThan(3_000);
   });

@@ -2,6 +2,7 @@
 // transfer codings kept, hop-by-hop headers dropped, claims about the caller's scheme and host
 // believed only from a trusted hop, an ambiguous Host refused, and a loop between bridges cut.
 import { HttpListenerOptions } from '../../src/proxy/http/http-listener';
+import { PLAIN_HEADS } from '../../src/proxy/http/plain-head';
 import { gatewayTo, okResponse, rawCaller, rawUpstream } from '../support/http-raw';
 import { waitFor } from '../support/wait';
 
@@ -188,7 +189,8 @@ describe('HTTP correctness through the bridge', () => {
 
   // A head in the plain form (plain-head.ts) goes on as the upstream's bytes, spacing included; the
   // parser's path would rebuild it (X-First: a<tab>b). Connection: close still ends that upstream connection.
-  it("passes a plain response head on as the upstream's bytes without its Connection and Keep-Alive lines, and reuses no connection that said close", async () => {
+  // (With MESH_BRIDGE_PLAIN_HEADS=0 every head is rebuilt: the bytes this pins are not sent then.)
+  (PLAIN_HEADS ? it : it.skip)("passes a plain response head on as the upstream's bytes without its Connection and Keep-Alive lines, and reuses no connection that said close", async () => {
     const gateway = await bridge();
     try {
       const caller = await rawCaller(gateway.listener.address.port);

@@ -26,7 +26,7 @@ import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE, METHODS, asser
 import { HttpUpstream, UpstreamFailure, UpstreamSink, coarseClock } from './http-upstream';
 import type { HttpMirrorCall, HttpMirrorHook } from '../mirror/http-mirror';
 import { READ_BUFFER, keep, readIntoShared } from './read-buffer';
-import { closeGaps, newPlainHead, scanPlainRequest } from './plain-head';
+import { PLAIN_HEADS, closeGaps, newPlainHead, scanPlainRequest } from './plain-head';
 import { ResponseFraming, isHopByHop, finalResponseHead, interimResponseHead, switchingProtocolsHead } from './response-head';
 import { SlotSet, Slotted } from '../slot-set';
 import { DirectWriter } from '../direct-write';
@@ -274,7 +274,7 @@ class Exchange implements UpstreamSink, ResponseFraming, Slotted {
    * so), and unless a mirror or an upgrade needs the fields.
    */
   get takesPlainHead(): boolean {
-    return !this.http10 && !this.closeAfter && !this.upgrade && this.shadow === undefined && this.method !== 'HEAD';
+    return PLAIN_HEADS && !this.http10 && !this.closeAfter && !this.upgrade && this.shadow === undefined && this.method !== 'HEAD';
   }
 
   onPlainResponse(statusCode: number, from: number, to: number): void {
@@ -869,7 +869,7 @@ export class HttpListener {
 
   /** Requests may skip the parser: nothing on this listener reads their fields (filters, a mirror). */
   private get plainRequests(): boolean {
-    return (this.filters === null || this.filters.empty) && this.options.mirror === undefined && this.maxHops > 0;
+    return PLAIN_HEADS && (this.filters === null || this.filters.empty) && this.options.mirror === undefined && this.maxHops > 0;
   }
 
   /** The service a request names; '' when it names none. */

@@ -19,6 +19,9 @@
 import { MAX_HEADER_SIZE } from './http-parser';
 import { READ_BUFFER } from './read-buffer';
 
+/** False with MESH_BRIDGE_PLAIN_HEADS=0: every head goes through the parser, as before this file. */
+export const PLAIN_HEADS = process.env.MESH_BRIDGE_PLAIN_HEADS !== '0';
+
 /** A constant the compiler can see (an imported binding is read from its module on each use). */
 const BYTES: Uint8Array = READ_BUFFER;
 

@@ -25,7 +25,7 @@ import { TrafficStats } from '../../bridge/stats/traffic-stats';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE, METHODS, assertParserWorks } from './http-parser';
 import { HttpUpstream, UpstreamFailure, UpstreamSink, coarseClock } from './http-upstream';
 import type { HttpMirrorCall, HttpMirrorHook } from '../mirror/http-mirror';
-import { READ_BUFFER, keep, readIntoShared } from './read-buffer';
+import { READ_BUFFER, keep, readIntoShared, readView } from './read-buffer';
 import { PLAIN_HEADS, closeGaps, newPlainHead, scanPlainRequest } from './plain-head';
 import { ResponseFraming, isHopByHop, finalResponseHead, interimResponseHead, switchingProtocolsHead } from './response-head';
 import { SlotSet, Slotted } from '../slot-set';
@@ -149,9 +149,6 @@ const JOIN_HEAD_BYTES = 16 * 1024;
 const writeString = Buffer.prototype.write;
 /** What the last plain request said (one read at a time on this thread: one object serves them all). */
 const PLAIN_REQUEST = newPlainHead();
-/** The shared read buffer's memory, read once (`.buffer` is a call into C++ on every read of it). */
-const SHARED_BYTES = READ_BUFFER.buffer;
-const SHARED_OFFSET = READ_BUFFER.byteOffset;
 
 /** A head as text (the mirror copies text; a plain request's head is bytes). */
 function headText(head: string | Buffer): string {
@@ -280,9 +277,9 @@ class Exchange implements UpstreamSink, ResponseFraming, Slotted {
   onPlainResponse(statusCode: number, from: number, to: number): void {
     this.responseStarted = true;
     this.status = statusCode;
-    // A copy: the bytes are the shared read buffer's (SHARED_BYTES), and a write may keep them.
+    // A copy: the bytes are the shared read buffer's, and a write may keep them.
     const copy = Buffer.allocUnsafe(to - from);
-    copyBytes.call(copy, new Uint8Array(SHARED_BYTES, SHARED_OFFSET + from, to - from), 0);
+    copyBytes.call(copy, readView(from, to), 0);
     this.emit(copy);
   }
 
@@ -454,8 +451,7 @@ class Downstream {
   readonly client: string;
   /** `address:port` of the caller, made once: filters see it on every request (one string, hashed once). */
   readonly remote: string;
-  /** The lines a plain request's head ends with, for the last Host it named (see HttpListener.plainRequestHead). */
-  plainTailHost = '';
+  /** The lines a plain request's head ends with, for the last Host (see HttpListener.plainRequestHead); null after it changed. */
   plainTail: Buffer | null = null;
   /** The last Host a plain request named, and its bytes: a caller names the same one request after request. */
   private lastHost = '';
@@ -472,6 +468,7 @@ class Downstream {
     const host = READ_BUFFER.toString('latin1', from, to);
     this.lastHost = host;
     this.lastHostBytes = Buffer.from(host, 'latin1');
+    this.plainTail = null;
     return host;
   }
 
@@ -853,16 +850,13 @@ export class HttpListener {
    * the caller's lines `READ_BUFFER[from, to)` as they came, then the forwarding headers.
    */
   private plainRequestHead(downstream: Downstream, line: string, from: number, to: number, host: string): Buffer {
-    let tail = downstream.plainTail;
-    if (tail === null || downstream.plainTailHost !== host) {
-      const client = downstream.client;
-      tail = Buffer.from(`x-forwarded-for: ${client}\r\nx-forwarded-proto: http\r\n${HOPS_HEADER}: 1\r\nx-forwarded-host: ${host}\r\nconnection: keep-alive\r\n\r\n`, 'latin1');
-      downstream.plainTail = tail;
-      downstream.plainTailHost = host;
-    }
+    const tail = (downstream.plainTail ??= Buffer.from(
+      `x-forwarded-for: ${downstream.client}\r\nx-forwarded-proto: http\r\n${HOPS_HEADER}: 1\r\nx-forwarded-host: ${host}\r\nconnection: keep-alive\r\n\r\n`,
+      'latin1',
+    ));
     const head = Buffer.allocUnsafe(line.length + (to - from) + tail.length);
     if (line !== '') writeString.call(head, line, 0, 'latin1');
-    copyBytes.call(head, new Uint8Array(SHARED_BYTES, SHARED_OFFSET + from, to - from), line.length);
+    copyBytes.call(head, readView(from, to), line.length);
     copyBytes.call(head, tail, line.length + (to - from));
     return head;
   }

@@ -6,7 +6,7 @@ import { Buffer } from 'node:buffer';
 import { Socket, connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { HTTPParser, HttpParseError, HttpParser, MAX_HEADER_SIZE } from './http-parser';
-import { READ_BUFFER } from './read-buffer';
+import { READ_BUFFER, readView } from './read-buffer';
 import { closeGaps, newPlainHead, scanPlainHead } from './plain-head';
 import { DirectWriter } from '../direct-write';
 
@@ -353,7 +353,7 @@ export class HttpUpstream {
       // past a response's end never get this far: see above): its begin callback is not needed.
       if (this.cutAtHeadEnd) parser[HTTPParser.kOnMessageBegin] = null;
       // A plain Uint8Array: the parser reads any view, and a Buffer's subarray costs a species lookup.
-      result = parser.execute(new Uint8Array(bytes.buffer, bytes.byteOffset + at, end - at));
+      result = parser.execute(readView(at, end));
       if (this.cutAtHeadEnd) {
         parser[HTTPParser.kOnMessageBegin] = this.onMessageBegin;
         parser[HTTPParser.kOnMessageComplete] = this.onMessageComplete;

@@ -14,6 +14,15 @@ import { netSymbol } from '../direct-write';
 
 export const READ_BUFFER = Buffer.alloc(64 * 1024);
 
+/** The shared buffer's memory, read once: a typed array's `.buffer` is a call into C++ on every read of it. */
+const READ_MEMORY = READ_BUFFER.buffer;
+const READ_OFFSET = READ_BUFFER.byteOffset;
+
+/** A plain view of `READ_BUFFER[from, to)` (no Buffer species lookup), valid as long as the read's bytes are. */
+export function readView(from: number, to: number): Uint8Array {
+  return new Uint8Array(READ_MEMORY, READ_OFFSET + from, to - from);
+}
+
 /** Bytes to keep past the read that delivered them: a copy when they are the shared buffer's. */
 export function keep(bytes: Buffer): Buffer {
   return bytes.buffer === READ_BUFFER.buffer ? Buffer.from(bytes) : bytes;

@@ -49,7 +49,23 @@ export function decodeHeader(buf: Buffer, offset = 0, streamOffset = offset): Fr
  */
 export function decodeHeaderLazily(buf: Buffer, offset = 0, streamOffset = offset): FrameHeader {
   checkHeader(buf, offset, streamOffset);
-  return new LazyIdHeader(buf[offset + 2], buf[offset + 3], buf.readInt32BE(offset + 4), buf.readUInt32BE(offset + 8), buf.readInt32BE(offset + 12));
+  return new LazyIdHeader(buf[offset + 2], buf[offset + 3], uint32At(buf, offset + 4) | 0, uint32At(buf, offset + 8), uint32At(buf, offset + 12) | 0);
+}
+
+// The per-frame reads and writes of a proxy, as byte operations: Buffer's readUInt32BE and
+// writeUInt32BE check their arguments on every call, which cost more than the four bytes.
+
+/** The unsigned big-endian 32-bit integer at `at`; the caller knows the four bytes are there. */
+export function uint32At(buf: Uint8Array, at: number): number {
+  return ((buf[at] << 24) | (buf[at + 1] << 16) | (buf[at + 2] << 8) | buf[at + 3]) >>> 0;
+}
+
+/** Writes `value` (0 .. 2^32 - 1) big-endian at `at`; the caller knows the four bytes are there. */
+export function setUint32At(buf: Uint8Array, at: number, value: number): void {
+  buf[at] = value >>> 24;
+  buf[at + 1] = value >>> 16;
+  buf[at + 2] = value >>> 8;
+  buf[at + 3] = value;
 }
 
 class LazyIdHeader implements FrameHeader {

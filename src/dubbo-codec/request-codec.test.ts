@@ -1,6 +1,6 @@
 import { FrameDecoder, Frame } from './frame-decoder';
 import { HessianWriter } from './hessian2';
-import { decodeRequestBody, encodeRequest, readRoutingView, reencodeRequest } from './request-codec';
+import { decodeRequestBody, encodeRequest, readRoutingView, readRoutingViewAt, reencodeRequest } from './request-codec';
 import { countParameters } from './parameter-types';
 import { CodecError } from '../errors';
 import { HessianScanner } from './hessian2-scanner';
@@ -184,6 +184,59 @@ describe('request codec', () => {
         }
       }
       expect(seen.size).toBe(45);
+    });
+
+    it('never takes a body for the last head read when it is cut short or differs in its last byte', () => {
+      const encode = (parameterTypes: string): Buffer =>
+        encodeRequest({ requestId: 1n, path: 'org.demo.Last', version: '1.0', method: 'm', parameterTypes, args: [1], attachments: {} }).subarray(16);
+      const body = encode('I');
+      const head = readRoutingView(body);
+      expect(readRoutingView(body).parameterTypes).toBe('I');
+      // The same head bytes up to the descriptor, which is cut: a truncated body, as without a cache.
+      expect(() => readRoutingView(body.subarray(0, head.argumentsOffset - 1))).toThrow(CodecError);
+      const other = encode('J');
+      expect(readRoutingView(other).parameterTypes).toBe('J');
+      expect(readRoutingView(body).parameterTypes).toBe('I');
+    });
+
+    it('reads a body in place inside a larger buffer exactly as its own view, from the cache or not', () => {
+      // Frames in one chunk, as a proxy reads them: each body is read where it lies, with bytes of
+      // other frames on both sides, and must give what a view of the body alone gives.
+      const frames = ['getA', 'getB', 'getA', 'getAB', 'getB'].map((method, i) =>
+        encodeRequest({ requestId: BigInt(i), path: 'org.demo.InPlace', version: i % 2 === 0 ? '1.0' : '', method, parameterTypes: 'I', args: [i], attachments: { group: `g${i}`, n: i } }),
+      );
+      const chunk = Buffer.concat([Buffer.from([0xda, 0xbb, 0x12]), ...frames, Buffer.from([0x4e, 0x4e])]);
+      let at = 3;
+      for (let round = 0; round < 2; round++) {
+        at = 3;
+        for (const encoded of frames) {
+          const alone = readRoutingView(encoded.subarray(16));
+          const inPlace = readRoutingViewAt(chunk, at + 16, at + encoded.length);
+          for (const view of [inPlace, alone]) expect(view.argumentsOffset).toBe(alone.argumentsOffset);
+          expect([inPlace.path, inPlace.version, inPlace.method, inPlace.parameterTypes, inPlace.group, inPlace.attachmentsOffset]).toEqual([
+            alone.path,
+            alone.version,
+            alone.method,
+            alone.parameterTypes,
+            alone.group,
+            alone.attachmentsOffset,
+          ]);
+          expect(inPlace.attachments).toEqual(alone.attachments);
+          at += encoded.length;
+        }
+      }
+      expect(at).toBe(chunk.length - 2);
+    });
+
+    it('reports a bad argument read in place at its offset in the body', () => {
+      const head = new HessianWriter().writeString('2.0.2').writeString('a.InPlaceBroken').writeString('1.0').writeString('m').writeString('I').toBuffer();
+      const body = Buffer.concat([head, Buffer.from([0x60]), new HessianWriter().write({ group: 'g' }).toBuffer()]);
+      const chunk = Buffer.concat([Buffer.alloc(40, 0x4e), body, Buffer.alloc(7, 0x4e)]);
+      for (let i = 0; i < 2; i++) {
+        const view = readRoutingViewAt(chunk, 40, 40 + body.length);
+        expect(view.path).toBe('a.InPlaceBroken');
+        expect(() => view.group).toThrow(expect.objectContaining({ code: 'HESSIAN_DECODE', where: head.length }));
+      }
     });
 
     it('reads a null version and a long path, which the cache passes by', () => {

@@ -79,6 +79,8 @@ interface RoutingHead {
 const HEAD_SLOTS = 512; // a power of two
 const HEAD_MAX_LENGTH = 256;
 const headBytes = new Uint8Array(HEAD_SLOTS * HEAD_MAX_LENGTH);
+/** The same bytes as big-endian 32-bit words, for comparing four at a time. */
+const headWords = new Int32Array((HEAD_SLOTS * HEAD_MAX_LENGTH) >> 2);
 const headLengths = new Int32Array(HEAD_SLOTS).fill(-1);
 const heads: Array<RoutingHead | null> = new Array<RoutingHead | null>(HEAD_SLOTS).fill(null);
 
@@ -87,13 +89,13 @@ const heads: Array<RoutingHead | null> = new Array<RoutingHead | null>(HEAD_SLOT
  * characters, one byte a character), with a hash of their lengths and some of their bytes; -1 when
  * they are not in compact forms, run past the body or past HEAD_MAX_LENGTH. Result: end * HEAD_SLOTS + slot.
  */
-function headKey(body: Buffer): number {
-  const end = body.length;
+function headKey(bytes: Uint8Array, bodyStart: number, bodyEnd: number): number {
+  const end = bodyEnd - bodyStart;
   let pos = 0;
   let hash = 0x811c9dc5;
   for (let n = 0; n < 5; n++) {
     if (pos + 1 >= end) return -1;
-    const code = body[pos];
+    const code = bytes[bodyStart + pos];
     let start: number;
     let length: number;
     if (code <= 0x1f) {
@@ -101,7 +103,7 @@ function headKey(body: Buffer): number {
       length = code;
     } else if (code >= 0x30 && code <= 0x33) {
       start = pos + 2;
-      length = ((code - 0x30) << 8) | body[pos + 1];
+      length = ((code - 0x30) << 8) | bytes[bodyStart + pos + 1];
     } else {
       return -1;
     }
@@ -109,34 +111,65 @@ function headKey(body: Buffer): number {
     if (pos > end || pos > HEAD_MAX_LENGTH) return -1;
     hash = Math.imul(hash ^ length, 0x01000193);
     if (length > 0) {
-      hash = Math.imul(hash ^ body[start], 0x01000193);
-      hash = Math.imul(hash ^ body[start + (length >> 1)], 0x01000193);
-      hash = Math.imul(hash ^ body[pos - 2], 0x01000193);
-      hash = Math.imul(hash ^ body[pos - 1], 0x01000193);
+      hash = Math.imul(hash ^ bytes[bodyStart + start], 0x01000193);
+      hash = Math.imul(hash ^ bytes[bodyStart + start + (length >> 1)], 0x01000193);
+      hash = Math.imul(hash ^ bytes[bodyStart + pos - 2], 0x01000193);
+      hash = Math.imul(hash ^ bytes[bodyStart + pos - 1], 0x01000193);
     }
   }
   hash ^= hash >>> 13;
   return pos * HEAD_SLOTS + (hash & (HEAD_SLOTS - 1));
 }
 
-/** The cached head for `body`, or null. */
-function cachedHead(body: Buffer, key: number): RoutingHead | null {
+/** The cached head for the body starting at bytes[bodyStart], or null. */
+function cachedHead(bytes: Uint8Array, bodyStart: number, key: number): RoutingHead | null {
   const slot = key & (HEAD_SLOTS - 1);
   const length = (key - slot) / HEAD_SLOTS;
-  if (headLengths[slot] !== length) return null;
-  const base = slot * HEAD_MAX_LENGTH;
-  let i = 0;
-  while (i < length && headBytes[base + i] === body[i]) i++;
-  return i === length ? heads[slot] : null;
+  if (headLengths[slot] !== length || !sameHeadBytes(bytes, bodyStart, slot, length)) return null;
+  lastSlot = slot;
+  return heads[slot];
+}
+
+/**
+ * The slot of the last head found or stored. A consumer's batch repeats one head, so the next
+ * body is first compared with it alone: the five strings are self-delimiting, so a body whose
+ * first bytes equal a stored head's bytes reads as that head, and no key need be computed.
+ */
+let lastSlot = 0;
+
+/** The last head, when the body starting at bytes[bodyStart] (of `length` bytes) begins with its bytes. */
+function lastHead(bytes: Uint8Array, bodyStart: number, length: number): RoutingHead | null {
+  const slot = lastSlot;
+  const headLength = headLengths[slot];
+  return headLength >= 0 && headLength <= length && sameHeadBytes(bytes, bodyStart, slot, headLength) ? heads[slot] : null;
+}
+
+/** Whether bytes[bodyStart, bodyStart + length) equal the head stored in `slot`, compared four bytes at a time. */
+function sameHeadBytes(bytes: Uint8Array, bodyStart: number, slot: number, length: number): boolean {
+  let i = bodyStart;
+  const wordsEnd = bodyStart + (length & ~3);
+  for (let w = slot * (HEAD_MAX_LENGTH >> 2); i < wordsEnd; i += 4, w++) {
+    if (((bytes[i] << 24) | (bytes[i + 1] << 16) | (bytes[i + 2] << 8) | bytes[i + 3]) !== headWords[w]) return false;
+  }
+  const base = slot * HEAD_MAX_LENGTH - bodyStart;
+  const end = bodyStart + length;
+  for (; i < end; i++) if (headBytes[base + i] !== bytes[i]) return false;
+  return true;
 }
 
 function rememberHead(body: Buffer, key: number, head: RoutingHead, argumentsOffset: number): void {
   const slot = key & (HEAD_SLOTS - 1);
   // A head with non-ASCII characters is longer than headKey assumed: not cached.
   if (argumentsOffset !== (key - slot) / HEAD_SLOTS) return;
-  headBytes.set(body.subarray(0, argumentsOffset), slot * HEAD_MAX_LENGTH);
+  const base = slot * HEAD_MAX_LENGTH;
+  headBytes.set(body.subarray(0, argumentsOffset), base);
+  for (let w = 0; w < argumentsOffset >> 2; w++) {
+    const at = base + 4 * w;
+    headWords[(base >> 2) + w] = (headBytes[at] << 24) | (headBytes[at + 1] << 16) | (headBytes[at + 2] << 8) | headBytes[at + 3];
+  }
   headLengths[slot] = argumentsOffset;
   heads[slot] = head;
+  lastSlot = slot;
 }
 
 /**
@@ -159,7 +192,11 @@ export class RoutingView {
   readonly parameterTypes: string;
   /** Body offset of the first argument byte. */
   readonly argumentsOffset: number;
-  private readonly body: Buffer;
+  /** The frame's bytes and where the body lies in them; `bodyView` is made only when something scans past the head. */
+  private readonly source: Buffer;
+  private readonly bodyStart: number;
+  private readonly bodyEnd: number;
+  private bodyView: Buffer | undefined;
   /** How many arguments the descriptor declares. */
   private readonly argumentCount: number;
   /** Body offset of the attachments map; -1 until the arguments were skipped. */
@@ -169,14 +206,23 @@ export class RoutingView {
   private groupValue: string | undefined = undefined;
   private decodedAttachments: Attachments | undefined = undefined;
 
-  constructor(body: Buffer) {
-    this.body = body;
-    const key = headKey(body);
-    let head = key < 0 ? null : cachedHead(body, key);
+  /** The body is source[bodyStart, bodyEnd): a frame's bytes, read without a view of its body when the head is a cached one. */
+  constructor(source: Buffer, bodyStart = 0, bodyEnd = source.length) {
+    this.source = source;
+    this.bodyStart = bodyStart;
+    this.bodyEnd = bodyEnd;
+    this.bodyView = bodyStart === 0 && bodyEnd === source.length ? source : undefined;
+    let head = lastHead(source, bodyStart, bodyEnd - bodyStart);
+    let key = 0;
+    if (head === null) {
+      key = headKey(source, bodyStart, bodyEnd);
+      head = key < 0 ? null : cachedHead(source, bodyStart, key);
+    }
     let argumentsOffset: number;
     if (head !== null) {
-      argumentsOffset = (key - (key & (HEAD_SLOTS - 1))) / HEAD_SLOTS;
+      argumentsOffset = headLengths[lastSlot];
     } else {
+      const body = this.body;
       const scanner = new Scanner(body);
       const dubboVersion = scanner.readString();
       const path = scanner.readString();
@@ -194,6 +240,10 @@ export class RoutingView {
     this.parameterTypes = head.parameterTypes;
     this.argumentCount = head.argumentCount;
     this.argumentsOffset = argumentsOffset;
+  }
+
+  private get body(): Buffer {
+    return (this.bodyView ??= this.source.subarray(this.bodyStart, this.bodyEnd));
   }
 
   /** Body offset of the attachments map (the body's length when it has none): skips the arguments on first use. */
@@ -268,6 +318,11 @@ export class RoutingView {
 /** Reads service path, version, method and descriptor at once; group and attachments lazily (see RoutingView). */
 export function readRoutingView(body: Buffer): RoutingView {
   return new RoutingView(body);
+}
+
+/** readRoutingView for the body at source[bodyStart, bodyEnd), without making a view of it on the usual path. */
+export function readRoutingViewAt(source: Buffer, bodyStart: number, bodyEnd: number): RoutingView {
+  return new RoutingView(source, bodyStart, bodyEnd);
 }
 
 /** Decodes a hessian2 request body in full, arguments included. */

@@ -5,7 +5,7 @@
 import { Counter } from 'prom-client';
 import type { Stack } from '../../catalog';
 import { Outcome, isError } from '../../proxy/failure-class';
-import { CallLatency, OTHER, registerCallLatency } from '../../proxy/stats/call-latency';
+import { CallLatency, MethodRow, OTHER, outcomeIndex, registerCallLatency } from '../../proxy/stats/call-latency';
 import type { BoundedLabels } from '../../telemetry/bounded-labels';
 import { Registry } from '../../telemetry/metrics';
 import { SlidingWindow, WindowSummary } from './sliding-window';
@@ -18,6 +18,16 @@ interface Cell {
   ok: number;
   errors: number;
   latencySeconds: number;
+}
+
+/** Where the last call was counted, for the next call of the same names. */
+interface Recorded {
+  service: string;
+  stack: Stack;
+  method: string;
+  row: MethodRow;
+  /** Found on the first call that counts in the window (a caller that went away does not). */
+  cell: Cell | null;
 }
 
 /** Services with a window of their own, per stack. */
@@ -77,6 +87,13 @@ export class TrafficStats {
   private readonly byStack: Record<Stack, Map<string, Cell>> = { legacy: new Map(), mesh: new Map() };
   /** Per method and outcome, for Prometheus' latency histogram. */
   readonly latency: CallLatency;
+  /**
+   * The last call's names and where it was counted: calls arrive in batches to one method, which
+   * then skip the four map lookups. Kept only when no name was folded into `other`: a service
+   * admitted to its own series stays admitted and cells and rows are never removed, so the same
+   * names are counted in the same places for good.
+   */
+  private last: Recorded | null = null;
 
   constructor(
     metrics: Registry,
@@ -115,7 +132,10 @@ export class TrafficStats {
 
   /** `now` may be a coarse clock (the sliding window's slots are seconds wide). */
   record(service: string, stack: Stack, now: number, latencyMicros: number, error: boolean): void {
-    const cell = this.cell(service, stack);
+    this.count(this.cell(service, stack), now, latencyMicros, error);
+  }
+
+  private count(cell: Cell, now: number, latencyMicros: number, error: boolean): void {
     cell.window.record(now, latencyMicros, error);
     if (error) cell.errors++;
     else cell.ok++;
@@ -127,8 +147,17 @@ export class TrafficStats {
    * about the service, so it is left out of the window that gates and /traffic read.
    */
   recordCall(service: string, stack: Stack, method: string, now: number, latencyMicros: number, outcome: Outcome): void {
-    this.latency.record(this.serviceLabels?.of(service) ?? service, stack, method, latencyMicros, outcome);
-    if (outcome !== 'caller_gone') this.record(service, stack, now, latencyMicros, isError(outcome));
+    let last = this.last;
+    if (last === null || last.service !== service || last.method !== method || last.stack !== stack) last = this.placesOf(service, stack, method);
+    last.row.record(outcomeIndex(outcome), latencyMicros);
+    if (outcome !== 'caller_gone') this.count((last.cell ??= this.cell(service, stack)), now, latencyMicros, isError(outcome));
+  }
+
+  private placesOf(service: string, stack: Stack, method: string): Recorded {
+    const label = this.serviceLabels?.of(service) ?? service;
+    const places: Recorded = { service, stack, method, row: this.latency.row(label, stack, method), cell: null };
+    if (label === service) this.last = places;
+    return places;
   }
 
   summaries(now: number, service?: string): ServiceStackStats[] {

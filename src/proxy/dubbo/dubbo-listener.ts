@@ -35,7 +35,7 @@ import type { DubboMirrorCall, DubboMirrorHook } from '../mirror/dubbo-mirror';
 
 // Module-local copies of what runs once per call: where modules load as CommonJS (tsx, jest, tsc's
 // re-exports), each read of an imported name is a property getter call.
-const { readRoutingView } = codec;
+const { HEADER_LENGTH, readRoutingViewAt, uint32At, setUint32At } = codec;
 const { responseOutcome } = outcomes;
 
 /** How one service's requests are handled, beyond weights. */
@@ -342,8 +342,8 @@ class ProxiedRequest implements InFlight, ProxyRequest, InFlightLinks<ProxiedReq
 
   deliver(response: Frame): void {
     const { source, start, end } = response;
-    source.writeUInt32BE(this.idHigh, start + 4);
-    source.writeUInt32BE(this.idLow, start + 8);
+    setUint32At(source, start + 4, this.idHigh);
+    setUint32At(source, start + 8, this.idLow);
     // The response's chunk was read at lastReadAt: one clock read per chunk, not per call.
     this.listener.finished(this, responseOutcome(source, start, end), (this.connection as UpstreamConnection).lastReadAt);
     if (this.shadow !== undefined) this.shadow.primaryAnswered(source.subarray(start, end));
@@ -627,8 +627,8 @@ export class DubboListener {
         return this.refuse(downstream, frame, 'overloaded', `mesh-bridge: more than ${this.limits.maxInFlightPerConsumer} calls in flight on this connection`);
       }
     }
-    const idHigh = frame.source.readUInt32BE(frame.start + 4);
-    const idLow = frame.source.readUInt32BE(frame.start + 8);
+    const idHigh = uint32At(frame.source, frame.start + 4);
+    const idLow = uint32At(frame.source, frame.start + 8);
     // Everything read from the body happens in here: group and sticky attachments are read lazily
     // (past the arguments), and a malformed body is this request's fault, not the connection's.
     let view;
@@ -637,7 +637,7 @@ export class DubboListener {
     let group = '';
     let policy: DubboServicePolicy;
     try {
-      view = readRoutingView(frame.body);
+      view = readRoutingViewAt(frame.source, frame.start + HEADER_LENGTH, frame.end);
       service = view.path;
       policy = this.options.policy(service);
       if (policy.stickyAttachment !== undefined) {

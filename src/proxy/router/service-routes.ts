@@ -43,6 +43,12 @@ export class RouteCandidate implements Candidate {
   }
 }
 
+/** One service's cached route sets; each cache holds up to `keysPerService`. */
+interface ServiceRouteSets {
+  byVersion: BoundedCache<string, RouteSet>;
+  byKey: BoundedCache<string, RouteSet>;
+}
+
 export interface RouteSet {
   legacy: RouteCandidate[];
   mesh: RouteCandidate[];
@@ -63,7 +69,8 @@ function matches(wanted: string, offered: string): boolean {
 }
 
 export class ServiceRoutes {
-  private readonly cache = new Map<string, BoundedCache<string, RouteSet>>();
+  /** Per service: route sets of requests with no group and no labels by version alone, the rest by a key of all three. */
+  private readonly cache = new Map<string, ServiceRouteSets>();
   private readonly grouped: BoundedCache<string, boolean>;
   private readonly tagged: BoundedCache<string, boolean>;
   private readonly subscription: Subscription;
@@ -140,7 +147,7 @@ export class ServiceRoutes {
   /** Route sets held, over every service: bounded by the limits. */
   get cachedRouteSets(): number {
     let total = 0;
-    for (const byKey of this.cache.values()) total += byKey.size;
+    for (const sets of this.cache.values()) total += sets.byVersion.size + sets.byKey.size;
     return total;
   }
 
@@ -160,9 +167,12 @@ export class ServiceRoutes {
 
   /** The legacy and mesh sets for a service at a version and group, of the instances a label selector takes. */
   routeSet(service: string, version: string, group: string, labels: LabelSelector = ANY): RouteSet {
-    let byKey = this.cache.get(service);
-    const key = labels === ANY ? `${version}|${group}` : `${version}|${group}|${labels.key}`;
-    let set = byKey?.get(key);
+    let sets = this.cache.get(service);
+    // Most requests name no group and no labels: their sets are found by the version string the
+    // request already holds (its hash computed once), without building a key string per request.
+    const plain = group === '' && labels === ANY;
+    const key = plain ? version : labels === ANY ? `${version}|${group}` : `${version}|${group}|${labels.key}`;
+    let set = sets === undefined ? undefined : plain ? sets.byVersion.get(key) : sets.byKey.get(key);
     if (set === undefined) {
       set = { legacy: [], mesh: [] };
       for (const instance of this.catalog.instances(service)) {
@@ -175,8 +185,11 @@ export class ServiceRoutes {
       // An empty set is not kept: a name no instance has (any Host header a caller sends) must not
       // grow the cache. A service that gains instances gets a delta, which drops its entry anyway.
       if (set.legacy.length + set.mesh.length > 0) {
-        if (byKey === undefined) this.cache.set(service, (byKey = new BoundedCache(this.limits.keysPerService)));
-        byKey.set(key, set);
+        if (sets === undefined) {
+          const bound = this.limits.keysPerService;
+          this.cache.set(service, (sets = { byVersion: new BoundedCache(bound), byKey: new BoundedCache(bound) }));
+        }
+        (plain ? sets.byVersion : sets.byKey).set(key, set);
       }
     }
     return set;

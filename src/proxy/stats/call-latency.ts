@@ -12,6 +12,11 @@ export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 const BUCKETS_MICROS = LATENCY_BUCKETS.map((s) => s * 1e6);
 const OUTCOME_INDEX = new Map<Outcome, number>(OUTCOMES.map((o, i) => [o, i]));
 
+/** The index of an outcome in OUTCOMES, as MethodRow.record takes it. */
+export function outcomeIndex(outcome: Outcome): number {
+  return OUTCOME_INDEX.get(outcome) as number;
+}
+
 export const OTHER = 'other';
 
 export interface CallLatencyLimits {
@@ -24,7 +29,7 @@ export interface CallLatencyLimits {
 const DEFAULT_LIMITS: CallLatencyLimits = { maxServices: 2000, maxMethodsPerService: 64 };
 
 /** One (service, stack, method) row: per outcome, bucket counts (the last slot is +Inf), a sum and a count. */
-class MethodRow {
+export class MethodRow {
   readonly buckets: Float64Array[] = [];
   readonly sums = new Float64Array(OUTCOMES.length);
   readonly counts = new Float64Array(OUTCOMES.length);
@@ -54,6 +59,14 @@ export class CallLatency {
   }
 
   record(service: string, stack: Stack, method: string, latencyMicros: number, outcome: Outcome): void {
+    this.row(service, stack, method).record(outcomeIndex(outcome), latencyMicros);
+  }
+
+  /**
+   * Where a call of this service, stack and method is counted: its own row, or `other` past the
+   * caps. Rows are never removed, so the answer for the same names never changes.
+   */
+  row(service: string, stack: Stack, method: string): MethodRow {
     let rows = this.services.get(service);
     if (rows === undefined) {
       if (this.services.size >= this.limits.maxServices) service = OTHER;
@@ -67,7 +80,7 @@ export class CallLatency {
       row = methods.get(method);
       if (row === undefined) methods.set(method, (row = new MethodRow()));
     }
-    row.record(OUTCOME_INDEX.get(outcome) as number, latencyMicros);
+    return row;
   }
 
   /** @internal Every row, for the Prometheus collector and tests. */

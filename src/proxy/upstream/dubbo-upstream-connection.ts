@@ -4,10 +4,14 @@
 // event (it is shutting down) stops new requests on this connection while those in flight finish.
 import { Socket, connect } from 'node:net';
 import { CodecError } from '../../errors';
+import * as codec from '../../dubbo-codec';
 import { Frame, FrameDecoder, FrameHeader, encodeHeartbeat, readRequestId } from '../../dubbo-codec';
 import type { Outcome } from '../failure-class';
 import { isReadonlyEvent } from '../dubbo/readonly-event';
 import { ID_LIMIT, UpstreamIds } from './upstream-ids';
+
+// Module-local copies of what runs once per call (see dubbo-listener.ts).
+const { uint32At, setUint32At } = codec;
 
 /** A request in flight on an upstream connection; the listener keeps what it needs to answer. */
 export interface InFlight {
@@ -118,8 +122,8 @@ export class UpstreamConnection {
     const id = this.pending.add(inFlight);
     const source = frame.source;
     const at = frame.start;
-    source.writeUInt32BE(0, at + 4);
-    source.writeUInt32BE(id, at + 8);
+    setUint32At(source, at + 4, 0);
+    setUint32At(source, at + 8, id);
     this.append(source, at, frame.end);
     return id;
   }
@@ -231,8 +235,8 @@ export class UpstreamConnection {
       }
       return;
     }
-    const high = frame.source.readUInt32BE(frame.start + 4);
-    const id = frame.source.readUInt32BE(frame.start + 8);
+    const high = uint32At(frame.source, frame.start + 4);
+    const id = uint32At(frame.source, frame.start + 8);
     if (header.event) {
       this.heartbeatsUnanswered = 0;
       return;

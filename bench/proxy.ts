@@ -28,7 +28,9 @@
 //
 // Rounds: this machine is noisy, so every child is started once and the load is run in R
 // interleaved rounds, each round measuring every system once (1 and 32 connections) in the same
-// order. Per system the table shows the median over rounds (throughput, p50, p99, CPU, calls);
+// order, then (Dubbo) every system's multiplexed run, the bridge and HAProxy taking turns in
+// slices of 250 ms within one run (dubbo-load's alternating mode), so both see the same spells;
+// (HTTP) the proxies' 32-connection runs take turns in one-second wrk runs (measureHttpHigh). Per system the table shows the median over rounds (throughput, p50, p99, CPU, calls);
 // what compares two systems (the ratios, the added latencies) is computed within each round, where
 // both ran moments apart, and the median of those per-round figures is reported, with its min..max
 // over rounds next to it in the table. The last line carries the medians.
@@ -142,6 +144,25 @@ async function dubboRun(port: number, connections: number, proxy: Child | null, 
   return { ...parsed, errors: parsed.errors + parsed.lost, ...delta(before, after) };
 }
 
+/**
+ * Multiplexed runs of two Dubbo systems taking turns (dubbo-load's alternating mode, slices of
+ * 250 ms) over twice the duration: each is loaded for about DURATION_MS, and both through the same
+ * spells of the machine. Each proxy's CPU is sampled around the whole window: it works only in
+ * its own slices.
+ */
+async function dubboPairedMux(a: System, b: System): Promise<[Run, Run]> {
+  const args = [`--ports=${a.port},${b.port}`, '--connections=1', `--depth=${MUX_DEPTH}`, `--warmup-ms=${WARMUP_MS}`, `--duration-ms=${2 * DURATION_MS}`];
+  const run = runProcess(process.execPath, nodeScriptArgs('dubbo-load.ts', args));
+  await run.lines.next(/^MEASURE_START$/);
+  const before = [a, b].map((s) => (s.proxy ? sampleProc(s.proxy.pid) : null));
+  const result = await run.lines.next(/^RESULT (.*)$/);
+  const after = [a, b].map((s) => (s.proxy ? sampleProc(s.proxy.pid) : null));
+  await run.lines.exited;
+  const parsed = JSON.parse(result[1]) as { targets: Array<{ requests: number; rps: number; p50us: number; p99us: number; errors: number; lost: number }> };
+  const [x, y] = parsed.targets.map((t, i) => ({ ...t, errors: t.errors + t.lost, ...delta(before[i], after[i]) }));
+  return [x, y];
+}
+
 /** One wrk warmup + measured run; the proxy's CPU is sampled around the measured one. */
 async function httpRun(port: number, connections: number, proxy: Child | null): Promise<Run> {
   await runWrk(port, connections, Math.max(1, Math.round(WARMUP_MS / 1000)));
@@ -151,8 +172,108 @@ async function httpRun(port: number, connections: number, proxy: Child | null): 
   return { ...result, ...delta(before, after) };
 }
 
-/** One round of one system; a failure is recorded and the system is left out of later rounds. */
-async function measureRound(system: System, result: SystemResult, round: number): Promise<void> {
+/** Each run's figures as it ends, so a round that stands out can be told from noise in all. */
+function logHigh(system: System, round: number, run: Run): void {
+  log(`  round ${round + 1}/${ROUNDS} ${system.name}:   ${Math.round(run.rps)} rps` + (system.proxy ? `, ${cpuUsPerReq(run).toFixed(1)} us CPU a request` : ''));
+}
+
+/**
+ * The HIGH-connection runs of a round's HTTP proxies (the bridge, http-proxy, nginx), which the
+ * ratios compare: each is warmed, then they take turns in one-second wrk runs, as many turns
+ * each as DURATION_MS has seconds, each turn starting with the next proxy. A proxy's figures sum
+ * its turns (requests, seconds, CPU sampled around each); p50 and p99 are the medians of its
+ * turns'. Measured one after the other for 3 s each, a slow spell of the machine could fall on
+ * one proxy alone: rounds of http_vs_httpproxy ranged from 1.8 to 4.4 in one run.
+ */
+async function measureHttpHigh(systems: System[], results: SystemResult[], round: number): Promise<void> {
+  const turns = systems.map((_, i) => i).filter((i) => systems[i].proxy !== null && !results[i].error && results[i].rounds[round] !== undefined);
+  const slices = Math.max(1, Math.round(DURATION_MS / 1000));
+  const sums = turns.map(() => ({ requests: 0, seconds: 0, errors: 0, cpuMs: 0, sysMs: 0, syscalls: 0, p50: [] as number[], p99: [] as number[] }));
+  try {
+    log(`  round ${round + 1}/${ROUNDS} ${turns.map((i) => systems[i].name).join(', ')}: ${HIGH} connections, in turns of 1 s`);
+    for (const i of turns) await runWrk(systems[i].port, HIGH, Math.max(1, Math.round(WARMUP_MS / 1000)));
+    for (let slice = 0; slice < slices; slice++) {
+      for (let k = 0; k < turns.length; k++) {
+        const t = (slice + k) % turns.length;
+        const system = systems[turns[t]];
+        const before = sampleProc((system.proxy as Child).pid);
+        const r = await runWrk(system.port, HIGH, 1);
+        const d = delta(before, sampleProc((system.proxy as Child).pid));
+        const sum = sums[t];
+        sum.requests += r.requests;
+        sum.seconds += r.seconds;
+        sum.errors += r.errors;
+        sum.cpuMs += d.cpuMs;
+        sum.sysMs += d.sysMs;
+        sum.syscalls += d.syscalls;
+        sum.p50.push(r.p50us);
+        sum.p99.push(r.p99us);
+      }
+    }
+  } catch (err) {
+    for (const i of turns) results[i].error = `round ${round + 1}: ${(err as Error).message}`;
+    log(`  round ${round + 1}/${ROUNDS} HTTP turns failed (left out of later rounds): ${(err as Error).message}`);
+    return;
+  }
+  turns.forEach((i, t) => {
+    const sum = sums[t];
+    const run: Run = { rps: sum.requests / sum.seconds, p50us: median(sum.p50), p99us: median(sum.p99), requests: sum.requests, errors: sum.errors, cpuMs: sum.cpuMs, sysMs: sum.sysMs, syscalls: sum.syscalls };
+    results[i].rounds[round].high = run;
+    logHigh(systems[i], round, run);
+  });
+}
+
+/**
+ * The multiplexed runs of a round, after every system's other runs. The bridge and HAProxy, which
+ * dubbo_mux_vs_haproxy compares, take turns in slices of one run (dubboPairedMux): measured one
+ * after the other, 20 s apart at first and then still seconds apart, a slow spell of this machine
+ * fell on one alone and rounds ranged from 0.4 to 1.9. The others run alone, as before.
+ */
+async function measureMuxRuns(systems: System[], results: SystemResult[], round: number): Promise<void> {
+  const usable = (i: number): boolean => i >= 0 && systems[i].mux === true && !results[i].error && results[i].rounds[round] !== undefined;
+  const bridge = systems.findIndex((s) => s.name === 'bridge');
+  const haproxy = systems.findIndex((s) => s.name === 'haproxy');
+  const paired = usable(bridge) && usable(haproxy);
+  for (let i = 0; i < systems.length; i++) {
+    if (!usable(i) || (paired && (i === bridge || i === haproxy))) continue;
+    await muxRun(systems[i], results[i], round, () => systems[i].runOnce(systems[i].port, 1, systems[i].proxy, MUX_DEPTH).then((run) => [run]));
+  }
+  if (!paired) return;
+  const pair = [bridge, haproxy];
+  const runs = await muxRun(systems[bridge], results[bridge], round, () => dubboPairedMux(systems[bridge], systems[haproxy]), systems[haproxy]);
+  if (runs === null) results[haproxy].error = results[bridge].error;
+  else pair.forEach((i, k) => logMux(systems[i], results[i], round, runs[k]));
+}
+
+/** Runs `measure` for a round's multiplexed figures; a failure leaves the system out of later rounds. */
+async function muxRun(system: System, result: SystemResult, round: number, measure: () => Promise<Run[]>, partner?: System): Promise<Run[] | null> {
+  const tag = `  round ${round + 1}/${ROUNDS} ${system.name}${partner ? ` and ${partner.name} in turns` : ''}`;
+  try {
+    log(`${tag}: 1 connection x ${MUX_DEPTH} in flight`);
+    const runs = await measure();
+    if (partner === undefined) logMux(system, result, round, runs[0]);
+    return runs;
+  } catch (err) {
+    result.error = `round ${round + 1}: ${(err as Error).message}`;
+    log(`${tag} failed (left out of later rounds): ${result.error}`);
+    return null;
+  }
+}
+
+function logMux(system: System, result: SystemResult, round: number, run: Run): void {
+  result.rounds[round].mux = run;
+  log(`  round ${round + 1}/${ROUNDS} ${system.name}:   ${Math.round(run.rps)} calls/s multiplexed` + (system.proxy ? `, ${cpuUsPerReq(run).toFixed(1)} us CPU a call` : ''));
+  if (system.proxy) {
+    const rss = sampleProc(system.proxy.pid).rssMb;
+    result.rssMb = Number.isFinite(result.rssMb) ? Math.max(result.rssMb, rss) : rss;
+  }
+}
+
+/**
+ * One round of one system; a failure is recorded and the system is left out of later rounds.
+ * `high: false` leaves the HIGH-connection run to measureHttpHigh.
+ */
+async function measureRound(system: System, result: SystemResult, round: number, high = true): Promise<void> {
   if (result.error) return;
   const runs: RoundRuns = { low: null, high: null, mux: null };
   result.rounds[round] = runs;
@@ -160,13 +281,10 @@ async function measureRound(system: System, result: SystemResult, round: number)
   try {
     log(`${tag}: 1 connection`);
     runs.low = await system.runOnce(system.port, 1, system.proxy);
-    log(`${tag}: ${HIGH} connections`);
-    runs.high = await system.runOnce(system.port, HIGH, system.proxy);
-    // Each run's figures as it ends, so a round that stands out can be told from noise in all.
-    log(`${tag}:   ${Math.round(runs.high.rps)} rps` + (system.proxy ? `, ${cpuUsPerReq(runs.high).toFixed(1)} us CPU a request` : ''));
-    if (system.mux) {
-      log(`${tag}: 1 connection x ${MUX_DEPTH} in flight`);
-      runs.mux = await system.runOnce(system.port, 1, system.proxy, MUX_DEPTH);
+    if (high) {
+      log(`${tag}: ${HIGH} connections`);
+      runs.high = await system.runOnce(system.port, HIGH, system.proxy);
+      logHigh(system, round, runs.high);
     }
     if (system.proxy) {
       const rss = sampleProc(system.proxy.pid).rssMb;
@@ -431,10 +549,13 @@ async function main(): Promise<void> {
       if (dubboHalf) {
         log(`round ${round + 1}/${ROUNDS}: Dubbo`);
         for (let i = 0; i < dubboHalf.systems.length; i++) await measureRound(dubboHalf.systems[i], dubbo[i], round);
+        await measureMuxRuns(dubboHalf.systems, dubbo, round);
       }
       if (httpHalf) {
         log(`round ${round + 1}/${ROUNDS}: HTTP`);
-        for (let i = 0; i < httpHalf.systems.length; i++) await measureRound(httpHalf.systems[i], http[i], round);
+        // The direct runs alone; the proxies' HIGH-connection runs in turns, after their 1-connection runs.
+        for (let i = 0; i < httpHalf.systems.length; i++) await measureRound(httpHalf.systems[i], http[i], round, httpHalf.systems[i].proxy === null);
+        await measureHttpHigh(httpHalf.systems, http, round);
       }
       log(`round ${round + 1}/${ROUNDS} took ${((performance.now() - roundBegan) / 1000).toFixed(0)} s`);
     }

@@ -220,6 +220,7 @@ async function measureHttpHigh(systems: System[], results: SystemResult[], round
     const run: Run = { rps: sum.requests / sum.seconds, p50us: median(sum.p50), p99us: median(sum.p99), requests: sum.requests, errors: sum.errors, cpuMs: sum.cpuMs, sysMs: sum.sysMs, syscalls: sum.syscalls };
     results[i].rounds[round].high = run;
     logHigh(systems[i], round, run);
+    noteRss(systems[i], results[i]);
   });
 }
 
@@ -263,10 +264,14 @@ async function muxRun(system: System, result: SystemResult, round: number, measu
 function logMux(system: System, result: SystemResult, round: number, run: Run): void {
   result.rounds[round].mux = run;
   log(`  round ${round + 1}/${ROUNDS} ${system.name}:   ${Math.round(run.rps)} calls/s multiplexed` + (system.proxy ? `, ${cpuUsPerReq(run).toFixed(1)} us CPU a call` : ''));
-  if (system.proxy) {
-    const rss = sampleProc(system.proxy.pid).rssMb;
-    result.rssMb = Number.isFinite(result.rssMb) ? Math.max(result.rssMb, rss) : rss;
-  }
+  noteRss(system, result);
+}
+
+/** Keeps the largest VmRSS seen of a system's proxy after its runs. */
+function noteRss(system: System, result: SystemResult): void {
+  if (system.proxy === null) return;
+  const rss = sampleProc(system.proxy.pid).rssMb;
+  result.rssMb = Number.isFinite(result.rssMb) ? Math.max(result.rssMb, rss) : rss;
 }
 
 /**
@@ -286,10 +291,7 @@ async function measureRound(system: System, result: SystemResult, round: number,
       runs.high = await system.runOnce(system.port, HIGH, system.proxy);
       logHigh(system, round, runs.high);
     }
-    if (system.proxy) {
-      const rss = sampleProc(system.proxy.pid).rssMb;
-      result.rssMb = Number.isFinite(result.rssMb) ? Math.max(result.rssMb, rss) : rss;
-    }
+    noteRss(system, result);
   } catch (err) {
     result.error = `round ${round + 1}: ${(err as Error).message}`;
     log(`${tag} failed (left out of later rounds): ${result.error}`);

@@ -2,6 +2,7 @@
 // and re-encoding with a new request id and attachments while the argument bytes travel untouched.
 import { CodecError, preview } from '../errors';
 import { Frame } from './frame-decoder';
+import * as header from './header';
 import { FrameHeader, HEADER_LENGTH, encodeHeader, writeRequestId } from './header';
 import { HessianReader, writeWithRoom } from './hessian2';
 import { countParameters } from './parameter-types';
@@ -14,6 +15,7 @@ export const DEFAULT_DUBBO_VERSION = '2.0.2';
 // A module-local copy of what each request's view makes: where modules load as CommonJS (tsx, jest,
 // tsc's re-exports), each read of an imported name is a property getter call.
 const Scanner = scanning.HessianScanner;
+const { uint32At } = header;
 
 export type Attachments = Record<string, unknown>;
 
@@ -80,7 +82,7 @@ const HEAD_SLOTS = 512; // a power of two
 const HEAD_MAX_LENGTH = 256;
 const headBytes = new Uint8Array(HEAD_SLOTS * HEAD_MAX_LENGTH);
 /** The same bytes as big-endian 32-bit words, for comparing four at a time. */
-const headWords = new Int32Array((HEAD_SLOTS * HEAD_MAX_LENGTH) >> 2);
+const headWords = new Uint32Array((HEAD_SLOTS * HEAD_MAX_LENGTH) >> 2);
 const headLengths = new Int32Array(HEAD_SLOTS).fill(-1);
 const heads: Array<RoutingHead | null> = new Array<RoutingHead | null>(HEAD_SLOTS).fill(null);
 
@@ -149,7 +151,7 @@ function sameHeadBytes(bytes: Uint8Array, bodyStart: number, slot: number, lengt
   let i = bodyStart;
   const wordsEnd = bodyStart + (length & ~3);
   for (let w = slot * (HEAD_MAX_LENGTH >> 2); i < wordsEnd; i += 4, w++) {
-    if (((bytes[i] << 24) | (bytes[i + 1] << 16) | (bytes[i + 2] << 8) | bytes[i + 3]) !== headWords[w]) return false;
+    if (uint32At(bytes, i) !== headWords[w]) return false;
   }
   const base = slot * HEAD_MAX_LENGTH - bodyStart;
   const end = bodyStart + length;
@@ -164,8 +166,7 @@ function rememberHead(body: Buffer, key: number, head: RoutingHead, argumentsOff
   const base = slot * HEAD_MAX_LENGTH;
   headBytes.set(body.subarray(0, argumentsOffset), base);
   for (let w = 0; w < argumentsOffset >> 2; w++) {
-    const at = base + 4 * w;
-    headWords[(base >> 2) + w] = (headBytes[at] << 24) | (headBytes[at + 1] << 16) | (headBytes[at + 2] << 8) | headBytes[at + 3];
+    headWords[(base >> 2) + w] = uint32At(headBytes, base + 4 * w);
   }
   headLengths[slot] = argumentsOffset;
   heads[slot] = head;

@@ -288,15 +288,16 @@ export class HttpUpstream {
 
   /** True: reading goes on unless onData paused it (returning false would stop it behind pause()'s back). */
   private readonly onRead = (length: number): boolean => {
-    this.onData(READ_BUFFER, length);
+    this.onData(length);
     return true;
   };
 
   /**
-   * `bytes[0, length)` were read (the shared read buffer: what is passed on is a view of it, made
-   * per piece: a head for the parser, a body slice for the sink, not one view per step).
+   * `READ_BUFFER[0, length)` were read (what is passed on is a view of it, made per piece: a head
+   * for the parser, a body slice for the sink, not one view per step).
    */
-  private onData(bytes: Buffer, length: number): void {
+  private onData(length: number): void {
+    const bytes = READ_BUFFER;
     this.lastReadAt = coarseClock.now;
     this.answered = true;
     const sink = this.sink;
@@ -327,7 +328,7 @@ export class HttpUpstream {
         continue;
       }
       // A plain head, whole in this read, goes on as the upstream's bytes (plain-head.ts reads the
-      // shared read buffer, which `bytes` is).
+      // shared read buffer).
       if (this.inHead && !this.headBegun && sink.takesPlainHead) {
         const headEnd = scanPlainHead(at, length, PLAIN);
         if (headEnd > 0) {

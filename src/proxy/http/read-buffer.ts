@@ -25,7 +25,7 @@ export function readView(from: number, to: number): Uint8Array {
 
 /** Bytes to keep past the read that delivered them: a copy when they are the shared buffer's. */
 export function keep(bytes: Buffer): Buffer {
-  return bytes.buffer === READ_BUFFER.buffer ? Buffer.from(bytes) : bytes;
+  return bytes.buffer === READ_MEMORY ? Buffer.from(bytes) : bytes;
 }
 
 type ReadCallback = (length: number, buffer: Uint8Array) => boolean;
